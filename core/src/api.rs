@@ -1,0 +1,183 @@
+//! What the macros call: guards, manual spans, events, values, ISR and task records.
+
+use crate::callsite::Callsite;
+use crate::clock::{Active, Clock};
+use crate::context::with_ring;
+use crate::record::{Kind, Record};
+use core::marker::PhantomData;
+
+/// Writes one record stamped with the active clock; `b` is bits 32..64 of the clock.
+#[inline(always)]
+fn emit(tag: u32, a: u32) {
+    with_ring(|ring| {
+        let t = <Active as Clock>::now();
+        ring.push(Record { tag, ts: t as u32, a, b: (t >> 32) as u32 });
+    })
+}
+
+/// Writes one record whose `b` word carries payload instead of clock bits.
+#[inline(always)]
+fn emit_ab(tag: u32, a: u32, b: u32) {
+    with_ring(|ring| ring.push(Record { tag, ts: <Active as Clock>::now() as u32, a, b }))
+}
+
+/// Ends the innermost scoped span of this context when dropped (early returns included).
+///
+/// `!Send`: a scoped span opens and closes in one context, which is what lets the host nest
+/// spans without ids.
+#[must_use = "the span ends when this guard is dropped"]
+pub struct SpanGuard {
+    tag: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl SpanGuard {
+    /// Enters a scoped span. Use [`span!`](crate::span).
+    #[inline(always)]
+    pub fn enter(cs: &'static Callsite) -> SpanGuard {
+        let id = cs.id();
+        emit(id | Kind::SpanEnter as u32, 0);
+        SpanGuard { tag: id | Kind::SpanExit as u32, _not_send: PhantomData }
+    }
+}
+
+impl Drop for SpanGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        emit(self.tag, 0);
+    }
+}
+
+/// A span started by hand, to be ended later, possibly from another function, task or context.
+///
+/// Its id is the starting context's ring index (high 8 bits) and that ring's write position
+/// (low 24 bits): unique among open spans without a shared counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a manual span must be ended with `end()`"]
+pub struct Span {
+    id: u32,
+    callsite: u32,
+}
+
+impl Span {
+    /// Starts a span with no parent. Use [`span_start!`](crate::span_start).
+    #[inline]
+    pub fn start(cs: &'static Callsite, parent: Option<&Span>) -> Span {
+        let callsite = cs.id();
+        let mut id = 0;
+        with_ring(|ring| {
+            id = (crate::context::index_of(ring) as u32) << 24 | (ring.written() & 0xFF_FFFF);
+        });
+        emit_ab(callsite | Kind::SpanStart as u32, id, parent.map_or(0, |p| p.id));
+        Span { id, callsite }
+    }
+
+    /// The span's id as the host sees it.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Ends the span, from any context.
+    #[inline]
+    pub fn end(self) {
+        emit(self.callsite | Kind::SpanEnd as u32, self.id);
+    }
+}
+
+/// A point event without payload. Use [`event!`](crate::event).
+#[inline(always)]
+pub fn event(cs: &'static Callsite) {
+    emit(cs.id() | Kind::Event as u32, 0);
+}
+
+/// A type an event or value can carry: 64 bits plus how to read them back.
+pub trait Value: Copy {
+    /// Record kind that tells the host how to read the bits.
+    const KIND: Kind;
+    /// The payload.
+    fn bits(self) -> u64;
+}
+
+macro_rules! value_impl {
+    ($kind:ident: $($t:ty),*) => {$(
+        impl Value for $t {
+            const KIND: Kind = Kind::$kind;
+            #[inline(always)]
+            fn bits(self) -> u64 {
+                value_impl!(@bits $kind self)
+            }
+        }
+    )*};
+    (@bits ValueF $v:ident) => { ($v as f64).to_bits() };
+    (@bits ValueI $v:ident) => { $v as i64 as u64 };
+    (@bits ValueU $v:ident) => { $v as u64 };
+}
+value_impl!(ValueU: u8, u16, u32, u64, usize, bool);
+value_impl!(ValueI: i8, i16, i32, i64, isize);
+value_impl!(ValueF: f32, f64);
+
+/// An event or value with a typed payload. Use [`event!`](crate::event) or
+/// [`value!`](crate::value).
+#[inline(always)]
+pub fn value<V: Value>(cs: &'static Callsite, v: V) {
+    let bits = v.bits();
+    emit_ab(cs.id() | V::KIND as u32, bits as u32, (bits >> 32) as u32);
+}
+
+/// Marks an interrupt handler until dropped. Use [`isr!`](crate::isr).
+#[must_use = "the handler's record ends when this guard is dropped"]
+pub struct IsrGuard {
+    tag: u32,
+    irq: u32,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl IsrGuard {
+    /// Records entry into handler `irq` (exception number on Cortex-M).
+    #[inline(always)]
+    pub fn enter(cs: &'static Callsite, irq: u32) -> IsrGuard {
+        let id = cs.id();
+        emit(id | Kind::IsrEnter as u32, irq);
+        IsrGuard { tag: id | Kind::IsrExit as u32, irq, _not_send: PhantomData }
+    }
+}
+
+impl Drop for IsrGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        emit(self.tag, self.irq);
+    }
+}
+
+/// The current exception number (IPSR) on Cortex-M, 0 elsewhere.
+#[inline(always)]
+pub fn current_irq() -> u32 {
+    #[cfg(tickspan_cortex_m)]
+    {
+        let ipsr: u32;
+        // SAFETY: reading IPSR has no side effects.
+        unsafe { core::arch::asm!("mrs {0}, IPSR", out(reg) ipsr, options(nomem, nostack, preserves_flags)) };
+        ipsr & 0x1FF
+    }
+    #[cfg(not(tickspan_cortex_m))]
+    0
+}
+
+/// Records that this context now runs task `task` (named by the callsite). For RTOS hooks.
+#[inline]
+pub fn task_switch(cs: &'static Callsite, task: u32) {
+    emit(cs.id() | Kind::TaskSwitch as u32, task);
+}
+
+/// Writes a clock-extension record: the full counter, for hosts extending 32-bit timestamps.
+/// Call it from a periodic interrupt when a context may stay silent longer than a clock period.
+#[inline]
+pub fn sync() {
+    with_ring(|ring| {
+        let t = <Active as Clock>::now();
+        ring.push(Record::new(Kind::Sync, 0, t as u32, (t >> 32) as u32, 0));
+    })
+}
+
+/// A guard that does nothing: what [`span!`](crate::span) returns with feature `disabled`.
+pub struct NoopGuard;

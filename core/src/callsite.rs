@@ -1,0 +1,174 @@
+//! Static callsites: what a record's id stands for (name, file, line, level, kind).
+//!
+//! Every trace macro declares one `static Callsite`; its id is derived from its address, so
+//! there is nothing to register and no cost after the first use either: names never enter a
+//! record. On 32-bit targets the id is the address itself, which the host resolves through the
+//! ELF symbol table. On 64-bit hosts callsites live in the `tickspan_cs` link section and the id is
+//! the offset into it, which a drain in the same process turns back into a `&Callsite` after a
+//! bounds check (see [`resolve`]).
+
+/// Severity, carried for filtering on the host (`tracing`'s levels).
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Level {
+    /// Very fine detail.
+    Trace = 0,
+    /// Debugging detail.
+    Debug = 1,
+    /// Normal operation (the default).
+    Info = 2,
+    /// Something unexpected.
+    Warn = 3,
+    /// A failure.
+    Error = 4,
+}
+
+/// What a callsite records; tells the host how to read a record's payload.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CallsiteKind {
+    /// A span (scoped or manual).
+    Span = 0,
+    /// An event with a `u32` payload.
+    Event = 1,
+    /// A value: unsigned 64-bit.
+    ValueU64 = 2,
+    /// A value: signed 64-bit.
+    ValueI64 = 3,
+    /// A value: `f64` bits.
+    ValueF64 = 4,
+    /// An interrupt handler.
+    Isr = 5,
+    /// A task (task switches, executor polls).
+    Task = 6,
+}
+
+/// A trace point's static description. 16-byte aligned so ids leave four bits for the kind.
+#[repr(C, align(16))]
+#[derive(Debug)]
+pub struct Callsite {
+    /// The span, event or value name.
+    pub name: &'static str,
+    /// Source file.
+    pub file: &'static str,
+    /// Source line.
+    pub line: u32,
+    /// Level.
+    pub level: Level,
+    /// What records of this callsite carry.
+    pub kind: CallsiteKind,
+}
+
+impl Callsite {
+    /// A callsite; used by the macros.
+    pub const fn new(
+        name: &'static str,
+        file: &'static str,
+        line: u32,
+        level: Level,
+        kind: CallsiteKind,
+    ) -> Callsite {
+        Callsite { name, file, line, level, kind }
+    }
+
+    /// This callsite's id as written into records (never 0, low four bits clear).
+    #[inline(always)]
+    pub fn id(&'static self) -> u32 {
+        imp::id(self)
+    }
+}
+
+/// Turns an id read from a ring of this process back into its callsite.
+///
+/// Returns `None` for an id that does not name a callsite of this binary (checked against the
+/// section bounds where the platform has them).
+pub fn resolve(id: u32) -> Option<&'static Callsite> {
+    imp::resolve(id)
+}
+
+#[cfg(target_pointer_width = "32")]
+mod imp {
+    use super::Callsite;
+
+    #[inline(always)]
+    pub(super) fn id(cs: &'static Callsite) -> u32 {
+        cs as *const Callsite as usize as u32
+    }
+
+    pub(super) fn resolve(id: u32) -> Option<&'static Callsite> {
+        // On bare metal ids are resolved on the host through the ELF; a drain on the target
+        // does not dereference ids it cannot bound-check.
+        let _ = id;
+        None
+    }
+}
+
+#[cfg(all(not(target_pointer_width = "32"), any(target_os = "linux", target_os = "android")))]
+mod imp {
+    use super::Callsite;
+    use core::mem::size_of;
+
+    // The statics are only used for their addresses, never read through this declaration.
+    #[allow(improper_ctypes)]
+    extern "C" {
+        // Defined by the linker for every section whose name is a C identifier.
+        static __start_tickspan_cs: Callsite;
+        static __stop_tickspan_cs: Callsite;
+    }
+
+    fn bounds() -> (usize, usize) {
+        // Only the addresses of the linker-defined symbols are taken; nothing is read.
+        (
+            core::ptr::addr_of!(__start_tickspan_cs) as usize,
+            core::ptr::addr_of!(__stop_tickspan_cs) as usize,
+        )
+    }
+
+    #[inline(always)]
+    pub(super) fn id(cs: &'static Callsite) -> u32 {
+        // +16 keeps the first callsite's id non-zero.
+        let start = bounds().0;
+        ((cs as *const Callsite as usize).wrapping_sub(start) as u32).wrapping_add(16)
+    }
+
+    pub(super) fn resolve(id: u32) -> Option<&'static Callsite> {
+        let (start, stop) = bounds();
+        let off = (id as usize).checked_sub(16)?;
+        if off % size_of::<Callsite>() != 0 || off + size_of::<Callsite>() > stop - start {
+            return None;
+        }
+        // SAFETY: the section holds only `Callsite` statics (the macros put nothing else
+        // there), each `size_of::<Callsite>()` long and aligned, and `off` is in bounds and on
+        // an element boundary, so this points at one of them, alive for 'static.
+        Some(unsafe { &*((start + off) as *const Callsite) })
+    }
+}
+
+#[cfg(all(not(target_pointer_width = "32"), not(any(target_os = "linux", target_os = "android"))))]
+mod imp {
+    compile_error!("tickspan on 64-bit targets needs ELF link sections (Linux); other hosts are not supported yet");
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_resolve_back_to_their_callsite() {
+        #[cfg_attr(target_os = "linux", link_section = "tickspan_cs")]
+        static A: Callsite = Callsite::new("a", file!(), line!(), Level::Info, CallsiteKind::Span);
+        #[cfg_attr(target_os = "linux", link_section = "tickspan_cs")]
+        static B: Callsite = Callsite::new("b", file!(), line!(), Level::Warn, CallsiteKind::Event);
+        for cs in [&A, &B] {
+            let id = cs.id();
+            assert_ne!(id, 0);
+            assert_eq!(id & 0xF, 0);
+            assert!(core::ptr::eq(resolve(id).unwrap(), cs));
+        }
+        assert!(resolve(A.id() + 16 * 100_000).is_none());
+        assert!(resolve(A.id() + 4).is_none());
+        assert!(resolve(0).is_none());
+    }
+}

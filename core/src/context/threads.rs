@@ -1,0 +1,99 @@
+//! std: one ring per thread, claimed from the static pool on the thread's first record and
+//! handed back, once drained, when the thread exits.
+
+use super::{GlobalRing, RINGS};
+use crate::config::CONTEXTS;
+use core::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Mutex;
+
+const FREE: u8 = 0;
+const OWNED: u8 = 1;
+const RETIRED: u8 = 2;
+const NONE: usize = usize::MAX;
+/// A thread found no free ring: its records are counted in [`UNCLAIMED_LOST`].
+const EXHAUSTED: usize = usize::MAX - 1;
+
+static STATE: [AtomicU8; CONTEXTS] = [const { AtomicU8::new(FREE) }; CONTEXTS];
+static OWNER: [Mutex<Option<Owner>>; CONTEXTS] = [const { Mutex::new(None) }; CONTEXTS];
+
+/// Records dropped because every ring was owned by a live thread (raise `TICKSPAN_CONTEXTS`).
+pub static UNCLAIMED_LOST: AtomicU64 = AtomicU64::new(0);
+
+/// Who owns a ring: the drain names contexts with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owner {
+    /// The thread's name, or `thread-<n>`.
+    pub name: String,
+    /// Incremented each time the ring changes hands.
+    pub generation: u32,
+}
+
+struct Claim(Cell<usize>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let i = self.0.get();
+        if i < CONTEXTS {
+            STATE[i].store(RETIRED, Ordering::Release);
+        }
+    }
+}
+
+thread_local! {
+    static MINE: Claim = const { Claim(Cell::new(NONE)) };
+}
+
+#[cold]
+fn claim() -> usize {
+    static GENERATION: AtomicU64 = AtomicU64::new(0);
+    for (i, s) in STATE.iter().enumerate() {
+        if s.compare_exchange(FREE, OWNED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            let t = std::thread::current();
+            let name = t.name().map(str::to_owned).unwrap_or_else(|| format!("{:?}", t.id()));
+            let generation = GENERATION.fetch_add(1, Ordering::Relaxed) as u32;
+            *OWNER[i].lock().unwrap_or_else(|e| e.into_inner()) = Some(Owner { name, generation });
+            return i;
+        }
+    }
+    EXHAUSTED
+}
+
+#[inline(always)]
+pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+    // `try_with` fails only while the thread is being torn down: that record is counted lost.
+    let i = MINE
+        .try_with(|c| {
+            let mut i = c.0.get();
+            if i == NONE {
+                i = claim();
+                c.0.set(i);
+            }
+            i
+        })
+        .unwrap_or(EXHAUSTED);
+    match RINGS.get(i) {
+        Some(ring) => f(ring),
+        None => {
+            UNCLAIMED_LOST.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The current owner of ring `i`, if any thread has claimed it.
+pub fn owner(i: usize) -> Option<Owner> {
+    OWNER.get(i)?.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
+/// Called by the drain after it emptied ring `i`: a ring whose thread has exited is freed for
+/// the next thread. Returns whether it was freed.
+pub fn release_if_retired(i: usize) -> bool {
+    STATE.get(i).is_some_and(|s| {
+        s.compare_exchange(RETIRED, FREE, Ordering::AcqRel, Ordering::Relaxed).is_ok()
+    })
+}
+
+/// Whether ring `i` is owned by a thread (live or exited but not yet drained).
+pub fn in_use(i: usize) -> bool {
+    STATE.get(i).is_some_and(|s| s.load(Ordering::Acquire) != FREE)
+}

@@ -1,0 +1,202 @@
+//! `tickspan`: a `no_std`, allocation-free span tracer.
+//!
+//! Trace points write fixed-size 16-byte [`Record`]s into `static` rings (one per execution
+//! context), stamped with a cycle counter. Names never enter a record: each trace point is a
+//! static [`Callsite`] and records carry its id. A drain moves records out (to a UART, RTT, a
+//! file); the host CLI `tickspan` rebuilds call trees from them.
+//!
+//! ```
+//! fn parse(input: &[u8]) -> usize {
+//!     let _g = tickspan::span!("parse");        // ends when `_g` drops
+//!     tickspan::event!("rx_bytes", input.len());
+//!     input.len()
+//! }
+//! parse(b"hello");
+//! ```
+//!
+//! * The record path never allocates, locks (where the target has atomics), or panics.
+//! * Capacity is compile-time: `TICKSPAN_RING_SLOTS` (records per ring, power of two) and
+//!   `TICKSPAN_CONTEXTS` (rings) at build time; feature `flight-recorder` overwrites the oldest
+//!   records instead of dropping the newest. Either way every lost record is counted.
+//! * Feature `disabled` compiles every macro to nothing.
+//!
+//! The record layout is specified in `docs/record-layout.md`, the design in
+//! `docs/architecture.md`.
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+/// Build-time configuration (from `build.rs`).
+pub mod config {
+    include!(concat!(env!("OUT_DIR"), "/config.rs"));
+}
+
+mod api;
+pub mod callsite;
+pub mod clock;
+#[cfg(not(loom))]
+pub mod context;
+pub mod record;
+pub mod ring;
+mod sync;
+
+#[cfg(not(loom))]
+pub use api::*;
+pub use callsite::{Callsite, CallsiteKind, Level};
+pub use record::{Kind, Record};
+pub use ring::{ReadOutcome, Ring};
+
+/// Declares the static callsite for a macro. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __callsite {
+    ($name:expr, $kind:ident, $level:ident) => {{
+        #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
+        static CS: $crate::Callsite = $crate::Callsite::new(
+            $name,
+            ::core::file!(),
+            ::core::line!(),
+            $crate::Level::$level,
+            $crate::CallsiteKind::$kind,
+        );
+        &CS
+    }};
+}
+
+/// Enters a scoped span that ends when the returned guard drops.
+///
+/// `let _g = tickspan::span!("parse");` — a level may be given first:
+/// `span!(Debug, "parse")`.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! span {
+    ($level:ident, $name:literal) => {
+        $crate::SpanGuard::enter($crate::__callsite!($name, Span, $level))
+    };
+    ($name:literal) => {
+        $crate::span!(Info, $name)
+    };
+}
+
+/// Starts a manual span: `let s = span_start!("request"); … s.end();`, or a child with
+/// `span_start!("io", parent = &s)`.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! span_start {
+    ($name:literal) => {
+        $crate::Span::start($crate::__callsite!($name, Span, Info), ::core::option::Option::None)
+    };
+    ($name:literal, parent = $parent:expr) => {
+        $crate::Span::start(
+            $crate::__callsite!($name, Span, Info),
+            ::core::option::Option::Some($parent),
+        )
+    };
+}
+
+/// Records an event: `event!("tick")`, or with a typed value `event!("rx_bytes", n)`.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! event {
+    ($name:literal) => {
+        $crate::event($crate::__callsite!($name, Event, Info))
+    };
+    ($name:literal, $value:expr) => {
+        $crate::value($crate::__callsite!($name, Event, Info), $value)
+    };
+}
+
+/// Records a sampled value (a counter track on the host): `value!("queue_depth", q.len())`.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! value {
+    ($name:literal, $value:expr) => {
+        $crate::value($crate::__callsite!($name, ValueU64, Info), $value)
+    };
+}
+
+/// Marks an interrupt handler's body: `let _isr = tickspan::isr!("SysTick");`.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! isr {
+    ($name:literal) => {
+        $crate::IsrGuard::enter($crate::__callsite!($name, Isr, Info), $crate::current_irq())
+    };
+}
+
+/// Records a task switch for RTOS hooks: `task_switch!("blinky", id)`.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! task_switch {
+    ($name:literal, $task:expr) => {
+        $crate::task_switch($crate::__callsite!($name, Task, Info), $task)
+    };
+}
+
+/// Disabled: does nothing.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! span {
+    ($($t:tt)*) => {
+        $crate::NoopGuard
+    };
+}
+
+/// Disabled: does nothing; `end()` on the result does nothing either.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! span_start {
+    ($($t:tt)*) => {
+        $crate::NoopGuard
+    };
+}
+
+/// Disabled: does nothing and does not evaluate its value.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! event {
+    ($name:literal $(, $value:expr)?) => {{
+        $(if false { let _ = $value; })?
+    }};
+}
+
+/// Disabled: does nothing and does not evaluate its value.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! value {
+    ($name:literal, $value:expr) => {{
+        if false {
+            let _ = $value;
+        }
+    }};
+}
+
+/// Disabled: does nothing.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! isr {
+    ($name:literal) => {
+        $crate::NoopGuard
+    };
+}
+
+/// Disabled: does nothing and does not evaluate its task id.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! task_switch {
+    ($name:literal, $task:expr) => {{
+        if false {
+            let _ = $task;
+        }
+    }};
+}
+
+#[cfg(feature = "disabled")]
+impl NoopGuard {
+    /// Does nothing (stands in for [`Span::end`]).
+    pub fn end(self) {}
+    /// Always 0.
+    pub fn id(&self) -> u32 {
+        0
+    }
+}

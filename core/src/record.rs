@@ -1,0 +1,147 @@
+//! The fixed-size record every trace point writes: 16 bytes, four little-endian words.
+//!
+//! ```text
+//! word 0  tag   bits 0..4 kind, bits 4..32 callsite id >> 4 (callsites are 16-byte aligned)
+//! word 1  ts    low 32 bits of the context's clock
+//! word 2  a     kind-specific (span id, IRQ number, task id, value low word)
+//! word 3  b     bits 32..64 of the clock, or kind-specific (parent span id, value high word)
+//! ```
+//!
+//! A slot whose tag is 0 holds no record. The context (thread, core, interrupt level) is not
+//! repeated in every record: each context owns its ring, and the drain names the ring in each
+//! batch. The full layout and its stability rules are in `docs/record-layout.md`.
+
+/// What a record says happened. Four bits on the wire and in memory.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Kind {
+    /// A scoped span was entered; it nests LIFO in its context (no id needed).
+    SpanEnter = 1,
+    /// The innermost open scoped span of the context ended.
+    SpanExit = 2,
+    /// A point event; `a` holds its `u32` value.
+    Event = 3,
+    /// A value, unsigned: `a | b << 32`.
+    ValueU = 4,
+    /// An interrupt handler started; `a` is the exception/IRQ number.
+    IsrEnter = 5,
+    /// An interrupt handler returned; `a` is the exception/IRQ number.
+    IsrExit = 6,
+    /// The context switched to another task; `a` is the task id, `b` the previous one.
+    TaskSwitch = 7,
+    /// Clock extension: `a` holds bits 32..64 of the clock at `ts`.
+    Sync = 8,
+    /// `a` records were lost in this context just before this point.
+    Loss = 9,
+    /// A manual span started; `a` is its id, `b` its parent's id (0 = none).
+    SpanStart = 10,
+    /// A manual span ended; `a` is its id. May come from another context.
+    SpanEnd = 11,
+    /// A value, signed: `(a | b << 32) as i64`.
+    ValueI = 12,
+    /// A value, floating point: `f64::from_bits(a | b << 32)`.
+    ValueF = 13,
+}
+
+impl Kind {
+    /// Decodes the low four bits of a tag; `None` for 0 (empty) and unassigned values.
+    #[inline]
+    pub const fn from_bits(bits: u32) -> Option<Kind> {
+        Some(match bits & 0xF {
+            1 => Kind::SpanEnter,
+            2 => Kind::SpanExit,
+            3 => Kind::Event,
+            4 => Kind::ValueU,
+            5 => Kind::IsrEnter,
+            6 => Kind::IsrExit,
+            7 => Kind::TaskSwitch,
+            8 => Kind::Sync,
+            9 => Kind::Loss,
+            10 => Kind::SpanStart,
+            11 => Kind::SpanEnd,
+            12 => Kind::ValueI,
+            13 => Kind::ValueF,
+            _ => return None,
+        })
+    }
+}
+
+/// One trace record. `#[repr(C)]`, 16 bytes, no padding, every bit pattern valid.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Record {
+    /// Kind (bits 0..4) and callsite id (bits 4..32).
+    pub tag: u32,
+    /// Low 32 bits of the context clock.
+    pub ts: u32,
+    /// First payload word (meaning depends on the kind).
+    pub a: u32,
+    /// Second payload word (meaning depends on the kind).
+    pub b: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<Record>() == 16);
+
+/// Mask of the callsite id bits in a tag.
+pub const CALLSITE_MASK: u32 = !0xF;
+
+impl Record {
+    /// Builds a record; `callsite` must have its low four bits clear.
+    #[inline(always)]
+    pub const fn new(kind: Kind, callsite: u32, ts: u32, a: u32, b: u32) -> Record {
+        Record { tag: callsite | kind as u32, ts, a, b }
+    }
+
+    /// The record's kind, or `None` for an empty or unknown tag.
+    #[inline]
+    pub const fn kind(&self) -> Option<Kind> {
+        Kind::from_bits(self.tag)
+    }
+
+    /// The callsite id (the callsite's 16-byte-aligned address or offset; 0 for none).
+    #[inline]
+    pub const fn callsite(&self) -> u32 {
+        self.tag & CALLSITE_MASK
+    }
+
+    /// The 64-bit payload of a value record.
+    #[inline]
+    pub const fn value(&self) -> u64 {
+        self.a as u64 | (self.b as u64) << 32
+    }
+
+    /// The record as four words, the order they sit in a ring slot.
+    #[inline(always)]
+    pub const fn to_words(self) -> [u32; 4] {
+        [self.tag, self.ts, self.a, self.b]
+    }
+
+    /// The record from the four words of a ring slot.
+    #[inline(always)]
+    pub const fn from_words(w: [u32; 4]) -> Record {
+        Record { tag: w[0], ts: w[1], a: w[2], b: w[3] }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_round_trips_through_tag_bits() {
+        for bits in 0..16u32 {
+            match Kind::from_bits(bits) {
+                Some(k) => assert_eq!(k as u32, bits),
+                None => assert!(bits == 0 || bits > 13),
+            }
+        }
+        let r = Record::new(Kind::ValueU, 0x1230, 7, 0xdead_beef, 0x1);
+        assert_eq!(r.kind(), Some(Kind::ValueU));
+        assert_eq!(r.callsite(), 0x1230);
+        assert_eq!(r.value(), 0x1_dead_beef);
+        assert_eq!(Record::from_words(r.to_words()), r);
+        assert_eq!(Record::default().kind(), None);
+    }
+}

@@ -1,0 +1,2 @@
+//! `tickspan`: decode tickspan streams and rebuild call trees.
+fn main() {}
