@@ -15,8 +15,33 @@ use crate::ring::Ring;
 pub type GlobalRing = Ring<RING_SLOTS, { cfg!(feature = "flight-recorder") }>;
 
 /// Every context's ring. Zero-initialised, so they cost no flash and nothing runs before use.
+///
+/// Exported as `_TICKSPAN_RINGS` so that a host finds a halted target's rings in its ELF
+/// (`tickspan postmortem`); [`RINGS_LAYOUT`] tells it their geometry.
 #[cfg(not(loom))]
+#[export_name = "_TICKSPAN_RINGS"]
 pub static RINGS: [GlobalRing; CONTEXTS] = [const { Ring::new() }; CONTEXTS];
+
+/// What a host needs to read [`RINGS`] from target memory, exported as
+/// `_TICKSPAN_RINGS_LAYOUT`: slots per ring, rings, 1 in overwrite (flight-recorder) mode, bytes
+/// per slot, the clock (0: records carry bits 32..64 in `b`; 1: a 32-bit counter; 2: SysTick,
+/// period `RVR + 1`), and `TICKSPAN_CLOCK_HZ` as two words (low, high).
+#[cfg(not(loom))]
+#[used]
+#[export_name = "_TICKSPAN_RINGS_LAYOUT"]
+pub static RINGS_LAYOUT: [u32; 7] = {
+    let clock = if cfg!(feature = "clock-custom") {
+        1
+    } else if cfg!(feature = "std") {
+        0
+    } else if cfg!(all(tickspan_cortex_m, any(armv6m, feature = "clock-systick"))) {
+        2
+    } else {
+        1
+    };
+    let hz = crate::clock::CONFIGURED_HZ;
+    [RING_SLOTS as u32, CONTEXTS as u32, cfg!(feature = "flight-recorder") as u32, 16, clock, hz as u32, (hz >> 32) as u32]
+};
 
 /// Index of a ring in [`RINGS`] (the context id written to the wire).
 pub fn index_of(ring: &GlobalRing) -> usize {
