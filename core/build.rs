@@ -31,6 +31,9 @@ fn main() {
         }
     }
 
+    // The target triple, for the wire stream header.
+    println!("cargo:rustc-env=TICKSPAN_TARGET={}", env::var("TARGET").unwrap_or_default());
+
     let slots = num("TICKSPAN_RING_SLOTS", if bare { 128 } else { 4096 });
     assert!(
         slots.is_power_of_two() && (2..=1 << 24).contains(&slots),

@@ -36,9 +36,14 @@ pub mod callsite;
 pub mod clock;
 #[cfg(not(loom))]
 pub mod context;
+#[cfg(not(loom))]
+pub mod drain;
 pub mod record;
 pub mod ring;
 mod sync;
+#[cfg(all(feature = "std", not(loom)))]
+pub mod transport;
+pub mod wire;
 
 #[cfg(not(loom))]
 pub use api::*;

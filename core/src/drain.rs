@@ -1,0 +1,528 @@
+//! The drain: moves records out of the rings and encodes them as a wire stream
+//! (`docs/wire-format.md`), a frame at a time, without allocating or blocking the recorders.
+//!
+//! ```no_run
+//! let mut drain = tickspan::drain::Drain::global();
+//! let mut buf = [0u8; 64];
+//! loop {
+//!     // From an idle loop: a few bytes at a time.
+//!     let n = drain.read(&mut buf);
+//!     # let uart_write = |_: &[u8]| ();
+//!     uart_write(&buf[..n]);
+//!     # break;
+//! }
+//! ```
+//!
+//! Or into any [`embedded_io::Write`] with [`Drain::write_to`]. On std,
+//! [`transport::spawn`](crate::transport::spawn) runs it on a background thread.
+//!
+//! What the stream holds, in order: a `0x00` and the stream header, a clock anchor, then batch
+//! frames of each context's records (with loss entries where its ring lost records). On std
+//! the drain also describes the stream: a callsite dictionary frame before a callsite's first
+//! record and a context frame naming each ring's thread; and it hands the rings of exited
+//! threads back to the pool once they are empty.
+//!
+//! Only one drain may read a set of rings (they are single-consumer).
+//!
+//! # Timestamps
+//! Records hold the low 32 bits of the clock; the wire carries 64-bit times. On clocks of at
+//! most 32 bits (DWT, SysTick) the drain extends each record's time backwards from the clock
+//! value read just after it copied the record: exact as long as the drain reads each record
+//! within one clock period of its writing, and calls into the drain come at least once per
+//! clock period. On 64-bit clocks the record's `b` word carries the high bits; value and
+//! manual-span records (whose `b` is payload) are extended like on 32-bit clocks, so they
+//! must be drained within 2^32 ticks.
+//!
+//! # Cost
+//! Per record: a 16-byte copy out of the ring, a hash probe of a 16-slot callsite table, a
+//! varint delta, and the frame's CRC-32C and COBS passes over 2–3 bytes. No postcard, no
+//! division. Instructions per record on a Cortex-M3 are measured by `examples/firmware`.
+
+use crate::clock::{Active, Clock};
+use crate::config::RING_SLOTS;
+use crate::record::{Kind, Record};
+use crate::ring::Ring;
+use crate::wire::{encode::FrameEncoder, StreamHeader, ENCODED_CAPACITY};
+
+/// Records copied out of a ring at a time.
+const CHUNK: usize = 16;
+/// Batches taken from one ring before the drain moves on to the next (fairness).
+const BATCHES_PER_TURN: u32 = 4;
+
+/// What the stream header says and where the drain reads time.
+#[derive(Clone, Copy, Debug)]
+pub struct StreamInfo {
+    /// Clock ticks per second (0 = unknown).
+    pub clock_hz: u64,
+    /// Clock modulus (0 = 2^64). Must match the clock the records were stamped with.
+    pub clock_wrap: u64,
+    /// Stream/node id for the header.
+    pub node: u64,
+    /// Target description for the header.
+    pub target: &'static str,
+    /// Reads the clock the records were stamped with.
+    pub now: fn() -> u64,
+    /// Wall clock in nanoseconds since the Unix epoch for sync frames (0 = unknown).
+    pub unix_ns: fn() -> u64,
+}
+
+/// The target triple this crate was built for.
+pub const TARGET: &str = env!("TICKSPAN_TARGET");
+
+impl StreamInfo {
+    /// The active clock ([`crate::clock::Active`]), node 0, this build's target; on std the
+    /// system wall clock.
+    pub fn active() -> StreamInfo {
+        StreamInfo {
+            clock_hz: <Active as Clock>::frequency_hz(),
+            clock_wrap: <Active as Clock>::wrap(),
+            node: 0,
+            target: TARGET,
+            now: <Active as Clock>::now,
+            unix_ns: wall_clock,
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+fn wall_clock() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+#[cfg(not(feature = "std"))]
+fn wall_clock() -> u64 {
+    0
+}
+
+/// Extends the clock to 64 bits across calls and dates records backwards from it.
+struct Timebase {
+    /// Clocks of at most 32 bits: their modulus, 0 meaning 2^32. `None` for wider clocks.
+    wrap32: Option<u32>,
+    now64: u64,
+    last_raw: u64,
+    started: bool,
+}
+
+impl Timebase {
+    fn new(wrap: u64) -> Timebase {
+        let wrap32 = match wrap {
+            0 => None,
+            w if w < 1 << 32 => Some(w as u32),
+            w if w == 1 << 32 => Some(0),
+            _ => None,
+        };
+        Timebase { wrap32, now64: 0, last_raw: 0, started: false }
+    }
+
+    fn tick(&mut self, raw: u64) {
+        match self.wrap32 {
+            None => self.now64 = raw,
+            Some(w) => {
+                let (raw, last) = (raw as u32, self.last_raw as u32);
+                if !self.started {
+                    // Start one period in, so records up to a period old stay positive.
+                    self.now64 = raw as u64 + if w == 0 { 1 << 32 } else { w as u64 };
+                } else {
+                    let mut d = raw.wrapping_sub(last);
+                    if raw < last {
+                        d = d.wrapping_add(w);
+                    }
+                    self.now64 = self.now64.wrapping_add(d as u64);
+                }
+            }
+        }
+        self.last_raw = raw;
+        self.started = true;
+    }
+
+    /// 64-bit time of a record read before the last [`tick`](Self::tick).
+    #[inline(always)]
+    fn time_of(&self, r: &Record, kind: Kind) -> u64 {
+        let now32 = self.last_raw as u32;
+        match self.wrap32 {
+            Some(w) => {
+                let mut age = now32.wrapping_sub(r.ts);
+                if now32 < r.ts {
+                    age = age.wrapping_add(w);
+                }
+                self.now64.saturating_sub(age as u64)
+            }
+            None => match kind {
+                Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::SpanStart | Kind::Loss => {
+                    self.now64.wrapping_sub(now32.wrapping_sub(r.ts) as u64)
+                }
+                Kind::Sync => (r.a as u64) << 32 | r.ts as u64,
+                _ => (r.b as u64) << 32 | r.ts as u64,
+            },
+        }
+    }
+}
+
+/// Records copied out of the current ring and not yet encoded.
+struct Chunk {
+    recs: [Record; CHUNK],
+    pos: usize,
+    len: usize,
+    lost_before: u32,
+    lost_after: u32,
+}
+
+impl Chunk {
+    fn is_done(&self) -> bool {
+        self.pos == self.len && self.lost_before == 0 && self.lost_after == 0
+    }
+}
+
+/// Reads a set of rings and encodes their records into a wire stream. See the module docs.
+pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature = "flight-recorder") }> {
+    rings: &'r [Ring<N, O>],
+    info: StreamInfo,
+    enc: FrameEncoder,
+    out: [u8; ENCODED_CAPACITY],
+    out_pos: usize,
+    out_len: usize,
+    header_sent: bool,
+    sync_pending: bool,
+    chunk: Chunk,
+    time: Timebase,
+    /// Ring being drained.
+    ring: usize,
+    /// Batches taken from it in this turn.
+    turn: u32,
+    /// Consecutive rings found empty.
+    idle: usize,
+    #[cfg(feature = "std")]
+    host: host::State,
+}
+
+#[cfg(not(loom))]
+impl Drain<'static> {
+    /// A drain of every context's ring ([`crate::context::RINGS`]) with the active clock.
+    ///
+    /// Create one per program: the rings have a single reader.
+    pub fn global() -> Self {
+        Drain::new(&crate::context::RINGS, StreamInfo::active())
+    }
+}
+
+impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
+    /// A drain of `rings` (ring `i` is context `i` on the wire). On std, if `rings` is
+    /// [`crate::context::RINGS`], it also names the thread contexts and frees exited threads'
+    /// rings.
+    pub fn new(rings: &'r [Ring<N, O>], info: StreamInfo) -> Self {
+        Drain {
+            rings,
+            info,
+            enc: FrameEncoder::new(),
+            out: [0; ENCODED_CAPACITY],
+            out_pos: 0,
+            out_len: 0,
+            header_sent: false,
+            sync_pending: true,
+            chunk: Chunk { recs: [Record::default(); CHUNK], pos: 0, len: 0, lost_before: 0, lost_after: 0 },
+            time: Timebase::new(info.clock_wrap),
+            ring: 0,
+            turn: 0,
+            idle: 0,
+            #[cfg(feature = "std")]
+            host: host::State::new(rings.as_ptr() as *const u8),
+        }
+    }
+
+    /// Asks for a clock-anchor frame at the next frame boundary (do it every few seconds so
+    /// a host can map ticks to wall time and check clock drift).
+    pub fn request_sync(&mut self) {
+        self.sync_pending = true;
+    }
+
+    /// Starts the stream again (for a new connection): header, anchor, and on std the
+    /// dictionary and context names are sent again before further records.
+    pub fn restart(&mut self) {
+        self.header_sent = false;
+        self.sync_pending = true;
+        self.out_pos = 0;
+        self.out_len = 0;
+        #[cfg(feature = "std")]
+        self.host.restart();
+    }
+
+    /// Fills `buf` with the next bytes of the stream and returns how many; 0 when every ring
+    /// is empty and nothing is pending. Any buffer size works: a frame that does not fit is
+    /// continued by the next call.
+    pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        let mut written = 0;
+        while written < buf.len() {
+            if self.out_pos == self.out_len && !self.produce() {
+                break;
+            }
+            let n = (self.out_len - self.out_pos).min(buf.len() - written);
+            buf[written..written + n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+            self.out_pos += n;
+            written += n;
+        }
+        written
+    }
+
+    /// Writes the stream to `w` until every ring is empty; returns the bytes written. After
+    /// an error the unwritten bytes are kept and the next call resumes with them.
+    pub fn write_to<W: embedded_io::Write>(&mut self, w: &mut W) -> Result<usize, W::Error> {
+        let mut written = 0;
+        loop {
+            if self.out_pos == self.out_len && !self.produce() {
+                return Ok(written);
+            }
+            let n = w.write(&self.out[self.out_pos..self.out_len])?;
+            if n == 0 {
+                return Ok(written);
+            }
+            self.out_pos += n;
+            written += n;
+        }
+    }
+
+    /// Encodes the next frame into `out`; `false` when there is nothing to send.
+    fn produce(&mut self) -> bool {
+        self.out_pos = 0;
+        self.out_len = 0;
+        if !self.header_sent {
+            self.header_sent = true;
+            self.enc.header(&StreamHeader {
+                version: crate::wire::version_symbol(),
+                clock_hz: self.info.clock_hz,
+                clock_wrap: self.info.clock_wrap,
+                node: self.info.node,
+                target: self.info.target,
+            });
+            // A leading delimiter ends whatever partial frame a receiver holds.
+            self.out[0] = 0;
+            self.out_len = 1 + self.enc.finish(&mut self.out[1..]);
+            return true;
+        }
+        if self.sync_pending {
+            self.sync_pending = false;
+            self.time.tick((self.info.now)());
+            self.enc.sync(self.time.now64, (self.info.unix_ns)());
+            return self.emit();
+        }
+        loop {
+            if self.chunk.is_done() && !self.refill() {
+                #[cfg(feature = "std")]
+                if self.host.unclaimed_frame(&mut self.enc) {
+                    return self.emit();
+                }
+                return false;
+            }
+            #[cfg(feature = "std")]
+            if self.host.name_context(self.ring, &mut self.enc) {
+                return self.emit();
+            }
+            if self.encode_batch() {
+                return self.emit();
+            }
+        }
+    }
+
+    fn emit(&mut self) -> bool {
+        self.out_len = self.enc.finish(&mut self.out);
+        true
+    }
+
+    /// Reads the next chunk from the current or following rings; `false` when all are empty.
+    fn refill(&mut self) -> bool {
+        let count = self.rings.len();
+        if self.turn >= BATCHES_PER_TURN {
+            self.next_ring();
+        }
+        while self.idle < count {
+            let Some(ring) = self.rings.get(self.ring) else {
+                self.ring = 0;
+                continue;
+            };
+            let got = ring.read(&mut self.chunk.recs);
+            if got.records > 0 || got.lost() > 0 {
+                // Read the clock after the records: each of them is older than this.
+                self.time.tick((self.info.now)());
+                self.chunk.pos = 0;
+                self.chunk.len = got.records;
+                self.chunk.lost_before = got.lost_before;
+                self.chunk.lost_after = got.lost_after;
+                self.idle = 0;
+                return true;
+            }
+            #[cfg(feature = "std")]
+            self.host.ring_empty(self.ring);
+            self.next_ring();
+            self.idle += 1;
+        }
+        self.idle = 0;
+        // Keeps the 64-bit extension of short clocks going while nothing is recorded.
+        self.time.tick((self.info.now)());
+        false
+    }
+
+    fn next_ring(&mut self) {
+        self.turn = 0;
+        self.ring += 1;
+        if self.ring >= self.rings.len() {
+            self.ring = 0;
+        }
+    }
+
+    /// Encodes the current chunk (and more of the same ring while they fit) as one batch.
+    /// `false` if nothing was encoded (the chunk needs a dictionary frame first).
+    fn encode_batch(&mut self) -> bool {
+        let c = &mut self.chunk;
+        let base = match c.recs.get(c.pos).filter(|_| c.pos < c.len) {
+            Some(r) => r.kind().map_or(self.time.now64, |k| self.time.time_of(r, k)),
+            None => self.time.now64,
+        };
+        self.enc.begin_batch(self.ring as u32, base);
+        self.turn += 1;
+        loop {
+            let c = &mut self.chunk;
+            if c.lost_before > 0 {
+                self.enc.loss(core::mem::take(&mut c.lost_before));
+            }
+            while c.pos < c.len && self.enc.has_room() {
+                let r = c.recs[c.pos];
+                let Some(kind) = r.kind() else {
+                    // An empty or unknown tag is not a record: count it lost.
+                    self.enc.loss(1);
+                    c.pos += 1;
+                    continue;
+                };
+                #[cfg(feature = "std")]
+                if self.host.needs_dictionary(&self.enc, r.callsite()) {
+                    // The dictionary frame goes first: end this batch, or replace it if empty.
+                    if self.enc.batch_entries().unwrap_or(0) > 0
+                        || self.host.dictionary_frame(&mut self.enc, r.callsite())
+                    {
+                        return true;
+                    }
+                }
+                self.enc.record(kind, r.callsite(), self.time.time_of(&r, kind), r.a, r.b);
+                c.pos += 1;
+            }
+            if c.pos < c.len || !self.enc.has_room() {
+                return true;
+            }
+            if c.lost_after > 0 {
+                self.enc.loss(core::mem::take(&mut c.lost_after));
+            }
+            // Same ring, more records: keep filling this batch.
+            let Some(ring) = self.rings.get(self.ring) else { return true };
+            let got = ring.read(&mut c.recs);
+            c.pos = 0;
+            c.len = got.records;
+            c.lost_before = got.lost_before;
+            c.lost_after = got.lost_after;
+            if got.records == 0 && got.lost() == 0 {
+                return true;
+            }
+            self.time.tick((self.info.now)());
+        }
+    }
+}
+
+/// What only a std drain of the global rings does: dictionary, context names, ring release.
+#[cfg(feature = "std")]
+mod host {
+    use crate::callsite::resolve;
+    use crate::config::CONTEXTS;
+    use crate::context::threads;
+    use crate::wire::{encode::FrameEncoder, CallsiteInfo};
+    use std::collections::HashSet;
+    use std::sync::atomic::Ordering;
+
+    pub(super) struct State {
+        /// Draining `context::RINGS` (not a caller's own rings).
+        global: bool,
+        /// Callsites already described (or unresolvable).
+        seen: HashSet<u32>,
+        /// Generation of each ring's owner that was last named on the wire.
+        named: [Option<u32>; CONTEXTS],
+        unclaimed_named: bool,
+    }
+
+    impl State {
+        pub(super) fn new(rings: *const u8) -> State {
+            #[cfg(not(loom))]
+            let global = core::ptr::eq(rings, crate::context::RINGS.as_ptr() as *const u8);
+            #[cfg(loom)]
+            let global = false;
+            State { global, seen: HashSet::new(), named: [None; CONTEXTS], unclaimed_named: false }
+        }
+
+        pub(super) fn restart(&mut self) {
+            self.seen.clear();
+            self.named = [None; CONTEXTS];
+            self.unclaimed_named = false;
+        }
+
+        /// Whether `id` must be described before a record that uses it (checked only when the
+        /// batch's slot table misses, so once per callsite per batch).
+        #[inline]
+        pub(super) fn needs_dictionary(&self, enc: &FrameEncoder, id: u32) -> bool {
+            id != 0 && !enc.has_callsite(id) && !self.seen.contains(&id)
+        }
+
+        /// Starts the dictionary frame of `id` (a callsite of this binary), or only marks it
+        /// seen if it does not resolve. Returns whether a frame was started.
+        pub(super) fn dictionary_frame(&mut self, enc: &mut FrameEncoder, id: u32) -> bool {
+            self.seen.insert(id);
+            match resolve(id) {
+                Some(cs) => enc.callsite(&CallsiteInfo {
+                    id,
+                    kind: cs.kind,
+                    level: cs.level,
+                    line: cs.line,
+                    name: cs.name,
+                    file: cs.file,
+                }),
+                None => false,
+            }
+        }
+
+        /// Starts a context frame if ring `i` changed hands since it was last named.
+        pub(super) fn name_context(&mut self, i: usize, enc: &mut FrameEncoder) -> bool {
+            if !self.global {
+                return false;
+            }
+            let Some(owner) = threads::owner(i) else { return false };
+            let Some(named) = self.named.get_mut(i) else { return false };
+            if *named == Some(owner.generation) {
+                return false;
+            }
+            *named = Some(owner.generation);
+            enc.context(i as u32, &owner.name)
+        }
+
+        /// Ring `i` was read empty: if its thread has exited, give it back to the pool.
+        pub(super) fn ring_empty(&mut self, i: usize) {
+            if self.global {
+                threads::release_if_retired(i);
+            }
+        }
+
+        /// Records dropped because no ring was free are reported as a loss of the pseudo
+        /// context `CONTEXTS`, named once.
+        pub(super) fn unclaimed_frame(&mut self, enc: &mut FrameEncoder) -> bool {
+            if !self.global {
+                return false;
+            }
+            if !self.unclaimed_named && threads::UNCLAIMED_LOST.load(Ordering::Relaxed) > 0 {
+                self.unclaimed_named = true;
+                return enc.context(CONTEXTS as u32, "(no free ring: raise TICKSPAN_CONTEXTS)");
+            }
+            let lost = threads::UNCLAIMED_LOST.swap(0, Ordering::Relaxed);
+            if lost == 0 {
+                return false;
+            }
+            enc.begin_batch(CONTEXTS as u32, 0);
+            enc.loss(lost.min(u32::MAX as u64) as u32);
+            true
+        }
+    }
+}

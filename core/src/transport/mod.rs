@@ -1,0 +1,136 @@
+//! std transports: a background thread that drains every ring to a file, stdout or a TCP
+//! connection.
+//!
+//! ```no_run
+//! fn main() -> std::io::Result<()> {
+//!     let trace = tickspan::transport::to_file("trace.tspn")?;
+//!     {
+//!         let _g = tickspan::span!("work");
+//!     }
+//!     trace.finish()?; // drains what is left, so the last spans are not lost
+//!     Ok(())
+//! }
+//! ```
+//!
+//! Memory is bounded: the thread encodes into one 64 KiB buffer and writes it out; when the
+//! writer is slower than the recorders the rings fill and count their losses, the recording
+//! threads never wait. Bare-metal targets drain with [`Drain::read`] or [`Drain::write_to`]
+//! (any `embedded_io::Write`) instead.
+
+use crate::drain::Drain;
+use std::io::{self, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often a transport thread wakes up to drain.
+pub const DEFAULT_PERIOD: Duration = Duration::from_millis(10);
+/// How often it emits a clock anchor.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+/// The thread's encode buffer.
+const BUF_LEN: usize = 64 * 1024;
+
+/// Set while a transport thread owns the global rings (they allow one reader).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// The running drain thread. [`finish`](Self::finish) (or dropping it) drains what is left,
+/// flushes the writer and stops the thread.
+#[must_use = "dropping the handle stops the drain thread at once"]
+pub struct DrainHandle {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<io::Result<u64>>>,
+}
+
+impl DrainHandle {
+    /// Drains every ring one last time, flushes, stops the thread and returns the bytes
+    /// written, or the writer's first error. Spans still open at this point are not in the
+    /// stream: call it after their guards have dropped.
+    pub fn finish(mut self) -> io::Result<u64> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> io::Result<u64> {
+        let Some(thread) = self.thread.take() else { return Ok(0) };
+        self.stop.store(true, Ordering::Release);
+        thread.thread().unpark();
+        let result = thread.join().unwrap_or_else(|_| Err(io::Error::other("tickspan drain thread panicked")));
+        RUNNING.store(false, Ordering::Release);
+        result
+    }
+}
+
+impl Drop for DrainHandle {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `finish` returns them.
+        let _ = self.stop();
+    }
+}
+
+/// Starts a thread that drains every context's ring into `writer` every `period`.
+///
+/// Fails with [`io::ErrorKind::AlreadyExists`] while another transport thread runs: the rings
+/// have a single reader.
+pub fn spawn<W: Write + Send + 'static>(writer: W, period: Duration) -> io::Result<DrainHandle> {
+    if RUNNING.swap(true, Ordering::AcqRel) {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "a tickspan drain thread is already running"));
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let spawned = std::thread::Builder::new()
+        .name("tickspan-drain".into())
+        .spawn(move || run(Drain::global(), writer, period, &stop2));
+    match spawned {
+        Ok(thread) => Ok(DrainHandle { stop, thread: Some(thread) }),
+        Err(e) => {
+            RUNNING.store(false, Ordering::Release);
+            Err(e)
+        }
+    }
+}
+
+/// Drains to a new file at `path` (truncated if it exists).
+pub fn to_file(path: impl AsRef<Path>) -> io::Result<DrainHandle> {
+    spawn(std::fs::File::create(path)?, DEFAULT_PERIOD)
+}
+
+/// Drains to standard output.
+pub fn to_stdout() -> io::Result<DrainHandle> {
+    spawn(io::stdout(), DEFAULT_PERIOD)
+}
+
+/// Connects to `addr` (e.g. `tickspan record --listen`, or `nc -l`) and drains to it.
+pub fn to_tcp(addr: impl ToSocketAddrs) -> io::Result<DrainHandle> {
+    let stream = TcpStream::connect(addr)?;
+    stream.set_nodelay(true)?;
+    spawn(stream, DEFAULT_PERIOD)
+}
+
+fn run<W: Write>(mut drain: Drain<'static>, mut writer: W, period: Duration, stop: &AtomicBool) -> io::Result<u64> {
+    let mut buf = vec![0u8; BUF_LEN];
+    let mut total = 0u64;
+    let mut last_sync = Instant::now();
+    loop {
+        // Read the flag first: records written before `finish` are then all in the rings.
+        let stopping = stop.load(Ordering::Acquire);
+        loop {
+            let n = drain.read(&mut buf);
+            if n == 0 {
+                break;
+            }
+            writer.write_all(&buf[..n])?;
+            total += n as u64;
+        }
+        writer.flush()?;
+        if stopping {
+            return Ok(total);
+        }
+        if last_sync.elapsed() >= SYNC_EVERY {
+            last_sync = Instant::now();
+            drain.request_sync();
+        }
+        std::thread::park_timeout(period);
+    }
+}

@@ -1,0 +1,207 @@
+//! RTT (Real-Time Transfer): the drain's stream in a RAM ring that a debugger reads while the
+//! target runs, with no pin and no peripheral.
+//!
+//! ```no_run
+//! let mut drain = tickspan::drain::Drain::global();
+//! loop {
+//!     // Idle loop: move whatever the channel has room for.
+//!     tickspan::transport::rtt::drain(&mut drain);
+//!     # break;
+//! }
+//! ```
+//!
+//! # Layout and discovery
+//! tickspan keeps its **own control block**, `_TICKSPAN_RTT`, laid out exactly like SEGGER's
+//! (16-byte ID, up/down channel counts, channel descriptors `{name, buffer, size, write,
+//! read, flags}`) with one up channel named `"tickspan"`, but with the ID `"TICKSPAN RTT"`:
+//! - `defmt-rtt` (and `rtt-target`) own `_SEGGER_RTT` and cannot host a second writer's
+//!   channel; a second block with the SEGGER ID would make tools that scan RAM for it (probe-rs
+//!   without an ELF) fail with "multiple control blocks". With its own ID, defmt's tools keep
+//!   finding exactly one block, and both work in one firmware.
+//! - tickspan's host finds the block by its symbol in the ELF (`tickspan attach --elf`), or by
+//!   scanning RAM for its ID; other SEGGER-layout readers that take an address and an ID find
+//!   it too (OpenOCD: `rtt setup <addr of _TICKSPAN_RTT> 32 "TICKSPAN RTT"`).
+//!
+//! # Never blocks, loses nothing silently
+//! [`drain`] moves only as many bytes as the channel has room for; the drain keeps a frame it
+//! could not finish for the next call. While no host reads, the channel stays full, the drain
+//! leaves records in the rings, and the rings refuse new ones and count them (drop-newest):
+//! the loss reaches the host as loss entries in the stream once it reads again. The buffer is
+//! `TICKSPAN_RTT_BUFFER_SIZE` bytes (build-time environment variable, default 1024).
+//!
+//! Call [`drain`] from one context at a time (the idle loop, or one interrupt priority): the
+//! channel has one writer, like a ring.
+
+use crate::drain::Drain;
+use crate::sync::publish;
+use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU32, Ordering};
+
+/// The channel's buffer size in bytes (`TICKSPAN_RTT_BUFFER_SIZE`, default 1024).
+pub const BUFFER_SIZE: usize = match option_env!("TICKSPAN_RTT_BUFFER_SIZE") {
+    Some(s) => parse(s),
+    None => 1024,
+};
+
+const fn parse(s: &str) -> usize {
+    let b = s.as_bytes();
+    let (mut i, mut v) = (0, 0usize);
+    while i < b.len() {
+        assert!(b[i].is_ascii_digit(), "TICKSPAN_RTT_BUFFER_SIZE must be a decimal number");
+        v = v * 10 + (b[i] - b'0') as usize;
+        i += 1;
+    }
+    assert!(v >= 16 && v <= 1 << 24, "TICKSPAN_RTT_BUFFER_SIZE must be 16..=16777216");
+    v
+}
+
+/// The control block's ID. Not `"SEGGER RTT"`: see the module docs.
+pub const ID: [u8; 16] = *b"TICKSPAN RTT\0\0\0\0";
+/// The up channel's name.
+pub const CHANNEL_NAME: &str = "tickspan";
+/// SEGGER's mode 1, "no block, trim": write what fits (the drain keeps the rest).
+const MODE_NO_BLOCK_TRIM: u32 = 1;
+
+/// An up-channel descriptor, SEGGER's `SEGGER_RTT_BUFFER_UP` on a 32-bit target.
+#[repr(C)]
+struct Up {
+    name: *const u8,
+    buffer: *mut u8,
+    size: u32,
+    /// Next byte the target writes. Only the target stores it.
+    write: AtomicU32,
+    /// Next byte the host reads. Only the host stores it.
+    read: AtomicU32,
+    flags: u32,
+}
+
+/// SEGGER's `SEGGER_RTT_CB` with one up channel and no down channel.
+#[repr(C)]
+struct ControlBlock {
+    id: [u8; 16],
+    max_up: i32,
+    max_down: i32,
+    up: Up,
+}
+
+// SAFETY: the raw pointers are fixed at build time and point at statics; the offsets are
+// atomics; the buffer bytes are only written by the single writer of `drain` in the region
+// the host does not read.
+unsafe impl Sync for ControlBlock {}
+
+#[repr(C, align(4))]
+struct Buffer(UnsafeCell<[u8; BUFFER_SIZE]>);
+
+// SAFETY: see `drain`: one writer, and the host reads only what the writer has published.
+unsafe impl Sync for Buffer {}
+
+static BUFFER: Buffer = Buffer(UnsafeCell::new([0; BUFFER_SIZE]));
+static NAME: [u8; 9] = *b"tickspan\0";
+
+/// The control block. Initialised data: valid from reset, nothing to call first.
+#[export_name = "_TICKSPAN_RTT"]
+static CONTROL_BLOCK: ControlBlock = ControlBlock {
+    id: ID,
+    max_up: 1,
+    max_down: 0,
+    up: Up {
+        name: NAME.as_ptr(),
+        buffer: &BUFFER as *const Buffer as *mut u8,
+        size: BUFFER_SIZE as u32,
+        write: AtomicU32::new(0),
+        read: AtomicU32::new(0),
+        flags: MODE_NO_BLOCK_TRIM,
+    },
+};
+
+/// Moves the drain's stream into the channel until the channel is full or every ring is
+/// empty; returns the bytes moved. Never waits.
+pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> usize {
+    let up = &CONTROL_BLOCK.up;
+    let size = BUFFER_SIZE as u32;
+    let mut total = 0;
+    loop {
+        let mut w = up.write.load(Ordering::Relaxed);
+        // The host owns `read`; a value out of range (a confused host) stops the writer
+        // rather than writing out of bounds.
+        let r = up.read.load(Ordering::Acquire);
+        if r >= size {
+            return total;
+        }
+        if w >= size {
+            w = r;
+        }
+        // One byte stays free so that full and empty differ.
+        let end = if r > w { r - 1 } else if r == 0 { size - 1 } else { size };
+        if end <= w {
+            return total;
+        }
+        // SAFETY: `w < end <= size`, so the range lies in BUFFER; the host only reads
+        // `[read, write)`, which this range does not overlap, and this function is the only
+        // writer (documented), so nothing else accesses these bytes while the slice lives.
+        let free = unsafe {
+            core::slice::from_raw_parts_mut((BUFFER.0.get() as *mut u8).add(w as usize), (end - w) as usize)
+        };
+        let n = drain.read(free);
+        if n == 0 {
+            return total;
+        }
+        total += n;
+        let next = w + n as u32;
+        // Release: the host that sees the new offset sees the bytes before it.
+        publish(&up.write, if next == size { 0 } else { next });
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::record::{Kind, Record};
+    use crate::ring::Ring;
+
+    /// Reads the channel like a host: returns the bytes and advances `read`.
+    fn host_read() -> Vec<u8> {
+        let up = &CONTROL_BLOCK.up;
+        let (w, r) = (up.write.load(Ordering::Acquire), up.read.load(Ordering::Relaxed));
+        // SAFETY: the test thread is the only writer and is not writing now.
+        let buf = unsafe { &*BUFFER.0.get() };
+        let out = if w >= r { buf[r as usize..w as usize].to_vec() } else { [&buf[r as usize..], &buf[..w as usize]].concat() };
+        up.read.store(w, Ordering::Release);
+        out
+    }
+
+    #[test]
+    fn fills_without_overrunning_the_host_and_resumes_the_stream_after_a_read() {
+        // The control block is laid out as SEGGER's on this target's pointer size.
+        assert_eq!(core::mem::offset_of!(ControlBlock, up), 24);
+        assert_eq!(CONTROL_BLOCK.up.size as usize, BUFFER_SIZE);
+        let rings = [Ring::<256>::new()];
+        let info = crate::drain::StreamInfo { clock_hz: 0, clock_wrap: 0, node: 0, target: "t", now: || 0, unix_ns: || 0 };
+        let mut d = Drain::new(&rings, info);
+        for i in 0..200 {
+            rings[0].push(Record::new(Kind::Event, 0x40, i, i, 0));
+        }
+        // No host: the channel fills to size - 1 and stops; nothing is dropped by the channel.
+        let first = drain(&mut d);
+        assert_eq!(first, BUFFER_SIZE - 1);
+        assert_eq!(drain(&mut d), 0);
+        let mut stream = host_read();
+        loop {
+            let n = drain(&mut d);
+            stream.extend(host_read());
+            if n == 0 {
+                break;
+            }
+        }
+        let mut dec = crate::wire::Decoder::new();
+        let mut events = 0;
+        dec.feed(&stream, &mut |item| {
+            if matches!(item, crate::wire::Item::Record { kind: Kind::Event, .. }) {
+                events += 1;
+            }
+            assert!(!matches!(item, crate::wire::Item::Skipped { .. }), "{item:?}");
+        })
+        .unwrap();
+        assert_eq!(events, 200);
+    }
+}

@@ -1,0 +1,302 @@
+//! Streaming decoder: bytes in arbitrary chunks → [`Item`]s, in a fixed-size buffer.
+//!
+//! Frames are collected up to their `0x00` delimiter (at most [`MAX_FRAME_LEN`] decoded bytes;
+//! a longer run is dropped as it arrives), COBS-decoded in place, CRC-checked and parsed.
+//! Anything that fails is reported once as [`Item::Skipped`] with its stream offset, merged with
+//! neighbouring bad bytes, just before the next good frame (or at [`Decoder::finish`]).
+//! Every read is bounds-checked and every time sum wraps: no input panics or allocates.
+
+use super::{
+    body, callsite_kind_from_u8, frame_type, level_from_u8, op, payload_of, CallsiteInfo,
+    DecodeError, Item, Payload, StreamHeader, CRC, FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,
+    NOT_A_TRACE_LIMIT,
+};
+use crate::record::Kind;
+
+/// Encoded bytes a frame of [`MAX_FRAME_LEN`] can take.
+const BUF_LEN: usize = cobs::max_encoding_length(MAX_FRAME_LEN);
+
+/// A CRC-valid frame whose body does not parse (an encoder bug or a CRC collision).
+struct Malformed;
+
+/// Streaming decoder of a tickspan byte stream. About 1 KiB, no allocation.
+pub struct Decoder {
+    buf: [u8; BUF_LEN],
+    len: usize,
+    /// The current chunk outgrew `buf`: its bytes are being dropped up to the next `0x00`.
+    overflow: bool,
+    /// Stream offset of the next input byte.
+    offset: u64,
+    /// Stream offset of the current chunk's first byte.
+    chunk_start: u64,
+    /// Start of bad data not reported yet.
+    bad_start: Option<u64>,
+    /// Valid frames seen so far.
+    frames: u64,
+    fatal: Option<DecodeError>,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Decoder {
+    /// A decoder at the start of a stream.
+    pub const fn new() -> Self {
+        Decoder {
+            buf: [0; BUF_LEN],
+            len: 0,
+            overflow: false,
+            offset: 0,
+            chunk_start: 0,
+            bad_start: None,
+            frames: 0,
+            fatal: None,
+        }
+    }
+
+    /// Valid frames decoded so far (0 after [`finish`](Self::finish) on a non-trace input).
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Feeds bytes; calls `sink` for every complete item. Errors only for unusable streams
+    /// (unknown format version, input that is not a tickspan stream); after one, every call
+    /// returns it again.
+    pub fn feed(&mut self, input: &[u8], sink: &mut impl FnMut(Item<'_>)) -> Result<(), DecodeError> {
+        if let Some(e) = self.fatal {
+            return Err(e);
+        }
+        let mut rest = input;
+        while !rest.is_empty() {
+            match rest.iter().position(|&b| b == 0) {
+                Some(i) => {
+                    self.append(&rest[..i]);
+                    self.offset += i as u64 + 1;
+                    rest = &rest[i + 1..];
+                    self.end_chunk(sink);
+                    if let Some(e) = self.fatal {
+                        return Err(e);
+                    }
+                }
+                None => {
+                    self.append(rest);
+                    self.offset += rest.len() as u64;
+                    rest = &[];
+                }
+            }
+            if self.frames == 0 && self.offset > NOT_A_TRACE_LIMIT {
+                self.fatal = Some(DecodeError::NotATrace);
+                return Err(DecodeError::NotATrace);
+            }
+        }
+        Ok(())
+    }
+
+    /// End of input: decodes a last frame that lacks only its `0x00`, reports whatever else
+    /// is left as [`Item::Skipped`], and resets the decoder for a new stream.
+    pub fn finish(&mut self, sink: &mut impl FnMut(Item<'_>)) {
+        if self.fatal.is_none() && (self.len > 0 || self.overflow) {
+            self.end_chunk(sink);
+        }
+        if let Some(start) = self.bad_start.take() {
+            sink(Item::Skipped { offset: start, bytes: self.offset - start });
+        }
+        *self = Decoder::new();
+    }
+
+    fn append(&mut self, part: &[u8]) {
+        if self.overflow {
+            return;
+        }
+        match self.buf.get_mut(self.len..self.len + part.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(part);
+                self.len += part.len();
+            }
+            None => self.overflow = true,
+        }
+    }
+
+    /// The chunk `[chunk_start, offset - 1)` ended (at a `0x00` or at end of input).
+    fn end_chunk(&mut self, sink: &mut impl FnMut(Item<'_>)) {
+        let (start, len, overflow) = (self.chunk_start, self.len, self.overflow);
+        self.chunk_start = self.offset;
+        self.len = 0;
+        self.overflow = false;
+        if len == 0 && !overflow {
+            return; // consecutive delimiters
+        }
+        let raw_len = match (overflow, cobs::decode_in_place(&mut self.buf[..len])) {
+            (false, Ok(n)) if n > 4 => n,
+            _ => return self.mark_bad(start),
+        };
+        let (frame, crc) = self.buf[..raw_len].split_at(raw_len - 4);
+        if CRC.checksum(frame).to_le_bytes() != crc {
+            return self.mark_bad(start);
+        }
+        self.frames += 1;
+        if let Some(bad) = self.bad_start.take() {
+            sink(Item::Skipped { offset: bad, bytes: start - bad });
+        }
+        let (ty, body) = (frame[0], &frame[1..]);
+        let result = match ty {
+            frame_type::HEADER => match header(body) {
+                Ok(Ok(h)) => {
+                    sink(Item::Header(h));
+                    Ok(())
+                }
+                Ok(Err(e)) => {
+                    self.fatal = Some(e);
+                    Ok(())
+                }
+                Err(m) => Err(m),
+            },
+            frame_type::CALLSITE => callsite(body).map(|c| sink(Item::Callsite(c))),
+            frame_type::CONTEXT => postcard::take_from_bytes::<body::Context>(body)
+                .map(|(c, _)| sink(Item::Context { ctx: c.ctx, name: c.name }))
+                .map_err(|_| Malformed),
+            frame_type::SYNC => postcard::take_from_bytes::<body::Sync>(body)
+                .map(|(s, _)| sink(Item::Sync { ts: s.ts, unix_ns: s.unix_ns }))
+                .map_err(|_| Malformed),
+            frame_type::BATCH => batch(body, sink),
+            _ => Err(Malformed),
+        };
+        if result.is_err() {
+            self.mark_bad(start);
+        }
+    }
+
+    fn mark_bad(&mut self, start: u64) {
+        self.bad_start.get_or_insert(start);
+    }
+}
+
+/// The header, or the fatal error its version calls for.
+fn header(body: &[u8]) -> Result<Result<StreamHeader<'_>, DecodeError>, Malformed> {
+    let (magic, rest) = body.split_at_checked(4).ok_or(Malformed)?;
+    if magic != MAGIC {
+        return Err(Malformed);
+    }
+    let (v, rest) = rest.split_at_checked(2).ok_or(Malformed)?;
+    let version = u16::from_le_bytes([v[0], v[1]]);
+    if version != FORMAT_VERSION {
+        return Ok(Err(DecodeError::UnsupportedVersion(version)));
+    }
+    // Trailing bytes are allowed: later minor revisions may append fields.
+    let (h, _) = postcard::take_from_bytes::<body::Header>(rest).map_err(|_| Malformed)?;
+    Ok(Ok(StreamHeader {
+        version,
+        clock_hz: h.clock_hz,
+        clock_wrap: h.clock_wrap,
+        node: h.node,
+        target: h.target,
+    }))
+}
+
+fn callsite(body: &[u8]) -> Result<CallsiteInfo<'_>, Malformed> {
+    let (c, _) = postcard::take_from_bytes::<body::Callsite>(body).map_err(|_| Malformed)?;
+    Ok(CallsiteInfo {
+        id: c.id,
+        kind: callsite_kind_from_u8(c.kind).ok_or(Malformed)?,
+        level: level_from_u8(c.level).ok_or(Malformed)?,
+        line: c.line,
+        name: c.name,
+        file: c.file,
+    })
+}
+
+/// Bounds-checked reader of a batch body.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl Cursor<'_> {
+    #[inline(always)]
+    fn byte(&mut self) -> Result<u8, Malformed> {
+        let b = *self.buf.get(self.pos).ok_or(Malformed)?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    #[inline(always)]
+    fn varint(&mut self) -> Result<u64, Malformed> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.byte()?;
+            v |= ((b & 0x7F) as u64) << shift;
+            if b < 0x80 {
+                // The tenth byte may only carry the top bit.
+                return if shift == 63 && b > 1 { Err(Malformed) } else { Ok(v) };
+            }
+        }
+        Err(Malformed)
+    }
+
+    #[inline(always)]
+    fn varint32(&mut self) -> Result<u32, Malformed> {
+        u32::try_from(self.varint()?).map_err(|_| Malformed)
+    }
+}
+
+/// Parses a batch, handing each entry to `sink` as it goes: a malformed entry ends the batch
+/// (the entries before it were valid and are kept).
+fn batch(body: &[u8], sink: &mut impl FnMut(Item<'_>)) -> Result<(), Malformed> {
+    let mut c = Cursor { buf: body, pos: 0 };
+    let ctx = c.varint32()?;
+    let mut cur = c.varint()?;
+    let mut slots = [None::<u32>; 16];
+    while c.pos < body.len() {
+        let head = c.byte()?;
+        let (code, slot) = (head & 0xF, (head >> 4) as usize);
+        match code {
+            op::REBASE if slot == 0 => cur = c.varint()?,
+            op::DEFINE => {
+                let id = c.varint32()?;
+                if id >= 1 << 28 {
+                    return Err(Malformed);
+                }
+                slots[slot] = Some(id << 4);
+            }
+            _ => {
+                let kind = Kind::from_bits(code as u32).ok_or(Malformed)?;
+                if kind == Kind::Loss {
+                    if slot != 0 {
+                        return Err(Malformed);
+                    }
+                    sink(Item::Loss { ctx, count: c.varint32()? });
+                    continue;
+                }
+                let callsite = if super::has_callsite(kind) {
+                    slots[slot].ok_or(Malformed)?
+                } else if slot == 0 {
+                    0
+                } else {
+                    return Err(Malformed);
+                };
+                cur = cur.wrapping_add(c.varint()?);
+                let (a, b) = match payload_of(kind) {
+                    Payload::None => (0, 0),
+                    Payload::A => (c.varint32()?, 0),
+                    Payload::AB => (c.varint32()?, c.varint32()?),
+                    Payload::U64 => split(c.varint()?),
+                    Payload::I64 => {
+                        let z = c.varint()?;
+                        split(((z >> 1) as i64 ^ -((z & 1) as i64)) as u64)
+                    }
+                    Payload::F64 => split(c.varint()?.swap_bytes()),
+                };
+                sink(Item::Record { ctx, ts: cur, kind, callsite, a, b });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[inline(always)]
+fn split(v: u64) -> (u32, u32) {
+    (v as u32, (v >> 32) as u32)
+}
