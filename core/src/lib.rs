@@ -31,6 +31,7 @@ pub mod config {
     include!(concat!(env!("OUT_DIR"), "/config.rs"));
 }
 
+#[cfg(not(loom))]
 mod api;
 pub mod callsite;
 pub mod clock;
