@@ -1,2 +1,6 @@
 //! `tickspan`: decode tickspan streams and rebuild call trees.
+mod item;
+mod model;
+mod units;
+mod view;
 fn main() {}

@@ -1,0 +1,1003 @@
+//! The timeline: decoded items in, spans and marks out.
+//!
+//! The drain reads one context's ring after the other, so records of different contexts reach
+//! the host out of time order. The timeline first merges them back into time order through
+//! per-context queues holding at most a fixed window of records, then rebuilds per-context
+//! span stacks and hands every span to a [`Visitor`] when it closes, with its parent, self time
+//! and the time interrupts stole from it. Memory is bounded by the window, the open spans and
+//! the number of distinct callsites, never by the length of the trace.
+//!
+//! Interrupt accounting assumes one stream is one core: while an ISR (an `IsrEnter`/`IsrExit`
+//! pair) runs, every context below it on the preemption stack is suspended. Each preemption
+//! level keeps a running total of the time its direct preempters took; a span's stolen time is
+//! the growth of its level's total while it was open.
+
+use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind};
+use crate::units::Clock;
+use rustc_hash::FxHashMap;
+use std::collections::VecDeque;
+
+/// Index of an interned callsite name.
+pub type NameId = u32;
+
+/// Most callsites the timeline interns; later unknown ids share one placeholder name.
+const MAX_NAMES: usize = 1 << 20;
+/// Highest context id accepted (ring indexes are small; larger ids are garbage).
+pub const MAX_CONTEXTS: u32 = 4096;
+/// Deepest scoped-span nesting kept per context.
+const MAX_DEPTH: usize = 1024;
+/// Deepest interrupt nesting tracked.
+const MAX_ISR_NEST: usize = 64;
+/// Deepest chain of manual parents (bounds the walk that names a manual span's ancestors).
+const MAX_MANUAL_DEPTH: u32 = 64;
+/// Most manual spans open at once.
+const MAX_MANUAL: usize = 1 << 16;
+/// Default reorder window (records held back to merge contexts into time order).
+pub const DEFAULT_WINDOW: usize = 1 << 16;
+
+/// What a callsite id stands for.
+#[derive(Debug)]
+pub struct NameInfo {
+    /// Callsite id.
+    pub cs: u32,
+    /// Name (`cs#<hex>` until a dictionary entry names it).
+    pub name: Box<str>,
+    /// Source file, empty when unknown.
+    pub file: Box<str>,
+    /// Source line, 0 when unknown.
+    pub line: u32,
+    /// What the callsite records, when known.
+    pub kind: Option<CallsiteKind>,
+}
+
+/// Callsite ids interned as dense [`NameId`]s, so views index arrays instead of hashing.
+#[derive(Debug)]
+pub struct Names {
+    by_cs: FxHashMap<u32, NameId>,
+    infos: Vec<NameInfo>,
+    last: (u32, NameId),
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        let overflow = NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None };
+        Names { by_cs: FxHashMap::default(), infos: vec![overflow], last: (u32::MAX, 0) }
+    }
+}
+
+impl Names {
+    /// The name id of a callsite id, creating a placeholder for an id not seen before.
+    #[inline]
+    pub fn intern(&mut self, cs: u32) -> NameId {
+        if self.last.0 == cs {
+            return self.last.1;
+        }
+        let id = match self.by_cs.get(&cs) {
+            Some(&id) => id,
+            None => self.insert(cs),
+        };
+        self.last = (cs, id);
+        id
+    }
+
+    #[cold]
+    fn insert(&mut self, cs: u32) -> NameId {
+        if self.infos.len() >= MAX_NAMES {
+            return 0;
+        }
+        let id = self.infos.len() as NameId;
+        self.infos.push(NameInfo { cs, name: format!("cs#{cs:x}").into(), file: "".into(), line: 0, kind: None });
+        self.by_cs.insert(cs, id);
+        id
+    }
+
+    /// Records a dictionary entry (names an id, before or after its first record).
+    pub fn define(&mut self, info: &CallsiteInfo<'_>) {
+        let id = self.intern(info.id);
+        if id == 0 {
+            return;
+        }
+        let e = &mut self.infos[id as usize];
+        e.name = info.name.into();
+        e.file = info.file.into();
+        e.line = info.line;
+        e.kind = Some(info.kind);
+    }
+
+    /// The name of an id.
+    #[inline]
+    pub fn name(&self, id: NameId) -> &str {
+        &self.infos[id as usize].name
+    }
+
+    /// Everything known about an id.
+    pub fn info(&self, id: NameId) -> &NameInfo {
+        &self.infos[id as usize]
+    }
+
+    /// Number of ids (including the overflow placeholder 0).
+    pub fn len(&self) -> usize {
+        self.infos.len()
+    }
+
+    /// The id of the first callsite with this name, if any.
+    pub fn find(&self, name: &str) -> Option<NameId> {
+        self.infos.iter().position(|i| &*i.name == name).map(|i| i as NameId)
+    }
+}
+
+/// Stream-wide facts the views need to print what the timeline hands them.
+#[derive(Debug, Default)]
+pub struct Meta {
+    /// Interned callsites.
+    pub names: Names,
+    /// Context names from the stream (index = context id).
+    pub ctx_names: Vec<Option<Box<str>>>,
+    /// Clock of the timestamps.
+    pub clock: Clock,
+    /// Target description from the header.
+    pub target: String,
+    /// Node (stream) id from the header.
+    pub node: u64,
+    /// Format version from the header (0 before one is seen).
+    pub version: u16,
+    /// Wall-clock anchor: tick `.0` happened at `.1` ns after the Unix epoch.
+    pub anchor: Option<(u64, u64)>,
+    /// Earliest timestamp seen.
+    pub start: Option<u64>,
+    /// Latest timestamp seen.
+    pub end: u64,
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock { hz: 0 }
+    }
+}
+
+impl Meta {
+    /// A context's name, or `ctx N`.
+    pub fn ctx_name(&self, ctx: u32) -> String {
+        match self.ctx_names.get(ctx as usize) {
+            Some(Some(n)) => n.to_string(),
+            _ => format!("ctx {ctx}"),
+        }
+    }
+
+    /// Ticks since the start of the trace.
+    #[inline]
+    pub fn rel(&self, ts: u64) -> u64 {
+        ts.saturating_sub(self.start.unwrap_or(0))
+    }
+
+    /// Wall-clock time of a tick in ns since the Unix epoch, if the stream had an anchor.
+    pub fn unix_ns(&self, ts: u64) -> Option<u64> {
+        let (at, unix) = self.anchor?;
+        let clock = self.clock;
+        Some(if ts >= at {
+            unix.saturating_add(clock.to_ns(ts - at))
+        } else {
+            unix.saturating_sub(clock.to_ns(at - ts))
+        })
+    }
+}
+
+/// How a span was recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpanKind {
+    /// `span!`: nests LIFO in its context.
+    Scoped,
+    /// `isr!`: an interrupt handler's body.
+    Isr,
+    /// `span_start!`/`end()`: explicit id and parent, may end in another context.
+    Manual,
+}
+
+/// A span, as handed to visitors at open (`end == start`) and at close.
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    /// Unique within this decode run (never 0).
+    pub uid: u64,
+    /// Parent's uid, 0 for a root.
+    pub parent: u64,
+    /// Uid of the tree's root (itself for a root).
+    pub root: u64,
+    /// Context it started in.
+    pub ctx: u32,
+    /// Interned name.
+    pub name: NameId,
+    /// How it was recorded.
+    pub kind: SpanKind,
+    /// Start tick.
+    pub start: u64,
+    /// End tick.
+    pub end: u64,
+    /// Nesting depth (0 = root).
+    pub depth: u32,
+    /// Duration minus children and minus time stolen by interrupts.
+    pub self_ticks: u64,
+    /// Time interrupts ran while it was open (included in the duration).
+    pub isr_ticks: u64,
+    /// Manual span id, or IRQ number for an ISR span.
+    pub id: u32,
+    /// Closed by the end of the trace or by lost records, not by its own end record.
+    pub unfinished: bool,
+}
+
+impl Span {
+    /// Duration in ticks.
+    #[inline]
+    pub fn dur(&self) -> u64 {
+        self.end - self.start
+    }
+}
+
+/// A decoded value payload.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// Unsigned.
+    U(u64),
+    /// Signed.
+    I(i64),
+    /// Floating point.
+    F(f64),
+}
+
+impl std::fmt::Display for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::U(v) => write!(f, "{v}"),
+            Value::I(v) => write!(f, "{v}"),
+            Value::F(v) => write!(f, "{v}"),
+        }
+    }
+}
+
+/// What a point in time says.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum MarkKind {
+    /// An event without payload.
+    Event,
+    /// An event or sampled value with a payload.
+    Value(Value),
+    /// The context switched to a task id.
+    Task(u32),
+    /// This many records of the context were lost here.
+    Loss(u32),
+}
+
+/// A point event inside (or outside) the spans of its context.
+#[derive(Clone, Copy, Debug)]
+pub struct Mark {
+    /// Context.
+    pub ctx: u32,
+    /// Tick.
+    pub ts: u64,
+    /// Callsite name (0 for a loss).
+    pub name: NameId,
+    /// What happened.
+    pub kind: MarkKind,
+    /// Uid of the innermost open span of the context, 0 if none.
+    pub span: u64,
+}
+
+/// Receives the timeline in time order.
+pub trait Visitor {
+    /// A span opened (its `end` equals its `start`).
+    fn open(&mut self, _meta: &Meta, _span: &Span) {}
+    /// A span closed; `path` holds its ancestors' names, root first.
+    fn close(&mut self, meta: &Meta, span: &Span, path: &[NameId]);
+    /// A point event or a loss.
+    fn mark(&mut self, _meta: &Meta, _mark: &Mark) {}
+}
+
+impl<A: Visitor, B: Visitor> Visitor for (A, B) {
+    #[inline]
+    fn open(&mut self, meta: &Meta, span: &Span) {
+        self.0.open(meta, span);
+        self.1.open(meta, span);
+    }
+    #[inline]
+    fn close(&mut self, meta: &Meta, span: &Span, path: &[NameId]) {
+        self.0.close(meta, span, path);
+        self.1.close(meta, span, path);
+    }
+    #[inline]
+    fn mark(&mut self, meta: &Meta, mark: &Mark) {
+        self.0.mark(meta, mark);
+        self.1.mark(meta, mark);
+    }
+}
+
+impl<V: Visitor + ?Sized> Visitor for &mut V {
+    #[inline]
+    fn open(&mut self, meta: &Meta, span: &Span) {
+        (**self).open(meta, span)
+    }
+    #[inline]
+    fn close(&mut self, meta: &Meta, span: &Span, path: &[NameId]) {
+        (**self).close(meta, span, path)
+    }
+    #[inline]
+    fn mark(&mut self, meta: &Meta, mark: &Mark) {
+        (**self).mark(meta, mark)
+    }
+}
+
+/// Anomalies seen while rebuilding the timeline (reported at the end).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Records processed.
+    pub records: u64,
+    /// Records the target reported lost.
+    pub lost: u64,
+    /// Corrupted regions skipped by the decoder.
+    pub skipped_regions: u64,
+    /// Bytes in them.
+    pub skipped_bytes: u64,
+    /// End records with no matching open span (their start was lost or predates the trace).
+    pub unmatched: u64,
+    /// Records dropped because a limit was hit (nesting depth, contexts, open manual spans).
+    pub dropped: u64,
+    /// Records that arrived after later records of other contexts had been processed.
+    pub late: u64,
+}
+
+#[derive(Clone, Copy)]
+struct QRec {
+    ts: u64,
+    name: NameId,
+    a: u32,
+    b: u32,
+    kind: Kind,
+}
+
+struct Frame {
+    uid: u64,
+    name: NameId,
+    kind: SpanKind,
+    id: u32,
+    start: u64,
+    child_dur: u64,
+    child_isr: u64,
+    isr_snap: u64,
+}
+
+#[derive(Default)]
+struct Ctx {
+    queue: VecDeque<QRec>,
+    stack: Vec<Frame>,
+    path: Vec<NameId>,
+    isr_level: u32,
+    last_in: u64,
+}
+
+struct IsrFrame {
+    ctx: u32,
+    enter: u64,
+    prev_level: u32,
+}
+
+struct Manual {
+    uid: u64,
+    parent_uid: u64,
+    parent_id: u32,
+    root: u64,
+    name: NameId,
+    ctx: u32,
+    start: u64,
+    depth: u32,
+    child_dur: u64,
+}
+
+struct State {
+    ctxs: Vec<Ctx>,
+    /// Contexts with queued records (the merge scans only these).
+    active: Vec<u32>,
+    queued: usize,
+    window: usize,
+    released: u64,
+    isr_stack: Vec<IsrFrame>,
+    acc: Vec<u64>,
+    manual: FxHashMap<u32, Manual>,
+    scratch: Vec<NameId>,
+    next_uid: u64,
+    counters: Counters,
+}
+
+/// Rebuilds spans from decoded items; see the module docs.
+pub struct Timeline {
+    /// Stream facts and interned names.
+    pub meta: Meta,
+    st: State,
+}
+
+impl Default for Timeline {
+    fn default() -> Self {
+        Timeline::new(DEFAULT_WINDOW)
+    }
+}
+
+impl Timeline {
+    /// A timeline that holds back up to `window` records to merge contexts into time order.
+    pub fn new(window: usize) -> Self {
+        Timeline {
+            meta: Meta::default(),
+            st: State {
+                ctxs: Vec::new(),
+                active: Vec::new(),
+                queued: 0,
+                window: window.max(1),
+                released: 0,
+                isr_stack: Vec::new(),
+                acc: vec![0],
+                manual: FxHashMap::default(),
+                scratch: Vec::new(),
+                next_uid: 1,
+                counters: Counters::default(),
+            },
+        }
+    }
+
+    /// Anomaly counters so far.
+    pub fn counters(&self) -> Counters {
+        self.st.counters
+    }
+
+    /// Takes one decoded item.
+    #[inline]
+    pub fn push(&mut self, item: Item<'_>, v: &mut impl Visitor) {
+        match item {
+            Item::Record { ctx, ts, kind, callsite, a, b } => {
+                let name = self.meta.names.intern(callsite);
+                self.st.enqueue(ctx, QRec { ts, name, a, b, kind });
+                if self.st.queued > self.st.window {
+                    self.st.release(&mut self.meta, v, false);
+                }
+            }
+            Item::Loss { ctx, count } => {
+                let ts = self.st.ctxs.get(ctx as usize).map_or(0, |c| c.last_in);
+                self.st.enqueue(ctx, QRec { ts, name: 0, a: count, b: 0, kind: Kind::Loss });
+            }
+            Item::Header(h) => {
+                self.meta.clock = Clock { hz: h.clock_hz };
+                self.meta.target = h.target.into();
+                self.meta.node = h.node;
+                self.meta.version = h.version;
+            }
+            Item::Callsite(info) => self.meta.names.define(&info),
+            Item::Context { ctx, name } => {
+                if ctx < MAX_CONTEXTS {
+                    let i = ctx as usize;
+                    if self.meta.ctx_names.len() <= i {
+                        self.meta.ctx_names.resize(i + 1, None);
+                    }
+                    self.meta.ctx_names[i] = Some(name.into());
+                }
+            }
+            Item::Sync { ts, unix_ns } => {
+                if unix_ns != 0 && self.meta.anchor.is_none() {
+                    self.meta.anchor = Some((ts, unix_ns));
+                }
+            }
+            Item::Skipped { bytes, .. } => {
+                self.st.counters.skipped_regions += 1;
+                self.st.counters.skipped_bytes += bytes;
+            }
+        }
+    }
+
+    /// Processes everything held back (e.g. when a live input goes idle).
+    pub fn flush(&mut self, v: &mut impl Visitor) {
+        self.st.release(&mut self.meta, v, true);
+    }
+
+    /// End of input: processes what is held back and closes spans still open, marked unfinished.
+    pub fn finish(&mut self, v: &mut impl Visitor) {
+        self.flush(v);
+        let end = self.meta.end;
+        let meta = &self.meta;
+        for ctx in 0..self.st.ctxs.len() {
+            while !self.st.ctxs[ctx].stack.is_empty() {
+                self.st.close_top(meta, v, ctx as u32, end, true);
+            }
+        }
+        let mut open: Vec<u32> = self.st.manual.keys().copied().collect();
+        // Children before parents, so each parent sees its children's time.
+        open.sort_by_key(|id| std::cmp::Reverse(self.st.manual[id].uid));
+        for id in open {
+            self.st.manual_end(meta, v, end, id, true);
+        }
+        self.st.isr_stack.clear();
+    }
+}
+
+impl State {
+    #[inline]
+    fn enqueue(&mut self, ctx: u32, rec: QRec) {
+        if ctx >= MAX_CONTEXTS {
+            self.counters.dropped += 1;
+            return;
+        }
+        let i = ctx as usize;
+        if i >= self.ctxs.len() {
+            self.ctxs.resize_with(i + 1, Ctx::default);
+        }
+        let c = &mut self.ctxs[i];
+        c.last_in = rec.ts;
+        if c.queue.is_empty() {
+            self.active.push(ctx);
+        }
+        c.queue.push_back(rec);
+        self.queued += 1;
+    }
+
+    /// Merges queued records in time order: down to half the window, or everything.
+    fn release(&mut self, meta: &mut Meta, v: &mut impl Visitor, all: bool) {
+        let keep = if all { 0 } else { self.window / 2 };
+        while self.queued > keep {
+            let (mut best, mut best_ts, mut second) = (usize::MAX, u64::MAX, u64::MAX);
+            for (k, &i) in self.active.iter().enumerate() {
+                let ts = self.ctxs[i as usize].queue.front().map_or(u64::MAX, |r| r.ts);
+                if ts < best_ts {
+                    second = best_ts;
+                    best_ts = ts;
+                    best = k;
+                } else if ts < second {
+                    second = ts;
+                }
+            }
+            if best == usize::MAX {
+                break;
+            }
+            let slot = best;
+            let best = self.active[slot] as usize;
+            // Every record of `best` up to the next context's head is next in time order.
+            while self.queued > keep {
+                let Some(&r) = self.ctxs[best].queue.front() else { break };
+                if r.ts > second {
+                    break;
+                }
+                self.ctxs[best].queue.pop_front();
+                self.queued -= 1;
+                if r.ts < meta.end && self.released != 0 {
+                    self.counters.late += 1;
+                } else {
+                    meta.end = r.ts;
+                }
+                if meta.start.is_none_or(|s| r.ts < s) {
+                    meta.start = Some(r.ts);
+                }
+                self.released += 1;
+                self.apply(meta, v, best as u32, r);
+            }
+            if self.ctxs[best].queue.is_empty() {
+                self.active.swap_remove(slot);
+            }
+        }
+    }
+
+    #[inline]
+    fn apply(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+        self.counters.records += 1;
+        match r.kind {
+            Kind::SpanEnter => self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0),
+            Kind::SpanExit => {
+                self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
+            }
+            Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
+            Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
+            Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
+            Kind::ValueF => {
+                self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::F(f64::from_bits(wide(r)))))
+            }
+            Kind::TaskSwitch => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Task(r.a)),
+            Kind::Loss => {
+                self.counters.records -= 1;
+                self.counters.lost += r.a as u64;
+                self.mark(meta, v, ctx, r.ts, 0, MarkKind::Loss(r.a));
+            }
+            Kind::IsrEnter => self.isr_enter(meta, v, ctx, r),
+            Kind::IsrExit => self.isr_exit(meta, v, ctx, r),
+            Kind::SpanStart => self.manual_start(meta, v, ctx, r),
+            Kind::SpanEnd => {
+                if !self.manual_end(meta, v, r.ts, r.a, false) {
+                    self.counters.unmatched += 1;
+                }
+            }
+            // Clock extension is the decoder's business.
+            Kind::Sync => {}
+        }
+    }
+
+    #[inline]
+    fn mark(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: MarkKind) {
+        let span = self.ctxs[ctx as usize].stack.last().map_or(0, |f| f.uid);
+        v.mark(meta, &Mark { ctx, ts, name, kind, span });
+    }
+
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    fn open(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind, id: u32) {
+        let c = &mut self.ctxs[ctx as usize];
+        if c.stack.len() >= MAX_DEPTH {
+            self.counters.dropped += 1;
+            return;
+        }
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        let (parent, root) = match (c.stack.last(), c.stack.first()) {
+            (Some(p), Some(r)) => (p.uid, r.uid),
+            _ => (0, uid),
+        };
+        let isr_snap = self.acc[c.isr_level as usize];
+        c.stack.push(Frame { uid, name, kind, id, start: ts, child_dur: 0, child_isr: 0, isr_snap });
+        c.path.push(name);
+        let depth = (c.stack.len() - 1) as u32;
+        let span = Span {
+            uid,
+            parent,
+            root,
+            ctx,
+            name,
+            kind,
+            start: ts,
+            end: ts,
+            depth,
+            self_ticks: 0,
+            isr_ticks: 0,
+            id,
+            unfinished: false,
+        };
+        v.open(meta, &span);
+    }
+
+    /// Closes the innermost open span of `ctx` with this name and kind; spans opened inside it
+    /// whose ends were lost are closed first, marked unfinished.
+    #[inline]
+    fn close(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind) -> bool {
+        let stack = &self.ctxs[ctx as usize].stack;
+        let Some(pos) = stack.iter().rposition(|f| f.name == name && f.kind == kind) else {
+            self.counters.unmatched += 1;
+            return false;
+        };
+        while self.ctxs[ctx as usize].stack.len() > pos + 1 {
+            self.close_top(meta, v, ctx, ts, true);
+        }
+        self.close_top(meta, v, ctx, ts, false);
+        true
+    }
+
+    #[inline]
+    fn close_top(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
+        let c = &mut self.ctxs[ctx as usize];
+        let Some(f) = c.stack.pop() else { return };
+        let end = ts.max(f.start);
+        let dur = end - f.start;
+        let isr = self.acc[c.isr_level as usize].saturating_sub(f.isr_snap).min(dur);
+        let self_ticks = dur.saturating_sub(f.child_dur).saturating_sub(isr.saturating_sub(f.child_isr));
+        let depth = c.stack.len();
+        let (parent, root) = match c.stack.last_mut() {
+            Some(p) => {
+                p.child_dur += dur;
+                p.child_isr += isr;
+                (p.uid, c.stack[0].uid)
+            }
+            None => (0, f.uid),
+        };
+        let span = Span {
+            uid: f.uid,
+            parent,
+            root,
+            ctx,
+            name: f.name,
+            kind: f.kind,
+            start: f.start,
+            end,
+            depth: depth as u32,
+            self_ticks,
+            isr_ticks: isr,
+            id: f.id,
+            unfinished,
+        };
+        v.close(meta, &span, &c.path[..depth]);
+        c.path.truncate(depth);
+    }
+
+    fn isr_enter(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+        if self.isr_stack.len() >= MAX_ISR_NEST {
+            self.counters.dropped += 1;
+            return;
+        }
+        let c = &mut self.ctxs[ctx as usize];
+        self.isr_stack.push(IsrFrame { ctx, enter: r.ts, prev_level: c.isr_level });
+        let level = self.isr_stack.len();
+        if self.acc.len() <= level {
+            self.acc.resize(level + 1, 0);
+        }
+        c.isr_level = level as u32;
+        self.open(meta, v, ctx, r.ts, r.name, SpanKind::Isr, r.a);
+    }
+
+    fn isr_exit(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+        self.close(meta, v, ctx, r.ts, r.name, SpanKind::Isr);
+        let Some(pos) = self.isr_stack.iter().rposition(|f| f.ctx == ctx) else { return };
+        // Handlers above it lost their exits: unwind them without charging their time.
+        while self.isr_stack.len() > pos + 1 {
+            let f = self.isr_stack.pop().expect("len > pos + 1");
+            self.ctxs[f.ctx as usize].isr_level = f.prev_level;
+        }
+        let f = self.isr_stack.pop().expect("pos < len");
+        self.acc[self.isr_stack.len()] += r.ts.saturating_sub(f.enter);
+        self.ctxs[ctx as usize].isr_level = f.prev_level;
+    }
+
+    fn manual_start(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+        let (id, parent_id) = (r.a, r.b);
+        if self.manual.len() >= MAX_MANUAL && !self.manual.contains_key(&id) {
+            self.counters.dropped += 1;
+            return;
+        }
+        let uid = self.next_uid;
+        self.next_uid += 1;
+        let (parent_uid, root, depth) = match self.manual.get(&parent_id) {
+            Some(p) if parent_id != 0 && parent_id != id && p.depth < MAX_MANUAL_DEPTH => {
+                (p.uid, p.root, p.depth + 1)
+            }
+            _ => (0, uid, 0),
+        };
+        let m = Manual { uid, parent_uid, parent_id, root, name: r.name, ctx, start: r.ts, depth, child_dur: 0 };
+        if self.manual.insert(id, m).is_some() {
+            // The id was reused: the earlier span's end was lost.
+            self.counters.unmatched += 1;
+        }
+        let span = Span {
+            uid,
+            parent: parent_uid,
+            root,
+            ctx,
+            name: r.name,
+            kind: SpanKind::Manual,
+            start: r.ts,
+            end: r.ts,
+            depth,
+            self_ticks: 0,
+            isr_ticks: 0,
+            id,
+            unfinished: false,
+        };
+        v.open(meta, &span);
+    }
+
+    fn manual_end(&mut self, meta: &Meta, v: &mut impl Visitor, ts: u64, id: u32, unfinished: bool) -> bool {
+        let Some(m) = self.manual.remove(&id) else { return false };
+        let end = ts.max(m.start);
+        let dur = end - m.start;
+        self.scratch.clear();
+        let mut pid = m.parent_id;
+        let mut want = m.parent_uid;
+        while want != 0 {
+            match self.manual.get_mut(&pid) {
+                Some(p) if p.uid == want => {
+                    if want == m.parent_uid {
+                        p.child_dur += dur;
+                    }
+                    self.scratch.push(p.name);
+                    want = p.parent_uid;
+                    pid = p.parent_id;
+                }
+                _ => break,
+            }
+        }
+        self.scratch.reverse();
+        let span = Span {
+            uid: m.uid,
+            parent: m.parent_uid,
+            root: m.root,
+            ctx: m.ctx,
+            name: m.name,
+            kind: SpanKind::Manual,
+            start: m.start,
+            end,
+            depth: m.depth,
+            self_ticks: dur.saturating_sub(m.child_dur),
+            isr_ticks: 0,
+            id,
+            unfinished,
+        };
+        v.close(meta, &span, &self.scratch);
+        true
+    }
+}
+
+#[inline]
+fn wide(r: QRec) -> u64 {
+    r.a as u64 | (r.b as u64) << 32
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::item::{CallsiteInfo, Level, StreamHeader};
+
+    /// Collects everything a timeline hands out.
+    #[derive(Default)]
+    pub struct Collect {
+        pub closed: Vec<(Span, Vec<String>)>,
+        pub marks: Vec<Mark>,
+        pub opened: usize,
+    }
+
+    impl Visitor for Collect {
+        fn open(&mut self, _: &Meta, _: &Span) {
+            self.opened += 1;
+        }
+        fn close(&mut self, meta: &Meta, span: &Span, path: &[NameId]) {
+            self.closed.push((*span, path.iter().map(|&n| meta.names.name(n).to_string()).collect()));
+        }
+        fn mark(&mut self, _: &Meta, mark: &Mark) {
+            self.marks.push(*mark);
+        }
+    }
+
+    pub fn rec(ctx: u32, ts: u64, kind: Kind, cs: u32, a: u32, b: u32) -> Item<'static> {
+        Item::Record { ctx, ts, kind, callsite: cs, a, b }
+    }
+
+    pub fn def(id: u32, name: &'static str, kind: CallsiteKind) -> Item<'static> {
+        Item::Callsite(CallsiteInfo { id, kind, level: Level::Info, line: 1, name, file: "x.rs" })
+    }
+
+    pub fn header(hz: u64) -> Item<'static> {
+        Item::Header(StreamHeader { version: 1, clock_hz: hz, clock_wrap: 0, node: 7, target: "test" })
+    }
+
+    fn run(items: &[Item<'static>], window: usize) -> (Timeline, Collect) {
+        let mut t = Timeline::new(window);
+        let mut c = Collect::default();
+        for &i in items {
+            t.push(i, &mut c);
+        }
+        t.finish(&mut c);
+        (t, c)
+    }
+
+    fn by_name<'a>(t: &Timeline, c: &'a Collect, name: &str) -> &'a Span {
+        &c.closed.iter().find(|(s, _)| t.meta.names.name(s.name) == name).expect(name).0
+    }
+
+    #[test]
+    fn nests_scoped_spans_with_self_time_and_events() {
+        use Kind::*;
+        let items = [
+            header(1_000_000),
+            def(0x10, "outer", CallsiteKind::Span),
+            def(0x20, "inner", CallsiteKind::Span),
+            def(0x30, "rx", CallsiteKind::Event),
+            rec(0, 100, SpanEnter, 0x10, 0, 0),
+            rec(0, 110, SpanEnter, 0x20, 0, 0),
+            rec(0, 115, ValueU, 0x30, 64, 0),
+            rec(0, 140, SpanExit, 0x20, 0, 0),
+            rec(0, 200, SpanExit, 0x10, 0, 0),
+        ];
+        let (t, c) = run(&items, 4);
+        assert_eq!(c.closed.len(), 2);
+        let inner = by_name(&t, &c, "inner");
+        let outer = by_name(&t, &c, "outer");
+        assert_eq!((inner.dur(), inner.self_ticks, inner.depth, inner.parent), (30, 30, 1, outer.uid));
+        assert_eq!((outer.dur(), outer.self_ticks, outer.depth, outer.parent), (100, 70, 0, 0));
+        assert_eq!(c.closed[0].1, vec!["outer"]);
+        assert_eq!(c.marks.len(), 1);
+        assert_eq!(c.marks[0].kind, MarkKind::Value(Value::U(64)));
+        assert_eq!(c.marks[0].span, inner.uid);
+        assert_eq!(t.meta.clock.dur(inner.dur()).to_string(), "30.000 µs");
+        assert_eq!(t.counters().unmatched, 0);
+    }
+
+    #[test]
+    fn merges_contexts_and_charges_isr_time() {
+        use Kind::*;
+        // Context 1 (the ISR) is drained after context 0 although it ran inside its span.
+        let items = [
+            rec(0, 100, SpanEnter, 0x10, 0, 0),
+            rec(0, 110, SpanEnter, 0x20, 0, 0),
+            rec(0, 150, SpanExit, 0x20, 0, 0),
+            rec(0, 200, SpanExit, 0x10, 0, 0),
+            rec(1, 120, IsrEnter, 0x40, 15, 0),
+            rec(1, 130, IsrExit, 0x40, 15, 0),
+            rec(1, 160, IsrEnter, 0x40, 15, 0),
+            rec(1, 165, IsrExit, 0x40, 15, 0),
+        ];
+        let (t, c) = run(&items, 64);
+        let inner = by_name(&t, &c, "cs#20");
+        let outer = by_name(&t, &c, "cs#10");
+        assert_eq!((inner.isr_ticks, inner.self_ticks), (10, 30));
+        assert_eq!((outer.isr_ticks, outer.self_ticks), (15, 100 - 40 - 5));
+        let isrs: Vec<_> = c.closed.iter().filter(|(s, _)| s.kind == SpanKind::Isr).collect();
+        assert_eq!(isrs.len(), 2);
+        assert_eq!(isrs[0].0.id, 15);
+        assert_eq!(t.counters().late, 0);
+    }
+
+    #[test]
+    fn nested_isrs_charge_only_their_direct_victims() {
+        use Kind::*;
+        let items = [
+            rec(0, 0, SpanEnter, 0x10, 0, 0),
+            rec(1, 10, IsrEnter, 0x40, 15, 0),
+            rec(1, 12, SpanEnter, 0x50, 0, 0),
+            rec(2, 14, IsrEnter, 0x60, 20, 0),
+            rec(2, 18, IsrExit, 0x60, 20, 0),
+            rec(1, 19, SpanExit, 0x50, 0, 0),
+            rec(1, 20, IsrExit, 0x40, 15, 0),
+            rec(0, 100, SpanExit, 0x10, 0, 0),
+        ];
+        let (t, c) = run(&items, 64);
+        let work = by_name(&t, &c, "cs#50");
+        assert_eq!((work.dur(), work.isr_ticks, work.self_ticks), (7, 4, 3));
+        let isr1 = by_name(&t, &c, "cs#40");
+        assert_eq!((isr1.dur(), isr1.isr_ticks, isr1.self_ticks), (10, 4, 3));
+        let main = by_name(&t, &c, "cs#10");
+        assert_eq!((main.isr_ticks, main.self_ticks), (10, 90));
+    }
+
+    #[test]
+    fn recovers_from_lost_exits_and_reports_losses() {
+        use Kind::*;
+        let items = [
+            rec(0, 0, SpanEnter, 0x10, 0, 0),
+            rec(0, 5, SpanEnter, 0x20, 0, 0),
+            Item::Loss { ctx: 0, count: 3 },
+            rec(0, 50, SpanExit, 0x10, 0, 0),
+            rec(0, 60, SpanExit, 0x30, 0, 0),
+            rec(0, 70, SpanEnter, 0x10, 0, 0),
+        ];
+        let (t, c) = run(&items, 64);
+        assert_eq!(c.closed.len(), 3);
+        assert!(by_name(&t, &c, "cs#20").unfinished);
+        assert_eq!(by_name(&t, &c, "cs#20").end, 50);
+        let last = &c.closed[2].0;
+        assert!(last.unfinished && last.start == 70 && last.end == 70);
+        let cnt = t.counters();
+        assert_eq!((cnt.lost, cnt.unmatched, cnt.records), (3, 1, 5));
+        assert_eq!(c.marks[0].kind, MarkKind::Loss(3));
+        assert_eq!(c.marks[0].ts, 5);
+    }
+
+    #[test]
+    fn manual_spans_link_to_parents_across_contexts() {
+        use Kind::*;
+        let items = [
+            def(0x10, "request", CallsiteKind::Span),
+            def(0x20, "io", CallsiteKind::Span),
+            rec(0, 10, SpanStart, 0x10, 1, 0),
+            rec(0, 20, SpanStart, 0x20, 2, 1),
+            rec(1, 50, SpanEnd, 0x20, 2, 0),
+            rec(0, 90, SpanEnd, 0x10, 1, 0),
+            rec(1, 95, SpanEnd, 0x10, 9, 0),
+        ];
+        let (t, c) = run(&items, 64);
+        let io = by_name(&t, &c, "io");
+        let req = by_name(&t, &c, "request");
+        assert_eq!((io.parent, io.root, io.depth, io.dur()), (req.uid, req.uid, 1, 30));
+        assert_eq!((req.dur(), req.self_ticks), (80, 50));
+        assert_eq!(c.closed[0].1, vec!["request"]);
+        assert_eq!(t.counters().unmatched, 1);
+    }
+
+    #[test]
+    fn garbage_is_bounded() {
+        use Kind::*;
+        let mut t = Timeline::new(16);
+        let mut c = Collect::default();
+        for i in 0..100_000u32 {
+            t.push(rec(i % 5000, i as u64, SpanEnter, i.wrapping_mul(16), 0, 0), &mut c);
+            t.push(rec(3, i as u64, SpanStart, 0x10, i, i.wrapping_sub(1)), &mut c);
+        }
+        t.finish(&mut c);
+        assert!(t.st.ctxs.len() <= MAX_CONTEXTS as usize);
+        assert!(t.st.ctxs.iter().all(|c| c.stack.len() <= MAX_DEPTH));
+        assert!(t.counters().dropped > 0);
+        assert_eq!(t.st.manual.len(), 0);
+    }
+}

@@ -1,0 +1,3 @@
+//! Text views of a timeline.
+pub mod stats;
+pub mod tree;

@@ -1,0 +1,259 @@
+//! `stats`: per span name, count, total/self time, percentiles and latency buckets.
+//!
+//! Percentiles come from an HDR histogram per name (2 significant digits, memory fixed per name
+//! whatever the trace length); min, max, totals and buckets are exact.
+
+use crate::model::{Meta, NameId, Span, SpanKind, Visitor};
+use crate::units::Clock;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// Bucket lower bounds in ns, after Go's x/net/trace.
+pub const BUCKETS_NS: [u64; 6] = [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+const BUCKET_LABELS: [&str; 6] = ["≥10µs", "≥100µs", "≥1ms", "≥10ms", "≥100ms", "≥1s"];
+const BUCKET_LABELS_TICKS: [&str; 6] = ["≥10k", "≥100k", "≥1M", "≥10M", "≥100M", "≥1G"];
+
+struct Entry {
+    count: u64,
+    total: u64,
+    self_total: u64,
+    isr_total: u64,
+    min: u64,
+    max: u64,
+    unfinished: u64,
+    kind: SpanKind,
+    hist: Histogram<u64>,
+    buckets: [u64; 6],
+}
+
+/// Accumulates span statistics, indexed by name id (no hashing per span).
+pub struct Stats {
+    entries: Vec<Option<Box<Entry>>>,
+    /// Bucket bounds in ticks, fixed at the first span (the header precedes records).
+    bounds: Option<[u64; 6]>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats { entries: Vec::new(), bounds: None }
+    }
+}
+
+/// One row of the report (times in ns, or ticks when the clock is unknown).
+#[derive(Serialize, Debug, Clone, PartialEq)]
+pub struct Row {
+    /// Span name.
+    pub name: String,
+    /// `span`, `isr` or `manual`.
+    pub kind: &'static str,
+    /// Number of spans.
+    pub count: u64,
+    /// Spans cut short by the end of the trace or lost records.
+    pub unfinished: u64,
+    /// Sum of durations.
+    pub total: u64,
+    /// Sum of self times.
+    pub self_time: u64,
+    /// Sum of time stolen by interrupts.
+    pub isr: u64,
+    /// Shortest.
+    pub min: u64,
+    /// Mean duration.
+    pub mean: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Longest.
+    pub max: u64,
+    /// Spans at least 10µs, 100µs, 1ms, 10ms, 100ms, 1s long.
+    pub buckets: [u64; 6],
+}
+
+/// The whole report.
+#[derive(Serialize, Debug)]
+pub struct Report {
+    /// `ns`, or `ticks` when the stream gave no clock frequency.
+    pub unit: &'static str,
+    /// One row per span name, by total time, longest first.
+    pub spans: Vec<Row>,
+}
+
+impl Visitor for Stats {
+    #[inline]
+    fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
+        let bounds = *self.bounds.get_or_insert_with(|| bucket_ticks(meta.clock));
+        let i = s.name as usize;
+        if i >= self.entries.len() {
+            self.entries.resize_with(i + 1, || None);
+        }
+        let e = self.entries[i].get_or_insert_with(|| {
+            Box::new(Entry {
+                count: 0,
+                total: 0,
+                self_total: 0,
+                isr_total: 0,
+                min: u64::MAX,
+                max: 0,
+                unfinished: 0,
+                kind: s.kind,
+                hist: Histogram::new(2).expect("2 significant digits is valid"),
+                buckets: [0; 6],
+            })
+        });
+        let d = s.dur();
+        e.count += 1;
+        e.total += d;
+        e.self_total += s.self_ticks;
+        e.isr_total += s.isr_ticks;
+        e.min = e.min.min(d);
+        e.max = e.max.max(d);
+        e.unfinished += s.unfinished as u64;
+        if e.hist.record(d).is_err() {
+            // Beyond what the histogram can grow to: counted at its top.
+            e.hist.saturating_record(d);
+        }
+        // Bucket counts are cumulative, as in x/net/trace: a 2 ms span counts in ≥10µs..≥1ms.
+        for (b, &lo) in e.buckets.iter_mut().zip(&bounds) {
+            if d < lo {
+                break;
+            }
+            *b += 1;
+        }
+    }
+}
+
+fn bucket_ticks(clock: Clock) -> [u64; 6] {
+    BUCKETS_NS.map(|ns| clock.from_ns(ns))
+}
+
+impl Stats {
+    /// The report, longest total first.
+    pub fn report(&self, meta: &Meta) -> Report {
+        let c = meta.clock;
+        let mut spans: Vec<Row> = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
+            .map(|(i, e)| Row {
+                name: meta.names.name(i as NameId).to_string(),
+                kind: match e.kind {
+                    SpanKind::Scoped => "span",
+                    SpanKind::Isr => "isr",
+                    SpanKind::Manual => "manual",
+                },
+                count: e.count,
+                unfinished: e.unfinished,
+                total: c.to_ns(e.total),
+                self_time: c.to_ns(e.self_total),
+                isr: c.to_ns(e.isr_total),
+                min: c.to_ns(e.min),
+                mean: c.to_ns(e.total / e.count.max(1)),
+                // Percentiles are clamped to the exact extremes (the histogram rounds).
+                p50: c.to_ns(e.hist.value_at_quantile(0.50).clamp(e.min, e.max)),
+                p90: c.to_ns(e.hist.value_at_quantile(0.90).clamp(e.min, e.max)),
+                p99: c.to_ns(e.hist.value_at_quantile(0.99).clamp(e.min, e.max)),
+                max: c.to_ns(e.max),
+                buckets: e.buckets,
+            })
+            .collect();
+        spans.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+        Report { unit: if c.is_real() { "ns" } else { "ticks" }, spans }
+    }
+
+    /// Writes the report as a table.
+    pub fn write_table(&self, meta: &Meta, w: &mut impl Write) -> io::Result<()> {
+        let r = self.report(meta);
+        let real = meta.clock.is_real();
+        let fmt = |v: u64| if real { crate::units::format_ns(v) } else { format!("{v}") };
+        let width = r.spans.iter().map(|s| s.name.chars().count()).max().unwrap_or(4).clamp(4, 40);
+        let labels = if real { BUCKET_LABELS } else { BUCKET_LABELS_TICKS };
+        write!(
+            w,
+            "{:<width$} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "name", "count", "total", "self", "min", "mean", "p50", "p90", "p99", "max"
+        )?;
+        for l in labels {
+            write!(w, " {l:>7}")?;
+        }
+        writeln!(w)?;
+        for s in &r.spans {
+            let name: String = s.name.chars().take(40).collect();
+            write!(
+                w,
+                "{:<width$} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                name,
+                s.count,
+                fmt(s.total),
+                fmt(s.self_time),
+                fmt(s.min),
+                fmt(s.mean),
+                fmt(s.p50),
+                fmt(s.p90),
+                fmt(s.p99),
+                fmt(s.max)
+            )?;
+            for b in s.buckets {
+                write!(w, " {b:>7}")?;
+            }
+            writeln!(w)?;
+        }
+        if !real {
+            writeln!(w, "(times in clock ticks: the stream did not give the clock frequency)")?;
+        }
+        Ok(())
+    }
+
+    /// Writes the report as one JSON document.
+    pub fn write_json(&self, meta: &Meta, w: &mut impl Write) -> io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, &self.report(meta))?;
+        writeln!(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{CallsiteKind, Kind::*};
+    use crate::model::tests::{def, header, rec};
+    use crate::model::Timeline;
+
+    #[test]
+    fn counts_percentiles_and_buckets() {
+        let mut t = Timeline::new(8);
+        let mut s = Stats::default();
+        t.push(header(1_000_000_000), &mut s);
+        t.push(def(0x10, "work", CallsiteKind::Span), &mut s);
+        // 100 spans of 1..=100 µs, then one of 2 s.
+        let mut ts = 0;
+        for i in 1..=100u64 {
+            t.push(rec(0, ts, SpanEnter, 0x10, 0, 0), &mut s);
+            ts += i * 1000;
+            t.push(rec(0, ts, SpanExit, 0x10, 0, 0), &mut s);
+        }
+        t.push(rec(0, ts, SpanEnter, 0x10, 0, 0), &mut s);
+        t.push(rec(0, ts + 2_000_000_000, SpanExit, 0x10, 0, 0), &mut s);
+        t.finish(&mut s);
+        let r = s.report(&t.meta);
+        assert_eq!(r.unit, "ns");
+        let row = &r.spans[0];
+        assert_eq!((row.name.as_str(), row.count, row.min, row.max), ("work", 101, 1000, 2_000_000_000));
+        assert_eq!(row.total, 5050 * 1000 + 2_000_000_000);
+        assert_eq!(row.self_time, row.total);
+        assert!((49_000..=51_500).contains(&row.p50), "p50 {}", row.p50);
+        assert!((89_000..=91_500).contains(&row.p90), "p90 {}", row.p90);
+        assert_eq!(row.buckets, [92, 2, 1, 1, 1, 1]);
+        let mut out = Vec::new();
+        s.write_table(&t.meta, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("work") && text.contains("≥100µs"), "{text}");
+        let mut js = Vec::new();
+        s.write_json(&t.meta, &mut js).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&js).unwrap();
+        assert_eq!(v["spans"][0]["count"], 101);
+    }
+}

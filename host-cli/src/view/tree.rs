@@ -1,0 +1,729 @@
+//! `tree`: call trees per context, printed as each root span closes.
+//!
+//! Only trees still open are held in memory (each capped at `max_nodes`; what does not fit is
+//! counted and reported as elided), so a long trace streams through. `--merge` instead folds
+//! every call path into one aggregated tree per context (count, total, self, ISR time),
+//! bounded by the number of distinct paths, and prints it at the end.
+
+use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Visitor};
+use crate::units::{Clock, Duration};
+use rustc_hash::FxHashMap;
+use std::io::{self, Write};
+
+/// Which spans to print.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    /// Only subtrees rooted at a span whose name contains this.
+    pub name: Option<String>,
+    /// Hide spans shorter than this.
+    pub min_duration: Option<Duration>,
+    /// Hide spans that end before this time (from the start of the trace).
+    pub from: Option<Duration>,
+    /// Hide spans that start after this time (from the start of the trace).
+    pub to: Option<Duration>,
+    /// Only these contexts (ids or names).
+    pub contexts: Vec<String>,
+}
+
+impl Filter {
+    fn ctx_ok(&self, meta: &Meta, ctx: u32) -> bool {
+        self.contexts.is_empty()
+            || self.contexts.iter().any(|c| c.parse::<u32>().ok() == Some(ctx) || *c == meta.ctx_name(ctx))
+    }
+}
+
+/// Filter bounds in ticks, resolved once the clock is known.
+#[derive(Clone, Copy)]
+struct Bounds {
+    min: u64,
+    from: u64,
+    to: u64,
+}
+
+impl Bounds {
+    fn new(f: &Filter, clock: Clock) -> Bounds {
+        Bounds {
+            min: f.min_duration.map_or(0, |d| d.ticks(clock)),
+            from: f.from.map_or(0, |d| d.ticks(clock)),
+            to: f.to.map_or(u64::MAX, |d| d.ticks(clock)),
+        }
+    }
+
+    /// Whether a span [start, end] (absolute ticks) is shown.
+    fn shows(&self, meta: &Meta, start: u64, end: u64) -> bool {
+        end - start >= self.min && meta.rel(end) >= self.from && meta.rel(start) <= self.to
+    }
+}
+
+const NONE: u32 = u32::MAX;
+
+#[derive(Clone, Copy)]
+enum What {
+    Span { kind: SpanKind, id: u32, unfinished: bool, open: bool },
+    Mark(MarkKind),
+}
+
+#[derive(Clone, Copy)]
+struct Node {
+    name: NameId,
+    what: What,
+    start: u64,
+    end: u64,
+    self_ticks: u64,
+    isr: u64,
+    first: u32,
+    last: u32,
+    next: u32,
+}
+
+/// One tree being built: nodes in an arena, linked first-child/next-sibling.
+#[derive(Default)]
+struct Arena {
+    nodes: Vec<Node>,
+    elided: u64,
+    ctx: u32,
+}
+
+impl Arena {
+    fn add(&mut self, parent: u32, n: Node, cap: usize) -> u32 {
+        if self.nodes.len() >= cap || (parent == NONE && !self.nodes.is_empty()) {
+            self.elided += 1;
+            return NONE;
+        }
+        let i = self.nodes.len() as u32;
+        self.nodes.push(Node { first: NONE, last: NONE, next: NONE, ..n });
+        if parent != NONE {
+            let p = &mut self.nodes[parent as usize];
+            if p.last == NONE {
+                p.first = i;
+            } else {
+                let last = p.last as usize;
+                p.last = i;
+                self.nodes[last].next = i;
+                return i;
+            }
+            p.last = i;
+        }
+        i
+    }
+
+    fn children(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
+        let mut c = self.nodes[i as usize].first;
+        std::iter::from_fn(move || {
+            (c != NONE).then(|| {
+                let r = c;
+                c = self.nodes[c as usize].next;
+                r
+            })
+        })
+    }
+}
+
+#[derive(Default)]
+struct CtxTree {
+    arena: Arena,
+    stack: Vec<u32>,
+}
+
+struct ManualTree {
+    arena: Arena,
+    open: u32,
+    uids: Vec<u64>,
+}
+
+/// Aggregated call-path node (for `--merge`).
+struct Agg {
+    name: NameId,
+    mark: bool,
+    count: u64,
+    total: u64,
+    self_ticks: u64,
+    isr: u64,
+    max: u64,
+    children: Vec<u32>,
+}
+
+/// Builds and prints call trees.
+pub struct Tree<W: Write> {
+    out: W,
+    filter: Filter,
+    bounds: Option<Bounds>,
+    max_nodes: usize,
+    merge: bool,
+    ctxs: Vec<CtxTree>,
+    manual: FxHashMap<u64, ManualTree>,
+    manual_node: FxHashMap<u64, (u64, u32)>,
+    agg: Vec<Agg>,
+    agg_roots: FxHashMap<u32, u32>,
+    agg_stacks: Vec<Vec<u32>>,
+    error: Option<io::Error>,
+    trees: u64,
+}
+
+/// Most aggregated call paths kept by `--merge`.
+const MAX_AGG: usize = 1 << 20;
+/// Context key of the aggregated tree of manual spans.
+const MANUAL_KEY: u32 = u32::MAX;
+
+impl<W: Write> Tree<W> {
+    /// A tree printer; `merge` aggregates identical call paths instead of printing each call.
+    pub fn new(out: W, filter: Filter, merge: bool, max_nodes: usize) -> Self {
+        Tree {
+            out,
+            filter,
+            bounds: None,
+            max_nodes: max_nodes.max(1),
+            merge,
+            ctxs: Vec::new(),
+            manual: FxHashMap::default(),
+            manual_node: FxHashMap::default(),
+            agg: Vec::new(),
+            agg_roots: FxHashMap::default(),
+            agg_stacks: Vec::new(),
+            error: None,
+            trees: 0,
+        }
+    }
+
+    /// The first write error (a closed pipe ends the output early).
+    pub fn error(&self) -> Option<&io::Error> {
+        self.error.as_ref()
+    }
+
+    /// Number of trees printed.
+    pub fn trees(&self) -> u64 {
+        self.trees
+    }
+
+    fn bounds(&mut self, meta: &Meta) -> Bounds {
+        *self.bounds.get_or_insert_with(|| Bounds::new(&self.filter, meta.clock))
+    }
+
+    fn ctx(&mut self, ctx: u32) -> &mut CtxTree {
+        let i = ctx as usize;
+        if i >= self.ctxs.len() {
+            self.ctxs.resize_with(i + 1, CtxTree::default);
+        }
+        &mut self.ctxs[i]
+    }
+
+    /// Prints the merged trees (with `--merge`) and flushes.
+    pub fn finish(&mut self, meta: &Meta) -> io::Result<()> {
+        if self.merge {
+            let mut keys: Vec<(u32, u32)> = self.agg_roots.iter().map(|(&k, &v)| (k, v)).collect();
+            keys.sort();
+            for (ctx, root) in keys {
+                if ctx != MANUAL_KEY && !self.filter.ctx_ok(meta, ctx) {
+                    continue;
+                }
+                let title = if ctx == MANUAL_KEY { "manual spans".to_string() } else { meta.ctx_name(ctx) };
+                let r = self.print_agg(meta, root, &title);
+                self.record(r);
+            }
+        }
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+
+    fn record(&mut self, r: io::Result<()>) {
+        if let Err(e) = r {
+            self.error.get_or_insert(e);
+        }
+    }
+
+    fn agg_child(&mut self, parent: u32, name: NameId, mark: bool) -> u32 {
+        if let Some(&c) = self.agg[parent as usize].children.iter().find(|&&c| {
+            let a = &self.agg[c as usize];
+            a.name == name && a.mark == mark
+        }) {
+            return c;
+        }
+        if self.agg.len() >= MAX_AGG {
+            return NONE;
+        }
+        let i = self.agg.len() as u32;
+        self.agg.push(Agg { name, mark, count: 0, total: 0, self_ticks: 0, isr: 0, max: 0, children: Vec::new() });
+        self.agg[parent as usize].children.push(i);
+        i
+    }
+
+    fn agg_root(&mut self, key: u32) -> u32 {
+        if let Some(&r) = self.agg_roots.get(&key) {
+            return r;
+        }
+        let i = self.agg.len() as u32;
+        self.agg.push(Agg { name: 0, mark: false, count: 0, total: 0, self_ticks: 0, isr: 0, max: 0, children: Vec::new() });
+        self.agg_roots.insert(key, i);
+        i
+    }
+
+    fn agg_add(&mut self, i: u32, s: &Span) {
+        if i == NONE {
+            return;
+        }
+        let a = &mut self.agg[i as usize];
+        a.count += 1;
+        a.total += s.dur();
+        a.self_ticks += s.self_ticks;
+        a.isr += s.isr_ticks;
+        a.max = a.max.max(s.dur());
+    }
+
+    fn print_agg(&mut self, meta: &Meta, root: u32, title: &str) -> io::Result<()> {
+        let b = self.bounds(meta);
+        writeln!(self.out, "── {title} (merged call paths) ──")?;
+        let mut kids = self.agg[root as usize].children.clone();
+        kids.sort_by_key(|&c| std::cmp::Reverse(self.agg[c as usize].total));
+        let n = kids.len();
+        for (k, c) in kids.into_iter().enumerate() {
+            self.print_agg_node(meta, c, "", k + 1 == n, b, self.filter.name.is_none())?;
+        }
+        Ok(())
+    }
+
+    fn print_agg_node(&mut self, meta: &Meta, i: u32, prefix: &str, last: bool, b: Bounds, shown: bool) -> io::Result<()> {
+        let (name, mark, count, total, self_ticks, isr, max) = {
+            let a = &self.agg[i as usize];
+            (a.name, a.mark, a.count, a.total, a.self_ticks, a.isr, a.max)
+        };
+        if !mark && max < b.min {
+            return Ok(());
+        }
+        let label = if mark && name == 0 { "lost records".to_string() } else { meta.names.name(name).to_string() };
+        let shown = shown || self.filter.name.as_deref().is_some_and(|f| !mark && label.contains(f));
+        let c = meta.clock;
+        let child_prefix;
+        if shown {
+            let branch = if last { "└─ " } else { "├─ " };
+            if mark {
+                let what = if name == 0 { "records lost" } else { "×" };
+                if name == 0 {
+                    writeln!(self.out, "{prefix}{branch}⚠ {count} {what}")?;
+                } else {
+                    writeln!(self.out, "{prefix}{branch}• {label} {what}{count}")?;
+                }
+            } else {
+                write!(
+                    self.out,
+                    "{prefix}{branch}{label}  ×{count}  total {}  self {}  max {}",
+                    c.dur(total),
+                    c.dur(self_ticks),
+                    c.dur(max)
+                )?;
+                if isr != 0 {
+                    write!(self.out, "  isr {}", c.dur(isr))?;
+                }
+                writeln!(self.out)?;
+            }
+            child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
+        } else {
+            child_prefix = String::new();
+        }
+        let mut kids = self.agg[i as usize].children.clone();
+        kids.sort_by_key(|&c| std::cmp::Reverse(self.agg[c as usize].total));
+        let n = kids.len();
+        for (k, ch) in kids.into_iter().enumerate() {
+            self.print_agg_node(meta, ch, &child_prefix, k + 1 == n, b, shown)?;
+        }
+        Ok(())
+    }
+
+    fn emit(&mut self, meta: &Meta, arena: &Arena) {
+        if arena.nodes.is_empty() || !self.filter.ctx_ok(meta, arena.ctx) {
+            return;
+        }
+        let r = self.print_tree(meta, arena);
+        self.record(r);
+    }
+
+    fn print_tree(&mut self, meta: &Meta, arena: &Arena) -> io::Result<()> {
+        let b = self.bounds(meta);
+        let root = arena.nodes[0];
+        if !b.shows(meta, root.start, root.end) {
+            return Ok(());
+        }
+        match self.filter.name.clone() {
+            None => {
+                self.header(meta, arena, 0, &[])?;
+                self.print_node(meta, arena, 0, "", None, b)?;
+            }
+            Some(f) => {
+                let mut path = Vec::new();
+                self.find(meta, arena, 0, &f, &mut path, b)?;
+            }
+        }
+        if arena.elided != 0 {
+            writeln!(self.out, "   … {} more nodes not kept (--max-nodes {})", arena.elided, self.max_nodes)?;
+        }
+        Ok(())
+    }
+
+    /// Prints every top-most subtree whose name contains `f`.
+    fn find(&mut self, meta: &Meta, arena: &Arena, i: u32, f: &str, path: &mut Vec<NameId>, b: Bounds) -> io::Result<()> {
+        let n = arena.nodes[i as usize];
+        if !matches!(n.what, What::Span { .. }) || !b.shows(meta, n.start, n.end) {
+            return Ok(());
+        }
+        if meta.names.name(n.name).contains(f) {
+            self.header(meta, arena, i, path)?;
+            return self.print_node(meta, arena, i, "", None, b);
+        }
+        path.push(n.name);
+        for c in arena.children(i).collect::<Vec<_>>() {
+            self.find(meta, arena, c, f, path, b)?;
+        }
+        path.pop();
+        Ok(())
+    }
+
+    fn header(&mut self, meta: &Meta, arena: &Arena, i: u32, path: &[NameId]) -> io::Result<()> {
+        self.trees += 1;
+        let n = arena.nodes[i as usize];
+        write!(self.out, "── {} @ {}", meta.ctx_name(arena.ctx), meta.clock.dur(meta.rel(n.start)))?;
+        if !path.is_empty() {
+            let names: Vec<&str> = path.iter().map(|&p| meta.names.name(p)).collect();
+            write!(self.out, "  in {}", names.join(" › "))?;
+        }
+        writeln!(self.out, " ──")
+    }
+
+    /// `last`: None for the root of a printed tree, else whether it is its parent's last child.
+    fn print_node(&mut self, meta: &Meta, arena: &Arena, i: u32, prefix: &str, last: Option<(bool, u64)>, b: Bounds) -> io::Result<()> {
+        let n = arena.nodes[i as usize];
+        let c = meta.clock;
+        let branch = match last {
+            None => "",
+            Some((true, _)) => "└─ ",
+            Some((false, _)) => "├─ ",
+        };
+        match n.what {
+            What::Mark(k) => {
+                let at = c.dur(n.start - last.map_or(n.start, |l| l.1));
+                match k {
+                    MarkKind::Loss(count) => writeln!(self.out, "{prefix}{branch}⚠ {count} records lost here (+{at})"),
+                    MarkKind::Event => writeln!(self.out, "{prefix}{branch}• {} (+{at})", meta.names.name(n.name)),
+                    MarkKind::Value(v) => writeln!(self.out, "{prefix}{branch}• {} = {v} (+{at})", meta.names.name(n.name)),
+                    MarkKind::Task(t) => writeln!(self.out, "{prefix}{branch}↔ {} task {t} (+{at})", meta.names.name(n.name)),
+                }
+            }
+            What::Span { kind, id, unfinished, open } => {
+                write!(self.out, "{prefix}{branch}")?;
+                match kind {
+                    SpanKind::Isr => write!(self.out, "ISR {} (irq {id})", meta.names.name(n.name))?,
+                    SpanKind::Manual => write!(self.out, "{} #{id:x}", meta.names.name(n.name))?,
+                    SpanKind::Scoped => write!(self.out, "{}", meta.names.name(n.name))?,
+                }
+                if open {
+                    write!(self.out, "  (no end before the tree was printed)")?;
+                } else {
+                    write!(self.out, "  {}  self {}", c.dur(n.end - n.start), c.dur(n.self_ticks))?;
+                    if n.isr != 0 {
+                        write!(self.out, "  isr {}", c.dur(n.isr))?;
+                    }
+                    if unfinished {
+                        write!(self.out, "  (end not recorded)")?;
+                    }
+                }
+                writeln!(self.out)?;
+                let child_prefix = match last {
+                    None => prefix.to_string(),
+                    Some((true, _)) => format!("{prefix}   "),
+                    Some((false, _)) => format!("{prefix}│  "),
+                };
+                let kids: Vec<u32> = arena
+                    .children(i)
+                    .filter(|&k| {
+                        let m = arena.nodes[k as usize];
+                        matches!(m.what, What::Mark(_)) || b.shows(meta, m.start, m.end)
+                    })
+                    .collect();
+                let hidden = arena.children(i).count() - kids.len();
+                let count = kids.len();
+                for (j, k) in kids.into_iter().enumerate() {
+                    let is_last = j + 1 == count && hidden == 0;
+                    self.print_node(meta, arena, k, &child_prefix, Some((is_last, n.start)), b)?;
+                }
+                if hidden != 0 {
+                    writeln!(self.out, "{child_prefix}└─ … {hidden} spans hidden by filters")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl<W: Write> Visitor for Tree<W> {
+    #[inline]
+    fn open(&mut self, _meta: &Meta, s: &Span) {
+        if self.merge {
+            let key = if s.kind == SpanKind::Manual { MANUAL_KEY } else { s.ctx };
+            if s.kind != SpanKind::Manual {
+                let i = s.ctx as usize;
+                if i >= self.agg_stacks.len() {
+                    self.agg_stacks.resize_with(i + 1, Vec::new);
+                }
+                let parent = match self.agg_stacks[i].last() {
+                    Some(&p) => p,
+                    None => self.agg_root(key),
+                };
+                let node = if parent == NONE { NONE } else { self.agg_child(parent, s.name, false) };
+                self.agg_stacks[i].push(node);
+            }
+            return;
+        }
+        let node = Node {
+            name: s.name,
+            what: What::Span { kind: s.kind, id: s.id, unfinished: false, open: true },
+            start: s.start,
+            end: s.start,
+            self_ticks: 0,
+            isr: 0,
+            first: NONE,
+            last: NONE,
+            next: NONE,
+        };
+        let cap = self.max_nodes;
+        if s.kind == SpanKind::Manual {
+            if let Some(&(root, parent)) = self.manual_node.get(&s.parent) {
+                if let Some(t) = self.manual.get_mut(&root) {
+                    let i = t.arena.add(parent, node, cap);
+                    t.open += 1;
+                    t.uids.push(s.uid);
+                    self.manual_node.insert(s.uid, (root, i));
+                    return;
+                }
+            }
+            let mut arena = Arena { ctx: s.ctx, ..Arena::default() };
+            let i = arena.add(NONE, node, cap);
+            self.manual.insert(s.uid, ManualTree { arena, open: 1, uids: vec![s.uid] });
+            self.manual_node.insert(s.uid, (s.uid, i));
+            return;
+        }
+        let t = self.ctx(s.ctx);
+        if t.stack.is_empty() {
+            t.arena.nodes.clear();
+            t.arena.elided = 0;
+            t.arena.ctx = s.ctx;
+        }
+        let parent = t.stack.last().copied().unwrap_or(NONE);
+        let i = if parent == NONE && !t.stack.is_empty() { NONE } else { t.arena.add(parent, node, cap) };
+        t.stack.push(i);
+    }
+
+    #[inline]
+    fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
+        if self.merge {
+            if s.kind == SpanKind::Manual {
+                let mut at = self.agg_root(MANUAL_KEY);
+                for &p in path.iter().chain(std::iter::once(&s.name)) {
+                    if at == NONE {
+                        break;
+                    }
+                    at = self.agg_child(at, p, false);
+                }
+                self.agg_add(at, s);
+            } else if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|st| st.pop()) {
+                self.agg_add(i, s);
+            }
+            return;
+        }
+        let fill = |n: &mut Node| {
+            n.end = s.end;
+            n.self_ticks = s.self_ticks;
+            n.isr = s.isr_ticks;
+            n.what = What::Span { kind: s.kind, id: s.id, unfinished: s.unfinished, open: false };
+        };
+        if s.kind == SpanKind::Manual {
+            let Some((root, i)) = self.manual_node.get(&s.uid).copied() else { return };
+            let Some(t) = self.manual.get_mut(&root) else { return };
+            if i != NONE {
+                fill(&mut t.arena.nodes[i as usize]);
+            }
+            t.open -= 1;
+            if t.open == 0 {
+                let t = self.manual.remove(&root).expect("present");
+                for u in &t.uids {
+                    self.manual_node.remove(u);
+                }
+                self.emit(meta, &t.arena);
+            }
+            return;
+        }
+        let t = self.ctx(s.ctx);
+        let Some(i) = t.stack.pop() else { return };
+        if i != NONE {
+            fill(&mut t.arena.nodes[i as usize]);
+        }
+        if t.stack.is_empty() {
+            let arena = std::mem::take(&mut t.arena);
+            self.emit(meta, &arena);
+            // Keep the allocation for the next tree of this context.
+            let t = self.ctx(s.ctx);
+            t.arena = arena;
+            t.arena.nodes.clear();
+        }
+    }
+
+    #[inline]
+    fn mark(&mut self, meta: &Meta, m: &Mark) {
+        if self.merge {
+            let Some(&top) = self.agg_stacks.get(m.ctx as usize).and_then(|s| s.last()) else { return };
+            if top == NONE {
+                return;
+            }
+            let i = self.agg_child(top, m.name, true);
+            if i != NONE {
+                self.agg[i as usize].count += match m.kind {
+                    MarkKind::Loss(n) => n as u64,
+                    _ => 1,
+                };
+            }
+            return;
+        }
+        let cap = self.max_nodes;
+        let t = self.ctx(m.ctx);
+        let node = Node {
+            name: m.name,
+            what: What::Mark(m.kind),
+            start: m.ts,
+            end: m.ts,
+            self_ticks: 0,
+            isr: 0,
+            first: NONE,
+            last: NONE,
+            next: NONE,
+        };
+        match t.stack.last() {
+            Some(&NONE) => t.arena.elided += 1,
+            Some(&p) => {
+                t.arena.add(p, node, cap);
+            }
+            None => {
+                // Outside any span: printed on its own line, in time order with the trees.
+                if !self.filter.ctx_ok(meta, m.ctx) || self.filter.name.is_some() {
+                    return;
+                }
+                let b = self.bounds(meta);
+                if !b.shows(meta, m.ts, m.ts + b.min) {
+                    return;
+                }
+                let arena = Arena { nodes: vec![node], elided: 0, ctx: m.ctx };
+                let r = writeln!(self.out, "── {} @ {} ──", meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)))
+                    .and_then(|_| self.print_node(meta, &arena, 0, "", None, b));
+                self.record(r);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{CallsiteKind, Kind::*};
+    use crate::model::tests::{def, header, rec};
+    use crate::model::Timeline;
+
+    fn render(items: &[crate::item::Item<'static>], filter: Filter, merge: bool) -> String {
+        let mut t = Timeline::new(16);
+        let mut v = Tree::new(Vec::new(), filter, merge, 1000);
+        for &i in items {
+            t.push(i, &mut v);
+        }
+        t.finish(&mut v);
+        v.finish(&t.meta).unwrap();
+        String::from_utf8(v.out).unwrap()
+    }
+
+    fn sample() -> Vec<crate::item::Item<'static>> {
+        vec![
+            header(1_000_000),
+            def(0x10, "handle", CallsiteKind::Span),
+            def(0x20, "parse", CallsiteKind::Span),
+            def(0x30, "rx_bytes", CallsiteKind::Event),
+            def(0x40, "SysTick", CallsiteKind::Isr),
+            Item::Context { ctx: 0, name: "main" },
+            rec(0, 0, SpanEnter, 0x10, 0, 0),
+            rec(0, 10, SpanEnter, 0x20, 0, 0),
+            rec(0, 12, ValueU, 0x30, 64, 0),
+            rec(0, 40, SpanExit, 0x20, 0, 0),
+            Item::Loss { ctx: 0, count: 2 },
+            rec(0, 100, SpanExit, 0x10, 0, 0),
+            rec(1, 20, IsrEnter, 0x40, 15, 0),
+            rec(1, 25, IsrExit, 0x40, 15, 0),
+            rec(0, 200, SpanEnter, 0x20, 0, 0),
+            rec(0, 201, SpanExit, 0x20, 0, 0),
+        ]
+    }
+    use crate::item::Item;
+
+    #[test]
+    fn prints_nested_tree_with_annotations() {
+        let out = render(&sample(), Filter::default(), false);
+        let expected = "\
+── ctx 1 @ 20.000 µs ──
+ISR SysTick (irq 15)  5.000 µs  self 5.000 µs
+── main @ 0 ns ──
+handle  100.000 µs  self 70.000 µs  isr 5.000 µs
+├─ parse  30.000 µs  self 25.000 µs  isr 5.000 µs
+│  └─ • rx_bytes = 64 (+2.000 µs)
+└─ ⚠ 2 records lost here (+40.000 µs)
+── main @ 200.000 µs ──
+parse  1.000 µs  self 1.000 µs
+";
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn filters_by_name_duration_window_and_context() {
+        let f = Filter { name: Some("parse".into()), ..Filter::default() };
+        let out = render(&sample(), f, false);
+        assert!(out.contains("in handle ──\nparse  30.000 µs"), "{out}");
+        assert_eq!(out.matches("──\nparse").count(), 2, "{out}");
+        let f = Filter { min_duration: Some("10us".parse().unwrap()), ..Filter::default() };
+        let out = render(&sample(), f, false);
+        assert!(!out.contains("1.000 µs") && !out.contains("SysTick"), "{out}");
+        let f = Filter { from: Some("150us".parse().unwrap()), ..Filter::default() };
+        let out = render(&sample(), f, false);
+        assert!(!out.contains("handle") && out.contains("parse  1.000"), "{out}");
+        let f = Filter { contexts: vec!["1".into()], ..Filter::default() };
+        let out = render(&sample(), f, false);
+        assert!(out.contains("SysTick") && !out.contains("handle"), "{out}");
+    }
+
+    #[test]
+    fn merges_call_paths() {
+        let out = render(&sample(), Filter::default(), true);
+        assert!(out.contains("── main (merged call paths) ──"), "{out}");
+        assert!(out.contains("handle  ×1  total 100.000 µs"), "{out}");
+        assert!(out.contains("├─ parse  ×1  total 30.000 µs"), "{out}");
+        assert!(out.contains("└─ parse  ×1  total 1.000 µs") || out.contains("parse  ×1  total 1.000 µs"), "{out}");
+        assert!(out.contains("⚠ 2 records lost"), "{out}");
+    }
+
+    #[test]
+    fn manual_tree_waits_for_open_children_and_caps_nodes() {
+        let items = [
+            def(0x10, "request", CallsiteKind::Span),
+            def(0x20, "io", CallsiteKind::Span),
+            rec(0, 10, SpanStart, 0x10, 1, 0),
+            rec(0, 20, SpanStart, 0x20, 2, 1),
+            rec(0, 30, SpanEnd, 0x10, 1, 0),
+            rec(1, 50, SpanEnd, 0x20, 2, 0),
+        ];
+        let out = render(&items, Filter::default(), false);
+        assert_eq!(out, "── ctx 0 @ 0 ticks ──\nrequest #1  20 ticks  self 20 ticks\n└─ io #2  30 ticks  self 30 ticks\n");
+        let mut t = Timeline::new(16);
+        let mut v = Tree::new(Vec::new(), Filter::default(), false, 3);
+        t.push(rec(0, 0, SpanEnter, 0x10, 0, 0), &mut v);
+        for i in 0..10 {
+            t.push(rec(0, i, Event, 0x30, 0, 0), &mut v);
+        }
+        t.push(rec(0, 20, SpanExit, 0x10, 0, 0), &mut v);
+        t.finish(&mut v);
+        v.finish(&t.meta).unwrap();
+        let out = String::from_utf8(v.out).unwrap();
+        assert!(out.contains("… 8 more nodes not kept"), "{out}");
+    }
+}
