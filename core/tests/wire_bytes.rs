@@ -1,6 +1,6 @@
 //! Exact bytes of each frame type (postcard's `test_one` style): the expected bytes come from an
-//! independent reference (bit-serial CRC-32C, textbook COBS, LEB128; see docs/wire-format.md)
-//! and each case also decodes back to what was encoded.
+//! independent reference, `wire_reference.py` beside this file (bit-serial CRC-32C, textbook
+//! COBS, LEB128), and each case also decodes back to what was encoded.
 #![cfg(feature = "decode")]
 
 use tickspan::wire::{encode::FrameEncoder, Decoder, Item, StreamHeader, ENCODED_CAPACITY};
@@ -66,8 +66,8 @@ fn batch_frame() {
             e.loss(3);
         },
         &[
-            0x08, 0x05, 0x01, 0xe8, 0x07, 0x8e, 0x04, 0x81, 0x0e, 0x82, 0x5a, 0x1e, 0x08, 0x1c, 0x0a, 0x03, 0x09,
-            0x03, 0xc1, 0xa1, 0x4b, 0x38, 0x00,
+            0x08, 0x05, 0x01, 0xe8, 0x07, 0x6e, 0x04, 0x61, 0x0e, 0x62, 0x5a, 0xce, 0x08, 0xcc, 0x0a, 0x03, 0x09,
+            0x03, 0xaf, 0xcd, 0xbd, 0x5d, 0x00,
         ],
         &[
             rec(1000, Kind::SpanEnter, 0x40, 0, 0),

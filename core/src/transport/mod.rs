@@ -79,9 +79,12 @@ pub fn spawn<W: Write + Send + 'static>(writer: W, period: Duration) -> io::Resu
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
+    // Built here, not in the thread: the clock's frequency may take a calibration (20 ms for
+    // the TSC), during which the thread would not drain while the caller records.
+    let drain = Drain::global();
     let spawned = std::thread::Builder::new()
         .name("tickspan-drain".into())
-        .spawn(move || run(Drain::global(), writer, period, &stop2));
+        .spawn(move || run(drain, writer, period, &stop2));
     match spawned {
         Ok(thread) => Ok(DrainHandle { stop, thread: Some(thread) }),
         Err(e) => {
