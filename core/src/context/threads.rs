@@ -29,10 +29,16 @@ pub struct Owner {
     pub generation: u32,
 }
 
+/// This thread's claim on a ring. It has a destructor (it retires the ring when the thread
+/// exits), so every access checks whether that destructor is registered yet: it is only
+/// touched on a thread's first record, never on the hot path.
 struct Claim(Cell<usize>);
 
 impl Drop for Claim {
     fn drop(&mut self) {
+        // From here on the thread's records go through `first_record` and are counted lost:
+        // once the ring is retired the drain may hand it to another thread.
+        MY_RING.set(None);
         let i = self.0.get();
         if i < CONTEXTS {
             STATE[i].store(RETIRED, Ordering::Release);
@@ -41,7 +47,10 @@ impl Drop for Claim {
 }
 
 thread_local! {
-    static MINE: Claim = const { Claim(Cell::new(NONE)) };
+    static CLAIM: Claim = const { Claim(Cell::new(NONE)) };
+    /// The ring this thread writes, once claimed. `const`-initialised and without a
+    /// destructor, so reading it is one thread-pointer-relative load: the hot path.
+    static MY_RING: Cell<Option<&'static GlobalRing>> = const { Cell::new(None) };
 }
 
 #[cold]
@@ -59,10 +68,14 @@ fn claim() -> usize {
     EXHAUSTED
 }
 
-#[inline(always)]
-pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
-    // `try_with` fails only while the thread is being torn down: that record is counted lost.
-    let i = MINE
+/// A record from a thread without a ring: its first record (claims one), or every ring was
+/// taken, or the thread is being torn down (its claim already dropped). `None`: the record is
+/// lost, and counted.
+#[cold]
+#[inline(never)]
+fn first_record() -> Option<&'static GlobalRing> {
+    // `try_with` fails only while the thread is being torn down.
+    let i = CLAIM
         .try_with(|c| {
             let mut i = c.0.get();
             if i == NONE {
@@ -73,10 +86,22 @@ pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
         })
         .unwrap_or(EXHAUSTED);
     match RINGS.get(i) {
-        Some(ring) => f(ring),
+        Some(ring) => {
+            // The claim is alive (its destructor, which clears this, has not run).
+            MY_RING.set(Some(ring));
+            Some(ring)
+        }
         None => {
             UNCLAIMED_LOST.fetch_add(1, Ordering::Relaxed);
+            None
         }
+    }
+}
+
+#[inline(always)]
+pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+    if let Some(ring) = MY_RING.get().or_else(first_record) {
+        f(ring)
     }
 }
 
@@ -96,4 +121,32 @@ pub fn release_if_retired(i: usize) -> bool {
 /// Whether ring `i` is owned by a thread (live or exited but not yet drained).
 pub fn in_use(i: usize) -> bool {
     STATE.get(i).is_some_and(|s| s.load(Ordering::Acquire) != FREE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::index_of;
+    use crate::record::{Kind, Record};
+
+    #[test]
+    fn a_thread_keeps_its_ring_and_retires_it_on_exit() {
+        let i = std::thread::spawn(|| {
+            let mut first = usize::MAX;
+            with_ring(|r| {
+                r.push(Record::new(Kind::Event, 0x10, 1, 2, 3));
+                first = index_of(r);
+            });
+            assert_eq!(STATE[first].load(Ordering::Acquire), OWNED);
+            // Later records hit the cached ring, not a new claim.
+            let mut again = usize::MAX;
+            with_ring(|r| again = index_of(r));
+            assert_eq!(again, first);
+            first
+        })
+        .join()
+        .unwrap();
+        // The claim's destructor retired the ring (a concurrent drain may have freed it since).
+        assert_ne!(STATE[i].load(Ordering::Acquire), OWNED);
+    }
 }

@@ -1,0 +1,94 @@
+//! Span enter+exit: the floor, tickspan and its peers side by side in one run.
+//!
+//! `cargo bench -p tickspan-bench --bench spans` (see docs/benchmarks.md). Prints criterion's
+//! report per contender, checks that every contender received every span it ran, then prints
+//! a table of ns/span and the ratio to the floor measured in this same run.
+
+use criterion::{BenchmarkId, Criterion, Throughput};
+use std::path::PathBuf;
+use std::time::Duration;
+use tickspan_bench::peers::{Fastrace, Puffin, TracingRegistry, TracingRing};
+use tickspan_bench::{run, Floor, Tickspan, Tracer};
+
+struct Contender {
+    id: &'static str,
+    tracer: Box<dyn Tracer>,
+    spans_run: u64,
+}
+
+fn contenders() -> Vec<Contender> {
+    let c = |id, tracer: Box<dyn Tracer>| Contender { id, tracer, spans_run: 0 };
+    vec![
+        c("floor", Box::new(Floor::new())),
+        c("tickspan", Box::new(Tickspan::new())),
+        c("tracing-ring", Box::new(TracingRing::new())),
+        c("fastrace", Box::new(Fastrace::new())),
+        c("tracing-registry", Box::new(TracingRegistry::new())),
+        c("puffin", Box::new(Puffin::new())),
+    ]
+}
+
+/// Criterion's median estimate (ns per iteration) of one benchmark of this run.
+fn median_ns(group: &str, id: &str) -> Option<f64> {
+    let home = std::env::var_os("CRITERION_HOME").map(PathBuf::from).unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            PathBuf::from,
+        );
+        target.join("criterion")
+    });
+    let path = home.join(group).join(id).join("new/estimates.json");
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+fn main() {
+    let mut c = Criterion::default()
+        .sample_size(50)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
+    let mut all = contenders();
+    let shapes = [("flat", false, 1u64), ("nested3", true, 3u64)];
+    for (group_name, nested, spans_per_iter) in shapes {
+        let mut group = c.benchmark_group(format!("span_{group_name}"));
+        group.throughput(Throughput::Elements(spans_per_iter));
+        for con in all.iter_mut() {
+            let Contender { id, tracer, spans_run } = con;
+            group.bench_function(BenchmarkId::from_parameter(*id), |b| {
+                b.iter_custom(|iters| {
+                    let (time, spans) = run(&mut **tracer, nested, iters);
+                    *spans_run += spans;
+                    time
+                })
+            });
+        }
+        group.finish();
+    }
+    c.final_summary();
+
+    // Every contender must have received every span it ran.
+    for con in all.iter_mut() {
+        let got = con.tracer.received();
+        println!("{:<36} ran {:>11} spans, received {:>11}", con.tracer.name(), con.spans_run, got);
+        assert_eq!(got, con.spans_run, "{} did not receive every span", con.tracer.name());
+    }
+
+    // The table, from this run's criterion estimates (contenders filtered out of this run are
+    // left out: their estimates on disk are from an earlier run).
+    println!("\n| contender | flat ns/span | flat × floor | nested ns/span | nested × floor |");
+    println!("|---|---:|---:|---:|---:|");
+    let per_span = |group: &str, id: &str, k: f64| median_ns(group, id).map(|ns| ns / k);
+    let floor_flat = per_span("span_flat", "floor", 1.0);
+    let floor_nested = per_span("span_nested3", "floor", 3.0);
+    let cell = |v: Option<f64>, floor: Option<f64>| match (v, floor) {
+        (Some(v), Some(f)) => (format!("{v:.1}"), format!("{:.2}", v / f)),
+        (Some(v), None) => (format!("{v:.1}"), "-".into()),
+        _ => ("-".into(), "-".into()),
+    };
+    for con in all.iter().filter(|c| c.spans_run > 0) {
+        let (f, fr) = cell(per_span("span_flat", con.id, 1.0), floor_flat);
+        let (n, nr) = cell(per_span("span_nested3", con.id, 3.0), floor_nested);
+        println!("| {} | {f} | {fr} | {n} | {nr} |", con.tracer.name());
+    }
+}
