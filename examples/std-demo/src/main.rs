@@ -1,5 +1,12 @@
-//! Records a nested call chain on two threads and prints what the rings hold.
-use tickspan::{callsite, context::RINGS, Record};
+//! Records a nested call chain on two threads and drains it as a tickspan stream.
+//!
+//! ```text
+//! tickspan-std-demo [OUT]        OUT: a file (default trace.tspn), `-` for stdout,
+//!                                or tcp:HOST:PORT to connect and stream
+//! ```
+//! Then `tickspan tree trace.tspn`, or in one go:
+//! `cargo run -p tickspan-std-demo -- - | cargo run -p tickspan-cli -- tree -`.
+use std::process::ExitCode;
 
 fn checksum(data: &[u8]) -> u32 {
     let _g = tickspan::span!("checksum");
@@ -19,19 +26,34 @@ fn handle_request(n: u32) -> u32 {
     sum
 }
 
-fn main() {
+fn main() -> ExitCode {
+    let out = std::env::args().nth(1).unwrap_or_else(|| "trace.tspn".into());
+    let drain = match out.as_str() {
+        "-" => tickspan::transport::to_stdout(),
+        addr if addr.starts_with("tcp:") => tickspan::transport::to_tcp(&addr[4..]),
+        path => tickspan::transport::to_file(path),
+    };
+    let drain = match drain {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("tickspan-std-demo: cannot open {out}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let worker = std::thread::Builder::new()
         .name("worker".into())
         .spawn(|| (0..2).map(handle_request).sum::<u32>())
-        .unwrap();
-    let total = (0..2).map(handle_request).sum::<u32>() + worker.join().unwrap();
-    println!("total = {total}");
-    let mut buf = [Record::default(); 64];
-    for (ctx, ring) in RINGS.iter().enumerate() {
-        let got = ring.read(&mut buf);
-        for r in &buf[..got.records] {
-            let name = callsite::resolve(r.callsite()).map_or("?", |c| c.name);
-            println!("ctx {ctx} {:>10} {:?} {name} a={} b={}", r.ts, r.kind().unwrap(), r.a, r.b);
+        .expect("spawn worker thread");
+    let total = (0..2).map(handle_request).sum::<u32>() + worker.join().expect("worker thread");
+    // Drains what is left (the main thread's last spans included) and flushes.
+    match drain.finish() {
+        Ok(bytes) => {
+            eprintln!("total = {total}; {bytes} bytes of trace to {out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tickspan-std-demo: writing {out}: {e}");
+            ExitCode::FAILURE
         }
     }
 }
