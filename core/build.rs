@@ -24,10 +24,16 @@ fn main() {
     let cortex_m = bare && arch == "arm";
     println!("cargo::rustc-check-cfg=cfg(tickspan_cortex_m)");
     println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    println!("cargo::rustc-check-cfg=cfg(tickspan_thumb2)");
     if cortex_m {
         println!("cargo:rustc-cfg=tickspan_cortex_m");
-        if env::var("TARGET").unwrap_or_default().starts_with("thumbv6m") {
+        let target = env::var("TARGET").unwrap_or_default();
+        if target.starts_with("thumbv6m") {
             println!("cargo:rustc-cfg=armv6m");
+        }
+        // Thumb-2 (ARMv7-M, ARMv8-M Mainline): `strd` stores a ring slot in two instructions.
+        if target.starts_with("thumbv7") || target.starts_with("thumbv8m.main") {
+            println!("cargo:rustc-cfg=tickspan_thumb2");
         }
     }
 

@@ -2,17 +2,21 @@
 
 use crate::callsite::Callsite;
 use crate::clock::{Active, Clock};
-use crate::context::with_ring;
+use crate::context::{with_held, with_ring, with_ring_held, GlobalRing, Held};
 use crate::record::{Kind, Record};
 use core::marker::PhantomData;
 
 /// Writes one record stamped with the active clock; `b` is bits 32..64 of the clock.
 #[inline(always)]
 fn emit(tag: u32, a: u32) {
-    with_ring(|ring| {
-        let t = <Active as Clock>::now();
-        ring.push(Record { tag, ts: t as u32, a, b: (t >> 32) as u32 });
-    })
+    with_ring(|ring| emit_to(ring, tag, a))
+}
+
+/// Writes one record stamped with the active clock into `ring`.
+#[inline(always)]
+fn emit_to(ring: &GlobalRing, tag: u32, a: u32) {
+    let t = <Active as Clock>::now();
+    ring.push(Record { tag, ts: t as u32, a, b: (t >> 32) as u32 });
 }
 
 /// Writes one record whose `b` word carries payload instead of clock bits.
@@ -28,6 +32,7 @@ fn emit_ab(tag: u32, a: u32, b: u32) {
 #[must_use = "the span ends when this guard is dropped"]
 pub struct SpanGuard {
     tag: u32,
+    held: Held,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -36,15 +41,15 @@ impl SpanGuard {
     #[inline(always)]
     pub fn enter(cs: &'static Callsite) -> SpanGuard {
         let id = cs.id();
-        emit(id | Kind::SpanEnter as u32, 0);
-        SpanGuard { tag: id | Kind::SpanExit as u32, _not_send: PhantomData }
+        let held = with_ring_held(|ring| emit_to(ring, id | Kind::SpanEnter as u32, 0));
+        SpanGuard { tag: id | Kind::SpanExit as u32, held, _not_send: PhantomData }
     }
 }
 
 impl Drop for SpanGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        emit(self.tag, 0);
+        with_held(&self.held, |ring| emit_to(ring, self.tag, 0));
     }
 }
 
@@ -129,6 +134,7 @@ pub fn value<V: Value>(cs: &'static Callsite, v: V) {
 pub struct IsrGuard {
     tag: u32,
     irq: u32,
+    held: Held,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -137,15 +143,15 @@ impl IsrGuard {
     #[inline(always)]
     pub fn enter(cs: &'static Callsite, irq: u32) -> IsrGuard {
         let id = cs.id();
-        emit(id | Kind::IsrEnter as u32, irq);
-        IsrGuard { tag: id | Kind::IsrExit as u32, irq, _not_send: PhantomData }
+        let held = with_ring_held(|ring| emit_to(ring, id | Kind::IsrEnter as u32, irq));
+        IsrGuard { tag: id | Kind::IsrExit as u32, irq, held, _not_send: PhantomData }
     }
 }
 
 impl Drop for IsrGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        emit(self.tag, self.irq);
+        with_held(&self.held, |ring| emit_to(ring, self.tag, self.irq));
     }
 }
 

@@ -53,25 +53,53 @@ mod imp {
     use super::{GlobalRing, RINGS};
     use crate::config::EXCEPTION_RING;
 
-    const TABLE: usize = EXCEPTION_RING.len();
+    /// Table length: a power of two, so that one AND bounds the index (no compare and clamp on
+    /// the record path). Exception numbers beyond `16 + TICKSPAN_IRQS` would alias a lower
+    /// entry (memory-safe, but they would share its ring): `TICKSPAN_IRQS` must cover the
+    /// device's interrupts.
+    const TABLE: usize = EXCEPTION_RING.len().next_power_of_two();
 
     /// Ring of each exception number, resolved at compile time: lives in flash.
     static RING_OF_EXCEPTION: [&GlobalRing; TABLE] = {
         let mut t = [&RINGS[0]; TABLE];
         let mut i = 0;
         while i < TABLE {
-            t[i] = &RINGS[EXCEPTION_RING[i] as usize];
+            // Padding entries (no such exception) get the last configured entry's ring.
+            let e = if i < EXCEPTION_RING.len() { i } else { EXCEPTION_RING.len() - 1 };
+            t[i] = &RINGS[EXCEPTION_RING[e] as usize];
             i += 1;
         }
         t
     };
 
+    /// The ring of the running context: `mrs IPSR` and one load.
     #[inline(always)]
-    pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+    fn current() -> &'static GlobalRing {
         let ipsr: u32;
         // SAFETY: reading IPSR has no side effects.
         unsafe { core::arch::asm!("mrs {0}, IPSR", out(reg) ipsr, options(nomem, nostack, preserves_flags)) };
-        f(RING_OF_EXCEPTION[(ipsr as usize & 0x1FF).min(TABLE - 1)])
+        RING_OF_EXCEPTION[ipsr as usize & (TABLE - 1)]
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+        f(current())
+    }
+
+    /// A context's ring never changes on Cortex-M, so a guard keeps it: its exit record
+    /// skips the lookup (and the guard's drop is small enough to be inlined at `opt-level="s"`).
+    pub(crate) type Held = &'static GlobalRing;
+
+    #[inline(always)]
+    pub(crate) fn with_ring_held(f: impl FnOnce(&'static GlobalRing)) -> Held {
+        let ring = current();
+        f(ring);
+        ring
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_held(held: &Held, f: impl FnOnce(&'static GlobalRing)) {
+        f(held)
     }
 }
 
@@ -102,3 +130,32 @@ pub mod threads;
 use threads as imp;
 
 pub(crate) use imp::with_ring;
+
+/// Elsewhere a guard keeps nothing and its exit looks the ring up again (a std thread's ring
+/// is found through a thread-local; bare-metal cores without per-context rings take a
+/// critical section per record).
+#[cfg(not(tickspan_cortex_m))]
+mod held {
+    use super::{with_ring, GlobalRing};
+
+    /// Nothing: the exit looks its ring up again.
+    pub(crate) struct Held;
+
+    #[inline(always)]
+    pub(crate) fn with_ring_held(f: impl FnOnce(&'static GlobalRing)) -> Held {
+        with_ring(f);
+        Held
+    }
+
+    #[inline(always)]
+    pub(crate) fn with_held(_: &Held, f: impl FnOnce(&'static GlobalRing)) {
+        with_ring(f)
+    }
+}
+
+/// What a scoped guard ([`SpanGuard`](crate::SpanGuard), [`IsrGuard`](crate::IsrGuard))
+/// keeps between its two records to write the second into the ring of the first.
+#[cfg(not(tickspan_cortex_m))]
+pub(crate) use held::{with_held, with_ring_held, Held};
+#[cfg(tickspan_cortex_m)]
+pub(crate) use imp::{with_held, with_ring_held, Held};

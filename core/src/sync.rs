@@ -2,7 +2,7 @@
 //!
 //! On single-core bare-metal targets every reader and writer runs on the same CPU, so the
 //! ordering between a writer and a reader it preempts (or that preempts it) only needs the
-//! compiler not to reorder: [`publish`] and [`release_fence`] then cost no `dmb`. The
+//! compiler not to reorder: [`publish`], [`observe`] and [`release_fence`] then cost no `dmb`. The
 //! `multi-core` feature restores hardware barriers for parts such as the RP2040.
 
 #[cfg(loom)]
@@ -27,6 +27,13 @@ mod imp {
     pub(crate) fn release_fence() {
         compiler_fence(Ordering::Release);
     }
+
+    #[inline(always)]
+    pub(crate) fn observe(a: &AtomicU32) -> u32 {
+        let v = a.load(Ordering::Relaxed);
+        compiler_fence(Ordering::Acquire);
+        v
+    }
 }
 
 #[cfg(not(all(target_os = "none", not(feature = "multi-core"), not(loom))))]
@@ -42,6 +49,13 @@ mod imp {
     pub(crate) fn release_fence() {
         fence(Ordering::Release);
     }
+
+    #[inline(always)]
+    pub(crate) fn observe(a: &AtomicU32) -> u32 {
+        a.load(Ordering::Acquire)
+    }
 }
 
-pub(crate) use imp::{publish, release_fence};
+/// `publish` (a Release store), `observe` (an Acquire load) and `release_fence`: hardware
+/// barriers where another core may be on the other side, compiler-only on one core.
+pub(crate) use imp::{observe, publish, release_fence};

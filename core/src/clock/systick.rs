@@ -1,8 +1,10 @@
 //! SysTick as a clock, for cores without DWT (Cortex-M0/M0+) and for QEMU.
 //!
 //! SysTick is a 24-bit down-counter that reloads from RVR, usually also the application's tick
-//! interrupt. A timestamp is `0xFF_FFFF - CVR`: it grows within a period and the host extends
-//! it with the period `RVR + 1`, which the drain puts in the stream header ([`Clock::wrap`]).
+//! interrupt. A timestamp is `!CVR` (that is `0xFFFF_FFFF - CVR`, since CVR's top byte reads
+//! as zero): one `mvn`, no constant to load, and it grows within a period. Only differences
+//! matter: the host extends timestamps with the period `RVR + 1`, which the drain puts in the
+//! stream header ([`Clock::wrap`]), and the values never cross a `u32` wrap.
 //! Every context must record (or the drain must run) at least once per period for gaps to be
 //! exact; run SysTick from the core clock (`CLKSOURCE = 1`) for cycle resolution.
 
@@ -18,7 +20,7 @@ impl Clock for SysTick {
     #[inline(always)]
     fn now() -> u64 {
         // SAFETY: CVR is an architecturally defined, side-effect-free readable register.
-        (0x00FF_FFFF - unsafe { SYST_CVR.read_volatile() } & 0x00FF_FFFF) as u64
+        !unsafe { SYST_CVR.read_volatile() } as u64
     }
     fn frequency_hz() -> u64 {
         CONFIGURED_HZ

@@ -1,0 +1,142 @@
+//! Instructions per tickspan record on a Cortex-M3, counted under QEMU.
+//!
+//! Method (see `README.md`): the system clock runs undivided (5 ns per SysTick tick) and QEMU
+//! runs with `-icount shift=3` (8 ns per instruction), so instructions = ticks × 5 / 8, the
+//! same on every run. Each case runs `N` times in a loop; an empty loop of the same shape is
+//! subtracted. "inline" is the macro at the call site (timestamp read included); "out of line"
+//! calls an `#[inline(never)]` wrapper (call, return and frame included).
+//!
+//! Run: `./icount.sh` (or `cargo run --release --bin icount`).
+#![no_std]
+#![no_main]
+
+use core::hint::black_box;
+use core::sync::atomic::{compiler_fence, Ordering};
+use cortex_m_rt::entry;
+use cortex_m_semihosting::hprintln;
+use tickspan::context::RINGS;
+use tickspan::{Record, SpanGuard};
+use tickspan_firmware as board;
+
+/// Iterations per case; below the ring capacity so that every record of a case is accepted.
+const N: u32 = 64;
+
+/// SysTick ticks taken by `N` runs of `$body` (the loop itself included).
+macro_rules! ticks_for {
+    ($body:block) => {
+        ticks_for!(_i => $body)
+    };
+    ($i:ident => $body:block) => {{
+        empty_rings();
+        let t0 = board::ticks();
+        let mut $i = 0u32;
+        while $i < N {
+            $body;
+            // Keeps every iteration's records and the loop shape alike across cases.
+            compiler_fence(Ordering::SeqCst);
+            $i = black_box($i) + 1;
+        }
+        let t1 = board::ticks();
+        t1.wrapping_sub(t0) & 0x00FF_FFFF
+    }};
+}
+
+/// Reads every ring empty so that the next case starts with room for all its records.
+fn empty_rings() {
+    let mut buf = [Record::default(); 32];
+    for ring in RINGS.iter() {
+        while ring.read(&mut buf).records > 0 {}
+    }
+}
+
+#[inline(never)]
+fn ool_enter() -> SpanGuard {
+    tickspan::span!("ool_span")
+}
+
+#[inline(never)]
+fn ool_exit(g: SpanGuard) {
+    drop(g)
+}
+
+#[inline(never)]
+fn ool_event() {
+    tickspan::event!("ool_event")
+}
+
+#[inline(never)]
+fn ool_value(v: u32) {
+    tickspan::value!("ool_value", v)
+}
+
+/// Instructions per iteration × 100, relative to the empty loop.
+fn per_op_x100(ticks: u32, empty: u32) -> i32 {
+    // instructions = ticks × 5 / 8
+    ((ticks as i64 - empty as i64) * 5 * 100 / (8 * N as i64)) as i32
+}
+
+fn show(name: &str, inline: Option<i32>, ool: Option<i32>) {
+    struct Cell(Option<i32>);
+    impl core::fmt::Display for Cell {
+        fn fmt(&self, f: &mut core::fmt::Formatter) -> core::fmt::Result {
+            match self.0 {
+                Some(v) => write!(f, "{:>10}.{:02}", v / 100, (v % 100).abs()),
+                None => write!(f, "{:>13}", "-"),
+            }
+        }
+    }
+    hprintln!("{:<34}{}{}", name, Cell(inline), Cell(ool));
+}
+
+#[entry]
+fn main() -> ! {
+    let mut cp = cortex_m::Peripherals::take().unwrap();
+    board::full_speed();
+    board::start_systick(&mut cp.SYST, 0x00FF_FFFF, false);
+
+    let empty = ticks_for!({});
+    let event = ticks_for!({ tickspan::event!("event") });
+    let value = ticks_for!(i => { tickspan::value!("value", i) });
+    let enter = ticks_for!({ core::mem::forget(tickspan::span!("enter")) });
+    let pair = ticks_for!({
+        let _g = tickspan::span!("pair");
+    });
+    let isr_pair = ticks_for!({
+        let _isr = tickspan::isr!("isr");
+    });
+    let ool_ev = ticks_for!({ ool_event() });
+    let ool_val = ticks_for!(i => { ool_value(i) });
+    let ool_en = ticks_for!({ core::mem::forget(ool_enter()) });
+    let ool_pair = ticks_for!({ ool_exit(ool_enter()) });
+
+    // Drop-newest with a full ring: the record is refused and counted.
+    let full = {
+        let mut buf = [Record::default(); 32];
+        while RINGS[0].read(&mut buf).records > 0 {}
+        for _ in 0..RINGS[0].capacity() {
+            tickspan::event!("fill");
+        }
+        let t0 = board::ticks();
+        let mut i = 0u32;
+        while i < N {
+            tickspan::event!("lost");
+            compiler_fence(Ordering::SeqCst);
+            i = black_box(i) + 1;
+        }
+        let t1 = board::ticks();
+        t1.wrapping_sub(t0) & 0x00FF_FFFF
+    };
+
+    let d = |t| per_op_x100(t, empty);
+    hprintln!("tickspan instructions per record, Cortex-M3 (QEMU lm3s6965evb, -icount shift=3)");
+    hprintln!("{:<34}{:>13}{:>13}", "record", "inline", "out-of-line");
+    show("span enter", Some(d(enter)), Some(d(ool_en)));
+    show("span exit", Some(d(pair) - d(enter)), Some(d(ool_pair) - d(ool_en)));
+    show("span enter+exit", Some(d(pair)), Some(d(ool_pair)));
+    show("event", Some(d(event)), Some(d(ool_ev)));
+    show("value (u32)", Some(d(value)), Some(d(ool_val)));
+    show("isr enter+exit", Some(d(isr_pair)), None);
+    show("event, ring full (counted loss)", Some(d(full)), None);
+    hprintln!("empty loop: {} ticks for {} iterations", empty, N);
+    board::exit(true)
+}

@@ -1,0 +1,84 @@
+//! Board support shared by the firmware binaries: QEMU's `lm3s6965evb` (TI LM3S6965, Cortex-M3).
+//!
+//! Only what the binaries need: the system clock divider, SysTick, UART0 and a semihosting exit.
+//! Under QEMU the DWT cycle counter is not modelled (CYCCNT reads 0), so tickspan runs on
+//! SysTick (feature `clock-systick`), clocked from the 200 MHz system clock (`SYSDIV = 0`).
+#![no_std]
+#![deny(missing_docs)]
+
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
+
+/// RCC (run-mode clock configuration) of the LM3S6965 system control block.
+const RCC: *mut u32 = 0x400F_E060 as *mut u32;
+/// RCC.SYSDIV: system clock = 200 MHz / (SYSDIV + 1) in QEMU (reset value 15: 80 ns).
+const RCC_SYSDIV: u32 = 0xF << 23;
+
+/// System clock after [`full_speed`]: 200 MHz, 5 ns per SysTick tick.
+pub const SYSCLK_HZ: u32 = 200_000_000;
+
+/// Runs the system clock undivided (`SYSDIV = 0`), so that SysTick ticks every 5 ns.
+///
+/// With QEMU's `-icount shift=3` (8 ns per instruction) that makes instructions = ticks × 5 / 8.
+pub fn full_speed() {
+    // SAFETY: RCC is the LM3S6965's clock configuration register; clearing SYSDIV only changes
+    // the divider (QEMU models no PLL lock, so no wait is needed).
+    unsafe { RCC.write_volatile(RCC.read_volatile() & !RCC_SYSDIV) };
+}
+
+/// Starts SysTick from the core clock with period `reload + 1` ticks; `interrupt` enables the
+/// SysTick exception at every wrap.
+pub fn start_systick(syst: &mut SYST, reload: u32, interrupt: bool) {
+    syst.disable_counter();
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(reload);
+    syst.clear_current();
+    if interrupt {
+        syst.enable_interrupt();
+    } else {
+        syst.disable_interrupt();
+    }
+    syst.enable_counter();
+}
+
+/// Reads SysTick as an up-counter (what tickspan's SysTick clock records).
+#[inline(always)]
+pub fn ticks() -> u32 {
+    0x00FF_FFFF - SYST::get_current()
+}
+
+/// UART0 of the LM3S6965 (a PL011): usable without setup in QEMU.
+pub struct Uart0;
+
+impl Uart0 {
+    const DR: *mut u32 = 0x4000_C000 as *mut u32;
+    const FR: *const u32 = 0x4000_C018 as *const u32;
+    const FR_TXFF: u32 = 1 << 5;
+
+    /// Writes every byte, waiting while the transmit FIFO is full.
+    pub fn write_all(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            // SAFETY: FR and DR are UART0's flag and data registers (PL011 layout).
+            unsafe {
+                while Self::FR.read_volatile() & Self::FR_TXFF != 0 {}
+                Self::DR.write_volatile(b as u32);
+            }
+        }
+    }
+}
+
+/// Ends the QEMU run through semihosting: exit status 0 when `ok`, 1 otherwise.
+pub fn exit(ok: bool) -> ! {
+    use cortex_m_semihosting::debug;
+    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    // Only reached without a debugger or semihosting host.
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    cortex_m_semihosting::hprintln!("panic: {}", info);
+    exit(false)
+}
