@@ -1,6 +1,221 @@
 //! `tickspan`: decode tickspan streams and rebuild call trees.
+//!
+//! Data flows one way: a [`source`] yields bytes, `tickspan::wire::Decoder` turns them into
+//! items, the [`model`] merges contexts into time order and rebuilds spans, and a view
+//! ([`view`]) or an export ([`export`]) consumes them as they close.
+
+mod bench;
+mod cli;
+mod export;
 mod item;
 mod model;
+mod run;
+mod source;
+mod target;
 mod units;
 mod view;
-fn main() {}
+
+use clap::Parser;
+use cli::{Cli, Cmd, Format, Input};
+use model::{Counters, Timeline, Visitor};
+use run::{exit, Fail, Summary, STOP};
+use source::Source;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    match dispatch(cli.cmd) {
+        Ok(code) => ExitCode::from(code),
+        Err(f) => {
+            eprintln!("error: {f}");
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
+    match cmd {
+        Cmd::Tree(a) => {
+            let filter = view::tree::Filter {
+                name: a.name,
+                min_duration: a.min_duration,
+                from: a.from,
+                to: a.to,
+                contexts: a.context,
+            };
+            let mut tree = view::tree::Tree::new(stdout(), filter, a.merge, a.max_nodes);
+            let (tl, sum) = timeline(&a.input, &mut tree, |t| t.error().is_some())?;
+            let r = tree.finish(&tl.meta);
+            output_result(r, "standard output")?;
+            Ok(report(&a.input, &tl, sum))
+        }
+        Cmd::Stats(a) => {
+            let mut stats = view::stats::Stats::default();
+            let (tl, sum) = timeline(&a.input, &mut stats, |_| false)?;
+            let mut out = stdout();
+            let r = if a.json { stats.write_json(&tl.meta, &mut out) } else { stats.write_table(&tl.meta, &mut out) };
+            output_result(r.and_then(|_| out.flush()), "standard output")?;
+            Ok(report(&a.input, &tl, sum))
+        }
+        Cmd::Dump(a) => {
+            let mut src = open(&a.input)?;
+            run::install_ctrlc();
+            let mut dump = view::dump::Dump::new(stdout(), a.json);
+            let sum = run::decode(src.as_mut(), a.input.quiet, |item| {
+                if let Some(i) = item {
+                    dump.item(i);
+                    if dump.failed() {
+                        STOP.store(true, Ordering::Relaxed);
+                    }
+                }
+            })?;
+            output_result(dump.finish(), "standard output")?;
+            let damaged = sum.skipped_regions > 0;
+            Ok(if a.input.strict && damaged { exit::DAMAGED } else { exit::OK })
+        }
+        Cmd::Export(a) => export(a),
+        Cmd::Attach(a) => target::cmd::run_attach(&a, show),
+        Cmd::Postmortem(a) => target::cmd::run_postmortem(&a, show),
+        Cmd::BenchGen(a) => bench::generate(&a.output, a.records).map(|_| exit::OK),
+        Cmd::Bench(a) => bench::run(&a.file).map(|_| exit::OK),
+    }
+}
+
+/// Runs a view subcommand given as arguments (on a stream `attach`/`postmortem` saved).
+fn show(args: Vec<String>) -> Result<u8, Fail> {
+    let cli = Cli::try_parse_from(args).map_err(|e| Fail { code: exit::USAGE, msg: e.to_string() })?;
+    dispatch(cli.cmd)
+}
+
+fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
+    let what = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
+    let out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fail::io(format!("creating {what}"), e))?)),
+        None => Box::new(stdout()),
+    };
+    let (tl, sum) = match a.format {
+        Format::Chrome => {
+            let mut v = export::perfetto::Chrome::new(out);
+            let (tl, sum) = timeline(&a.input, &mut v, |_| false)?;
+            if !tl.meta.clock.is_real() && !a.input.quiet {
+                eprintln!("warning: the stream gives no clock frequency: `ts` values are ticks, not µs");
+            }
+            output_result(v.finish(&tl.meta), &what)?;
+            (tl, sum)
+        }
+        Format::Otlp => {
+            let mut v = export::otlp::Otlp::new(out);
+            let (tl, sum) = timeline(&a.input, &mut v, |_| false)?;
+            if tl.meta.anchor.is_none() && !a.input.quiet {
+                eprintln!("warning: the stream has no wall-clock anchor: span times count from the Unix epoch");
+            }
+            output_result(v.finish(&tl.meta), &what)?;
+            (tl, sum)
+        }
+        Format::Folded | Format::Flamegraph => {
+            let mut v = export::folded::Folded::default();
+            let (tl, sum) = timeline(&a.input, &mut v, |_| false)?;
+            let mut out = out;
+            let r = if a.format == Format::Folded {
+                v.write(&tl.meta, &mut out)
+            } else {
+                let title = match &a.input.file {
+                    Some(p) => format!("tickspan {}", p.display()),
+                    None => "tickspan".into(),
+                };
+                v.write_svg(&tl.meta, &title, &mut out).and_then(|_| out.flush())
+            };
+            output_result(r, &what)?;
+            (tl, sum)
+        }
+    };
+    Ok(report(&a.input, &tl, sum))
+}
+
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::with_capacity(1 << 16, io::stdout().lock())
+}
+
+/// A closed pipe (`tickspan tree … | head`) is not a failure.
+fn output_result(r: io::Result<()>, what: &str) -> Result<(), Fail> {
+    match r {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Fail::io(format!("writing {what}"), e)),
+        _ => Ok(()),
+    }
+}
+
+fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
+    use source::{file::FileSource, serial::SerialSource, stdin::StdinSource, tcp::TcpSource};
+    if let Some(port) = &input.serial {
+        return Ok(Box::new(SerialSource::open(port, input.baud).map_err(|e| Fail::io(format!("opening {port}"), e))?));
+    }
+    if let Some(addr) = &input.tcp {
+        return Ok(Box::new(TcpSource::connect(addr, input.follow).map_err(|e| Fail::io(format!("connecting to {addr}"), e))?));
+    }
+    if let Some(addr) = &input.listen {
+        return Ok(Box::new(TcpSource::listen(addr, input.follow).map_err(|e| Fail::io(format!("listening on {addr}"), e))?));
+    }
+    match &input.file {
+        Some(p) if p.as_os_str() == "-" => Ok(Box::new(StdinSource::new())),
+        Some(p) => Ok(Box::new(FileSource::open(p, input.follow).map_err(|e| Fail::io(p.display(), e))?)),
+        None => Err(Fail { code: exit::USAGE, msg: "no input: give a FILE, `-`, --serial, --tcp or --listen".into() }),
+    }
+}
+
+/// Decodes `input` through a timeline into `v`. `stop` says when the view wants no more.
+fn timeline<V: Visitor>(input: &Input, v: &mut V, stop: impl Fn(&V) -> bool) -> Result<(Timeline, Summary), Fail> {
+    let mut src = open(input)?;
+    run::install_ctrlc();
+    let mut tl = Timeline::new(input.reorder_window);
+    let sum = run::decode(src.as_mut(), input.quiet, |item| match item {
+        Some(i) => tl.push(i, v),
+        None => {
+            // A live source went quiet: the target has drained everything up to now.
+            tl.flush(v);
+            if stop(v) {
+                STOP.store(true, Ordering::Relaxed);
+            }
+        }
+    })?;
+    tl.finish(v);
+    Ok((tl, sum))
+}
+
+/// Prints what went wrong in the data (not fatal) and picks the exit code.
+fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
+    let c: Counters = tl.counters();
+    if !input.quiet {
+        if c.lost > 0 {
+            eprintln!("warning: the target lost {} records (rings full); '⚠' marks show where", c.lost);
+        }
+        if sum.skipped_regions > 0 {
+            eprintln!("warning: {} damaged regions ({} bytes) were skipped", sum.skipped_regions, sum.skipped_bytes);
+        }
+        if c.unmatched > 0 {
+            eprintln!("note: {} span ends had no matching start (lost, or begun before the trace)", c.unmatched);
+        }
+        if c.late > 0 {
+            eprintln!(
+                "note: {} records arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
+                c.late
+            );
+        }
+        if c.dropped > 0 {
+            eprintln!("warning: {} records dropped at limits (nesting depth, contexts, open manual spans)", c.dropped);
+        }
+    }
+    if input.strict && (c.lost > 0 || sum.skipped_regions > 0) {
+        exit::DAMAGED
+    } else {
+        exit::OK
+    }
+}

@@ -1,0 +1,225 @@
+//! Command line (clap derive): subcommands, their options and the examples in `--help`.
+
+use crate::model::DEFAULT_WINDOW;
+use crate::units::Duration;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+const TOP_HELP: &str = "\
+Examples:
+  tickspan tree trace.tspn                      call trees, one per root span
+  tickspan stats trace.tspn --json              per-name statistics as JSON
+  tickspan export trace.tspn -f chrome -o t.json   open t.json in ui.perfetto.dev
+  my-app | tickspan tree -                      read standard input
+  tickspan tree --serial /dev/ttyACM0 --baud 921600   live from a UART (Ctrl-C to stop)
+
+Exit codes:
+  0  success (damaged data is skipped with a warning on stderr)
+  1  bad command line
+  2  the input is not a tickspan trace, or its format version is not supported
+  3  an input or output could not be opened, read or written
+  4  --strict was given and data was damaged or records were lost";
+
+const TREE_HELP: &str = "\
+Times are real units from the stream's clock frequency (ticks if it has none). Each span line
+shows its duration, its self time (minus children and interrupts) and, if interrupts ran while
+it was open, the time they took ('isr'). '•' lines are events inside the span, '⚠' lines mark
+where the target lost records.
+
+Examples:
+  tickspan tree trace.tspn
+  tickspan tree trace.tspn --name parse --min-duration 10us
+  tickspan tree trace.tspn --from 1.5ms --to 3ms --context main
+  tickspan tree trace.tspn --merge              one aggregated tree per context
+  tickspan tree --tcp 127.0.0.1:7000 --follow   live, reconnecting";
+
+const STATS_HELP: &str = "\
+Per span name: count, total, self, min/mean/p50/p90/p99/max and how many spans lasted at least
+10µs, 100µs, 1ms, 10ms, 100ms and 1s (cumulative, as in Go's x/net/trace). Percentiles are
+within 1%; everything else is exact. JSON times are in ns ('unit': 'ticks' without a clock).
+
+Examples:
+  tickspan stats trace.tspn
+  tickspan stats trace.tspn --json | jq '.spans[] | select(.p99 > 1000000)'";
+
+const DUMP_HELP: &str = "\
+Every decoded item in stream order (not merged by time): header, callsite dictionary, context
+names, records with their context, 64-bit tick and time since the first record, losses,
+clock anchors, and skipped damaged regions.
+
+Examples:
+  tickspan dump trace.tspn | less
+  tickspan dump trace.tspn --json | jq 'select(.kind == \"SpanEnter\")'";
+
+const EXPORT_HELP: &str = "\
+Formats:
+  chrome      trace-event JSON; opens as is in ui.perfetto.dev or chrome://tracing
+  otlp        OpenTelemetry OTLP/JSON (ExportTraceServiceRequest), e.g. for
+              curl -H 'Content-Type: application/json' --data @t.json http://collector:4318/v1/traces
+  folded      folded stacks of self time (flamegraph.pl, inferno, speedscope)
+  flamegraph  flame graph SVG
+
+Examples:
+  tickspan export trace.tspn -f chrome -o trace.json
+  tickspan export trace.tspn -f flamegraph -o flame.svg
+  tickspan export trace.tspn -f folded | inferno-flamegraph > flame.svg
+  tickspan export trace.tspn -f otlp -o spans.json";
+
+/// Decode tickspan traces: call trees, statistics, raw records and exports.
+#[derive(Parser, Debug)]
+#[command(name = "tickspan", version, after_help = TOP_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Call trees per context: nesting, durations, self and interrupt time, events, losses.
+    #[command(after_help = TREE_HELP)]
+    Tree(TreeArgs),
+    /// Per-name span statistics: counts, totals, percentiles, latency buckets.
+    #[command(after_help = STATS_HELP)]
+    Stats(StatsArgs),
+    /// Decoded records as text or JSON lines.
+    #[command(after_help = DUMP_HELP)]
+    Dump(DumpArgs),
+    /// Export to Perfetto/Chrome JSON, OTLP/JSON, folded stacks or a flame graph.
+    #[command(after_help = EXPORT_HELP)]
+    Export(ExportArgs),
+    /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
+    Attach(crate::target::cmd::AttachCmd),
+    /// Reads the rings of a halted or crashed target (GDB stub, debug probe or RAM dump).
+    Postmortem(crate::target::cmd::PostmortemCmd),
+    /// Writes a synthetic trace for benchmarking (`bench` reads it).
+    #[command(hide = true)]
+    BenchGen(BenchGenArgs),
+    /// Measures decode, and decode + tree + stats, throughput on one core.
+    #[command(hide = true)]
+    Bench(BenchArgs),
+}
+
+/// Where the trace comes from (exactly one of FILE, --serial, --tcp, --listen).
+#[derive(Args, Debug, Clone)]
+pub struct Input {
+    /// Trace file, or `-` for standard input.
+    #[arg(value_name = "FILE", required_unless_present_any = ["serial", "tcp", "listen"])]
+    pub file: Option<PathBuf>,
+    /// Read a serial port (e.g. /dev/ttyACM0, COM3).
+    #[arg(long, value_name = "PORT", conflicts_with_all = ["file", "tcp", "listen"])]
+    pub serial: Option<String>,
+    /// Serial baud rate.
+    #[arg(long, value_name = "N", default_value_t = 115_200)]
+    pub baud: u32,
+    /// Connect to a TCP stream (host:port).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["file", "listen"])]
+    pub tcp: Option<String>,
+    /// Listen for a TCP connection from a target's drain (e.g. 0.0.0.0:7000).
+    #[arg(long, value_name = "ADDR", conflicts_with = "file")]
+    pub listen: Option<String>,
+    /// Keep reading at the end of a file, or reconnect when a TCP stream closes; stop with Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+    /// Exit with code 4 if data was damaged or records were lost.
+    #[arg(long)]
+    pub strict: bool,
+    /// No warnings on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Records held back to merge contexts into time order (bounds memory).
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_WINDOW, hide_short_help = true)]
+    pub reorder_window: usize,
+}
+
+/// `tree` options.
+#[derive(Args, Debug)]
+pub struct TreeArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// Only subtrees rooted at spans whose name contains this.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Hide spans shorter than this (e.g. 10us, 1.5ms, 200ticks).
+    #[arg(long, value_name = "DURATION")]
+    pub min_duration: Option<Duration>,
+    /// Hide spans ending before this time from the start of the trace.
+    #[arg(long, value_name = "TIME")]
+    pub from: Option<Duration>,
+    /// Hide spans starting after this time from the start of the trace.
+    #[arg(long, value_name = "TIME")]
+    pub to: Option<Duration>,
+    /// Only this context (id or name); repeat for several.
+    #[arg(long, value_name = "CTX")]
+    pub context: Vec<String>,
+    /// Aggregate identical call paths (count, total, self, max) instead of listing every call.
+    #[arg(long)]
+    pub merge: bool,
+    /// Most nodes kept per tree; the rest are counted as elided.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    pub max_nodes: usize,
+}
+
+/// `stats` options.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// One JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `dump` options.
+#[derive(Args, Debug)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// JSON lines instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Export formats.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Chrome/Perfetto trace-event JSON.
+    Chrome,
+    /// OpenTelemetry OTLP/JSON.
+    Otlp,
+    /// Folded stacks.
+    Folded,
+    /// Flame graph SVG.
+    Flamegraph,
+}
+
+/// `export` options.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub input: Input,
+    /// Output format.
+    #[arg(short, long, value_enum)]
+    pub format: Format,
+    /// Output file (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `bench-gen` options.
+#[derive(Args, Debug)]
+pub struct BenchGenArgs {
+    /// File to write.
+    pub output: PathBuf,
+    /// Records to generate.
+    #[arg(long, default_value_t = 100_000_000)]
+    pub records: u64,
+}
+
+/// `bench` options.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Trace file (from bench-gen or a real recording).
+    pub file: PathBuf,
+}

@@ -1,0 +1,150 @@
+//! The read → decode loop shared by every subcommand: warnings for damaged data, a progress bar,
+//! Ctrl-C, and the exit codes.
+
+use crate::item::{DecodeError, Decoder, Item};
+use crate::source::{is_idle, Source};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::fmt;
+use std::io::{self, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Set by Ctrl-C (and by views whose output went away): stop reading, print what we have.
+pub static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Exit codes, as documented in `--help`.
+pub mod exit {
+    /// Success.
+    pub const OK: u8 = 0;
+    /// Bad command line.
+    pub const USAGE: u8 = 1;
+    /// The input is not a tickspan trace, or its format version is not supported.
+    pub const NOT_A_TRACE: u8 = 2;
+    /// An input or output could not be opened, read or written.
+    pub const IO: u8 = 3;
+    /// `--strict` and the input had damaged data or lost records.
+    pub const DAMAGED: u8 = 4;
+}
+
+/// A failure with its exit code.
+#[derive(Debug)]
+pub struct Fail {
+    /// Process exit code.
+    pub code: u8,
+    /// What to print.
+    pub msg: String,
+}
+
+impl Fail {
+    /// An I/O failure about `what`.
+    pub fn io(what: impl fmt::Display, e: io::Error) -> Fail {
+        Fail { code: exit::IO, msg: format!("{what}: {e}") }
+    }
+}
+
+impl fmt::Display for Fail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// What a decode run saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Summary {
+    /// Bytes read.
+    pub bytes: u64,
+    /// Damaged regions skipped.
+    pub skipped_regions: u64,
+    /// Bytes in them.
+    pub skipped_bytes: u64,
+}
+
+/// Warnings printed one by one before they are only counted.
+const MAX_WARNINGS: u64 = 20;
+const CHUNK: usize = 256 * 1024;
+/// Files at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN: u64 = 16 << 20;
+
+/// Reads `src` to its end (or Ctrl-C), handing every decoded item to `on_item`, and `None`
+/// whenever a live source has had nothing to say for a while.
+pub fn decode(src: &mut dyn Source, quiet: bool, mut on_item: impl FnMut(Option<Item<'_>>)) -> Result<Summary, Fail> {
+    let mut dec = Decoder::new();
+    let mut buf = vec![0u8; CHUNK];
+    let mut sum = Summary::default();
+    let bar = progress(src.len(), quiet);
+    let name = src.describe();
+    let mut sink = |item: Option<Item<'_>>| {
+        if let Some(Item::Skipped { offset, bytes }) = item {
+            sum.skipped_regions += 1;
+            sum.skipped_bytes += bytes;
+            if !quiet && sum.skipped_regions <= MAX_WARNINGS {
+                bar.suspend(|| {
+                    eprintln!("warning: {name}: skipped {bytes} bytes of damaged or truncated data at offset {offset}")
+                });
+            }
+        }
+        on_item(item);
+    };
+    let fatal = |e: DecodeError| Fail { code: exit::NOT_A_TRACE, msg: format!("{name}: {e}") };
+    let mut bytes = 0u64;
+    loop {
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
+        match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                bytes += n as u64;
+                bar.inc(n as u64);
+                dec.feed(&buf[..n], &mut |i| sink(Some(i))).map_err(fatal)?;
+            }
+            Err(e) if is_idle(&e) => sink(None),
+            Err(e) => {
+                bar.finish_and_clear();
+                return Err(Fail::io(format!("reading {name}"), e));
+            }
+        }
+    }
+    let frames = dec.frames();
+    dec.finish(&mut |i| sink(Some(i)));
+    bar.finish_and_clear();
+    sum.bytes = bytes;
+    if !quiet && sum.skipped_regions > MAX_WARNINGS {
+        eprintln!(
+            "warning: {name}: {} damaged regions in all ({} bytes); only the first {MAX_WARNINGS} were shown",
+            sum.skipped_regions, sum.skipped_bytes
+        );
+    }
+    if frames == 0 && !STOP.load(Ordering::Relaxed) {
+        // Empty, or shorter than the decoder's not-a-trace limit without one valid frame.
+        return Err(if bytes == 0 {
+            Fail { code: exit::NOT_A_TRACE, msg: format!("{name}: empty input, no tickspan data") }
+        } else {
+            fatal(DecodeError::NotATrace)
+        });
+    }
+    Ok(sum)
+}
+
+fn progress(len: Option<u64>, quiet: bool) -> ProgressBar {
+    match len {
+        Some(len) if !quiet && len >= PROGRESS_MIN && io::stderr().is_terminal() => {
+            let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
+            bar.set_style(
+                ProgressStyle::with_template("{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
+                    .expect("valid template"),
+            );
+            bar
+        }
+        _ => ProgressBar::hidden(),
+    }
+}
+
+/// Installs the Ctrl-C handler: the first press stops reading and prints the results so far,
+/// a second one exits at once.
+pub fn install_ctrlc() {
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::Relaxed) {
+            std::process::exit(130);
+        }
+    });
+}

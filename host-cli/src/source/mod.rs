@@ -1,0 +1,42 @@
+//! Where trace bytes come from: a file, stdin, a serial port, a TCP connection.
+//!
+//! Every input is a [`Source`]: a byte stream with two extra facts (its length, for the
+//! progress bar, and whether it is live). Other inputs (debug probes, GDB stubs, RAM dumps)
+//! implement the same trait and need nothing else from the pipeline.
+
+pub mod file;
+pub mod serial;
+pub mod stdin;
+pub mod tcp;
+
+use std::io;
+use std::time::Duration;
+
+/// How long a live source waits for data before reporting that it is idle.
+pub const IDLE_POLL: Duration = Duration::from_millis(200);
+
+/// A stream of trace bytes.
+pub trait Source {
+    /// Reads some bytes into `buf`. `Ok(0)` ends the stream; an error of kind
+    /// [`io::ErrorKind::WouldBlock`] means no data arrived for a while (a live source is idle:
+    /// the pipeline flushes what it holds back and calls again).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+
+    /// Total length when known in advance (a regular file), for the progress bar.
+    fn len(&self) -> Option<u64> {
+        None
+    }
+
+    /// What to call it in messages.
+    fn describe(&self) -> String;
+}
+
+/// The idle "error" a live source returns when no data arrived within [`IDLE_POLL`].
+pub fn idle() -> io::Error {
+    io::Error::from(io::ErrorKind::WouldBlock)
+}
+
+/// Whether an I/O error only means "no data yet".
+pub fn is_idle(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
+}
