@@ -12,6 +12,7 @@
 use std::time::{Duration, Instant};
 
 pub mod peers;
+pub mod tracy;
 
 /// Flat spans per batch: 2 records each, so a batch fits a 4096-slot ring.
 pub const FLAT_BATCH: u64 = 1024;

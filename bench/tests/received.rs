@@ -1,12 +1,15 @@
 //! Every contender records every span it runs (what the benchmark asserts at scale).
 
 use tickspan_bench::peers::{Fastrace, Puffin, TracingRegistry, TracingRing};
+use tickspan_bench::tracy::Tracy;
 use tickspan_bench::{run, Floor, Tickspan, Tracer};
 
 #[test]
 fn every_contender_receives_every_span() {
     // One test: some collectors are process-global, and the batches must not interleave.
+    let tracy = Tracy::new();
     let mut all: Vec<Box<dyn Tracer>> = vec![
+        Box::new(tracy),
         Box::new(Floor::new()),
         Box::new(Tickspan::new()),
         Box::new(TracingRing::new()),
