@@ -71,9 +71,16 @@ impl Decoder {
         }
         let mut rest = input;
         while !rest.is_empty() {
-            match rest.iter().position(|&b| b == 0) {
+            // Until the first valid frame, stop at byte NOT_A_TRACE_LIMIT so that the verdict
+            // does not depend on how the input was split into calls.
+            let mut piece = rest;
+            if self.frames == 0 && self.offset <= NOT_A_TRACE_LIMIT {
+                let cap = (NOT_A_TRACE_LIMIT + 1 - self.offset) as usize;
+                piece = &rest[..cap.min(rest.len())];
+            }
+            match piece.iter().position(|&b| b == 0) {
                 Some(i) => {
-                    self.append(&rest[..i]);
+                    self.append(&piece[..i]);
                     self.offset += i as u64 + 1;
                     rest = &rest[i + 1..];
                     self.end_chunk(sink);
@@ -82,9 +89,9 @@ impl Decoder {
                     }
                 }
                 None => {
-                    self.append(rest);
-                    self.offset += rest.len() as u64;
-                    rest = &[];
+                    self.append(piece);
+                    self.offset += piece.len() as u64;
+                    rest = &rest[piece.len()..];
                 }
             }
             if self.frames == 0 && self.offset > NOT_A_TRACE_LIMIT {
