@@ -13,6 +13,7 @@ callgrind_annotate --inclusive=yes "$out" 2>/dev/null |
       ir = $1; gsub(",", "", ir)
       match($0, /icount::[a-z_]+/); name = substr($0, RSTART + 8, RLENGTH - 8)
       n = (name ~ /nested/) ? nested : flat
+      if (seen[name]++) next
       printf "%-16s %8d instructions, %6.2f per span enter+exit\n", name, ir, ir / n
     }'
 rm -f "$out"
