@@ -120,7 +120,7 @@ pub struct Input {
     #[arg(long, value_name = "ADDR", conflicts_with = "file")]
     pub listen: Option<String>,
     /// Keep reading at the end of a file, or reconnect when a TCP stream closes; stop with Ctrl-C.
-    #[arg(short, long)]
+    #[arg(short = 'F', long)]
     pub follow: bool,
     /// Exit with code 4 if data was damaged or records were lost.
     #[arg(long)]
@@ -222,4 +222,23 @@ pub struct BenchGenArgs {
 pub struct BenchArgs {
     /// Trace file (from bench-gen or a real recording).
     pub file: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from(["tickspan", "export", "t.tspn", "-f", "otlp", "-F"]).unwrap();
+        assert!(matches!(c.cmd, Cmd::Export(ExportArgs { format: Format::Otlp, input: Input { follow: true, .. }, .. })));
+        let c = Cli::try_parse_from(["tickspan", "tree", "--serial", "/dev/ttyACM0", "--baud", "921600", "--min-duration", "5us"]).unwrap();
+        let Cmd::Tree(t) = c.cmd else { panic!() };
+        assert_eq!((t.input.serial.as_deref(), t.input.baud), (Some("/dev/ttyACM0"), 921_600));
+        assert_eq!(t.min_duration, Some(Duration::Ns(5_000)));
+        assert!(Cli::try_parse_from(["tickspan", "stats", "a", "--tcp", "h:1"]).is_err());
+        assert!(Cli::try_parse_from(["tickspan", "stats"]).is_err());
+    }
 }

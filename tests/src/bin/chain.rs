@@ -1,0 +1,44 @@
+//! Records a known call chain and drains it to the file named by the first argument.
+//!
+//! Main thread, three times: `request { decode { • bytes = i }  store }` with `decode` sleeping
+//! 1 ms and `store` 2 ms. Then a manual span `job` whose child `job_io` is ended by a thread
+//! named `io` after 1 ms. The end-to-end tests check the CLI's views against this.
+use std::time::Duration;
+
+fn decode(i: u32) {
+    let _g = tickspan::span!("decode");
+    tickspan::event!("bytes", i);
+    std::thread::sleep(Duration::from_millis(1));
+}
+
+fn store() {
+    let _g = tickspan::span!("store");
+    std::thread::sleep(Duration::from_millis(2));
+}
+
+fn request(i: u32) {
+    let _g = tickspan::span!("request");
+    decode(i);
+    store();
+}
+
+fn main() {
+    let path = std::env::args().nth(1).expect("usage: chain OUT");
+    let drain = tickspan::transport::to_file(&path).expect("open trace file");
+    for i in 0..3 {
+        request(i);
+    }
+    let job = tickspan::span_start!("job");
+    let io = tickspan::span_start!("job_io", parent = &job);
+    std::thread::Builder::new()
+        .name("io".into())
+        .spawn(move || {
+            std::thread::sleep(Duration::from_millis(1));
+            io.end();
+        })
+        .expect("spawn")
+        .join()
+        .expect("join");
+    job.end();
+    drain.finish().expect("drain");
+}
