@@ -44,6 +44,11 @@ pub mod ring;
 mod sync;
 #[cfg(all(feature = "std", not(loom)))]
 pub mod transport;
+/// Transports for bare-metal targets.
+#[cfg(all(feature = "rtt", not(feature = "std"), not(loom)))]
+pub mod transport {
+    pub mod rtt;
+}
 pub mod wire;
 
 #[cfg(not(loom))]

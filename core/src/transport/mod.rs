@@ -17,6 +17,9 @@
 //! threads never wait. Bare-metal targets drain with [`Drain::read`] or [`Drain::write_to`]
 //! (any `embedded_io::Write`) instead.
 
+#[cfg(feature = "rtt")]
+pub mod rtt;
+
 use crate::drain::Drain;
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};

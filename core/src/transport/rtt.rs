@@ -6,6 +6,7 @@
 //! loop {
 //!     // Idle loop: move whatever the channel has room for.
 //!     tickspan::transport::rtt::drain(&mut drain);
+//!     // … or sleep until the next interrupt
 //!     # break;
 //! }
 //! ```
@@ -114,19 +115,29 @@ static CONTROL_BLOCK: ControlBlock = ControlBlock {
     },
 };
 
+/// What one [`drain`] call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drained {
+    /// Bytes moved into the channel.
+    pub bytes: usize,
+    /// Every ring was emptied; `false` when the channel filled up first (no host reading, or
+    /// one slower than the recorders).
+    pub complete: bool,
+}
+
 /// Moves the drain's stream into the channel until the channel is full or every ring is
-/// empty; returns the bytes moved. Never waits.
-pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> usize {
+/// empty. Never waits.
+pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> Drained {
     let up = &CONTROL_BLOCK.up;
     let size = BUFFER_SIZE as u32;
-    let mut total = 0;
+    let mut bytes = 0;
     loop {
         let mut w = up.write.load(Ordering::Relaxed);
         // The host owns `read`; a value out of range (a confused host) stops the writer
         // rather than writing out of bounds.
         let r = up.read.load(Ordering::Acquire);
         if r >= size {
-            return total;
+            return Drained { bytes, complete: false };
         }
         if w >= size {
             w = r;
@@ -134,7 +145,7 @@ pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> usiz
         // One byte stays free so that full and empty differ.
         let end = if r > w { r - 1 } else if r == 0 { size - 1 } else { size };
         if end <= w {
-            return total;
+            return Drained { bytes, complete: false };
         }
         // SAFETY: `w < end <= size`, so the range lies in BUFFER; the host only reads
         // `[read, write)`, which this range does not overlap, and this function is the only
@@ -143,17 +154,17 @@ pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> usiz
             core::slice::from_raw_parts_mut((BUFFER.0.get() as *mut u8).add(w as usize), (end - w) as usize)
         };
         let n = drain.read(free);
-        if n == 0 {
-            return total;
-        }
-        total += n;
+        bytes += n;
         let next = w + n as u32;
         // Release: the host that sees the new offset sees the bytes before it.
         publish(&up.write, if next == size { 0 } else { next });
+        if n < free.len() {
+            return Drained { bytes, complete: true };
+        }
     }
 }
 
-#[cfg(all(test, feature = "std"))]
+#[cfg(all(test, feature = "std", feature = "decode"))]
 mod tests {
     use super::*;
     use crate::record::{Kind, Record};
@@ -175,21 +186,20 @@ mod tests {
         // The control block is laid out as SEGGER's on this target's pointer size.
         assert_eq!(core::mem::offset_of!(ControlBlock, up), 24);
         assert_eq!(CONTROL_BLOCK.up.size as usize, BUFFER_SIZE);
-        let rings = [Ring::<256>::new()];
+        let rings = [Ring::<1024>::new()];
         let info = crate::drain::StreamInfo { clock_hz: 0, clock_wrap: 0, node: 0, target: "t", now: || 0, unix_ns: || 0 };
         let mut d = Drain::new(&rings, info);
-        for i in 0..200 {
+        for i in 0..1000 {
             rings[0].push(Record::new(Kind::Event, 0x40, i, i, 0));
         }
         // No host: the channel fills to size - 1 and stops; nothing is dropped by the channel.
-        let first = drain(&mut d);
-        assert_eq!(first, BUFFER_SIZE - 1);
-        assert_eq!(drain(&mut d), 0);
+        assert_eq!(drain(&mut d), Drained { bytes: BUFFER_SIZE - 1, complete: false });
+        assert_eq!(drain(&mut d), Drained { bytes: 0, complete: false });
         let mut stream = host_read();
         loop {
-            let n = drain(&mut d);
+            let done = drain(&mut d).complete;
             stream.extend(host_read());
-            if n == 0 {
+            if done {
                 break;
             }
         }
@@ -202,6 +212,6 @@ mod tests {
             assert!(!matches!(item, crate::wire::Item::Skipped { .. }), "{item:?}");
         })
         .unwrap();
-        assert_eq!(events, 200);
+        assert_eq!(events, 1000);
     }
 }

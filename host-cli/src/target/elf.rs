@@ -169,6 +169,24 @@ impl Elf {
         Ok(String::from_utf8_lossy(bytes).into_owned())
     }
 
+    /// Every callsite static the ELF names (the macros' `static CS`), with its id, sorted.
+    /// Statics the symbol table does not name (a stripped ELF) resolve through
+    /// [`callsite`](Self::callsite) all the same.
+    pub fn callsites(&self) -> Vec<(u32, ElfCallsite)> {
+        let mut ids: Vec<u32> = self
+            .symbols
+            .iter()
+            .filter(|(name, &(_, size))| {
+                // Legacy mangling `…2CS17h<hash>E`, or v0 `…2CS` at the end of the path.
+                size == 32 && (name.contains("2CS17h") || name.ends_with("2CS"))
+            })
+            .filter_map(|(_, &(addr, _))| u32::try_from(addr).ok())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().filter_map(|id| Some((id, self.callsite(id).ok()?))).collect()
+    }
+
     /// Reads the `tickspan::Callsite` static at `id` (its address on 32-bit targets):
     /// `{ name: &str, file: &str, line: u32, level: u8, kind: u8 }`, `#[repr(C)]`.
     pub fn callsite(&self, id: u32) -> Result<ElfCallsite> {
@@ -227,7 +245,7 @@ pub(crate) mod tests {
         let bss = obj.section_id(StandardSection::UninitializedData);
         let off = obj.append_section_bss(bss, rings_size, 4);
         for (n, sec, v, sz) in
-            [("CS", ro, 16, 32), ("_TICKSPAN_RINGS_LAYOUT", ro, 96, 28), ("_TICKSPAN_RINGS", bss, off, rings_size)]
+            [("_ZN4demo4main2CS17h0123456789abcdefE", ro, 16, 32), ("_TICKSPAN_RINGS_LAYOUT", ro, 96, 28), ("_TICKSPAN_RINGS", bss, off, rings_size)]
         {
             obj.add_symbol(Symbol {
                 name: n.as_bytes().to_vec(),
@@ -247,7 +265,7 @@ pub(crate) mod tests {
     fn resolves_symbols_and_callsites_and_rejects_bad_ids() {
         let elf = Elf::parse(synthetic_elf([2, 1, 0, 16, 1, 0, 0], 48)).unwrap();
         assert!(elf.is_32bit());
-        assert_eq!(elf.symbol("CS"), Some((16, 32)));
+        assert_eq!(elf.symbol("_ZN4demo4main2CS17h0123456789abcdefE"), Some((16, 32)));
         assert_eq!(elf.symbol("_TICKSPAN_RINGS").map(|s| s.1), Some(48));
         assert!(elf.ram().is_some());
         let cs = elf.callsite(16).unwrap();
@@ -255,6 +273,7 @@ pub(crate) mod tests {
             cs,
             ElfCallsite { name: "parse".into(), file: "src/main.rs".into(), line: 42, level: 2, kind: 0 }
         );
+        assert_eq!(elf.callsites(), [(16, cs)]);
         assert!(elf.callsite(0).is_err(), "id 0 is never a callsite");
         assert!(elf.callsite(20).is_err(), "not 16-aligned");
         assert!(elf.callsite(64).is_err(), "string bytes are no callsite");

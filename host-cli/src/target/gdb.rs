@@ -44,6 +44,8 @@ pub struct GdbClient {
     timeout: Duration,
     chunk: usize,
     state: State,
+    /// The target stopped by itself (not by our interrupt) since it was last resumed.
+    self_stop: bool,
 }
 
 impl GdbClient {
@@ -70,6 +72,7 @@ impl GdbClient {
             timeout,
             chunk: DEFAULT_CHUNK,
             state: State::Running,
+            self_stop: false,
         };
         let features = gdb.command(b"qSupported:swbreak+;hwbreak+")?;
         if let Some(size) = features
@@ -88,7 +91,8 @@ impl GdbClient {
     }
 
     /// What the client last learned about the target.
-    pub fn state(&self) -> State {
+    #[cfg(test)]
+    fn state(&self) -> State {
         self.state
     }
 
@@ -110,6 +114,7 @@ impl GdbClient {
         }
         self.send(b"c")?;
         self.state = State::Running;
+        self.self_stop = false;
         Ok(())
     }
 
@@ -143,18 +148,6 @@ impl GdbClient {
             }
         }
         bail!("the GDB stub refused a breakpoint at {addr:#x}")
-    }
-
-    /// Detaches, leaving the target running; the stub keeps listening for the next debugger.
-    pub fn detach(mut self) -> Result<()> {
-        if self.state == State::Running {
-            self.interrupt()?;
-        }
-        let reply = self.command(b"D")?;
-        if reply != b"OK" {
-            bail!("detach refused: {}", String::from_utf8_lossy(&reply));
-        }
-        Ok(())
     }
 
     fn wait_stop(&mut self, timeout: Duration) -> Result<Stop> {
@@ -298,13 +291,33 @@ impl Memory for GdbClient {
     }
 
     fn halt(&mut self) -> Result<bool> {
-        let was_running = self.state == State::Running;
-        self.interrupt()?;
-        Ok(was_running)
+        if self.state != State::Running {
+            return Ok(false);
+        }
+        // A stop other than our interrupt (SIGINT) means the target stopped by itself just
+        // before the interrupt arrived: report it as such, not as a pause to undo.
+        match self.interrupt()? {
+            Stop::Signal(2) => Ok(true),
+            _ => {
+                self.self_stop = true;
+                Ok(false)
+            }
+        }
     }
 
     fn resume(&mut self) -> Result<()> {
         self.cont()
+    }
+
+    fn stopped(&mut self) -> Result<bool> {
+        if self.state == State::Running && self.poll_stop(Duration::ZERO)?.is_some() {
+            self.self_stop = true;
+        }
+        Ok(self.self_stop)
+    }
+
+    fn set_breakpoint(&mut self, addr: u64) -> Result<()> {
+        GdbClient::set_breakpoint(self, addr)
     }
 }
 

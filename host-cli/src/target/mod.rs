@@ -6,6 +6,8 @@
 //! Nothing read from the target or the ELF is trusted: every pointer, length and index is
 //! bounds-checked before use, so a corrupt target gives an error, never a panic or a huge read.
 
+pub mod attach;
+pub mod cmd;
 pub mod dump;
 pub mod elf;
 pub mod gdb;
@@ -37,6 +39,24 @@ pub trait Memory {
     /// Lets a target stopped by [`halt`](Memory::halt) run again.
     fn resume(&mut self) -> Result<()> {
         Ok(())
+    }
+
+    /// Whether the target has stopped by itself (breakpoint, trapped fault, exit) since it was
+    /// last resumed: a live capture then reads what is left and ends.
+    fn stopped(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+
+    /// The target's RAM, where the memory source knows it (a probe's chip description): where
+    /// to scan for an RTT block without an ELF.
+    fn ram_ranges(&mut self) -> Option<Vec<std::ops::Range<u64>>> {
+        None
+    }
+
+    /// Stops the target when it executes the instruction at `addr`.
+    fn set_breakpoint(&mut self, addr: u64) -> Result<()> {
+        let _ = addr;
+        bail!("this memory source cannot set breakpoints")
     }
 }
 

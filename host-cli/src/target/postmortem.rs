@@ -142,7 +142,8 @@ fn wide_times<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<u64> {
         .collect()
 }
 
-fn callsite_kind(k: u8) -> CallsiteKind {
+/// `tickspan::CallsiteKind` from its number.
+pub(crate) fn callsite_kind(k: u8) -> CallsiteKind {
     match k {
         0 => CallsiteKind::Span,
         1 => CallsiteKind::Event,
@@ -154,7 +155,8 @@ fn callsite_kind(k: u8) -> CallsiteKind {
     }
 }
 
-fn level(l: u8) -> Level {
+/// `tickspan::Level` from its number.
+pub(crate) fn level(l: u8) -> Level {
     match l {
         0 => Level::Trace,
         1 => Level::Debug,

@@ -19,6 +19,8 @@ use std::ops::Range;
 pub const TICKSPAN_SYMBOL: &str = "_TICKSPAN_RTT";
 /// ID string of tickspan's control block (padded with NULs to 16 bytes).
 pub const TICKSPAN_ID: &[u8] = b"TICKSPAN RTT";
+/// Name of tickspan's up channel.
+pub const CHANNEL_NAME: &str = "tickspan";
 /// Channels per direction believed.
 const MAX_CHANNELS: u32 = 16;
 /// Largest channel buffer believed.
@@ -61,8 +63,6 @@ pub fn scan(mem: &mut dyn Memory, ranges: &[Range<u64>], id: &[u8]) -> Result<u6
 /// One up channel of a control block, being read by the host.
 #[derive(Debug)]
 pub struct UpChannel {
-    /// The channel's name (empty when it has none).
-    pub name: String,
     desc: u64,
     buffer: u64,
     size: u32,
@@ -93,7 +93,7 @@ impl UpChannel {
             if buffer == 0 || !(2..=MAX_BUFFER).contains(&size) {
                 bail!("RTT up channel {i} at {desc:#x} has an implausible buffer ({buffer:#x}, {size} bytes)");
             }
-            return Ok(UpChannel { name: chan_name, desc, buffer, size });
+            return Ok(UpChannel { desc, buffer, size });
         }
         bail!("the RTT control block at {cb:#x} has no up channel {name:?}")
     }
@@ -199,7 +199,6 @@ pub(crate) mod tests {
         let mut ram = Ram { base, bytes: image(base, 8, 3, 6, &data) };
         assert_eq!(scan(&mut ram, &[base..base + 0x108], TICKSPAN_ID).unwrap(), base);
         let mut ch = UpChannel::attach(&mut ram, base, TICKSPAN_ID, Some("tickspan")).unwrap();
-        assert_eq!(ch.name, "tickspan");
         let mut out = Vec::new();
         assert_eq!(ch.read(&mut ram, &mut out).unwrap(), 5);
         assert_eq!(out, b"abcde");

@@ -1,0 +1,426 @@
+//! `tickspan attach` and `tickspan postmortem`: from command-line arguments to a byte stream
+//! that the usual pipeline (decode → model → tree/stats/dump) reads like any other source.
+
+use super::attach::RttStream;
+use super::dump::RamDump;
+use super::elf::Elf;
+use super::gdb::GdbClient;
+use super::postmortem::{encode, Timebase};
+use super::rings::{read_rings, RingsLayout};
+use super::rtt::{self, TICKSPAN_ID, TICKSPAN_SYMBOL};
+use super::Memory;
+use crate::run::Fail;
+use crate::source::Source;
+use anyhow::{anyhow, bail, Context as _, Result};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tickspan::wire::{encode::FrameEncoder, CallsiteInfo, ENCODED_CAPACITY, FORMAT_VERSION};
+
+/// `tickspan attach`: arguments.
+#[derive(clap::Args, Debug)]
+pub struct AttachCmd {
+    #[command(flatten)]
+    pub target: AttachArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// `tickspan postmortem`: arguments.
+#[derive(clap::Args, Debug)]
+pub struct PostmortemCmd {
+    #[command(flatten)]
+    pub target: PostmortemArgs,
+    #[command(flatten)]
+    pub out: OutputArgs,
+}
+
+/// What to do with the stream read from the target.
+#[derive(clap::Args, Debug)]
+pub struct OutputArgs {
+    /// Also save the stream to FILE (`-`: write it to standard output instead of showing a
+    /// view, e.g. `tickspan attach … -o - | tickspan tree -` to watch it live).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The view shown once the stream ends (target stopped, --duration, Ctrl-C).
+    #[arg(long, value_enum, default_value_t = View::Tree)]
+    pub view: View,
+}
+
+/// Views of a captured stream.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum View {
+    /// `tickspan tree`.
+    Tree,
+    /// `tickspan stats`.
+    Stats,
+    /// `tickspan dump`.
+    Dump,
+}
+
+/// Runs `tickspan attach`; `show` runs a view subcommand on a saved stream (the CLI's own
+/// dispatch, so the views are exactly those of `tickspan tree FILE` etc.).
+pub fn run_attach(cmd: &AttachCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+    let src = attach(&cmd.target).map_err(fail)?;
+    capture(src, &cmd.out, show)
+}
+
+/// Runs `tickspan postmortem`, see [`run_attach`].
+pub fn run_postmortem(cmd: &PostmortemCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+    let src = postmortem(&cmd.target).map_err(fail)?;
+    capture(src, &cmd.out, show)
+}
+
+fn fail(e: anyhow::Error) -> Fail {
+    Fail { code: crate::run::exit::IO, msg: format!("{e:#}") }
+}
+
+/// Copies the stream to the output file (or a temporary one) until it ends or Ctrl-C, then
+/// shows the view on it.
+fn capture(mut src: Box<dyn Source>, out: &OutputArgs, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+    crate::run::install_ctrlc();
+    let to_stdout = out.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let (path, temp) = match &out.output {
+        Some(p) if !to_stdout => (p.clone(), false),
+        _ => (std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())), true),
+    };
+    let mut sink: Box<dyn io::Write> = if to_stdout {
+        Box::new(io::stdout().lock())
+    } else {
+        Box::new(io::BufWriter::new(
+            std::fs::File::create(&path).map_err(|e| Fail::io(format!("creating {}", path.display()), e))?,
+        ))
+    };
+    let name = src.describe();
+    let mut buf = vec![0u8; 64 * 1024];
+    while !crate::run::STOP.load(std::sync::atomic::Ordering::Relaxed) {
+        match src.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => sink.write_all(&buf[..n]).and_then(|_| if to_stdout { sink.flush() } else { Ok(()) }),
+            Err(e) if crate::source::is_idle(&e) => Ok(()),
+            Err(e) => return Err(Fail::io(format!("reading {name}"), e)),
+        }
+        .map_err(|e| Fail::io("writing the stream", e))?;
+    }
+    sink.flush().map_err(|e| Fail::io("writing the stream", e))?;
+    drop(sink);
+    if to_stdout {
+        return Ok(crate::run::exit::OK);
+    }
+    crate::run::STOP.store(false, std::sync::atomic::Ordering::Relaxed);
+    let view = match out.view {
+        View::Tree => "tree",
+        View::Stats => "stats",
+        View::Dump => "dump",
+    };
+    let code = show(vec!["tickspan".into(), view.into(), path.display().to_string()]);
+    if temp {
+        let _ = std::fs::remove_file(&path);
+    }
+    code
+}
+
+/// How long a GDB stub may take to answer.
+const GDB_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest RAM image `--save-dump` writes.
+const MAX_SAVE: u64 = 16 << 20;
+
+/// Where `tickspan attach` reads RTT from.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AttachArgs {
+    /// A GDB stub: QEMU `-gdb tcp::3333`, OpenOCD, a Black Magic Probe's TCP port.
+    #[arg(long, value_name = "HOST:PORT", requires = "elf", required_unless_present = "chip")]
+    pub gdb: Option<String>,
+    /// A debug probe attached to this chip (probe-rs target name, e.g. nRF52840_xxAA).
+    #[arg(long, conflicts_with = "gdb")]
+    pub chip: Option<String>,
+    /// Which probe, when several are connected (VID:PID[:SERIAL]).
+    #[arg(long, value_name = "SELECTOR", requires = "chip")]
+    pub probe: Option<String>,
+    /// The firmware ELF: locates the RTT block (`_TICKSPAN_RTT`) and names callsites.
+    #[arg(long, value_name = "FILE")]
+    pub elf: Option<PathBuf>,
+    /// End when the target reaches this function (a breakpoint at the ELF symbol).
+    #[arg(long, value_name = "SYMBOL", requires = "elf")]
+    pub until: Option<String>,
+    /// End after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// How often to poll the channel, in milliseconds (a GDB stub stops the target briefly).
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    pub poll_ms: u64,
+}
+
+/// Where `tickspan postmortem` reads the rings from.
+#[derive(clap::Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["gdb", "dump", "chip"])))]
+pub struct PostmortemArgs {
+    /// The firmware ELF (finds `_TICKSPAN_RINGS`, names callsites).
+    #[arg(long, value_name = "FILE")]
+    pub elf: PathBuf,
+    /// A GDB stub connected to the halted (or crashed) target.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub gdb: Option<String>,
+    /// A debug probe attached to this chip (probe-rs target name); the core is halted.
+    #[arg(long)]
+    pub chip: Option<String>,
+    /// Which probe, when several are connected (VID:PID[:SERIAL]).
+    #[arg(long, value_name = "SELECTOR", requires = "chip")]
+    pub probe: Option<String>,
+    /// A RAM image (e.g. GDB `dump binary memory ram.bin 0x20000000 0x20010000`).
+    #[arg(long, value_name = "FILE")]
+    pub dump: Option<PathBuf>,
+    /// Address of the dump's first byte [default: the start of the ELF's RAM sections, or the
+    /// stack top minus the dump's size, whichever holds the rings].
+    #[arg(long, value_name = "ADDR", value_parser = parse_u64, requires = "dump")]
+    pub base: Option<u64>,
+    /// SysTick period in ticks (RVR + 1), needed with --dump when the firmware stamps with SysTick.
+    #[arg(long, value_name = "TICKS", value_parser = parse_u64)]
+    pub clock_wrap: Option<u64>,
+    /// Also save the RAM image read from the target (for a later `--dump`).
+    #[arg(long, value_name = "FILE", conflicts_with = "dump")]
+    pub save_dump: Option<PathBuf>,
+}
+
+fn parse_u64(s: &str) -> Result<u64, String> {
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(&hex.replace('_', ""), 16),
+        None => s.replace('_', "").parse(),
+    };
+    r.map_err(|e| format!("{s:?}: {e}"))
+}
+
+/// Refuses firmware whose version symbol names a wire format this build does not read.
+pub fn check_version(elf: &Elf) -> Result<()> {
+    match elf.format_version()? {
+        Some(v) if v != FORMAT_VERSION => {
+            bail!("the firmware writes tickspan wire format v{v}; this tickspan reads v{FORMAT_VERSION}")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn open_elf(path: &Path) -> Result<Elf> {
+    let elf = Elf::open(path)?;
+    check_version(&elf)?;
+    Ok(elf)
+}
+
+/// A finished byte stream (post-mortem) as a source.
+pub struct BytesSource {
+    data: io::Cursor<Vec<u8>>,
+    name: String,
+}
+
+impl Source for BytesSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.data.read(buf)
+    }
+    fn len(&self) -> Option<u64> {
+        Some(self.data.get_ref().len() as u64)
+    }
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// A live RTT capture as a source; with an ELF, callsite names are put into the stream.
+pub struct RttSource {
+    stream: RttStream,
+    dictionary: Option<Vec<u8>>,
+    seen_frame: bool,
+    /// Inside a frame while looking for the first frame's end.
+    in_frame: bool,
+    name: String,
+}
+
+impl Source for RttSource {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        // After the first complete frame (the stream header, when the capture starts at the
+        // beginning) come the dictionary frames: a frame boundary is the only safe place.
+        if self.seen_frame {
+            if let Some(dict) = self.dictionary.as_mut().filter(|d| !d.is_empty()) {
+                let n = dict.len().min(buf.len());
+                buf[..n].copy_from_slice(&dict[..n]);
+                dict.drain(..n);
+                return Ok(n);
+            }
+        }
+        let n = self.stream.read(buf)?;
+        if !self.seen_frame {
+            // Stop at the first 0x00 that ends a non-empty frame; the rest comes next call.
+            for (i, &b) in buf[..n].iter().enumerate() {
+                if b != 0 {
+                    self.in_frame = true;
+                } else if self.in_frame {
+                    self.seen_frame = true;
+                    let rest = buf[i + 1..n].to_vec();
+                    self.stream_unread(rest);
+                    return Ok(i + 1);
+                }
+            }
+        }
+        Ok(n)
+    }
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl RttSource {
+    /// Bytes read from the target past the injection point go out after the dictionary.
+    fn stream_unread(&mut self, rest: Vec<u8>) {
+        if let Some(dict) = self.dictionary.as_mut() {
+            dict.extend_from_slice(&rest);
+        } else {
+            self.dictionary = Some(rest);
+        }
+    }
+}
+
+/// Callsite frames for every callsite the ELF names.
+fn dictionary(elf: &Elf) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = FrameEncoder::new();
+    let mut buf = [0u8; ENCODED_CAPACITY];
+    for (id, cs) in elf.callsites() {
+        enc.callsite(&CallsiteInfo {
+            id,
+            kind: super::postmortem::callsite_kind(cs.kind),
+            level: super::postmortem::level(cs.level),
+            line: cs.line,
+            name: &cs.name,
+            file: &cs.file,
+        });
+        let n = enc.finish(&mut buf);
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
+}
+
+/// `tickspan attach`: the RTT channel as a live source.
+pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
+    let elf = args.elf.as_deref().map(open_elf).transpose()?;
+    let symbol = |name: &str| -> Result<u64> {
+        let elf = elf.as_ref().ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
+        elf.symbol(name).map(|s| s.0).ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
+    };
+    let (mut mem, name): (Box<dyn Memory>, String) = match (&args.gdb, &args.chip) {
+        (Some(addr), _) => (Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?), format!("RTT via GDB {addr}")),
+        (None, Some(chip)) => open_probe(chip, args.probe.as_deref())?,
+        (None, None) => bail!("give --gdb HOST:PORT or --chip CHIP"),
+    };
+    let cb = match elf.as_ref().and_then(|e| e.symbol(TICKSPAN_SYMBOL)) {
+        Some((addr, _)) => addr,
+        None if elf.is_some() => bail!("the ELF has no `{TICKSPAN_SYMBOL}`: does the firmware drain with tickspan::transport::rtt?"),
+        None => {
+            let ram = mem.ram_ranges().ok_or_else(|| anyhow!("give --elf to find the RTT block"))?;
+            rtt::scan(mem.as_mut(), &ram, TICKSPAN_ID)?
+        }
+    };
+    if let Some(until) = &args.until {
+        // Thumb function symbols have bit 0 set; the instruction is at the even address.
+        mem.set_breakpoint(symbol(until)? & !1)?;
+    }
+    let poll = Duration::from_millis(args.poll_ms.max(1));
+    let duration = args.duration.map(Duration::from_secs_f64);
+    let stream = RttStream::attach(mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME), poll, duration)?;
+    let dictionary = elf.as_ref().map(dictionary);
+    Ok(Box::new(RttSource { stream, dictionary, seen_frame: false, in_frame: false, name }))
+}
+
+/// `tickspan postmortem`: the rings of a halted target or a RAM dump as a finished stream.
+pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
+    let elf = open_elf(&args.elf)?;
+    let layout = RingsLayout::from_elf(&elf)?;
+    let (mut mem, live, name): (Box<dyn Memory>, bool, String) = match (&args.gdb, &args.chip, &args.dump) {
+        (Some(addr), _, _) => {
+            let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
+            eprintln!("target halted ({:?})", gdb.interrupt()?);
+            (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
+        }
+        (None, Some(chip), _) => {
+            let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
+            (mem, true, name)
+        }
+        (None, None, Some(path)) => {
+            let dump = open_dump(path, args.base, &elf, &layout)?;
+            (Box::new(dump), false, format!("post-mortem of {}", path.display()))
+        }
+        _ => bail!("give --gdb, --chip or --dump"),
+    };
+    if let Some(path) = &args.save_dump {
+        save_dump(mem.as_mut(), &elf, path)?;
+    }
+    let rings = read_rings(mem.as_mut(), &layout)?;
+    let tb = Timebase::read(&layout, live.then_some(mem.as_mut()), args.clock_wrap)?;
+    for r in &rings {
+        eprintln!(
+            "ring {}: {} records recovered, {} lost ({} written since boot, wrapping at 2^32)",
+            r.ctx,
+            r.records().count(),
+            r.lost(),
+            r.written
+        );
+    }
+    let target = format!("post-mortem {}", args.elf.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
+    let data = encode(&rings, &layout, &tb, Some(&elf), &target);
+    Ok(Box::new(BytesSource { data: io::Cursor::new(data), name }))
+}
+
+/// Opens a dump at `base`, or at the first candidate base that puts the rings inside it.
+fn open_dump(path: &Path, base: Option<u64>, elf: &Elf, layout: &RingsLayout) -> Result<RamDump> {
+    let mut dump = RamDump::open(path, base.unwrap_or(0))?;
+    if base.is_some() {
+        return Ok(dump);
+    }
+    let len = dump.len() as u64;
+    let candidates = [
+        elf.ram().map(|r| r.start),
+        elf.symbol("_stack_start").and_then(|(top, _)| top.checked_sub(len)),
+    ];
+    for c in candidates.into_iter().flatten() {
+        dump.rebase(c);
+        if dump.contains(layout.addr, layout.bytes()) {
+            return Ok(dump);
+        }
+    }
+    bail!("cannot tell where {} starts in memory: give --base ADDR", path.display())
+}
+
+/// Writes the RAM the ELF's writable sections span (rings included) to `path`.
+fn save_dump(mem: &mut dyn Memory, elf: &Elf, path: &Path) -> Result<()> {
+    let ram = elf.ram().ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
+    let len = ram.end - ram.start;
+    if len > MAX_SAVE {
+        bail!("the ELF's RAM sections span {len} bytes, more than --save-dump writes");
+    }
+    let mut data = vec![0u8; len as usize];
+    mem.read(ram.start, &mut data)?;
+    std::fs::write(path, &data).with_context(|| format!("writing {}", path.display()))?;
+    eprintln!("saved {len} bytes of RAM at {:#x} to {} (--dump {} --base {:#x})", ram.start, path.display(), path.display(), ram.start);
+    Ok(())
+}
+
+#[cfg(feature = "probe")]
+fn open_probe(chip: &str, selector: Option<&str>) -> Result<(Box<dyn Memory>, String)> {
+    let mem = super::probe::ProbeMemory::open(chip, selector)?;
+    Ok((Box::new(mem), format!("RTT via probe ({chip})")))
+}
+
+#[cfg(feature = "probe")]
+fn open_probe_halted(chip: &str, selector: Option<&str>) -> Result<(Box<dyn Memory>, String)> {
+    let mut mem = super::probe::ProbeMemory::open(chip, selector)?;
+    super::probe::halt(&mut mem)?;
+    Ok((Box::new(mem), format!("post-mortem via probe ({chip})")))
+}
+
+#[cfg(not(feature = "probe"))]
+fn open_probe(_: &str, _: Option<&str>) -> Result<(Box<dyn Memory>, String)> {
+    bail!("this tickspan was built without debug probe support (cargo feature `probe`)")
+}
+
+#[cfg(not(feature = "probe"))]
+fn open_probe_halted(chip: &str, selector: Option<&str>) -> Result<(Box<dyn Memory>, String)> {
+    open_probe(chip, selector)
+}
