@@ -67,6 +67,22 @@ impl Uart0 {
     }
 }
 
+impl embedded_io::ErrorType for Uart0 {
+    type Error = core::convert::Infallible;
+}
+
+/// What `tickspan::drain::Drain::write_to` writes into.
+impl embedded_io::Write for Uart0 {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        Uart0::write_all(self, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
 /// Ends the QEMU run through semihosting: exit status 0 when `ok`, 1 otherwise.
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
