@@ -1,0 +1,265 @@
+//! Firmware under QEMU → UART → the `tickspan` CLI.
+//!
+//! Builds `examples/firmware` (its own cargo workspace, target thumbv7m-none-eabi), runs the
+//! `demo` binary on QEMU's lm3s6965evb with `-icount shift=3` (deterministic virtual time),
+//! captures UART0 into a file and checks what the CLI reconstructs from it against what the
+//! firmware did: nesting in thread mode and in the SysTick handler, interrupt time charged to
+//! the interrupt and not to the spans it preempted, and as many lost records as the firmware
+//! itself counted.
+//!
+//! Needs `qemu-system-arm` and the `thumbv7m-none-eabi` target. Without QEMU the test is
+//! skipped with a message, except under CI (`CI` set), where it fails.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use tickspan_tests::{run, scratch};
+
+const QEMU: &str = "qemu-system-arm";
+
+fn firmware_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/firmware")
+}
+
+fn qemu_available() -> bool {
+    match Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => true,
+        _ if std::env::var_os("CI").is_some() => panic!("{QEMU} is not installed, and CI must run this test"),
+        _ => {
+            eprintln!("\n!!! SKIPPED qemu_e2e: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n");
+            false
+        }
+    }
+}
+
+/// Builds the firmware in its own workspace and returns the `demo` ELF.
+fn build_firmware() -> PathBuf {
+    let dir = firmware_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The firmware has its own target dir, target and rustflags (.cargo/config.toml): drop
+    // whatever the outer build set that would override them.
+    let status = Command::new(cargo)
+        .current_dir(&dir)
+        .args(["build", "--release", "--bin", "demo"])
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .status()
+        .expect("run cargo build for the firmware");
+    assert!(status.success(), "building examples/firmware failed");
+    let elf = dir.join("target/thumbv7m-none-eabi/release/demo");
+    assert!(elf.exists(), "{} missing", elf.display());
+    elf
+}
+
+/// Runs the firmware to its semihosting exit; returns (UART bytes, semihosting output).
+fn run_qemu(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
+    let _ = std::fs::remove_file(uart);
+    let mut child = Command::new(QEMU)
+        .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"])
+        .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=3"])
+        .arg("-serial")
+        .arg(format!("file:{}", uart.display()))
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait for qemu").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the firmware did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("qemu output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "firmware failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    (std::fs::read(uart).expect("read the UART capture"), stdout)
+}
+
+/// `key=value` numbers from the firmware's semihosting summary line.
+fn summary(stdout: &str) -> HashMap<String, u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("tickspan-firmware:"))
+        .unwrap_or_else(|| panic!("no summary line in {stdout:?}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
+        .collect()
+}
+
+fn cli_ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(0), "tickspan {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("not a u64: {v}"))
+}
+
+/// One decoded record of `tickspan dump --json`.
+struct Rec {
+    ctx: u64,
+    kind: String,
+    callsite: u64,
+    ns: u64,
+    value: Option<u64>,
+}
+
+#[test]
+fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
+    if !qemu_available() {
+        return;
+    }
+    let elf = build_firmware();
+    let dir = scratch("qemu");
+    let (bytes, stdout) = run_qemu(&elf, &dir.join("uart.tsp"));
+    let fw = summary(&stdout);
+    let (iterations, isr_runs, fw_lost) = (fw["iterations"], fw["isr_runs"], fw["records_lost"]);
+    assert!(isr_runs > 0 && fw_lost > 0, "the firmware must preempt and overflow: {fw:?}");
+
+    // -icount makes the run deterministic: a second run sends the same bytes.
+    let (again, _) = run_qemu(&elf, &dir.join("uart2.tsp"));
+    assert!(again == bytes, "two runs under -icount sent different streams");
+
+    let trace = dir.join("uart.tsp");
+    let trace = trace.to_str().unwrap();
+    let mut recs = Vec::new();
+    let mut lost_entries = 0;
+    let mut header = None;
+    for line in cli_ok(&["dump", trace, "--json"]).lines() {
+        let v: Value = serde_json::from_str(line).expect("dump JSON line");
+        match v["type"].as_str() {
+            Some("header") => header = Some(v),
+            Some("loss") => lost_entries += u(&v["count"]),
+            Some("record") => recs.push(Rec {
+                ctx: u(&v["ctx"]),
+                kind: v["kind"].as_str().unwrap().to_string(),
+                callsite: u(&v["callsite"]),
+                ns: u(&v["ns"]),
+                value: v.get("value").and_then(Value::as_u64),
+            }),
+            _ => {}
+        }
+    }
+    let header = header.expect("stream header");
+    assert_eq!(header["target"], "thumbv7m-none-eabi");
+    assert_eq!(u(&header["clock_hz"]), 200_000_000);
+    assert_eq!(u(&header["clock_wrap"]), 400_000, "SysTick period (RELOAD + 1)");
+
+    // Name the callsites from the firmware's first frame and first interrupt, whose record
+    // order the source fixes (src/main.rs).
+    let first = |ctx: u64, n: usize| -> Vec<(String, u64)> {
+        recs.iter().filter(|r| r.ctx == ctx).take(n).map(|r| (r.kind.clone(), r.callsite)).collect()
+    };
+    let f0 = first(0, 10);
+    let kinds: Vec<&str> = f0.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["SpanEnter", "SpanEnter", "ValueU", "SpanExit", "SpanEnter", "SpanEnter", "ValueU", "SpanExit", "SpanExit", "SpanExit"],
+        "first frame of thread mode"
+    );
+    let (frame, parse, process, filter) = (f0[0].1, f0[1].1, f0[4].1, f0[5].1);
+    let i0 = first(1, 5);
+    let kinds: Vec<&str> = i0.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["IsrEnter", "SpanEnter", "ValueU", "SpanExit", "IsrExit"], "first SysTick handler");
+    let (systick, tick_work) = (i0[0].1, i0[1].1);
+
+    // Nesting: replay each context's stack; every span closes the innermost open one and
+    // has the parent the source gives it.
+    let parent_of: HashMap<u64, Option<u64>> = [
+        (frame, None),
+        (parse, Some(frame)),
+        (process, Some(frame)),
+        (filter, Some(process)),
+        (systick, None),
+        (tick_work, Some(systick)),
+    ]
+    .into();
+    let mut count: HashMap<u64, u64> = HashMap::new();
+    for ctx in [0, 1] {
+        let mut stack: Vec<u64> = Vec::new();
+        for r in recs.iter().filter(|r| r.ctx == ctx) {
+            match r.kind.as_str() {
+                "SpanEnter" | "IsrEnter" => {
+                    let expected = parent_of.get(&r.callsite).unwrap_or_else(|| panic!("unknown span {:#x}", r.callsite));
+                    assert_eq!(stack.last().copied(), *expected, "parent of {:#x} in ctx {ctx}", r.callsite);
+                    stack.push(r.callsite);
+                    *count.entry(r.callsite).or_default() += 1;
+                }
+                "SpanExit" | "IsrExit" => assert_eq!(stack.pop(), Some(r.callsite), "LIFO exit in ctx {ctx}"),
+                _ => {}
+            }
+        }
+        assert!(stack.is_empty(), "ctx {ctx} left spans open: {stack:x?}");
+    }
+    for cs in [frame, parse, process, filter] {
+        assert_eq!(count[&cs], iterations, "thread-mode spans per frame");
+    }
+    assert_eq!(count[&systick], isr_runs, "one ISR record pair per SysTick run");
+    assert_eq!(count[&tick_work], isr_runs);
+
+    // Losses: what the stream reports equals what the firmware counted, which the firmware
+    // also recorded as its last value.
+    assert_eq!(lost_entries, fw_lost, "lost records in the stream vs counted by the firmware");
+    let last_value = recs.iter().rev().find(|r| r.ctx == 0 && r.kind == "ValueU").expect("fw_records_lost");
+    assert_eq!(last_value.value, Some(fw_lost));
+
+    // Interrupt time: the CLI charges each handler run to the spans it preempted as `isr`, not
+    // as their self time. Recompute from the records which runs fell inside which span.
+    let intervals = |ctx: u64, cs: u64| -> Vec<(u64, u64)> {
+        let mut open = Vec::new();
+        let mut out = Vec::new();
+        for r in recs.iter().filter(|r| r.ctx == ctx && r.callsite == cs) {
+            match r.kind.as_str() {
+                "SpanEnter" | "IsrEnter" => open.push(r.ns),
+                "SpanExit" | "IsrExit" => out.push((open.pop().unwrap(), r.ns)),
+                _ => {}
+            }
+        }
+        out
+    };
+    let isrs = intervals(1, systick);
+    let stolen = |cs: u64| -> u64 {
+        let spans = intervals(0, cs);
+        isrs.iter()
+            .filter(|(s, e)| spans.iter().any(|(a, b)| a < s && e < b))
+            .map(|(s, e)| e - s)
+            .sum()
+    };
+    let stats: Value = serde_json::from_str(&cli_ok(&["stats", trace, "--json"])).expect("stats JSON");
+    let by_name: HashMap<String, &Value> =
+        stats["spans"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s)).collect();
+    let stat = |cs: u64| by_name[&format!("cs#{cs:x}")];
+    let mut preempted = 0;
+    for cs in [frame, parse, process, filter] {
+        let s = stat(cs);
+        let expected = stolen(cs);
+        // The CLI and this test compute the same sums from the same ns values; allow 1 ns per
+        // run for rounding.
+        assert!(u(&s["isr"]).abs_diff(expected) <= isrs.len() as u64, "isr time of {cs:#x}: {} vs {expected}", s["isr"]);
+        preempted += (expected > 0) as u32;
+    }
+    assert!(preempted >= 2, "SysTick should have preempted several kinds of span");
+    // A leaf span's self time is its duration minus the interrupts inside it.
+    for cs in [parse, filter] {
+        let s = stat(cs);
+        let (total, own, isr) = (u(&s["total"]), u(&s["self_time"]), u(&s["isr"]));
+        assert!(total.abs_diff(own + isr) <= s["count"].as_u64().unwrap(), "{cs:#x}: total {total} self {own} isr {isr}");
+    }
+    // The handler's own time shows under its context, in full.
+    let handler = stat(systick);
+    let handler_total: u64 = isrs.iter().map(|(s, e)| e - s).sum();
+    assert_eq!(u(&handler["count"]), isr_runs);
+    assert!(u(&handler["total"]).abs_diff(handler_total) <= isr_runs);
+}
