@@ -55,13 +55,22 @@ pub struct NameInfo {
 pub struct Names {
     by_cs: FxHashMap<u32, NameId>,
     infos: Vec<NameInfo>,
-    last: (u32, NameId),
+    /// Direct-mapped cache in front of the map: most records hit a handful of callsites.
+    cache: Box<[(u32, NameId); CACHE]>,
+}
+
+const CACHE: usize = 1024;
+
+#[inline(always)]
+fn cache_slot(cs: u32) -> usize {
+    ((cs >> 4).wrapping_mul(0x9E37_79B1) >> 22) as usize & (CACHE - 1)
 }
 
 impl Default for Names {
     fn default() -> Self {
         let overflow = NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None };
-        Names { by_cs: FxHashMap::default(), infos: vec![overflow], last: (u32::MAX, 0) }
+        // Callsite ids have their low four bits clear, so `1` never matches a real id.
+        Names { by_cs: FxHashMap::default(), infos: vec![overflow], cache: Box::new([(1, 0); CACHE]) }
     }
 }
 
@@ -69,14 +78,16 @@ impl Names {
     /// The name id of a callsite id, creating a placeholder for an id not seen before.
     #[inline]
     pub fn intern(&mut self, cs: u32) -> NameId {
-        if self.last.0 == cs {
-            return self.last.1;
+        let slot = cache_slot(cs);
+        let (c, id) = self.cache[slot];
+        if c == cs {
+            return id;
         }
         let id = match self.by_cs.get(&cs) {
             Some(&id) => id,
             None => self.insert(cs),
         };
-        self.last = (cs, id);
+        self.cache[slot] = (cs, id);
         id
     }
 
@@ -339,7 +350,8 @@ pub struct Counters {
     pub unmatched: u64,
     /// Records dropped because a limit was hit (nesting depth, contexts, open manual spans).
     pub dropped: u64,
-    /// Records that arrived after later records of other contexts had been processed.
+    /// Times a context's records arrived after later records of other contexts had been
+    /// processed (the reorder window was too small for the drain's batches).
     pub late: u64,
 }
 
@@ -396,7 +408,6 @@ struct State {
     active: Vec<u32>,
     queued: usize,
     window: usize,
-    released: u64,
     isr_stack: Vec<IsrFrame>,
     acc: Vec<u64>,
     manual: FxHashMap<u32, Manual>,
@@ -428,7 +439,6 @@ impl Timeline {
                 active: Vec::new(),
                 queued: 0,
                 window: window.max(1),
-                released: 0,
                 isr_stack: Vec::new(),
                 acc: vec![0],
                 manual: FxHashMap::default(),
@@ -552,26 +562,27 @@ impl State {
             }
             let slot = best;
             let best = self.active[slot] as usize;
-            // Every record of `best` up to the next context's head is next in time order.
-            while self.queued > keep {
-                let Some(&r) = self.ctxs[best].queue.front() else { break };
-                if r.ts > second {
-                    break;
-                }
-                self.ctxs[best].queue.pop_front();
-                self.queued -= 1;
-                if r.ts < meta.end && self.released != 0 {
+            // Every record of `best` up to the next context's head is next in time order
+            // (a context's own records are in order).
+            let mut q = std::mem::take(&mut self.ctxs[best].queue);
+            let limit = q.len().min(self.queued - keep);
+            let run = if second == u64::MAX { limit } else { q.iter().take(limit).take_while(|r| r.ts <= second).count() };
+            self.queued -= run;
+            if let (Some(first), Some(last)) = (q.front(), q.get(run.wrapping_sub(1))) {
+                if first.ts < meta.end {
                     self.counters.late += 1;
-                } else {
-                    meta.end = r.ts;
                 }
-                if meta.start.is_none_or(|s| r.ts < s) {
-                    meta.start = Some(r.ts);
+                if meta.start.is_none_or(|s| first.ts < s) {
+                    meta.start = Some(first.ts);
                 }
-                self.released += 1;
+                meta.end = meta.end.max(last.ts);
+            }
+            for r in q.drain(..run) {
                 self.apply(meta, v, best as u32, r);
             }
-            if self.ctxs[best].queue.is_empty() {
+            let empty = q.is_empty();
+            self.ctxs[best].queue = q;
+            if empty {
                 self.active.swap_remove(slot);
             }
         }

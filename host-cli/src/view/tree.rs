@@ -140,8 +140,12 @@ struct Agg {
     self_ticks: u64,
     isr: u64,
     max: u64,
-    children: Vec<u32>,
+    /// (name key, index): the key is the name id, with [`MARK`] set for marks.
+    children: Vec<(u32, u32)>,
 }
+
+/// Set in a child key for a mark (events and losses are counted apart from spans).
+const MARK: u32 = 1 << 31;
 
 /// Builds and prints call trees.
 pub struct Tree<W: Write> {
@@ -233,19 +237,24 @@ impl<W: Write> Tree<W> {
         }
     }
 
+    #[inline]
     fn agg_child(&mut self, parent: u32, name: NameId, mark: bool) -> u32 {
-        if let Some(&c) = self.agg[parent as usize].children.iter().find(|&&c| {
-            let a = &self.agg[c as usize];
-            a.name == name && a.mark == mark
-        }) {
+        let key = name | if mark { MARK } else { 0 };
+        if let Some(&(_, c)) = self.agg[parent as usize].children.iter().find(|c| c.0 == key) {
             return c;
         }
+        self.agg_new(parent, name, mark)
+    }
+
+    #[cold]
+    fn agg_new(&mut self, parent: u32, name: NameId, mark: bool) -> u32 {
+        let key = name | if mark { MARK } else { 0 };
         if self.agg.len() >= MAX_AGG {
             return NONE;
         }
         let i = self.agg.len() as u32;
         self.agg.push(Agg { name, mark, count: 0, total: 0, self_ticks: 0, isr: 0, max: 0, children: Vec::new() });
-        self.agg[parent as usize].children.push(i);
+        self.agg[parent as usize].children.push((key, i));
         i
     }
 
@@ -274,7 +283,7 @@ impl<W: Write> Tree<W> {
     fn print_agg(&mut self, meta: &Meta, root: u32, title: &str) -> io::Result<()> {
         let b = self.bounds(meta);
         writeln!(self.out, "── {title} (merged call paths) ──")?;
-        let mut kids = self.agg[root as usize].children.clone();
+        let mut kids: Vec<u32> = self.agg[root as usize].children.iter().map(|c| c.1).collect();
         kids.sort_by_key(|&c| std::cmp::Reverse(self.agg[c as usize].total));
         let n = kids.len();
         for (k, c) in kids.into_iter().enumerate() {
@@ -321,7 +330,7 @@ impl<W: Write> Tree<W> {
         } else {
             child_prefix = String::new();
         }
-        let mut kids = self.agg[i as usize].children.clone();
+        let mut kids: Vec<u32> = self.agg[i as usize].children.iter().map(|c| c.1).collect();
         kids.sort_by_key(|&c| std::cmp::Reverse(self.agg[c as usize].total));
         let n = kids.len();
         for (k, ch) in kids.into_iter().enumerate() {
