@@ -160,25 +160,35 @@ impl TracingRing {
     }
 }
 
+impl TracingRing {
+    /// `n` flat spans, untimed.
+    #[inline(always)]
+    pub fn flat_spans(n: u64) {
+        for _ in 0..n {
+            let _g = tracing::info_span!("flat").entered();
+        }
+    }
+
+    /// `n` groups of three nested spans, untimed.
+    #[inline(always)]
+    pub fn nested_spans(n: u64) {
+        for _ in 0..n {
+            let _a = tracing::info_span!("outer").entered();
+            let _b = tracing::info_span!("middle").entered();
+            let _c = tracing::info_span!("inner").entered();
+        }
+    }
+}
+
 impl Tracer for TracingRing {
     fn name(&self) -> &'static str {
         "tracing (minimal ring subscriber)"
     }
     fn flat(&mut self, n: u64) -> Duration {
-        timed(|| {
-            for _ in 0..n {
-                let _g = tracing::info_span!("flat").entered();
-            }
-        })
+        timed(|| Self::flat_spans(n))
     }
     fn nested(&mut self, n: u64) -> Duration {
-        timed(|| {
-            for _ in 0..n {
-                let _a = tracing::info_span!("outer").entered();
-                let _b = tracing::info_span!("middle").entered();
-                let _c = tracing::info_span!("inner").entered();
-            }
-        })
+        timed(|| Self::nested_spans(n))
     }
     fn collect(&mut self) {
         self.received += TL_RING.with(TlRing::take_exits);

@@ -22,7 +22,7 @@
 //!
 //! # Benchmarks
 //! Instructions per push on a Cortex-M3 under QEMU are measured by
-//! `examples/firmware/icount.sh`; host nanoseconds by `core/benches/span.rs`.
+//! `examples/firmware/icount.sh`; host cost against peers by `bench/` (docs/benchmarks.md).
 
 use crate::record::Record;
 use crate::sync::{fence, observe, publish, release_fence, AtomicU32};
