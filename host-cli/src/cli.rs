@@ -122,6 +122,9 @@ pub struct Input {
     /// Keep reading at the end of a file, or reconnect when a TCP stream closes; stop with Ctrl-C.
     #[arg(short = 'F', long)]
     pub follow: bool,
+    /// Firmware ELF whose callsite statics name the records (for streams without a dictionary).
+    #[arg(long, value_name = "ELF")]
+    pub elf: Option<PathBuf>,
     /// Exit with code 4 if data was damaged or records were lost.
     #[arg(long)]
     pub strict: bool,

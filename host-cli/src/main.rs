@@ -70,6 +70,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             let mut src = open(&a.input)?;
             run::install_ctrlc();
             let mut dump = view::dump::Dump::new(stdout(), a.json);
+            elf_names(&a.input, |i| dump.item(i))?;
             let sum = run::decode(src.as_mut(), a.input.quiet, |item| {
                 if let Some(i) = item {
                     dump.item(i);
@@ -171,11 +172,52 @@ fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
     }
 }
 
+/// Hands the callsites named in `--elf` to `sink` as dictionary items (entries in the stream
+/// itself come later and win).
+fn elf_names(input: &Input, mut sink: impl FnMut(item::Item<'_>)) -> Result<(), Fail> {
+    let Some(path) = &input.elf else { return Ok(()) };
+    let elf = target::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
+    match elf.format_version() {
+        Ok(Some(v)) if v != tickspan::wire::FORMAT_VERSION && !input.quiet => eprintln!(
+            "warning: {} was built for wire format {v}; this tickspan reads {}",
+            path.display(),
+            tickspan::wire::FORMAT_VERSION
+        ),
+        _ => {}
+    }
+    let kinds = [
+        item::CallsiteKind::Span,
+        item::CallsiteKind::Event,
+        item::CallsiteKind::ValueU64,
+        item::CallsiteKind::ValueI64,
+        item::CallsiteKind::ValueF64,
+        item::CallsiteKind::Isr,
+        item::CallsiteKind::Task,
+    ];
+    let levels = [item::Level::Trace, item::Level::Debug, item::Level::Info, item::Level::Warn, item::Level::Error];
+    let callsites = elf.callsites();
+    if callsites.is_empty() && !input.quiet {
+        eprintln!("warning: {} names no tickspan callsites", path.display());
+    }
+    for (id, cs) in &callsites {
+        sink(item::Item::Callsite(item::CallsiteInfo {
+            id: *id,
+            kind: kinds.get(cs.kind as usize).copied().unwrap_or(item::CallsiteKind::Span),
+            level: levels.get(cs.level as usize).copied().unwrap_or(item::Level::Info),
+            line: cs.line,
+            name: &cs.name,
+            file: &cs.file,
+        }));
+    }
+    Ok(())
+}
+
 /// Decodes `input` through a timeline into `v`. `stop` says when the view wants no more.
 fn timeline<V: Visitor>(input: &Input, v: &mut V, stop: impl Fn(&V) -> bool) -> Result<(Timeline, Summary), Fail> {
     let mut src = open(input)?;
     run::install_ctrlc();
     let mut tl = Timeline::new(input.reorder_window);
+    elf_names(input, |i| tl.push(i, v))?;
     let sum = run::decode(src.as_mut(), input.quiet, |item| match item {
         Some(i) => tl.push(i, v),
         None => {

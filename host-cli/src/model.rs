@@ -125,16 +125,6 @@ impl Names {
     pub fn info(&self, id: NameId) -> &NameInfo {
         &self.infos[id as usize]
     }
-
-    /// Number of ids (including the overflow placeholder 0).
-    pub fn len(&self) -> usize {
-        self.infos.len()
-    }
-
-    /// The id of the first callsite with this name, if any.
-    pub fn find(&self, name: &str) -> Option<NameId> {
-        self.infos.iter().position(|i| &*i.name == name).map(|i| i as NameId)
-    }
 }
 
 /// Stream-wide facts the views need to print what the timeline hands them.

@@ -107,6 +107,7 @@ impl<W: Write> Visitor for Otlp<W> {
             kv_int("tickspan.self_ns", meta.clock.to_ns(s.self_ticks)),
             kv_int("tickspan.isr_ns", meta.clock.to_ns(s.isr_ticks)),
         ];
+        attrs.push(kv_int("tickspan.callsite", info.cs as u64));
         if !info.file.is_empty() {
             attrs.push(kv_str("code.filepath", &info.file));
             attrs.push(kv_int("code.lineno", info.line as u64));

@@ -101,8 +101,8 @@ impl<W: Write> Visitor for Chrome<W> {
         let extra = if s.kind == SpanKind::Isr { format!(",\"irq\":{}", s.id) } else { String::new() };
         let unfinished = if s.unfinished { ",\"unfinished\":true" } else { "" };
         self.event(format_args!(
-            r#""name":{name},"cat":"{cat}","ph":"X","ts":{ts},"dur":{dur},"pid":{pid},"tid":{},"args":{{"self_us":{self_us},"isr_us":{isr_us}{extra}{unfinished}}}"#,
-            s.ctx
+            r#""name":{name},"cat":"{cat}","ph":"X","ts":{ts},"dur":{dur},"pid":{pid},"tid":{},"args":{{"self_us":{self_us},"isr_us":{isr_us},"depth":{}{extra}{unfinished}}}"#,
+            s.ctx, s.depth
         ));
     }
 

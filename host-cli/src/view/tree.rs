@@ -161,7 +161,6 @@ pub struct Tree<W: Write> {
     agg_roots: FxHashMap<u32, u32>,
     agg_stacks: Vec<Vec<u32>>,
     error: Option<io::Error>,
-    trees: u64,
 }
 
 /// Most aggregated call paths kept by `--merge`.
@@ -185,18 +184,12 @@ impl<W: Write> Tree<W> {
             agg_roots: FxHashMap::default(),
             agg_stacks: Vec::new(),
             error: None,
-            trees: 0,
         }
     }
 
     /// The first write error (a closed pipe ends the output early).
     pub fn error(&self) -> Option<&io::Error> {
         self.error.as_ref()
-    }
-
-    /// Number of trees printed.
-    pub fn trees(&self) -> u64 {
-        self.trees
     }
 
     fn bounds(&mut self, meta: &Meta) -> Bounds {
@@ -388,7 +381,6 @@ impl<W: Write> Tree<W> {
     }
 
     fn header(&mut self, meta: &Meta, arena: &Arena, i: u32, path: &[NameId]) -> io::Result<()> {
-        self.trees += 1;
         let n = arena.nodes[i as usize];
         write!(self.out, "── {} @ {}", meta.ctx_name(arena.ctx), meta.clock.dur(meta.rel(n.start)))?;
         if !path.is_empty() {
