@@ -4,7 +4,8 @@
 //! runs with `-icount shift=3` (8 ns per instruction), so instructions = ticks × 5 / 8, the
 //! same on every run. Each case runs `N` times in a loop; an empty loop of the same shape is
 //! subtracted. "inline" is the macro at the call site (timestamp read included); "out of line"
-//! calls an `#[inline(never)]` wrapper (call, return and frame included).
+//! calls an `#[inline(never)]` wrapper (call, return and frame included). Last, the drain's
+//! cost per record, encoding alone and with the bytes written to UART0.
 //!
 //! Run: `./icount.sh` (or `cargo run --release --bin icount`).
 #![no_std]
@@ -15,6 +16,7 @@ use core::sync::atomic::{compiler_fence, Ordering};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use tickspan::context::RINGS;
+use tickspan::drain::Drain;
 use tickspan::{Record, SpanGuard};
 use tickspan_firmware as board;
 
@@ -46,6 +48,36 @@ fn empty_rings() {
     let mut buf = [Record::default(); 32];
     for ring in RINGS.iter() {
         while ring.read(&mut buf).records > 0 {}
+    }
+}
+
+/// Records put in the ring for one drain measurement (under the ring's capacity).
+const DRAINED: u32 = 200;
+
+/// Fills ring 0 with `DRAINED` records: spans with an event and a value inside.
+fn fill_for_drain() {
+    for i in 0..DRAINED / 4 {
+        let _g = tickspan::span!("drained_span");
+        tickspan::event!("drained_event");
+        tickspan::value!("drained_value", i);
+    }
+}
+
+/// An `embedded_io::Write` that counts and discards what it is given.
+struct Discard(usize);
+
+impl embedded_io::ErrorType for Discard {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        self.0 += black_box(buf).len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
     }
 }
 
@@ -127,6 +159,20 @@ fn main() -> ! {
         t1.wrapping_sub(t0) & 0x00FF_FFFF
     };
 
+    // The drain: header and clock anchor first (not counted), then `DRAINED` records of a
+    // typical mix, encoded into a sink that discards them and then into UART0.
+    let mut drain = Drain::global();
+    let _ = drain.write_to(&mut Discard(0));
+    fill_for_drain();
+    let mut sink = Discard(0);
+    let t0 = board::ticks();
+    let _ = drain.write_to(&mut sink);
+    let drain_encode = board::ticks().wrapping_sub(t0) & 0x00FF_FFFF;
+    fill_for_drain();
+    let t0 = board::ticks();
+    let _ = drain.write_to(&mut board::Uart0);
+    let drain_uart = board::ticks().wrapping_sub(t0) & 0x00FF_FFFF;
+
     let d = |t| per_op_x100(t, empty);
     hprintln!("tickspan instructions per record, Cortex-M3 (QEMU lm3s6965evb, -icount shift=3)");
     hprintln!("{:<34}{:>13}{:>13}", "record", "inline", "out-of-line");
@@ -138,5 +184,14 @@ fn main() -> ! {
     show("isr enter+exit", Some(d(isr_pair)), None);
     show("event, ring full (counted loss)", Some(d(full)), None);
     hprintln!("empty loop: {} ticks for {} iterations", empty, N);
+    let per_record = |t: u32| t as u64 * 5 * 100 / (8 * DRAINED as u64);
+    let show_drain = |what: &str, x100: u64| {
+        hprintln!("{:<34}{:>10}.{:02}", what, x100 / 100, x100 % 100);
+    };
+    hprintln!("drain, per record ({} records: span enter/exit, event, value)", DRAINED);
+    show_drain("  encode (COBS, CRC-32C frames)", per_record(drain_encode));
+    show_drain("  encode + write to UART0", per_record(drain_uart));
+    show_drain("  bytes on the wire", sink.0 as u64 * 100 / DRAINED as u64);
+    hprintln!("Drain state (on the caller's stack): {} bytes", core::mem::size_of::<Drain<'static>>());
     board::exit(true)
 }
