@@ -16,7 +16,7 @@
 //! Or into any [`embedded_io::Write`] with [`Drain::write_to`]. On std,
 //! [`transport::spawn`](crate::transport::spawn) runs it on a background thread.
 //!
-//! What the stream holds, in order: a `0x00` and the stream header, a clock anchor, then batch
+//! What the stream holds, in order: the stream header (behind a `0x00`), a clock anchor, then batch
 //! frames of each context's records (with loss entries where its ring lost records). On std
 //! the drain also describes the stream: a callsite dictionary frame before a callsite's first
 //! record and a context frame naming each ring's thread; and it hands the rings of exited
@@ -42,7 +42,7 @@ use crate::clock::{Active, Clock};
 use crate::config::RING_SLOTS;
 use crate::record::{Kind, Record};
 use crate::ring::Ring;
-use crate::wire::{encode::FrameEncoder, StreamHeader, ENCODED_CAPACITY};
+use crate::wire::{encode::FrameEncoder, StreamHeader};
 
 /// Records copied out of a ring at a time.
 const CHUNK: usize = 16;
@@ -97,6 +97,7 @@ fn wall_clock() -> u64 {
 }
 
 /// Extends the clock to 64 bits across calls and dates records backwards from it.
+#[derive(Clone, Copy)]
 struct Timebase {
     /// Clocks of at most 32 bits: their modulus, 0 meaning 2^32. `None` for wider clocks.
     wrap32: Option<u32>,
@@ -135,6 +136,24 @@ impl Timebase {
         }
         self.last_raw = raw;
         self.started = true;
+    }
+
+    /// A record's time for the encoder: on short clocks the difference from the previous
+    /// record of the batch (`prev`), 32-bit arithmetic only; on 64-bit clocks its full time.
+    /// Both agree with [`time_of`](Self::time_of) whenever the drain keeps up (module docs).
+    #[inline(always)]
+    fn stamp(&self, r: &Record, kind: Kind, prev: &mut u32) -> Result<u32, u64> {
+        match self.wrap32 {
+            Some(w) => {
+                let mut d = r.ts.wrapping_sub(*prev);
+                if r.ts < *prev {
+                    d = d.wrapping_add(w);
+                }
+                *prev = r.ts;
+                Ok(d)
+            }
+            None => Err(self.time_of(r, kind)),
+        }
     }
 
     /// 64-bit time of a record read before the last [`tick`](Self::tick).
@@ -179,8 +198,8 @@ impl Chunk {
 pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature = "flight-recorder") }> {
     rings: &'r [Ring<N, O>],
     info: StreamInfo,
+    /// Builds frames; the finished one is sent from its buffer, `out_pos..out_len`.
     enc: FrameEncoder,
-    out: [u8; ENCODED_CAPACITY],
     out_pos: usize,
     out_len: usize,
     header_sent: bool,
@@ -193,6 +212,8 @@ pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature
     turn: u32,
     /// Consecutive rings found empty.
     idle: usize,
+    /// Open batch: raw timestamp of its last record (short clocks stamp by difference).
+    prev_ts: u32,
     #[cfg(feature = "std")]
     host: host::State,
 }
@@ -216,7 +237,6 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             rings,
             info,
             enc: FrameEncoder::new(),
-            out: [0; ENCODED_CAPACITY],
             out_pos: 0,
             out_len: 0,
             header_sent: false,
@@ -226,6 +246,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             ring: 0,
             turn: 0,
             idle: 0,
+            prev_ts: 0,
             #[cfg(feature = "std")]
             host: host::State::new(rings.as_ptr() as *const u8),
         }
@@ -258,7 +279,8 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
                 break;
             }
             let n = (self.out_len - self.out_pos).min(buf.len() - written);
-            buf[written..written + n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
+            let frame = &self.enc.frame()[self.out_pos..self.out_pos + n];
+            buf[written..written + n].copy_from_slice(frame);
             self.out_pos += n;
             written += n;
         }
@@ -273,7 +295,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             if self.out_pos == self.out_len && !self.produce() {
                 return Ok(written);
             }
-            let n = w.write(&self.out[self.out_pos..self.out_len])?;
+            let n = w.write(&self.enc.frame()[self.out_pos..self.out_len])?;
             if n == 0 {
                 return Ok(written);
             }
@@ -295,10 +317,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
                 node: self.info.node,
                 target: self.info.target,
             });
-            // A leading delimiter ends whatever partial frame a receiver holds.
-            self.out[0] = 0;
-            self.out_len = 1 + self.enc.finish(&mut self.out[1..]);
-            return true;
+            return self.emit();
         }
         if self.sync_pending {
             self.sync_pending = false;
@@ -325,7 +344,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
     }
 
     fn emit(&mut self) -> bool {
-        self.out_len = self.enc.finish(&mut self.out);
+        self.out_len = self.enc.finish_frame().len();
         true
     }
 
@@ -380,30 +399,45 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
         };
         self.enc.begin_batch(self.ring as u32, base);
         self.turn += 1;
+        let Some(first) = c.recs.get(c.pos).filter(|_| c.pos < c.len) else {
+            // Only losses: they need no time, and later records start a batch of their own.
+            for lost in [core::mem::take(&mut c.lost_before), core::mem::take(&mut c.lost_after)] {
+                if lost > 0 {
+                    self.enc.loss(lost);
+                }
+            }
+            return true;
+        };
+        // The first record's delta is then 0.
+        self.prev_ts = first.ts;
         loop {
             let c = &mut self.chunk;
             if c.lost_before > 0 {
                 self.enc.loss(core::mem::take(&mut c.lost_before));
             }
-            while c.pos < c.len && self.enc.has_room() {
-                let r = c.recs[c.pos];
-                let Some(kind) = r.kind() else {
-                    // An empty or unknown tag is not a record: count it lost.
-                    self.enc.loss(1);
-                    c.pos += 1;
-                    continue;
-                };
-                #[cfg(feature = "std")]
-                if self.host.needs_dictionary(&self.enc, r.callsite()) {
-                    // The dictionary frame goes first: end this batch, or replace it if empty.
-                    if self.enc.batch_entries().unwrap_or(0) > 0
-                        || self.host.dictionary_frame(&mut self.enc, r.callsite())
-                    {
+            let (time, prev) = (self.time, &mut self.prev_ts);
+            #[cfg(feature = "std")]
+            let (host, mut undescribed) = (&self.host, None);
+            let recs = c.recs.get(c.pos..c.len).unwrap_or(&[]);
+            c.pos += self.enc.records(
+                recs,
+                |r, kind| time.stamp(r, kind, prev),
+                |_id| {
+                    #[cfg(feature = "std")]
+                    if host.needs_dictionary(_id) {
+                        undescribed = Some(_id);
                         return true;
                     }
+                    false
+                },
+            );
+            #[cfg(feature = "std")]
+            if let Some(id) = undescribed {
+                // The dictionary frame goes first: end this batch, or replace it if empty.
+                if self.enc.batch_entries().unwrap_or(0) > 0 || self.host.dictionary_frame(&mut self.enc, id) {
+                    return true;
                 }
-                self.enc.record(kind, r.callsite(), self.time.time_of(&r, kind), r.a, r.b);
-                c.pos += 1;
+                continue;
             }
             if c.pos < c.len || !self.enc.has_room() {
                 return true;
@@ -470,11 +504,11 @@ mod host {
             self.unclaimed_named = false;
         }
 
-        /// Whether `id` must be described before a record that uses it (checked only when the
-        /// batch's slot table misses, so once per callsite per batch).
+        /// Whether `id` must be described before a record that uses it (asked only when the
+        /// batch's slot table misses, so about once per callsite per batch).
         #[inline]
-        pub(super) fn needs_dictionary(&self, enc: &FrameEncoder, id: u32) -> bool {
-            id != 0 && !enc.has_callsite(id) && !self.seen.contains(&id)
+        pub(super) fn needs_dictionary(&self, id: u32) -> bool {
+            id != 0 && !self.seen.contains(&id)
         }
 
         /// Starts the dictionary frame of `id` (a callsite of this binary), or only marks it

@@ -11,7 +11,7 @@ use tickspan::Kind;
 fn trace(batches: u32) -> (Vec<u8>, Vec<usize>) {
     let mut enc = FrameEncoder::new();
     let mut out = [0u8; ENCODED_CAPACITY];
-    let mut bytes = vec![0u8];
+    let mut bytes = Vec::new();
     let mut ends = Vec::new();
     let mut push = |enc: &mut FrameEncoder, bytes: &mut Vec<u8>| {
         let n = enc.finish(&mut out);

@@ -31,7 +31,7 @@ def frame(raw):
 def slot(i): return ((i ^ (i >> 1)) >> 4) & 15
 def show(name, b): print(name, "&[" + ", ".join("0x%02x" % x for x in b) + "]")
 assert crc32c(b"123456789") == 0xE3069283
-show("header", frame(b'\x01TSPN' + (1).to_bytes(2,'little') + v(1_000_000) + v(1<<24) + v(7) + s("thumbv7m-none-eabi")))
+show("header", b"\0" + frame(b'\x01TSPN' + (1).to_bytes(2,'little') + v(1_000_000) + v(1<<24) + v(7) + s("thumbv7m-none-eabi")))
 show("context", frame(b'\x03' + v(2) + s("worker")))
 show("sync", frame(b'\x04' + v(123456789) + v(0)))
 sa, sb = slot(0x40), slot(0x80)

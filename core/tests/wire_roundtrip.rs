@@ -295,3 +295,35 @@ fn span_heavy_stream_is_under_four_bytes_per_record() {
     println!("cortex-m-like span-heavy: {records} records, {} bytes, {per_record:.2} bytes/record", bytes.len());
     assert!(per_record <= 4.0, "{per_record:.2}");
 }
+
+/// A frame filled to capacity with long zero-free runs decodes intact (the COBS full-block
+/// path itself is unit-tested in `wire::encode`).
+#[test]
+fn long_zero_free_frames_round_trip() {
+    use tickspan::wire::CallsiteInfo;
+    let (name, file) = ("n".repeat(300), "/f".repeat(300));
+    let mut enc = FrameEncoder::new();
+    assert!(enc.callsite(&CallsiteInfo {
+        id: 0x1230,
+        kind: tickspan::CallsiteKind::Event,
+        level: tickspan::Level::Warn,
+        line: u32::MAX,
+        name: &name,
+        file: &file,
+    }));
+    let frame = enc.finish_frame().to_vec();
+    assert!(frame.len() > 240 && frame.len() <= ENCODED_CAPACITY, "{}", frame.len());
+    assert_eq!(frame.iter().filter(|&&b| b == 0).count(), 1, "one delimiter, at the end");
+    let mut got = None;
+    Decoder::new()
+        .feed(&frame, &mut |i| {
+            if let Item::Callsite(c) = i {
+                got = Some((c.id, c.line, c.name.to_owned(), c.file.to_owned()));
+            }
+        })
+        .unwrap();
+    let (id, line, n, f) = got.expect("callsite decoded");
+    assert_eq!((id, line), (0x1230, u32::MAX));
+    assert!(name.starts_with(&n) && n.len() == 96);
+    assert!(file.ends_with(&f) && f.len() > 100);
+}
