@@ -149,4 +149,34 @@ mod tests {
         // The claim's destructor retired the ring (a concurrent drain may have freed it since).
         assert_ne!(STATE[i].load(Ordering::Acquire), OWNED);
     }
+
+    #[test]
+    fn records_after_the_claim_is_dropped_are_lost_not_written() {
+        struct Late;
+        impl Drop for Late {
+            fn drop(&mut self) {
+                // Runs after `Claim`'s destructor (see below): the ring is retired by now.
+                with_ring(|r| r.push(Record::new(Kind::Event, 0x10, 9, 9, 9)));
+            }
+        }
+        thread_local! { static LATE: Late = const { Late }; }
+        let (i, generation) = std::thread::spawn(|| {
+            // Thread-local destructors run in reverse order of first use: touching `LATE`
+            // before the first record makes its destructor run after the claim's.
+            LATE.with(|_| {});
+            let mut i = usize::MAX;
+            with_ring(|r| {
+                r.push(Record::new(Kind::Event, 0x10, 1, 1, 1));
+                i = index_of(r);
+            });
+            (i, owner(i).unwrap().generation)
+        })
+        .join()
+        .unwrap();
+        // Unless a concurrent drain freed the ring and another thread claimed it since, it
+        // holds the one record written while the claim was alive.
+        if owner(i).is_some_and(|o| o.generation == generation) {
+            assert_eq!(RINGS[i].written(), 1);
+        }
+    }
 }
