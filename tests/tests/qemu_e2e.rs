@@ -2,10 +2,10 @@
 //!
 //! Builds `examples/firmware` (its own cargo workspace, target thumbv7m-none-eabi), runs the
 //! `demo` binary on QEMU's lm3s6965evb with `-icount shift=3` (deterministic virtual time),
-//! captures UART0 into a file and checks what the CLI reconstructs from it against what the
-//! firmware did: nesting in thread mode and in the SysTick handler, interrupt time charged to
-//! the interrupt and not to the spans it preempted, and as many lost records as the firmware
-//! itself counted.
+//! captures UART0 into a file and checks what the CLI reconstructs from it (callsite names
+//! from the firmware's ELF, `--elf`) against what the firmware did: nesting in thread mode and
+//! in the SysTick handler, interrupt time charged to the interrupt and not to the spans it
+//! preempted, and as many lost records as the firmware itself counted.
 //!
 //! Needs `qemu-system-arm` and the `thumbv7m-none-eabi` target. Without QEMU the test is
 //! skipped with a message, except under CI (`CI` set), where it fails.
@@ -24,9 +24,16 @@ fn firmware_dir() -> PathBuf {
 }
 
 fn qemu_available() -> bool {
-    match Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    match Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
         Ok(s) if s.success() => true,
-        _ if std::env::var_os("CI").is_some() => panic!("{QEMU} is not installed, and CI must run this test"),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{QEMU} is not installed, and CI must run this test")
+        }
         _ => {
             eprintln!("\n!!! SKIPPED qemu_e2e: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n");
             false
@@ -60,8 +67,21 @@ fn build_firmware() -> PathBuf {
 fn run_qemu(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
     let _ = std::fs::remove_file(uart);
     let mut child = Command::new(QEMU)
-        .args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"])
-        .args(["-semihosting-config", "enable=on,target=native", "-icount", "shift=3"])
+        .args([
+            "-cpu",
+            "cortex-m3",
+            "-machine",
+            "lm3s6965evb",
+            "-nographic",
+            "-monitor",
+            "none",
+        ])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=3",
+        ])
         .arg("-serial")
         .arg(format!("file:{}", uart.display()))
         .arg("-kernel")
@@ -81,7 +101,11 @@ fn run_qemu(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
     }
     let out = child.wait_with_output().expect("qemu output");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "firmware failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "firmware failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     (std::fs::read(uart).expect("read the UART capture"), stdout)
 }
 
@@ -99,7 +123,12 @@ fn summary(stdout: &str) -> HashMap<String, u64> {
 
 fn cli_ok(args: &[&str]) -> String {
     let out = run(args);
-    assert_eq!(out.status.code(), Some(0), "tickspan {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "tickspan {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).expect("utf-8 output")
 }
 
@@ -111,7 +140,7 @@ fn u(v: &Value) -> u64 {
 struct Rec {
     ctx: u64,
     kind: String,
-    callsite: u64,
+    name: String,
     ns: u64,
     value: Option<u64>,
 }
@@ -126,18 +155,26 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
     let (bytes, stdout) = run_qemu(&elf, &dir.join("uart.tsp"));
     let fw = summary(&stdout);
     let (iterations, isr_runs, fw_lost) = (fw["iterations"], fw["isr_runs"], fw["records_lost"]);
-    assert!(isr_runs > 0 && fw_lost > 0, "the firmware must preempt and overflow: {fw:?}");
+    assert!(
+        isr_runs > 0 && fw_lost > 0,
+        "the firmware must preempt and overflow: {fw:?}"
+    );
 
     // -icount makes the run deterministic: a second run sends the same bytes.
     let (again, _) = run_qemu(&elf, &dir.join("uart2.tsp"));
-    assert!(again == bytes, "two runs under -icount sent different streams");
+    assert!(
+        again == bytes,
+        "two runs under -icount sent different streams"
+    );
 
     let trace = dir.join("uart.tsp");
     let trace = trace.to_str().unwrap();
+    // Callsite names come from the firmware's ELF (records carry only addresses).
+    let elf = elf.to_str().unwrap();
     let mut recs = Vec::new();
     let mut lost_entries = 0;
     let mut header = None;
-    for line in cli_ok(&["dump", trace, "--json"]).lines() {
+    for line in cli_ok(&["dump", trace, "--json", "--elf", elf]).lines() {
         let v: Value = serde_json::from_str(line).expect("dump JSON line");
         match v["type"].as_str() {
             Some("header") => header = Some(v),
@@ -145,7 +182,7 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
             Some("record") => recs.push(Rec {
                 ctx: u(&v["ctx"]),
                 kind: v["kind"].as_str().unwrap().to_string(),
-                callsite: u(&v["callsite"]),
+                name: v["name"].as_str().unwrap().to_string(),
                 ns: u(&v["ns"]),
                 value: v.get("value").and_then(Value::as_u64),
             }),
@@ -155,72 +192,113 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
     let header = header.expect("stream header");
     assert_eq!(header["target"], "thumbv7m-none-eabi");
     assert_eq!(u(&header["clock_hz"]), 200_000_000);
-    assert_eq!(u(&header["clock_wrap"]), 400_000, "SysTick period (RELOAD + 1)");
-
-    // Name the callsites from the firmware's first frame and first interrupt, whose record
-    // order the source fixes (src/main.rs).
-    let first = |ctx: u64, n: usize| -> Vec<(String, u64)> {
-        recs.iter().filter(|r| r.ctx == ctx).take(n).map(|r| (r.kind.clone(), r.callsite)).collect()
-    };
-    let f0 = first(0, 10);
-    let kinds: Vec<&str> = f0.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
-        kinds,
-        ["SpanEnter", "SpanEnter", "ValueU", "SpanExit", "SpanEnter", "SpanEnter", "ValueU", "SpanExit", "SpanExit", "SpanExit"],
-        "first frame of thread mode"
+        u(&header["clock_wrap"]),
+        400_000,
+        "SysTick period (RELOAD + 1)"
     );
-    let (frame, parse, process, filter) = (f0[0].1, f0[1].1, f0[4].1, f0[5].1);
-    let i0 = first(1, 5);
-    let kinds: Vec<&str> = i0.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(kinds, ["IsrEnter", "SpanEnter", "ValueU", "SpanExit", "IsrExit"], "first SysTick handler");
-    let (systick, tick_work) = (i0[0].1, i0[1].1);
+
+    // The first frame of thread mode and the first interrupt, in the order src/main.rs
+    // records them.
+    let first = |ctx: u64, n: usize| -> Vec<String> {
+        recs.iter()
+            .filter(|r| r.ctx == ctx)
+            .take(n)
+            .map(|r| format!("{} {}", r.kind, r.name))
+            .collect()
+    };
+    assert_eq!(
+        first(0, 10),
+        [
+            "SpanEnter frame",
+            "SpanEnter parse",
+            "ValueU parsed",
+            "SpanExit parse",
+            "SpanEnter process",
+            "SpanEnter filter",
+            "ValueU queue_depth",
+            "SpanExit filter",
+            "SpanExit process",
+            "SpanExit frame"
+        ]
+    );
+    assert_eq!(
+        first(1, 5),
+        [
+            "IsrEnter SysTick",
+            "SpanEnter tick_work",
+            "ValueU tick",
+            "SpanExit tick_work",
+            "IsrExit SysTick"
+        ]
+    );
 
     // Nesting: replay each context's stack; every span closes the innermost open one and
     // has the parent the source gives it.
-    let parent_of: HashMap<u64, Option<u64>> = [
-        (frame, None),
-        (parse, Some(frame)),
-        (process, Some(frame)),
-        (filter, Some(process)),
-        (systick, None),
-        (tick_work, Some(systick)),
+    let parent_of: HashMap<&str, Option<&str>> = [
+        ("frame", None),
+        ("parse", Some("frame")),
+        ("process", Some("frame")),
+        ("filter", Some("process")),
+        ("SysTick", None),
+        ("tick_work", Some("SysTick")),
     ]
     .into();
-    let mut count: HashMap<u64, u64> = HashMap::new();
+    let mut count: HashMap<&str, u64> = HashMap::new();
     for ctx in [0, 1] {
-        let mut stack: Vec<u64> = Vec::new();
+        let mut stack: Vec<&str> = Vec::new();
         for r in recs.iter().filter(|r| r.ctx == ctx) {
+            let name = r.name.as_str();
             match r.kind.as_str() {
                 "SpanEnter" | "IsrEnter" => {
-                    let expected = parent_of.get(&r.callsite).unwrap_or_else(|| panic!("unknown span {:#x}", r.callsite));
-                    assert_eq!(stack.last().copied(), *expected, "parent of {:#x} in ctx {ctx}", r.callsite);
-                    stack.push(r.callsite);
-                    *count.entry(r.callsite).or_default() += 1;
+                    let expected = parent_of
+                        .get(name)
+                        .unwrap_or_else(|| panic!("unknown span {name}"));
+                    assert_eq!(
+                        stack.last().copied(),
+                        *expected,
+                        "parent of {name} in ctx {ctx}"
+                    );
+                    stack.push(name);
+                    *count.entry(name).or_default() += 1;
                 }
-                "SpanExit" | "IsrExit" => assert_eq!(stack.pop(), Some(r.callsite), "LIFO exit in ctx {ctx}"),
+                "SpanExit" | "IsrExit" => {
+                    assert_eq!(stack.pop(), Some(name), "LIFO exit in ctx {ctx}")
+                }
                 _ => {}
             }
         }
-        assert!(stack.is_empty(), "ctx {ctx} left spans open: {stack:x?}");
+        assert!(stack.is_empty(), "ctx {ctx} left spans open: {stack:?}");
     }
-    for cs in [frame, parse, process, filter] {
-        assert_eq!(count[&cs], iterations, "thread-mode spans per frame");
+    for name in ["frame", "parse", "process", "filter"] {
+        assert_eq!(count[name], iterations, "{name} spans: one per frame");
     }
-    assert_eq!(count[&systick], isr_runs, "one ISR record pair per SysTick run");
-    assert_eq!(count[&tick_work], isr_runs);
+    assert_eq!(
+        count["SysTick"], isr_runs,
+        "one ISR record pair per SysTick run"
+    );
+    assert_eq!(count["tick_work"], isr_runs);
 
     // Losses: what the stream reports equals what the firmware counted, which the firmware
     // also recorded as its last value.
-    assert_eq!(lost_entries, fw_lost, "lost records in the stream vs counted by the firmware");
-    let last_value = recs.iter().rev().find(|r| r.ctx == 0 && r.kind == "ValueU").expect("fw_records_lost");
-    assert_eq!(last_value.value, Some(fw_lost));
+    assert_eq!(
+        lost_entries, fw_lost,
+        "lost records in the stream vs counted by the firmware"
+    );
+    let counted = recs
+        .iter()
+        .find(|r| r.name == "fw_records_lost")
+        .expect("fw_records_lost value");
+    assert_eq!(counted.value, Some(fw_lost));
+    let burst = recs.iter().filter(|r| r.name == "burst").count() as u64;
+    assert_eq!(burst + fw_lost, 400, "burst events received + lost = sent");
 
     // Interrupt time: the CLI charges each handler run to the spans it preempted as `isr`, not
     // as their self time. Recompute from the records which runs fell inside which span.
-    let intervals = |ctx: u64, cs: u64| -> Vec<(u64, u64)> {
+    let intervals = |ctx: u64, name: &str| -> Vec<(u64, u64)> {
         let mut open = Vec::new();
         let mut out = Vec::new();
-        for r in recs.iter().filter(|r| r.ctx == ctx && r.callsite == cs) {
+        for r in recs.iter().filter(|r| r.ctx == ctx && r.name == name) {
             match r.kind.as_str() {
                 "SpanEnter" | "IsrEnter" => open.push(r.ns),
                 "SpanExit" | "IsrExit" => out.push((open.pop().unwrap(), r.ns)),
@@ -229,36 +307,50 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
         }
         out
     };
-    let isrs = intervals(1, systick);
-    let stolen = |cs: u64| -> u64 {
-        let spans = intervals(0, cs);
+    let isrs = intervals(1, "SysTick");
+    let stolen = |name: &str| -> u64 {
+        let spans = intervals(0, name);
         isrs.iter()
             .filter(|(s, e)| spans.iter().any(|(a, b)| a < s && e < b))
             .map(|(s, e)| e - s)
             .sum()
     };
-    let stats: Value = serde_json::from_str(&cli_ok(&["stats", trace, "--json"])).expect("stats JSON");
-    let by_name: HashMap<String, &Value> =
-        stats["spans"].as_array().unwrap().iter().map(|s| (s["name"].as_str().unwrap().to_string(), s)).collect();
-    let stat = |cs: u64| by_name[&format!("cs#{cs:x}")];
+    let stats: Value = serde_json::from_str(&cli_ok(&["stats", trace, "--json", "--elf", elf]))
+        .expect("stats JSON");
+    let by_name: HashMap<String, &Value> = stats["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s))
+        .collect();
     let mut preempted = 0;
-    for cs in [frame, parse, process, filter] {
-        let s = stat(cs);
-        let expected = stolen(cs);
-        // The CLI and this test compute the same sums from the same ns values; allow 1 ns per
-        // run for rounding.
-        assert!(u(&s["isr"]).abs_diff(expected) <= isrs.len() as u64, "isr time of {cs:#x}: {} vs {expected}", s["isr"]);
+    for name in ["frame", "parse", "process", "filter"] {
+        let s = by_name[name];
+        let expected = stolen(name);
+        // The CLI and this test sum the same ns values; allow 1 ns per run for rounding.
+        assert!(
+            u(&s["isr"]).abs_diff(expected) <= isrs.len() as u64,
+            "isr time of {name}: {} vs {expected}",
+            s["isr"]
+        );
         preempted += (expected > 0) as u32;
     }
-    assert!(preempted >= 2, "SysTick should have preempted several kinds of span");
+    assert!(
+        preempted >= 2,
+        "SysTick should have preempted several kinds of span"
+    );
     // A leaf span's self time is its duration minus the interrupts inside it.
-    for cs in [parse, filter] {
-        let s = stat(cs);
+    for name in ["parse", "filter"] {
+        let s = by_name[name];
         let (total, own, isr) = (u(&s["total"]), u(&s["self_time"]), u(&s["isr"]));
-        assert!(total.abs_diff(own + isr) <= s["count"].as_u64().unwrap(), "{cs:#x}: total {total} self {own} isr {isr}");
+        assert!(isr > 0, "{name} was never preempted");
+        assert!(
+            total.abs_diff(own + isr) <= u(&s["count"]),
+            "{name}: total {total} self {own} isr {isr}"
+        );
     }
     // The handler's own time shows under its context, in full.
-    let handler = stat(systick);
+    let handler = by_name["SysTick"];
     let handler_total: u64 = isrs.iter().map(|(s, e)| e - s).sum();
     assert_eq!(u(&handler["count"]), isr_runs);
     assert!(u(&handler["total"]).abs_diff(handler_total) <= isr_runs);

@@ -86,7 +86,11 @@ impl embedded_io::Write for Uart0 {
 /// Ends the QEMU run through semihosting: exit status 0 when `ok`, 1 otherwise.
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
-    debug::exit(if ok { debug::EXIT_SUCCESS } else { debug::EXIT_FAILURE });
+    debug::exit(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    });
     // Only reached without a debugger or semihosting host.
     loop {
         cortex_m::asm::bkpt();

@@ -177,7 +177,11 @@ fn main() -> ! {
     hprintln!("tickspan instructions per record, Cortex-M3 (QEMU lm3s6965evb, -icount shift=3)");
     hprintln!("{:<34}{:>13}{:>13}", "record", "inline", "out-of-line");
     show("span enter", Some(d(enter)), Some(d(ool_en)));
-    show("span exit", Some(d(pair) - d(enter)), Some(d(ool_pair) - d(ool_en)));
+    show(
+        "span exit",
+        Some(d(pair) - d(enter)),
+        Some(d(ool_pair) - d(ool_en)),
+    );
     show("span enter+exit", Some(d(pair)), Some(d(ool_pair)));
     show("event", Some(d(event)), Some(d(ool_ev)));
     show("value (u32)", Some(d(value)), Some(d(ool_val)));
@@ -188,10 +192,16 @@ fn main() -> ! {
     let show_drain = |what: &str, x100: u64| {
         hprintln!("{:<34}{:>10}.{:02}", what, x100 / 100, x100 % 100);
     };
-    hprintln!("drain, per record ({} records: span enter/exit, event, value)", DRAINED);
+    hprintln!(
+        "drain, per record ({} records: span enter/exit, event, value)",
+        DRAINED
+    );
     show_drain("  encode (COBS, CRC-32C frames)", per_record(drain_encode));
     show_drain("  encode + write to UART0", per_record(drain_uart));
     show_drain("  bytes on the wire", sink.0 as u64 * 100 / DRAINED as u64);
-    hprintln!("Drain state (on the caller's stack): {} bytes", core::mem::size_of::<Drain<'static>>());
+    hprintln!(
+        "Drain state (on the caller's stack): {} bytes",
+        core::mem::size_of::<Drain<'static>>()
+    );
     board::exit(true)
 }
