@@ -12,6 +12,7 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -35,7 +36,11 @@ fn qemu_available() -> bool {
             panic!("{QEMU} is not installed, and CI must run this test")
         }
         _ => {
-            eprintln!("\n!!! SKIPPED qemu_e2e: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n");
+            // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPED qemu_e2e: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n"
+            );
             false
         }
     }
