@@ -415,13 +415,14 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             if c.lost_before > 0 {
                 self.enc.loss(core::mem::take(&mut c.lost_before));
             }
-            let (time, prev) = (self.time, &mut self.prev_ts);
+            // Locals, so that the per-record loop keeps them in registers.
+            let (time, mut prev) = (self.time, self.prev_ts);
             #[cfg(feature = "std")]
             let (host, mut undescribed) = (&self.host, None);
             let recs = c.recs.get(c.pos..c.len).unwrap_or(&[]);
             c.pos += self.enc.records(
                 recs,
-                |r, kind| time.stamp(r, kind, prev),
+                |r, kind| time.stamp(r, kind, &mut prev),
                 |_id| {
                     #[cfg(feature = "std")]
                     if host.needs_dictionary(_id) {
@@ -431,6 +432,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
                     false
                 },
             );
+            self.prev_ts = prev;
             #[cfg(feature = "std")]
             if let Some(id) = undescribed {
                 // The dictionary frame goes first: end this batch, or replace it if empty.

@@ -96,7 +96,7 @@ proptest! {
                     enc.begin_batch(ctx, base);
                 }
                 match *e {
-                    Entry::Rec { kind, callsite, ts, a, b } => enc.record(kind, callsite, ts, a, b),
+                    Entry::Rec { kind, callsite, ts, a, b } => assert!(enc.record(kind, callsite, ts, a, b)),
                     Entry::Loss(n) => enc.loss(n),
                 }
                 want.push(expected(ctx, e));

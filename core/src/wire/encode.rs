@@ -24,6 +24,10 @@ const CRC_LEN: usize = 4;
 /// Output an entry may need besides its bytes, then the frame's end: one COBS code byte for
 /// the entry, the CRC and its code byte, the `0x00`.
 const RESERVE: usize = 1 + CRC_LEN + 1 + 1;
+// What `Cursor::put_fast` relies on: entries end below 253 bytes, and masking indices with
+// 0xFF keeps them inside the buffer.
+const _: () = assert!(ENCODED_CAPACITY - RESERVE < 254 && ENCODED_CAPACITY > 0xFF);
+
 /// A slot value no callsite id can have (ids have their low four bits clear).
 const NO_CALLSITE: u32 = 1;
 
@@ -67,6 +71,46 @@ impl Cursor {
             }
         }
         self.len += 1;
+    }
+
+    /// [`put`](Self::put) for batch entries, after the room check: no bounds or block-length
+    /// checks. Entries start only while `len + MAX_ENTRY_LEN + RESERVE <= ENCODED_CAPACITY`,
+    /// so `len` stays below 253 and a zero-free run below 254 bytes (no full COBS block
+    /// inside entries; the CRC bytes after them go through [`stuff`](Self::stuff)). The `& 0xFF`
+    /// index masks are then no-ops that let the compiler drop its bounds checks, and keep a
+    /// misuse from writing outside the buffer (the CRC would reject such a frame).
+    #[inline(always)]
+    fn put_fast(&mut self, buf: &mut [u8; ENCODED_CAPACITY], b: u8) {
+        self.crc = CRC_TABLE[(self.crc as u8 ^ b) as usize] ^ (self.crc >> 8);
+        if b == 0 {
+            buf[self.code & 0xFF] = (self.len - self.code) as u8;
+            self.code = self.len;
+        } else {
+            buf[self.len & 0xFF] = b;
+        }
+        self.len += 1;
+    }
+
+    #[inline(always)]
+    fn fast32(&mut self, buf: &mut [u8; ENCODED_CAPACITY], mut v: u32) {
+        while v >= 0x80 {
+            self.put_fast(buf, v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.put_fast(buf, v as u8);
+    }
+
+    #[inline(always)]
+    fn fast64(&mut self, buf: &mut [u8; ENCODED_CAPACITY], v: u64) {
+        if v >> 32 == 0 {
+            return self.fast32(buf, v as u32);
+        }
+        let mut v = v;
+        while v >= 0x80 {
+            self.put_fast(buf, v as u8 | 0x80);
+            v >>= 7;
+        }
+        self.put_fast(buf, v as u8);
     }
 
     #[inline(always)]
@@ -126,7 +170,7 @@ pub struct FrameEncoder {
     /// Open batch: time of its last entry.
     cur: u64,
     /// Open batch: callsite id bound to each slot.
-    slots: [u32; 16],
+    slots: Slots,
     /// Open batch: entries written.
     entries: u32,
     batch: bool,
@@ -146,7 +190,7 @@ impl FrameEncoder {
             at: Cursor { len: 0, code: 0, crc: 0 },
             done: 0,
             cur: 0,
-            slots: [NO_CALLSITE; 16],
+            slots: Slots::EMPTY,
             entries: 0,
             batch: false,
         }
@@ -172,7 +216,7 @@ impl FrameEncoder {
     /// definition entry).
     #[inline(always)]
     pub fn has_callsite(&self, id: u32) -> bool {
-        self.batch && self.slots[slot_of(id)] == id
+        self.batch && self.slots.find(id).is_some()
     }
 
     fn start(&mut self, ty: u8) {
@@ -250,7 +294,7 @@ impl FrameEncoder {
         self.at.varint32(&mut self.buf, ctx);
         self.at.varint(&mut self.buf, base);
         self.cur = base;
-        self.slots = [NO_CALLSITE; 16];
+        self.slots = Slots::EMPTY;
         self.entries = 0;
         self.batch = true;
     }
@@ -263,19 +307,25 @@ impl FrameEncoder {
     }
 
     /// Appends a record entry at 64-bit time `ts`. `a`/`b` are the record's payload words; `b`
-    /// is ignored for kinds whose `b` holds clock bits. Check [`has_room`](Self::has_room)
-    /// first. A [`Kind::Loss`] record becomes a loss entry of `a` records.
+    /// is ignored for kinds whose `b` holds clock bits. A [`Kind::Loss`] record becomes a loss
+    /// entry of `a` records. Returns `false` (and writes nothing) when the batch is full: see
+    /// [`has_room`](Self::has_room).
     #[inline]
-    pub fn record(&mut self, kind: Kind, callsite: u32, ts: u64, a: u32, b: u32) {
+    pub fn record(&mut self, kind: Kind, callsite: u32, ts: u64, a: u32, b: u32) -> bool {
+        if !self.batch || !self.has_room() {
+            return false;
+        }
         let Self { buf, at, cur, slots, entries, .. } = self;
         entry(buf, at, cur, slots, kind, callsite, Stamp::At(ts), a, b);
         *entries += 1;
+        true
     }
 
     /// Appends entries for `recs` while the batch has room; returns how many records it took.
     ///
     /// `time` gives each record's time: `Ok(delta)` in ticks since the previous entry (the fast
-    /// path, 32-bit), or `Err(t)` as a 64-bit time. `before_new_callsite(id)` is asked before a
+    /// path, 32-bit), or `Err(t)` as a 64-bit time; one batch uses one or the other (deltas do
+    /// not maintain the 64-bit time that `Err` stamps are compared with). `before_new_callsite(id)` is asked before a
     /// record whose callsite is not in the batch's table, and returning `true` ends the run
     /// there (the std drain sends a dictionary frame first). A slot with an empty or unknown
     /// tag counts as one lost record. This is the drain's per-record loop: its state stays in
@@ -294,10 +344,10 @@ impl FrameEncoder {
             if pos.len + MAX_ENTRY_LEN + RESERVE > ENCODED_CAPACITY {
                 break;
             }
-            match r.kind() {
+            match KINDS[(r.tag & 0xF) as usize] {
                 Some(kind) => {
                     let id = r.callsite();
-                    if has_callsite(kind) && slots[slot_of(id)] != id && before_new_callsite(id) {
+                    if has_callsite(kind) && slots.find(id).is_none() && before_new_callsite(id) {
                         break;
                     }
                     let stamp = match time(r, kind) {
@@ -307,8 +357,8 @@ impl FrameEncoder {
                     entry(buf, &mut pos, &mut now, slots, kind, id, stamp, r.a, r.b);
                 }
                 None => {
-                    pos.put(buf, Kind::Loss as u8);
-                    pos.put(buf, 1);
+                    pos.put_fast(buf, Kind::Loss as u8);
+                    pos.put_fast(buf, 1);
                 }
             }
             taken += 1;
@@ -374,7 +424,7 @@ fn entry(
     buf: &mut [u8; ENCODED_CAPACITY],
     at: &mut Cursor,
     cur: &mut u64,
-    slots: &mut [u32; 16],
+    slots: &mut Slots,
     kind: Kind,
     callsite: u32,
     stamp: Stamp,
@@ -382,61 +432,110 @@ fn entry(
     b: u32,
 ) {
     if kind == Kind::Loss {
-        at.put(buf, Kind::Loss as u8);
-        return at.varint32(buf, a);
+        at.put_fast(buf, Kind::Loss as u8);
+        return at.fast32(buf, a);
     }
     let mut head = kind as u8;
     if has_callsite(kind) {
-        let slot = slot_of(callsite);
-        if slots[slot] != callsite {
-            slots[slot] = callsite;
-            at.put(buf, op::DEFINE | (slot as u8) << 4);
-            at.varint32(buf, callsite >> 4);
-        }
+        let slot = match slots.find(callsite) {
+            Some(slot) => slot,
+            None => {
+                let slot = slots.bind(callsite);
+                at.put_fast(buf, op::DEFINE | (slot as u8) << 4);
+                at.fast32(buf, callsite >> 4);
+                slot
+            }
+        };
         head |= (slot as u8) << 4;
     }
     match stamp {
         Stamp::Delta(d) => {
-            at.put(buf, head);
-            at.varint32(buf, d);
-            *cur = cur.wrapping_add(d as u64);
+            at.put_fast(buf, head);
+            at.fast32(buf, d);
         }
         Stamp::At(ts) => {
             if ts < *cur {
-                at.put(buf, op::REBASE);
-                at.varint(buf, ts);
+                at.put_fast(buf, op::REBASE);
+                at.fast64(buf, ts);
                 *cur = ts;
             }
-            at.put(buf, head);
-            at.varint(buf, ts - *cur);
+            at.put_fast(buf, head);
+            at.fast64(buf, ts - *cur);
             *cur = ts;
         }
     }
     match payload_of(kind) {
         Payload::None => {}
-        Payload::A => at.varint32(buf, a),
+        Payload::A => at.fast32(buf, a),
         Payload::AB => {
-            at.varint32(buf, a);
-            at.varint32(buf, b);
+            at.fast32(buf, a);
+            at.fast32(buf, b);
         }
-        Payload::U64 => at.varint(buf, a as u64 | (b as u64) << 32),
+        Payload::U64 => at.fast64(buf, a as u64 | (b as u64) << 32),
         Payload::I64 => {
             let v = (a as u64 | (b as u64) << 32) as i64;
-            at.varint(buf, ((v << 1) ^ (v >> 63)) as u64)
+            at.fast64(buf, ((v << 1) ^ (v >> 63)) as u64)
         }
-        Payload::F64 => at.varint(buf, (a as u64 | (b as u64) << 32).swap_bytes()),
+        Payload::F64 => at.fast64(buf, (a as u64 | (b as u64) << 32).swap_bytes()),
     }
 }
 
-/// Direct-mapped callsite table: bits 4..8 of `id ^ id >> 1` pick the slot (two instructions on
-/// Thumb-2); a miss costs one definition entry. Callsites are statics laid out at a fixed
-/// stride (32 bytes on 32-bit targets, 48 on x86_64), so neighbours land in different slots:
-/// 97% distinct slots for 8 neighbours at strides 32–96, where a Fibonacci hash of the id gets
-/// 71% (its top bits repeat every 3 callsites at stride 48). The decoder does not need this
-/// function: the slot is on the wire.
-#[inline(always)]
-fn slot_of(id: u32) -> usize {
-    ((id ^ id >> 1) >> 4 & 0xF) as usize
+/// Record kind of each tag nibble: one load instead of a match per record.
+static KINDS: [Option<Kind>; 16] = {
+    let mut t = [None; 16];
+    let mut i = 0;
+    while i < 16 {
+        t[i] = Kind::from_bits(i as u32);
+        i += 1;
+    }
+    t
+};
+
+/// The batch's callsite table as the encoder manages it: 8 sets of 2 slots (slots `set` and
+/// `set + 8`), the set picked from the id, the slot to replace alternating per set. The decoder
+/// does not need any of this: the slot is on the wire.
+///
+/// Callsites are statics laid out at a fixed stride (32 bytes on 32-bit targets, 48 on x86_64),
+/// and `(id >> 4) + (id >> 7)` spreads up to 12 neighbours at strides 32–96 over the sets with
+/// at most two per set, so a call chain's callsites all stay bound; a direct-mapped table of
+/// 16 keeps 91–97% of them, and each miss costs a 3-byte definition per use.
+#[derive(Clone, Copy)]
+struct Slots {
+    ids: [u32; 16],
+    /// Bit `set`: which of the set's two slots to replace next.
+    next: u8,
+}
+
+impl Slots {
+    const EMPTY: Slots = Slots { ids: [NO_CALLSITE; 16], next: 0 };
+
+    #[inline(always)]
+    fn set_of(id: u32) -> usize {
+        ((id >> 4).wrapping_add(id >> 7) & 7) as usize
+    }
+
+    /// The slot bound to `id`, if any.
+    #[inline(always)]
+    fn find(&self, id: u32) -> Option<usize> {
+        let set = Self::set_of(id);
+        if self.ids[set] == id {
+            Some(set)
+        } else if self.ids[set + 8] == id {
+            Some(set + 8)
+        } else {
+            None
+        }
+    }
+
+    /// Binds `id` to a slot of its set and returns the slot.
+    #[inline(always)]
+    fn bind(&mut self, id: u32) -> usize {
+        let set = Self::set_of(id);
+        let slot = set + 8 * (self.next >> set & 1) as usize;
+        self.next ^= 1 << set;
+        self.ids[slot] = id;
+        slot
+    }
 }
 
 /// `s` cut to at most `max` bytes at a character boundary, keeping the start.
