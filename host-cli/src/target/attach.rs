@@ -29,7 +29,7 @@ pub struct RttStream {
 
 impl RttStream {
     /// Attaches to the control block at `cb` (with `id`), retrying while the firmware has not
-    /// initialised it yet (a target held at reset), then resumes a target that was running.
+    /// initialised it yet (a target held at reset), then lets the target run.
     pub fn attach(
         mut mem: Box<dyn Memory>,
         cb: u64,
@@ -51,6 +51,9 @@ impl RttStream {
                 Err(e) => return Err(e).context("attaching to the RTT channel"),
             }
         };
+        // Stubs halt the target when a debugger connects (QEMU `-S` holds it at reset):
+        // capturing means letting it run.
+        mem.resume()?;
         let stream = RttStream {
             mem,
             chan,

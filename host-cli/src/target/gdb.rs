@@ -46,6 +46,8 @@ pub struct GdbClient {
     state: State,
     /// The target stopped by itself (not by our interrupt) since it was last resumed.
     self_stop: bool,
+    /// Print every packet to stderr (`TICKSPAN_GDB_TRACE=1`), like GDB's `set debug remote 1`.
+    trace: bool,
 }
 
 impl GdbClient {
@@ -73,6 +75,7 @@ impl GdbClient {
             chunk: DEFAULT_CHUNK,
             state: State::Running,
             self_stop: false,
+            trace: std::env::var_os("TICKSPAN_GDB_TRACE").is_some_and(|v| v != "0"),
         };
         let features = gdb.command(b"qSupported:swbreak+;hwbreak+")?;
         if let Some(size) = features
@@ -100,6 +103,9 @@ impl GdbClient {
     pub fn interrupt(&mut self) -> Result<Stop> {
         if let State::Halted(stop) = self.state {
             return Ok(stop);
+        }
+        if self.trace {
+            eprintln!("gdb> ^C");
         }
         self.writer.write_all(&[0x03])?;
         self.wait_stop(self.timeout)
@@ -180,6 +186,9 @@ impl GdbClient {
     }
 
     fn send(&mut self, data: &[u8]) -> Result<()> {
+        if self.trace {
+            eprintln!("gdb> {}", String::from_utf8_lossy(data));
+        }
         let sum = data.iter().fold(0u8, |s, &b| s.wrapping_add(b));
         let mut frame = Vec::with_capacity(data.len() + 4);
         frame.push(b'$');
@@ -233,6 +242,9 @@ impl GdbClient {
             let want = parse_hex(&cs).ok_or_else(|| anyhow!("bad checksum characters in GDB reply"))?;
             if raw.iter().fold(0u8, |s, &b| s.wrapping_add(b)) as u64 == want {
                 self.writer.write_all(b"+")?;
+                if self.trace {
+                    eprintln!("gdb< {}", String::from_utf8_lossy(&raw));
+                }
                 return unescape(&raw);
             }
             self.writer.write_all(b"-")?;

@@ -1,0 +1,163 @@
+//! What the GDB, RTT and post-mortem tests share: building a firmware binary with features,
+//! QEMU with its gdbstub on a free port, and `tickspan dump --json` parsed into records.
+#![allow(dead_code)] // each test file uses its own part
+
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const QEMU: &str = "qemu-system-arm";
+
+/// Whether QEMU is there; outside CI a missing QEMU skips the test loudly.
+pub fn qemu_available(test: &str) -> bool {
+    match Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+        Ok(s) if s.success() => true,
+        _ if std::env::var_os("CI").is_some() => panic!("{QEMU} is not installed, and CI must run {test}"),
+        _ => {
+            eprintln!("\n!!! SKIPPED {test}: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n");
+            false
+        }
+    }
+}
+
+/// Builds firmware binary `bin` with cargo features `features` and returns its ELF.
+pub fn build_firmware(bin: &str, features: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/firmware");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    // The firmware is its own workspace with its own target and rustflags: drop whatever the
+    // outer build set that would override them.
+    let status = Command::new(cargo)
+        .current_dir(&dir)
+        .args(["build", "--release", "--bin", bin, "--features", features])
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_RUSTFLAGS")
+        .status()
+        .expect("run cargo build for the firmware");
+    assert!(status.success(), "building firmware {bin} failed");
+    let elf = dir.join("target/thumbv7m-none-eabi/release").join(bin);
+    assert!(elf.exists(), "{} missing", elf.display());
+    elf
+}
+
+/// QEMU running an ELF with its gdbstub on 127.0.0.1; killed when dropped.
+pub struct Qemu {
+    child: Child,
+    /// `127.0.0.1:PORT` of the gdbstub.
+    pub gdb: String,
+    /// File receiving UART0.
+    pub uart: PathBuf,
+}
+
+impl Qemu {
+    /// Starts `elf`; `halted` holds the CPU at reset until a debugger continues it (`-S`).
+    pub fn start(elf: &Path, dir: &Path, halted: bool) -> Qemu {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let uart = dir.join(format!("uart-{port}.txt"));
+        let mut cmd = Command::new(QEMU);
+        cmd.args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"])
+            .args(["-icount", "shift=3"])
+            .arg("-serial")
+            .arg(format!("file:{}", uart.display()))
+            .args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
+            .arg("-kernel")
+            .arg(elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if halted {
+            cmd.arg("-S");
+        }
+        let child = cmd.spawn().expect("start qemu");
+        let gdb = format!("127.0.0.1:{port}");
+        let q = Qemu { child, gdb, uart };
+        // Wait for the gdbstub to listen. A probe connection would make QEMU halt the CPU and
+        // wait for that debugger, so only look at whether the port is taken.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            assert!(Instant::now() < deadline, "QEMU's gdbstub did not start listening on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        q
+    }
+
+    /// Waits until UART0 has printed a line starting with `prefix`; returns it.
+    pub fn wait_uart(&self, prefix: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let text = std::fs::read_to_string(&self.uart).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.starts_with(prefix)) {
+                return line.to_string();
+            }
+            assert!(Instant::now() < deadline, "no {prefix:?} on UART0 within 30 s (got {text:?})");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A record line of `tickspan dump --json`.
+#[derive(Clone, Debug)]
+pub struct Rec {
+    pub ctx: u64,
+    pub kind: String,
+    pub name: String,
+    pub value: Option<u64>,
+    pub ts: u64,
+}
+
+/// What `tickspan dump --json FILE` shows of a stream.
+#[derive(Debug, Default)]
+pub struct Dumped {
+    pub header: Option<Value>,
+    pub records: Vec<Rec>,
+    /// Loss entries per context, in order.
+    pub losses: Vec<(u64, u64)>,
+    pub contexts: Vec<(u64, String)>,
+    pub skipped: u64,
+}
+
+impl Dumped {
+    pub fn parse(json_lines: &str) -> Dumped {
+        let mut d = Dumped::default();
+        let u = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("not a u64: {v}"));
+        for line in json_lines.lines() {
+            let v: Value = serde_json::from_str(line).expect("dump JSON line");
+            match v["type"].as_str() {
+                Some("header") => d.header = Some(v),
+                Some("loss") => d.losses.push((u(&v["ctx"]), u(&v["count"]))),
+                Some("context") => d.contexts.push((u(&v["ctx"]), v["name"].as_str().unwrap().to_string())),
+                Some("skipped") => d.skipped += u(&v["bytes"]),
+                Some("record") => d.records.push(Rec {
+                    ctx: u(&v["ctx"]),
+                    kind: v["kind"].as_str().unwrap().to_string(),
+                    name: v["name"].as_str().unwrap().to_string(),
+                    value: v.get("value").and_then(Value::as_u64),
+                    ts: u(&v["ts"]),
+                }),
+                _ => {}
+            }
+        }
+        d
+    }
+
+    /// Records of one context.
+    pub fn ctx(&self, ctx: u64) -> Vec<&Rec> {
+        self.records.iter().filter(|r| r.ctx == ctx).collect()
+    }
+
+    /// Records lost in one context.
+    pub fn lost(&self, ctx: u64) -> u64 {
+        self.losses.iter().filter(|l| l.0 == ctx).map(|l| l.1).sum()
+    }
+}
