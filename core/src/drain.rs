@@ -86,9 +86,7 @@ impl StreamInfo {
 
 #[cfg(feature = "std")]
 fn wall_clock() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
 #[cfg(not(feature = "std"))]
@@ -138,22 +136,17 @@ impl Timebase {
         self.started = true;
     }
 
-    /// A record's time for the encoder: on short clocks the difference from the previous
-    /// record of the batch (`prev`), 32-bit arithmetic only; on 64-bit clocks its full time.
-    /// Both agree with [`time_of`](Self::time_of) whenever the drain keeps up (module docs).
+    /// On short clocks, a record's time for the encoder: the difference from the previous
+    /// record of the batch (`prev`), 32-bit arithmetic only. It agrees with
+    /// [`time_of`](Self::time_of) whenever the drain keeps up (module docs).
     #[inline(always)]
-    fn stamp(&self, r: &Record, kind: Kind, prev: &mut u32) -> Result<u32, u64> {
-        match self.wrap32 {
-            Some(w) => {
-                let mut d = r.ts.wrapping_sub(*prev);
-                if r.ts < *prev {
-                    d = d.wrapping_add(w);
-                }
-                *prev = r.ts;
-                Ok(d)
-            }
-            None => Err(self.time_of(r, kind)),
+    fn delta(ts: u32, prev: &mut u32, wrap32: u32) -> u32 {
+        let mut d = ts.wrapping_sub(*prev);
+        if ts < *prev {
+            d = d.wrapping_add(wrap32);
         }
+        *prev = ts;
+        d
     }
 
     /// 64-bit time of a record read before the last [`tick`](Self::tick).
@@ -419,24 +412,30 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             let (time, mut prev) = (self.time, self.prev_ts);
             #[cfg(feature = "std")]
             let (host, mut undescribed) = (&self.host, None);
+            let mut new_callsite = |_id| {
+                #[cfg(feature = "std")]
+                if host.needs_dictionary(_id) {
+                    undescribed = Some(_id);
+                    return true;
+                }
+                false
+            };
             let recs = c.recs.get(c.pos..c.len).unwrap_or(&[]);
-            c.pos += self.enc.records(
-                recs,
-                |r, kind| time.stamp(r, kind, &mut prev),
-                |_id| {
-                    #[cfg(feature = "std")]
-                    if host.needs_dictionary(_id) {
-                        undescribed = Some(_id);
-                        return true;
-                    }
-                    false
-                },
-            );
+            // One loop per clock kind, so that the choice is not made per record.
+            c.pos += match time.wrap32 {
+                Some(wrap) => self.enc.records(
+                    recs,
+                    |r, _| Ok(Timebase::delta(r.ts, &mut prev, wrap)),
+                    &mut new_callsite,
+                ),
+                None => self.enc.records(recs, |r, kind| Err(time.time_of(r, kind)), &mut new_callsite),
+            };
             self.prev_ts = prev;
             #[cfg(feature = "std")]
             if let Some(id) = undescribed {
                 // The dictionary frame goes first: end this batch, or replace it if empty.
-                if self.enc.batch_entries().unwrap_or(0) > 0 || self.host.dictionary_frame(&mut self.enc, id) {
+                if self.enc.batch_entries().unwrap_or(0) > 0 || self.host.dictionary_frame(&mut self.enc, id)
+                {
                     return true;
                 }
                 continue;

@@ -18,7 +18,13 @@ fn trace(batches: u32) -> (Vec<u8>, Vec<usize>) {
         bytes.extend_from_slice(&out[..n]);
         ends.push(bytes.len());
     };
-    enc.header(&StreamHeader { version: 1, clock_hz: 72_000_000, clock_wrap: 1 << 32, node: 0, target: "thumbv7m-none-eabi" });
+    enc.header(&StreamHeader {
+        version: 1,
+        clock_hz: 72_000_000,
+        clock_wrap: 1 << 32,
+        node: 0,
+        target: "thumbv7m-none-eabi",
+    });
     push(&mut enc, &mut bytes);
     enc.context(0, "thread mode");
     push(&mut enc, &mut bytes);
@@ -66,7 +72,13 @@ fn truncation_at_every_offset_keeps_every_complete_frame() {
         assert_eq!(skipped(&items), partial as usize, "cut {cut}: {items:?}");
         if partial {
             let start = ends.iter().rev().find(|&&e| e <= cut).copied().unwrap_or(1);
-            assert!(items.last().unwrap().starts_with(&format!("Skipped {{ offset: {start}, bytes: {} }}", cut - start)), "cut {cut}: {items:?}");
+            assert!(
+                items
+                    .last()
+                    .unwrap()
+                    .starts_with(&format!("Skipped {{ offset: {start}, bytes: {} }}", cut - start)),
+                "cut {cut}: {items:?}"
+            );
         }
     }
 }

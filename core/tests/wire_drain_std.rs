@@ -57,7 +57,10 @@ fn workload(iterations: u32) {
 fn std_stream_describes_itself_and_is_compact() {
     let sink = Shared::default();
     let handle = tickspan::transport::spawn(sink.clone(), Duration::from_millis(1)).unwrap();
-    assert!(tickspan::transport::spawn(Shared::default(), Duration::from_millis(1)).is_err(), "one drain at a time");
+    assert!(
+        tickspan::transport::spawn(Shared::default(), Duration::from_millis(1)).is_err(),
+        "one drain at a time"
+    );
     let threads: Vec<_> = (0..2)
         .map(|t| std::thread::Builder::new().name(format!("worker-{t}")).spawn(|| workload(20_000)).unwrap())
         .collect();

@@ -39,7 +39,9 @@ fn expected(ctx: u32, e: &Entry) -> String {
             let (callsite, a, b) = match kind {
                 Kind::SpanEnter | Kind::SpanExit => (callsite, 0, 0),
                 Kind::Sync => (0, 0, 0),
-                Kind::Event | Kind::IsrEnter | Kind::IsrExit | Kind::TaskSwitch | Kind::SpanEnd => (callsite, a, 0),
+                Kind::Event | Kind::IsrEnter | Kind::IsrExit | Kind::TaskSwitch | Kind::SpanEnd => {
+                    (callsite, a, 0)
+                }
                 _ => (callsite, a, b),
             };
             Item::Record { ctx, ts, kind, callsite, a, b }
@@ -227,7 +229,14 @@ proptest! {
 fn drain_reports_ring_losses_where_they_happened() {
     let rings: [Ring<4>; 1] = [Ring::new()];
     NOW.set(100);
-    let info = StreamInfo { clock_hz: 0, clock_wrap: 1 << 32, node: 0, target: "t", now: fake_now, unix_ns: no_wall_clock };
+    let info = StreamInfo {
+        clock_hz: 0,
+        clock_wrap: 1 << 32,
+        node: 0,
+        target: "t",
+        now: fake_now,
+        unix_ns: no_wall_clock,
+    };
     let mut drain = Drain::new(&rings, info);
     for i in 0..7 {
         rings[0].push(Record::new(Kind::Event, 0x40, 10 + i, i, 0));
@@ -252,7 +261,14 @@ fn drain_reports_ring_losses_where_they_happened() {
 #[test]
 fn span_heavy_stream_is_under_four_bytes_per_record() {
     let rings: [Ring<1024>; 2] = [Ring::new(), Ring::new()];
-    let info = StreamInfo { clock_hz: 72_000_000, clock_wrap: 1 << 32, node: 0, target: "thumbv7m-none-eabi", now: fake_now, unix_ns: no_wall_clock };
+    let info = StreamInfo {
+        clock_hz: 72_000_000,
+        clock_wrap: 1 << 32,
+        node: 0,
+        target: "thumbv7m-none-eabi",
+        now: fake_now,
+        unix_ns: no_wall_clock,
+    };
     NOW.set(0);
     let mut drain = Drain::new(&rings, info);
     let gaps = [20u64, 35, 60, 24, 150, 400, 28, 90];
@@ -287,12 +303,13 @@ fn span_heavy_stream_is_under_four_bytes_per_record() {
         }
     }
     let mut decoded = 0;
-    Decoder::new()
-        .feed(&bytes, &mut |i| decoded += matches!(i, Item::Record { .. }) as u64)
-        .unwrap();
+    Decoder::new().feed(&bytes, &mut |i| decoded += matches!(i, Item::Record { .. }) as u64).unwrap();
     assert_eq!(decoded, records);
     let per_record = bytes.len() as f64 / records as f64;
-    println!("cortex-m-like span-heavy: {records} records, {} bytes, {per_record:.2} bytes/record", bytes.len());
+    println!(
+        "cortex-m-like span-heavy: {records} records, {} bytes, {per_record:.2} bytes/record",
+        bytes.len()
+    );
     assert!(per_record <= 4.0, "{per_record:.2}");
 }
 

@@ -59,7 +59,8 @@ impl DrainHandle {
         let Some(thread) = self.thread.take() else { return Ok(0) };
         self.stop.store(true, Ordering::Release);
         thread.thread().unpark();
-        let result = thread.join().unwrap_or_else(|_| Err(io::Error::other("tickspan drain thread panicked")));
+        let result =
+            thread.join().unwrap_or_else(|_| Err(io::Error::other("tickspan drain thread panicked")));
         RUNNING.store(false, Ordering::Release);
         result
     }
@@ -78,7 +79,10 @@ impl Drop for DrainHandle {
 /// have a single reader.
 pub fn spawn<W: Write + Send + 'static>(writer: W, period: Duration) -> io::Result<DrainHandle> {
     if RUNNING.swap(true, Ordering::AcqRel) {
-        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "a tickspan drain thread is already running"));
+        return Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "a tickspan drain thread is already running",
+        ));
     }
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = stop.clone();
@@ -114,7 +118,12 @@ pub fn to_tcp(addr: impl ToSocketAddrs) -> io::Result<DrainHandle> {
     spawn(stream, DEFAULT_PERIOD)
 }
 
-fn run<W: Write>(mut drain: Drain<'static>, mut writer: W, period: Duration, stop: &AtomicBool) -> io::Result<u64> {
+fn run<W: Write>(
+    mut drain: Drain<'static>,
+    mut writer: W,
+    period: Duration,
+    stop: &AtomicBool,
+) -> io::Result<u64> {
     let mut buf = vec![0u8; BUF_LEN];
     let mut total = 0u64;
     let mut last_sync = Instant::now();

@@ -7,9 +7,8 @@
 //! Every read is bounds-checked and every time sum wraps: no input panics or allocates.
 
 use super::{
-    body, callsite_kind_from_u8, frame_type, level_from_u8, op, payload_of, CallsiteInfo,
-    DecodeError, Item, Payload, StreamHeader, CRC, FORMAT_VERSION, MAGIC, MAX_FRAME_LEN,
-    NOT_A_TRACE_LIMIT,
+    body, callsite_kind_from_u8, frame_type, level_from_u8, op, payload_of, CallsiteInfo, DecodeError, Item,
+    Payload, StreamHeader, CRC, FORMAT_VERSION, MAGIC, MAX_FRAME_LEN, NOT_A_TRACE_LIMIT,
 };
 use crate::record::Kind;
 

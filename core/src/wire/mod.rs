@@ -211,10 +211,9 @@ impl core::fmt::Display for DecodeError {
                 f,
                 "unsupported tickspan wire format version {v} (this decoder reads version {FORMAT_VERSION})"
             ),
-            DecodeError::NotATrace => write!(
-                f,
-                "not a tickspan trace: no valid frame in the first {NOT_A_TRACE_LIMIT} bytes"
-            ),
+            DecodeError::NotATrace => {
+                write!(f, "not a tickspan trace: no valid frame in the first {NOT_A_TRACE_LIMIT} bytes")
+            }
         }
     }
 }
