@@ -68,7 +68,16 @@ impl Memory for ProbeMemory {
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<()> {
-        self.session.core(0)?.write_8(addr, data).with_context(|| format!("writing {} bytes at {addr:#x}", data.len()))
+        let mut core = self.session.core(0)?;
+        // Whole aligned words go out as 32-bit accesses: the target sees an RTT read offset
+        // change in one store, never byte by byte.
+        let r = if addr % 4 == 0 && data.len() % 4 == 0 {
+            let words: Vec<u32> = data.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+            core.write_32(addr, &words)
+        } else {
+            core.write_8(addr, data)
+        };
+        r.with_context(|| format!("writing {} bytes at {addr:#x}", data.len()))
     }
 
     fn ram_ranges(&mut self) -> Option<Vec<Range<u64>>> {
@@ -89,4 +98,140 @@ impl Memory for ProbeMemory {
 pub fn halt(mem: &mut ProbeMemory) -> Result<()> {
     mem.session.core(0)?.halt(Duration::from_millis(500))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::rtt::{self, UpChannel, TICKSPAN_ID};
+    use object::elf;
+    use object::write::elf::{FileHeader, ProgramHeader, SectionHeader, Writer};
+    use probe_rs::integration::FakeProbe;
+    use probe_rs::rtt::{Rtt, ScanRegion};
+    use tickspan::record::{Kind, Record};
+    use tickspan::ring::Ring;
+
+    const RAM: u64 = 0x2000_0000;
+
+    /// An ELF32 ARM executable with one loadable segment holding `image` at `RAM`: what
+    /// FakeProbe serves as target memory.
+    fn ram_elf(image: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut w = Writer::new(object::Endianness::Little, false, &mut out);
+        let name = w.add_section_name(b".data");
+        w.reserve_null_section_index();
+        w.reserve_section_index();
+        w.reserve_shstrtab_section_index();
+        w.reserve_file_header();
+        w.reserve_program_headers(1);
+        let offset = w.reserve(image.len(), 4) as u64;
+        w.reserve_shstrtab();
+        w.reserve_section_headers();
+        w.write_file_header(&FileHeader {
+            os_abi: 0,
+            abi_version: 0,
+            e_type: elf::ET_EXEC,
+            e_machine: elf::EM_ARM,
+            e_entry: 0,
+            e_flags: 0,
+        })
+        .unwrap();
+        w.write_align_program_headers();
+        let len = image.len() as u64;
+        w.write_program_header(&ProgramHeader {
+            p_type: elf::PT_LOAD,
+            p_flags: elf::PF_R | elf::PF_W,
+            p_offset: offset,
+            p_vaddr: RAM,
+            p_paddr: RAM,
+            p_filesz: len,
+            p_memsz: len,
+            p_align: 4,
+        });
+        w.write_align(4);
+        w.write(image);
+        w.write_shstrtab();
+        w.write_null_section_header();
+        w.write_section_header(&SectionHeader {
+            name: Some(name),
+            sh_type: elf::SHT_PROGBITS,
+            sh_flags: u64::from(elf::SHF_ALLOC | elf::SHF_WRITE),
+            sh_addr: RAM,
+            sh_offset: offset,
+            sh_size: len,
+            sh_link: 0,
+            sh_info: 0,
+            sh_addralign: 4,
+            sh_entsize: 0,
+        });
+        w.write_shstrtab_section_header();
+        out
+    }
+
+    /// Writes a control block with one up channel into `image` at `at`.
+    fn control_block(image: &mut [u8], at: usize, id: &[u8], name_at: usize, name: &[u8], buf_at: usize, data: &[u8]) {
+        let size = data.len() as u32 + 1;
+        image[at..at + 16].copy_from_slice(&rtt::id_field(id));
+        let words = [1, 0, RAM as u32 + name_at as u32, RAM as u32 + buf_at as u32, size, data.len() as u32, 0, 0];
+        for (i, w) in words.iter().enumerate() {
+            image[at + 16 + 4 * i..at + 20 + 4 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        image[name_at..name_at + name.len()].copy_from_slice(name);
+        image[buf_at..buf_at + data.len()].copy_from_slice(data);
+    }
+
+    #[test]
+    fn reads_tickspan_rtt_through_probe_rs_beside_a_segger_block() {
+        // A real stream: the drain over a ring with a span and a value.
+        let ring = Ring::<16>::new();
+        ring.push(Record::new(Kind::SpanEnter, 0x40, 10, 0, 0));
+        ring.push(Record::new(Kind::ValueU, 0x80, 15, 7, 0));
+        ring.push(Record::new(Kind::SpanExit, 0x40, 20, 0, 0));
+        let info = tickspan::drain::StreamInfo { clock_hz: 0, clock_wrap: 1 << 32, node: 0, target: "fake", now: || 30, unix_ns: || 0 };
+        let mut drain = tickspan::drain::Drain::new(std::slice::from_ref(&ring), info);
+        let mut stream = vec![0u8; 512];
+        let n = drain.read(&mut stream);
+        stream.truncate(n);
+
+        // tickspan's block, and a "SEGGER RTT" block as defmt-rtt would place it. The image
+        // ends with padding: FakeProbe reads a segment's last bytes as 0.
+        let mut image = vec![0u8; 0x1000];
+        control_block(&mut image, 0x000, TICKSPAN_ID, 0x80, b"tickspan\0", 0x100, &stream);
+        control_block(&mut image, 0x800, b"SEGGER RTT", 0x880, b"defmt\0", 0x900, b"defmt bytes");
+        let dir = std::env::temp_dir().join(format!("tickspan-fakeprobe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ram.elf");
+        std::fs::write(&path, ram_elf(&image)).unwrap();
+
+        let probe = FakeProbe::with_mocked_core_and_binary(&path).into_probe();
+        let mut mem = ProbeMemory::attach(probe, "nrf51822_xxAC").unwrap();
+        let ram = mem.ram_ranges().unwrap();
+        assert!(ram.iter().any(|r| r.contains(&RAM)), "chip RAM {ram:x?}");
+
+        // tickspan finds its block by ID (no ELF symbol here) and reads the stream.
+        let cb = rtt::scan(&mut mem, &[RAM..RAM + 0x1000], TICKSPAN_ID).unwrap();
+        assert_eq!(cb, RAM);
+        let mut chan = UpChannel::attach(&mut mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME)).unwrap();
+        let mut got = Vec::new();
+        chan.read(&mut mem, &mut got).unwrap();
+        assert_eq!(got, stream);
+        let mut dec = tickspan::wire::Decoder::new();
+        let mut records = Vec::new();
+        dec.feed(&got, &mut |item| {
+            if let tickspan::wire::Item::Record { kind, a, .. } = item {
+                records.push((kind, a));
+            }
+        })
+        .unwrap();
+        assert_eq!(records, [(Kind::SpanEnter, 0), (Kind::ValueU, 7), (Kind::SpanExit, 0)]);
+
+        // probe-rs's own RTT scan sees exactly one block, SEGGER's: tickspan's ID does not
+        // make defmt's tools fail with "multiple control blocks".
+        let mut core = mem.session.core(0).unwrap();
+        let mut segger = Rtt::attach_region(&mut core, &ScanRegion::Ranges(vec![RAM..RAM + 0x1000])).unwrap();
+        assert_eq!(segger.ptr(), RAM + 0x800);
+        let up = segger.up_channel(0).unwrap();
+        assert_eq!(up.name(), Some("defmt"));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
