@@ -152,7 +152,8 @@ fn no_wall_clock() -> u64 {
 /// Writes records stamped with a clock of modulus `wrap` (0 = 64-bit) into two rings,
 /// draining between rounds, and checks the decoded times, in order, per context.
 fn check_drain_times(wrap: u64, steps: &[(u8, u32)], rounds: usize) -> Result<(), TestCaseError> {
-    let rings: [Ring<64>; 2] = [Ring::new(), Ring::new()];
+    // Larger than a round (at most 119 records), so nothing is lost.
+    let rings: [Ring<128>; 2] = [Ring::new(), Ring::new()];
     let info = StreamInfo {
         clock_hz: 1_000_000,
         clock_wrap: wrap,
