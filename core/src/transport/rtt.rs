@@ -48,11 +48,17 @@ const fn parse(s: &str) -> usize {
     let b = s.as_bytes();
     let (mut i, mut v) = (0, 0usize);
     while i < b.len() {
-        assert!(b[i].is_ascii_digit(), "TICKSPAN_RTT_BUFFER_SIZE must be a decimal number");
+        assert!(
+            b[i].is_ascii_digit(),
+            "TICKSPAN_RTT_BUFFER_SIZE must be a decimal number"
+        );
         v = v * 10 + (b[i] - b'0') as usize;
         i += 1;
     }
-    assert!(v >= 16 && v <= 1 << 24, "TICKSPAN_RTT_BUFFER_SIZE must be 16..=16777216");
+    assert!(
+        v >= 16 && v <= 1 << 24,
+        "TICKSPAN_RTT_BUFFER_SIZE must be 16..=16777216"
+    );
     v
 }
 
@@ -137,21 +143,36 @@ pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> Drai
         // rather than writing out of bounds.
         let r = up.read.load(Ordering::Acquire);
         if r >= size {
-            return Drained { bytes, complete: false };
+            return Drained {
+                bytes,
+                complete: false,
+            };
         }
         if w >= size {
             w = r;
         }
         // One byte stays free so that full and empty differ.
-        let end = if r > w { r - 1 } else if r == 0 { size - 1 } else { size };
+        let end = if r > w {
+            r - 1
+        } else if r == 0 {
+            size - 1
+        } else {
+            size
+        };
         if end <= w {
-            return Drained { bytes, complete: false };
+            return Drained {
+                bytes,
+                complete: false,
+            };
         }
         // SAFETY: `w < end <= size`, so the range lies in BUFFER; the host only reads
         // `[read, write)`, which this range does not overlap, and this function is the only
         // writer (documented), so nothing else accesses these bytes while the slice lives.
         let free = unsafe {
-            core::slice::from_raw_parts_mut((BUFFER.0.get() as *mut u8).add(w as usize), (end - w) as usize)
+            core::slice::from_raw_parts_mut(
+                (BUFFER.0.get() as *mut u8).add(w as usize),
+                (end - w) as usize,
+            )
         };
         let n = drain.read(free);
         bytes += n;
@@ -159,7 +180,10 @@ pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> Drai
         // Release: the host that sees the new offset sees the bytes before it.
         publish(&up.write, if next == size { 0 } else { next });
         if n < free.len() {
-            return Drained { bytes, complete: true };
+            return Drained {
+                bytes,
+                complete: true,
+            };
         }
     }
 }
@@ -173,10 +197,17 @@ mod tests {
     /// Reads the channel like a host: returns the bytes and advances `read`.
     fn host_read() -> Vec<u8> {
         let up = &CONTROL_BLOCK.up;
-        let (w, r) = (up.write.load(Ordering::Acquire), up.read.load(Ordering::Relaxed));
+        let (w, r) = (
+            up.write.load(Ordering::Acquire),
+            up.read.load(Ordering::Relaxed),
+        );
         // SAFETY: the test thread is the only writer and is not writing now.
         let buf = unsafe { &*BUFFER.0.get() };
-        let out = if w >= r { buf[r as usize..w as usize].to_vec() } else { [&buf[r as usize..], &buf[..w as usize]].concat() };
+        let out = if w >= r {
+            buf[r as usize..w as usize].to_vec()
+        } else {
+            [&buf[r as usize..], &buf[..w as usize]].concat()
+        };
         up.read.store(w, Ordering::Release);
         out
     }
@@ -187,14 +218,33 @@ mod tests {
         assert_eq!(core::mem::offset_of!(ControlBlock, up), 24);
         assert_eq!(CONTROL_BLOCK.up.size as usize, BUFFER_SIZE);
         let rings = [Ring::<1024>::new()];
-        let info = crate::drain::StreamInfo { clock_hz: 0, clock_wrap: 0, node: 0, target: "t", now: || 0, unix_ns: || 0 };
+        let info = crate::drain::StreamInfo {
+            clock_hz: 0,
+            clock_wrap: 0,
+            node: 0,
+            target: "t",
+            now: || 0,
+            unix_ns: || 0,
+        };
         let mut d = Drain::new(&rings, info);
         for i in 0..1000 {
             rings[0].push(Record::new(Kind::Event, 0x40, i, i, 0));
         }
         // No host: the channel fills to size - 1 and stops; nothing is dropped by the channel.
-        assert_eq!(drain(&mut d), Drained { bytes: BUFFER_SIZE - 1, complete: false });
-        assert_eq!(drain(&mut d), Drained { bytes: 0, complete: false });
+        assert_eq!(
+            drain(&mut d),
+            Drained {
+                bytes: BUFFER_SIZE - 1,
+                complete: false
+            }
+        );
+        assert_eq!(
+            drain(&mut d),
+            Drained {
+                bytes: 0,
+                complete: false
+            }
+        );
         let mut stream = host_read();
         loop {
             let done = drain(&mut d).complete;
@@ -206,10 +256,19 @@ mod tests {
         let mut dec = crate::wire::Decoder::new();
         let mut events = 0;
         dec.feed(&stream, &mut |item| {
-            if matches!(item, crate::wire::Item::Record { kind: Kind::Event, .. }) {
+            if matches!(
+                item,
+                crate::wire::Item::Record {
+                    kind: Kind::Event,
+                    ..
+                }
+            ) {
                 events += 1;
             }
-            assert!(!matches!(item, crate::wire::Item::Skipped { .. }), "{item:?}");
+            assert!(
+                !matches!(item, crate::wire::Item::Skipped { .. }),
+                "{item:?}"
+            );
         })
         .unwrap();
         assert_eq!(events, 1000);

@@ -60,49 +60,69 @@ pub enum View {
 
 /// Runs `tickspan attach`; `show` runs a view subcommand on a saved stream (the CLI's own
 /// dispatch, so the views are exactly those of `tickspan tree FILE` etc.).
-pub fn run_attach(cmd: &AttachCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+pub fn run_attach(
+    cmd: &AttachCmd,
+    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
+) -> Result<u8, Fail> {
     let src = attach(&cmd.target).map_err(fail)?;
     capture(src, &cmd.out, show)
 }
 
 /// Runs `tickspan postmortem`, see [`run_attach`].
-pub fn run_postmortem(cmd: &PostmortemCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+pub fn run_postmortem(
+    cmd: &PostmortemCmd,
+    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
+) -> Result<u8, Fail> {
     let src = postmortem(&cmd.target).map_err(fail)?;
     capture(src, &cmd.out, show)
 }
 
 fn fail(e: anyhow::Error) -> Fail {
-    Fail { code: crate::run::exit::IO, msg: format!("{e:#}") }
+    Fail {
+        code: crate::run::exit::IO,
+        msg: format!("{e:#}"),
+    }
 }
 
 /// Copies the stream to the output file (or a temporary one) until it ends or Ctrl-C, then
 /// shows the view on it.
-fn capture(mut src: Box<dyn Source>, out: &OutputArgs, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+fn capture(
+    mut src: Box<dyn Source>,
+    out: &OutputArgs,
+    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
+) -> Result<u8, Fail> {
     crate::run::install_ctrlc();
     let to_stdout = out.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let (path, temp) = match &out.output {
         Some(p) if !to_stdout => (p.clone(), false),
-        _ => (std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())), true),
+        _ => (
+            std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())),
+            true,
+        ),
     };
     let mut sink: Box<dyn io::Write> = if to_stdout {
         Box::new(io::stdout().lock())
     } else {
-        Box::new(io::BufWriter::new(
-            std::fs::File::create(&path).map_err(|e| Fail::io(format!("creating {}", path.display()), e))?,
-        ))
+        Box::new(io::BufWriter::new(std::fs::File::create(&path).map_err(
+            |e| Fail::io(format!("creating {}", path.display()), e),
+        )?))
     };
     let name = src.describe();
     let mut buf = vec![0u8; 64 * 1024];
     while !crate::run::STOP.load(std::sync::atomic::Ordering::Relaxed) {
         match src.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => sink.write_all(&buf[..n]).and_then(|_| if to_stdout { sink.flush() } else { Ok(()) }),
+            Ok(n) => {
+                sink.write_all(&buf[..n])
+                    .and_then(|_| if to_stdout { sink.flush() } else { Ok(()) })
+            }
             Err(e) if crate::source::is_idle(&e) => Ok(()),
             Err(e) => return Err(Fail::io(format!("reading {name}"), e)),
         }
         .map_err(|e| Fail::io("writing the stream", e))?;
     }
-    sink.flush().map_err(|e| Fail::io("writing the stream", e))?;
+    sink.flush()
+        .map_err(|e| Fail::io("writing the stream", e))?;
     drop(sink);
     if to_stdout {
         return Ok(crate::run::exit::OK);
@@ -113,7 +133,11 @@ fn capture(mut src: Box<dyn Source>, out: &OutputArgs, show: impl FnOnce(Vec<Str
         View::Stats => "stats",
         View::Dump => "dump",
     };
-    let code = show(vec!["tickspan".into(), view.into(), path.display().to_string()]);
+    let code = show(vec![
+        "tickspan".into(),
+        view.into(),
+        path.display().to_string(),
+    ]);
     if temp {
         let _ = std::fs::remove_file(&path);
     }
@@ -129,7 +153,12 @@ const MAX_SAVE: u64 = 16 << 20;
 #[derive(clap::Args, Debug, Clone)]
 pub struct AttachArgs {
     /// A GDB stub: QEMU `-gdb tcp::3333`, OpenOCD, a Black Magic Probe's TCP port.
-    #[arg(long, value_name = "HOST:PORT", requires = "elf", required_unless_present = "chip")]
+    #[arg(
+        long,
+        value_name = "HOST:PORT",
+        requires = "elf",
+        required_unless_present = "chip"
+    )]
     pub gdb: Option<String>,
     /// A debug probe attached to this chip (probe-rs target name, e.g. nRF52840_xxAA).
     #[arg(long, conflicts_with = "gdb")]
@@ -302,11 +331,18 @@ fn dictionary(elf: &Elf) -> Vec<u8> {
 pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
     let elf = args.elf.as_deref().map(open_elf).transpose()?;
     let symbol = |name: &str| -> Result<u64> {
-        let elf = elf.as_ref().ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
-        elf.symbol(name).map(|s| s.0).ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
+        let elf = elf
+            .as_ref()
+            .ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
+        elf.symbol(name)
+            .map(|s| s.0)
+            .ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
     };
     let (mut mem, name): (Box<dyn Memory>, String) = match (&args.gdb, &args.chip) {
-        (Some(addr), _) => (Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?), format!("RTT via GDB {addr}")),
+        (Some(addr), _) => (
+            Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?),
+            format!("RTT via GDB {addr}"),
+        ),
         (None, Some(chip)) => open_probe(chip, args.probe.as_deref())?,
         (None, None) => bail!("give --gdb HOST:PORT or --chip CHIP"),
     };
@@ -324,31 +360,49 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
     }
     let poll = Duration::from_millis(args.poll_ms.max(1));
     let duration = args.duration.map(Duration::from_secs_f64);
-    let stream = RttStream::attach(mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME), poll, duration)?;
+    let stream = RttStream::attach(
+        mem,
+        cb,
+        TICKSPAN_ID,
+        Some(rtt::CHANNEL_NAME),
+        poll,
+        duration,
+    )?;
     let dictionary = elf.as_ref().map(dictionary);
-    Ok(Box::new(RttSource { stream, dictionary, seen_frame: false, in_frame: false, name }))
+    Ok(Box::new(RttSource {
+        stream,
+        dictionary,
+        seen_frame: false,
+        in_frame: false,
+        name,
+    }))
 }
 
 /// `tickspan postmortem`: the rings of a halted target or a RAM dump as a finished stream.
 pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
     let elf = open_elf(&args.elf)?;
     let layout = RingsLayout::from_elf(&elf)?;
-    let (mut mem, live, name): (Box<dyn Memory>, bool, String) = match (&args.gdb, &args.chip, &args.dump) {
-        (Some(addr), _, _) => {
-            let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
-            eprintln!("target halted ({:?})", gdb.interrupt()?);
-            (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
-        }
-        (None, Some(chip), _) => {
-            let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
-            (mem, true, name)
-        }
-        (None, None, Some(path)) => {
-            let dump = open_dump(path, args.base, &elf, &layout)?;
-            (Box::new(dump), false, format!("post-mortem of {}", path.display()))
-        }
-        _ => bail!("give --gdb, --chip or --dump"),
-    };
+    let (mut mem, live, name): (Box<dyn Memory>, bool, String) =
+        match (&args.gdb, &args.chip, &args.dump) {
+            (Some(addr), _, _) => {
+                let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
+                eprintln!("target halted ({:?})", gdb.interrupt()?);
+                (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
+            }
+            (None, Some(chip), _) => {
+                let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
+                (mem, true, name)
+            }
+            (None, None, Some(path)) => {
+                let dump = open_dump(path, args.base, &elf, &layout)?;
+                (
+                    Box::new(dump),
+                    false,
+                    format!("post-mortem of {}", path.display()),
+                )
+            }
+            _ => bail!("give --gdb, --chip or --dump"),
+        };
     if let Some(path) = &args.save_dump {
         save_dump(mem.as_mut(), &elf, path)?;
     }
@@ -363,9 +417,17 @@ pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
             r.written
         );
     }
-    let target = format!("post-mortem {}", args.elf.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
+    let target = format!(
+        "post-mortem {}",
+        args.elf
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
     let data = encode(&rings, &layout, &tb, Some(&elf), &target);
-    Ok(Box::new(BytesSource { data: io::Cursor::new(data), name }))
+    Ok(Box::new(BytesSource {
+        data: io::Cursor::new(data),
+        name,
+    }))
 }
 
 /// Opens a dump at `base`, or at the first candidate base that puts the rings inside it.
@@ -377,7 +439,8 @@ fn open_dump(path: &Path, base: Option<u64>, elf: &Elf, layout: &RingsLayout) ->
     let len = dump.len() as u64;
     let candidates = [
         elf.ram().map(|r| r.start),
-        elf.symbol("_stack_start").and_then(|(top, _)| top.checked_sub(len)),
+        elf.symbol("_stack_start")
+            .and_then(|(top, _)| top.checked_sub(len)),
     ];
     for c in candidates.into_iter().flatten() {
         dump.rebase(c);
@@ -385,12 +448,17 @@ fn open_dump(path: &Path, base: Option<u64>, elf: &Elf, layout: &RingsLayout) ->
             return Ok(dump);
         }
     }
-    bail!("cannot tell where {} starts in memory: give --base ADDR", path.display())
+    bail!(
+        "cannot tell where {} starts in memory: give --base ADDR",
+        path.display()
+    )
 }
 
 /// Writes the RAM the ELF's writable sections span (rings included) to `path`.
 fn save_dump(mem: &mut dyn Memory, elf: &Elf, path: &Path) -> Result<()> {
-    let ram = elf.ram().ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
+    let ram = elf
+        .ram()
+        .ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
     let len = ram.end - ram.start;
     if len > MAX_SAVE {
         bail!("the ELF's RAM sections span {len} bytes, more than --save-dump writes");
@@ -398,7 +466,13 @@ fn save_dump(mem: &mut dyn Memory, elf: &Elf, path: &Path) -> Result<()> {
     let mut data = vec![0u8; len as usize];
     mem.read(ram.start, &mut data)?;
     std::fs::write(path, &data).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("saved {len} bytes of RAM at {:#x} to {} (--dump {} --base {:#x})", ram.start, path.display(), path.display(), ram.start);
+    eprintln!(
+        "saved {len} bytes of RAM at {:#x} to {} (--dump {} --base {:#x})",
+        ram.start,
+        path.display(),
+        path.display(),
+        ram.start
+    );
     Ok(())
 }
 

@@ -11,10 +11,10 @@ pub mod cmd;
 pub mod dump;
 pub mod elf;
 pub mod gdb;
+pub mod postmortem;
 #[cfg(feature = "probe")]
 pub mod probe;
 pub mod rings;
-pub mod postmortem;
 pub mod rtt;
 
 use anyhow::{bail, Result};

@@ -12,9 +12,16 @@ pub const QEMU: &str = "qemu-system-arm";
 
 /// Whether QEMU is there; outside CI a missing QEMU skips the test loudly.
 pub fn qemu_available(test: &str) -> bool {
-    match Command::new(QEMU).arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
+    match Command::new(QEMU)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
         Ok(s) if s.success() => true,
-        _ if std::env::var_os("CI").is_some() => panic!("{QEMU} is not installed, and CI must run {test}"),
+        _ if std::env::var_os("CI").is_some() => {
+            panic!("{QEMU} is not installed, and CI must run {test}")
+        }
         _ => {
             eprintln!("\n!!! SKIPPED {test}: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n");
             false
@@ -56,19 +63,31 @@ pub struct Qemu {
 impl Qemu {
     /// Starts `elf`; `halted` holds the CPU at reset until a debugger continues it (`-S`).
     pub fn start(elf: &Path, dir: &Path, halted: bool) -> Qemu {
-        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let uart = dir.join(format!("uart-{port}.txt"));
         let mut cmd = Command::new(QEMU);
-        cmd.args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"])
-            .args(["-icount", "shift=3"])
-            .arg("-serial")
-            .arg(format!("file:{}", uart.display()))
-            .args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
-            .arg("-kernel")
-            .arg(elf)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "-cpu",
+            "cortex-m3",
+            "-machine",
+            "lm3s6965evb",
+            "-nographic",
+            "-monitor",
+            "none",
+        ])
+        .args(["-icount", "shift=3"])
+        .arg("-serial")
+        .arg(format!("file:{}", uart.display()))
+        .args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         if halted {
             cmd.arg("-S");
         }
@@ -79,7 +98,10 @@ impl Qemu {
         // wait for that debugger, so only look at whether the port is taken.
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            assert!(Instant::now() < deadline, "QEMU's gdbstub did not start listening on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "QEMU's gdbstub did not start listening on {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         q
@@ -93,7 +115,10 @@ impl Qemu {
             if let Some(line) = text.lines().find(|l| l.starts_with(prefix)) {
                 return line.to_string();
             }
-            assert!(Instant::now() < deadline, "no {prefix:?} on UART0 within 30 s (got {text:?})");
+            assert!(
+                Instant::now() < deadline,
+                "no {prefix:?} on UART0 within 30 s (got {text:?})"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -136,7 +161,9 @@ impl Dumped {
             match v["type"].as_str() {
                 Some("header") => d.header = Some(v),
                 Some("loss") => d.losses.push((u(&v["ctx"]), u(&v["count"]))),
-                Some("context") => d.contexts.push((u(&v["ctx"]), v["name"].as_str().unwrap().to_string())),
+                Some("context") => d
+                    .contexts
+                    .push((u(&v["ctx"]), v["name"].as_str().unwrap().to_string())),
                 Some("skipped") => d.skipped += u(&v["bytes"]),
                 Some("record") => d.records.push(Rec {
                     ctx: u(&v["ctx"]),
