@@ -131,3 +131,64 @@ fn attach_after_the_channel_filled_with_nobody_reading() {
         "nobody read while 1000 records went through a 1 KiB channel"
     );
 }
+
+/// Position of every occurrence of a 16-byte RTT ID field in `ram`.
+fn ids(ram: &[u8], id: &[u8]) -> Vec<usize> {
+    let mut field = [0u8; 16];
+    field[..id.len()].copy_from_slice(id);
+    ram.windows(16)
+        .enumerate()
+        .filter(|(_, w)| *w == field)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+fn word(ram: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(ram[at..at + 4].try_into().unwrap())
+}
+
+#[test]
+fn tickspan_rtt_and_defmt_rtt_work_in_one_firmware() {
+    if !qemu_available("gdb_rtt_qemu") {
+        return;
+    }
+    let elf = build_firmware("rtt_defmt", "rtt,defmt");
+    let dir = scratch("gdb-rtt-defmt");
+    let qemu = Qemu::start(&elf, &dir, true);
+    let (d, _) = capture(&elf, &qemu.gdb, &dir.join("defmt.tspn"));
+    check(&d);
+
+    // The target stopped at `tickspan_rtt_done`; look at its RAM as a scanning tool would.
+    let ram_file = dir.join("ram.bin");
+    let res = run(&[
+        "postmortem",
+        "--elf",
+        elf.to_str().unwrap(),
+        "--gdb",
+        &qemu.gdb,
+        "--save-dump",
+        ram_file.to_str().unwrap(),
+        "-o",
+        dir.join("pm.tspn").to_str().unwrap(),
+        "--view",
+        "stats",
+    ]);
+    let err = String::from_utf8_lossy(&res.stderr);
+    assert_eq!(res.status.code(), Some(0), "{err}");
+    let base = err
+        .lines()
+        .find_map(|l| l.split(" bytes of RAM at 0x").nth(1))
+        .and_then(|rest| u64::from_str_radix(rest.split_whitespace().next()?, 16).ok())
+        .unwrap_or_else(|| panic!("no dump base in {err}"));
+    let ram = std::fs::read(&ram_file).unwrap();
+    // Exactly one block with SEGGER's ID (defmt's), and tickspan's beside it.
+    let segger = ids(&ram, b"SEGGER RTT");
+    assert_eq!(segger.len(), 1, "SEGGER RTT blocks at {segger:x?}");
+    assert_eq!(ids(&ram, b"TICKSPAN RTT").len(), 1);
+    // defmt's up channel 0 is named "defmt" and has received its log frames.
+    let cb = segger[0];
+    assert_eq!(word(&ram, cb + 16), 1, "defmt-rtt has one up channel");
+    let name = (word(&ram, cb + 24) as u64 - base) as usize;
+    assert_eq!(&ram[name..name + 6], b"defmt\0");
+    assert!(word(&ram, cb + 24 + 12) > 0, "defmt wrote into its channel");
+}
