@@ -11,7 +11,35 @@
 use super::{Clock, CONFIGURED_HZ};
 
 const SYST_RVR: *const u32 = 0xE000_E014 as *const u32;
-const SYST_CVR: *const u32 = 0xE000_E018 as *const u32;
+/// Offset of CVR from [`scs_base`].
+const SYST_CVR_OFFSET: usize = 0x18;
+
+/// 0xE000_E000, the System Control Space block that holds SysTick.
+///
+/// On Thumb-2 it is one `mov.w` (a valid modified immediate, `0xXY00XY00`) where the compiler
+/// would emit `movw` + `movt` for the register's own address: one instruction less on every
+/// record path that does not already hold the address in a register. `pure` lets the compiler
+/// hoist or share it like any constant.
+#[inline(always)]
+fn scs_base() -> *const u32 {
+    #[cfg(tickspan_thumb2)]
+    {
+        let base: usize;
+        // SAFETY: materialises a constant in a register; touches no memory, stack or flags.
+        unsafe {
+            core::arch::asm!(
+                "mov.w {0}, #0xE000E000",
+                out(reg) base,
+                options(pure, nomem, nostack, preserves_flags)
+            )
+        };
+        base as *const u32
+    }
+    #[cfg(not(tickspan_thumb2))]
+    {
+        0xE000_E000 as *const u32
+    }
+}
 
 /// The SysTick current-value register, read as an up-counter.
 pub struct SysTick;
@@ -19,8 +47,9 @@ pub struct SysTick;
 impl Clock for SysTick {
     #[inline(always)]
     fn now() -> u64 {
-        // SAFETY: CVR is an architecturally defined, side-effect-free readable register.
-        !unsafe { SYST_CVR.read_volatile() } as u64
+        // SAFETY: CVR (0xE000_E018) is an architecturally defined, side-effect-free readable
+        // register.
+        !unsafe { scs_base().byte_add(SYST_CVR_OFFSET).read_volatile() } as u64
     }
     fn frequency_hz() -> u64 {
         CONFIGURED_HZ
