@@ -337,8 +337,8 @@ impl FrameEncoder {
         mut time: impl FnMut(&Record, Kind) -> Result<u32, u64>,
         mut before_new_callsite: impl FnMut(u32) -> bool,
     ) -> usize {
-        // One base register for the buffer and the slot table; the cursor in registers.
-        let mut pos = self.at;
+        let Self { buf, at, cur, slots, entries, .. } = self;
+        let (mut pos, mut now) = (*at, *cur);
         let mut taken = 0;
         for r in recs {
             if pos.len + MAX_ENTRY_LEN + RESERVE > ENCODED_CAPACITY {
@@ -347,24 +347,25 @@ impl FrameEncoder {
             match KINDS[(r.tag & 0xF) as usize] {
                 Some(kind) => {
                     let id = r.callsite();
-                    if has_callsite(kind) && self.slots.find(id).is_none() && before_new_callsite(id) {
+                    if has_callsite(kind) && slots.find(id).is_none() && before_new_callsite(id) {
                         break;
                     }
                     let stamp = match time(r, kind) {
                         Ok(delta) => Stamp::Delta(delta),
                         Err(t) => Stamp::At(t),
                     };
-                    entry(&mut self.buf, &mut pos, &mut self.cur, &mut self.slots, kind, id, stamp, r.a, r.b);
+                    entry(buf, &mut pos, &mut now, slots, kind, id, stamp, r.a, r.b);
                 }
                 None => {
-                    pos.put_fast(&mut self.buf, Kind::Loss as u8);
-                    pos.put_fast(&mut self.buf, 1);
+                    pos.put_fast(buf, Kind::Loss as u8);
+                    pos.put_fast(buf, 1);
                 }
             }
             taken += 1;
         }
-        self.at = pos;
-        self.entries += taken as u32;
+        *at = pos;
+        *cur = now;
+        *entries += taken as u32;
         taken
     }
 
