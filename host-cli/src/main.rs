@@ -53,7 +53,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
                 contexts: a.context,
             };
             let mut tree = view::tree::Tree::new(stdout(), filter, a.merge, a.max_nodes);
-            let (tl, sum) = timeline(&a.input, &mut tree, |t| t.error().is_some())?;
+            let (tl, sum) = timeline(&a.input, &mut tree, |t| t.flush_output())?;
             let r = tree.finish(&tl.meta);
             output_result(r, "standard output")?;
             Ok(report(&a.input, &tl, sum))
@@ -212,8 +212,9 @@ fn elf_names(input: &Input, mut sink: impl FnMut(item::Item<'_>)) -> Result<(), 
     Ok(())
 }
 
-/// Decodes `input` through a timeline into `v`. `stop` says when the view wants no more.
-fn timeline<V: Visitor>(input: &Input, v: &mut V, stop: impl Fn(&V) -> bool) -> Result<(Timeline, Summary), Fail> {
+/// Decodes `input` through a timeline into `v`. `idle` runs when a live input pauses (after
+/// everything held back was processed) and says whether the view wants no more.
+fn timeline<V: Visitor>(input: &Input, v: &mut V, mut idle: impl FnMut(&mut V) -> bool) -> Result<(Timeline, Summary), Fail> {
     let mut src = open(input)?;
     run::install_ctrlc();
     let mut tl = Timeline::new(input.reorder_window);
@@ -223,7 +224,7 @@ fn timeline<V: Visitor>(input: &Input, v: &mut V, stop: impl Fn(&V) -> bool) -> 
         None => {
             // A live source went quiet: the target has drained everything up to now.
             tl.flush(v);
-            if stop(v) {
+            if idle(v) {
                 STOP.store(true, Ordering::Relaxed);
             }
         }

@@ -187,9 +187,12 @@ impl<W: Write> Tree<W> {
         }
     }
 
-    /// The first write error (a closed pipe ends the output early).
-    pub fn error(&self) -> Option<&io::Error> {
-        self.error.as_ref()
+    /// Pushes out what was printed so far (live inputs); true once output has failed (a
+    /// closed pipe ends the output early).
+    pub fn flush_output(&mut self) -> bool {
+        let r = self.out.flush();
+        self.record(r);
+        self.error.is_some()
     }
 
     fn bounds(&mut self, meta: &Meta) -> Bounds {

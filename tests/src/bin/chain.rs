@@ -1,4 +1,5 @@
-//! Records a known call chain and drains it to the file named by the first argument.
+//! Records a known call chain and drains it to the file named by the first argument (or to a
+//! TCP listener given as `tcp:HOST:PORT`).
 //!
 //! Main thread, three times: `request { decode { • bytes = i }  store }` with `decode` sleeping
 //! 1 ms and `store` 2 ms. Then a manual span `job` whose child `job_io` is ended by a thread
@@ -23,8 +24,12 @@ fn request(i: u32) {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: chain OUT");
-    let drain = tickspan::transport::to_file(&path).expect("open trace file");
+    let out = std::env::args().nth(1).expect("usage: chain OUT|tcp:HOST:PORT");
+    let drain = match out.strip_prefix("tcp:") {
+        Some(addr) => tickspan::transport::to_tcp(addr),
+        None => tickspan::transport::to_file(&out),
+    }
+    .expect("open trace output");
     for i in 0..3 {
         request(i);
     }
