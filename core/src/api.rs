@@ -25,31 +25,51 @@ fn emit_ab(tag: u32, a: u32, b: u32) {
     with_ring(|ring| ring.push(Record { tag, ts: <Active as Clock>::now() as u32, a, b }))
 }
 
-/// Ends the innermost scoped span of this context when dropped (early returns included).
+/// An open scoped span, to be closed by [`ScopedSpan::exit`] in the same context.
 ///
 /// `!Send`: a scoped span opens and closes in one context, which is what lets the host nest
-/// spans without ids.
-#[must_use = "the span ends when this guard is dropped"]
-pub struct SpanGuard {
+/// spans without ids. [`span!`](crate::span) wraps it in a guard type of its own per call site,
+/// whose `drop` the compiler inlines even at `opt-level = "s"` (a drop shared by every span,
+/// as [`SpanGuard`]'s is, stays an out-of-line call there).
+pub struct ScopedSpan {
     tag: u32,
     held: Held,
     _not_send: PhantomData<*const ()>,
 }
 
-impl SpanGuard {
-    /// Enters a scoped span. Use [`span!`](crate::span).
+impl ScopedSpan {
+    /// Writes the enter record.
     #[inline(always)]
-    pub fn enter(cs: &'static Callsite) -> SpanGuard {
+    pub fn enter(cs: &'static Callsite) -> ScopedSpan {
         let id = cs.id();
         let held = with_ring_held(|ring| emit_to(ring, id | Kind::SpanEnter as u32, 0));
-        SpanGuard { tag: id | Kind::SpanExit as u32, held, _not_send: PhantomData }
+        ScopedSpan { tag: id | Kind::SpanExit as u32, held, _not_send: PhantomData }
+    }
+
+    /// Writes the exit record. Call once, in the context that entered.
+    #[inline(always)]
+    pub fn exit(&self) {
+        with_held(&self.held, |ring| emit_to(ring, self.tag, 0));
+    }
+}
+
+/// Ends a scoped span when dropped (early returns included): a nameable guard, for storing in
+/// a struct. [`span!`](crate::span) returns an equivalent guard of its own type.
+#[must_use = "the span ends when this guard is dropped"]
+pub struct SpanGuard(ScopedSpan);
+
+impl SpanGuard {
+    /// Enters a scoped span.
+    #[inline(always)]
+    pub fn enter(cs: &'static Callsite) -> SpanGuard {
+        SpanGuard(ScopedSpan::enter(cs))
     }
 }
 
 impl Drop for SpanGuard {
     #[inline(always)]
     fn drop(&mut self) {
-        with_held(&self.held, |ring| emit_to(ring, self.tag, 0));
+        self.0.exit();
     }
 }
 

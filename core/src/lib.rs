@@ -81,9 +81,18 @@ macro_rules! __callsite {
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! span {
-    ($level:ident, $name:literal) => {
-        $crate::SpanGuard::enter($crate::__callsite!($name, Span, $level))
-    };
+    ($level:ident, $name:literal) => {{
+        // A guard type per call site: its drop is inlined (see `ScopedSpan`).
+        #[must_use = "the span ends when this guard is dropped"]
+        struct SpanGuard($crate::ScopedSpan);
+        impl ::core::ops::Drop for SpanGuard {
+            #[inline(always)]
+            fn drop(&mut self) {
+                self.0.exit();
+            }
+        }
+        SpanGuard($crate::ScopedSpan::enter($crate::__callsite!($name, Span, $level)))
+    }};
     ($name:literal) => {
         $crate::span!(Info, $name)
     };
