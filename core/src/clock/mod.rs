@@ -76,17 +76,18 @@ pub type Active = riscv::Mcycle;
 #[cfg(all(not(feature = "clock-custom"), feature = "std", feature = "clock-instant"))]
 pub type Active = instant::Instant;
 /// The clock the record path uses on this target with these features.
-#[cfg(all(not(feature = "clock-custom"), feature = "std", not(feature = "clock-instant"), target_arch = "x86_64"))]
+#[cfg(all(not(feature = "clock-custom"), feature = "std", not(feature = "clock-instant"), target_arch = "x86_64", not(miri)))]
 pub type Active = tsc::Tsc;
 /// The clock the record path uses on this target with these features.
-#[cfg(all(not(feature = "clock-custom"), feature = "std", not(feature = "clock-instant"), target_arch = "aarch64"))]
+#[cfg(all(not(feature = "clock-custom"), feature = "std", not(feature = "clock-instant"), target_arch = "aarch64", not(miri)))]
 pub type Active = cntvct::Cntvct;
-/// The clock the record path uses on this target with these features.
+/// The clock the record path uses on this target with these features (and under Miri, which
+/// cannot execute `rdtsc` or read CNTVCT).
 #[cfg(all(
     not(feature = "clock-custom"),
     feature = "std",
     not(feature = "clock-instant"),
-    not(any(target_arch = "x86_64", target_arch = "aarch64"))
+    any(miri, not(any(target_arch = "x86_64", target_arch = "aarch64")))
 ))]
 pub type Active = instant::Instant;
 /// Without `std` on a hosted target (e.g. `cargo check` of the core alone) there is no

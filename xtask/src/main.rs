@@ -1,0 +1,330 @@
+//! `cargo xtask`: the repository's tasks as a Rust program (defmt's pattern).
+//!
+//! `cargo xtask test` is the project's full test command, the one `.ci/run` runs: host tests
+//! (including the QEMU end-to-end test and the CLI tests), the ring stress tests in both ring
+//! modes, `no_std` cross builds of `tickspan` for every supported target and feature set,
+//! clippy and rustdoc with warnings denied, the loom model, Miri, and a fuzz smoke run. Every
+//! step runs even when an earlier one failed; the summary lists them all and the exit status
+//! is non-zero if any failed.
+//!
+//! Tools that only CI is required to have (nightly with Miri, cargo-fuzz) are skipped with a
+//! message when missing, unless `CI` is set: then a missing tool is a failure.
+#![deny(missing_docs)]
+
+use clap::{Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Bare-metal targets `tickspan` must build for without `std`.
+const NO_STD_TARGETS: [&str; 4] = [
+    "thumbv6m-none-eabi",
+    "thumbv7m-none-eabi",
+    "thumbv7em-none-eabihf",
+    "riscv32imac-unknown-none-elf",
+];
+
+/// Feature sets of the cross builds ("" = none). `clock-systick` only means something on
+/// Cortex-M.
+const NO_STD_FEATURES: [&str; 4] = ["", "disabled", "flight-recorder", "clock-systick"];
+
+#[derive(Parser)]
+#[command(about = "tickspan repository tasks")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Every test and check CI runs; prints one summary line per step.
+    Test {
+        /// Run only the steps whose name contains one of these strings.
+        #[arg(long, value_name = "PATTERN")]
+        only: Vec<String>,
+        /// Skip the steps whose name contains one of these strings.
+        #[arg(long, value_name = "PATTERN")]
+        skip: Vec<String>,
+        /// Seconds each fuzz target runs.
+        #[arg(long, default_value_t = 20)]
+        fuzz_secs: u32,
+        /// List the steps and their commands without running them.
+        #[arg(long)]
+        list: bool,
+    },
+    /// Instructions per record on a Cortex-M3 under QEMU (`examples/firmware/icount.sh`).
+    Icount {
+        /// Optimisation levels to measure (default: the firmware's profile).
+        levels: Vec<String>,
+    },
+    /// Flash and RAM of tickspan in a minimal firmware (`examples/firmware/footprint.sh`).
+    Footprint {
+        /// Optimisation level (default: the firmware's profile).
+        level: Option<String>,
+    },
+}
+
+/// One command of the test run.
+struct Step {
+    name: String,
+    cmd: Command,
+    /// A tool this step needs that may be missing: why not, if it is.
+    missing: Option<String>,
+}
+
+enum Outcome {
+    Passed,
+    Failed(String),
+    Skipped(String),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    let code = match cli.cmd {
+        Cmd::Test { only, skip, fuzz_secs, list } => {
+            let steps: Vec<Step> = test_steps(&root, fuzz_secs)
+                .into_iter()
+                .filter(|s| only.is_empty() || only.iter().any(|p| s.name.contains(p.as_str())))
+                .filter(|s| !skip.iter().any(|p| s.name.contains(p.as_str())))
+                .collect();
+            if list {
+                for s in &steps {
+                    println!("{:<44} {}", s.name, show(&s.cmd));
+                }
+                0
+            } else {
+                run_all(steps)
+            }
+        }
+        Cmd::Icount { levels } => script(&root, "examples/firmware/icount.sh", &levels),
+        Cmd::Footprint { level } => {
+            script(&root, "examples/firmware/footprint.sh", level.as_slice())
+        }
+    };
+    std::process::exit(code);
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ is in the workspace").to_owned()
+}
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// `cargo` through rustup's proxy, so that `+nightly` works.
+fn cargo(root: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new("cargo");
+    c.current_dir(root).args(args);
+    c
+}
+
+fn step(name: impl Into<String>, cmd: Command) -> Step {
+    Step { name: name.into(), cmd, missing: None }
+}
+
+fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let mut steps = vec![
+        // Default members: core, CLI, demo, end-to-end tests (QEMU firmware, CLI), xtask.
+        step("host tests", cargo(root, &["test"])),
+        // The global-ring tests follow the build's ring mode: run them in the other one too.
+        step(
+            "core tests (flight-recorder)",
+            cargo(root, &["test", "-p", "tickspan", "--features", "std,flight-recorder"]),
+        ),
+    ];
+
+    let installed = installed_targets();
+    for target in NO_STD_TARGETS {
+        for features in NO_STD_FEATURES {
+            if features == "clock-systick" && !target.starts_with("thumb") {
+                continue;
+            }
+            let mut args = vec!["build", "-p", "tickspan", "--lib", "--target", target];
+            if !features.is_empty() {
+                args.extend(["--features", features]);
+            }
+            let label = if features.is_empty() { "no features" } else { features };
+            let mut s = step(format!("no_std {target} ({label})"), cargo(root, &args));
+            s.missing = missing_target(&installed, target);
+            steps.push(s);
+        }
+    }
+
+    steps.push(step(
+        "clippy (host, all targets)",
+        cargo(root, &["clippy", "--all-targets", "--", "-D", "warnings"]),
+    ));
+    for target in ["thumbv6m-none-eabi", "thumbv7em-none-eabihf"] {
+        let mut s = step(
+            format!("clippy (tickspan, {target})"),
+            cargo(root, &["clippy", "-p", "tickspan", "--target", target, "--", "-D", "warnings"]),
+        );
+        s.missing = missing_target(&installed, target);
+        steps.push(s);
+    }
+
+    let mut doc = cargo(root, &["doc", "--no-deps"]);
+    doc.env("RUSTDOCFLAGS", "-D warnings");
+    steps.push(step("docs", doc));
+
+    // Own target directory: `--cfg loom` would otherwise invalidate the host build's cache.
+    let mut loom = cargo(root, &["test", "-p", "tickspan", "--test", "loom_ring", "--release"]);
+    loom.env("RUSTFLAGS", "--cfg loom").env("CARGO_TARGET_DIR", target_dir.join("loom"));
+    steps.push(step("loom", loom));
+
+    let mut miri = step(
+        "miri",
+        cargo(root, &["+nightly", "miri", "test", "-p", "tickspan", "--features", "std"]),
+    );
+    if !succeeds(cargo(root, &["+nightly", "miri", "--version"])) {
+        miri.missing = Some(
+            "nightly with miri is not installed (rustup toolchain install nightly --profile minimal \
+             && rustup +nightly component add miri rust-src)"
+                .into(),
+        );
+    }
+    steps.push(miri);
+
+    steps.extend(fuzz_steps(root, &target_dir, fuzz_secs));
+    steps
+}
+
+/// One short run per cargo-fuzz target in `fuzz/`. New inputs go to the target directory, so
+/// the run never changes the tree; the checked-in corpus and seeds are read.
+fn fuzz_steps(root: &Path, target_dir: &Path, secs: u32) -> Vec<Step> {
+    let fuzz_dir = root.join("fuzz");
+    if !fuzz_dir.join("Cargo.toml").exists() {
+        return Vec::new();
+    }
+    let mut list = cargo(&fuzz_dir, &["+nightly", "fuzz", "list"]);
+    let targets = match list.output() {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        _ => {
+            let mut s = step("fuzz smoke", cargo(&fuzz_dir, &["+nightly", "fuzz", "list"]));
+            s.missing =
+                Some("cargo-fuzz is not installed (cargo install cargo-fuzz --locked)".into());
+            return vec![s];
+        }
+    };
+    targets
+        .split_whitespace()
+        .map(|t| {
+            let corpus = target_dir.join("fuzz-corpus").join(t);
+            let _ = std::fs::create_dir_all(&corpus);
+            let mut c = cargo(&fuzz_dir, &["+nightly", "fuzz", "run", t]);
+            c.arg(&corpus);
+            for extra in [fuzz_dir.join("corpus").join(t), fuzz_dir.join("seeds")] {
+                if extra.is_dir() {
+                    c.arg(extra);
+                }
+            }
+            c.arg("--").arg(format!("-max_total_time={secs}"));
+            // Sanitizer flags differ from every other build: keep its artifacts apart.
+            c.env("CARGO_TARGET_DIR", target_dir.join("fuzz"));
+            step(format!("fuzz {t} ({secs} s)"), c)
+        })
+        .collect()
+}
+
+fn installed_targets() -> Option<String> {
+    let o = Command::new("rustup").args(["target", "list", "--installed"]).output().ok()?;
+    o.status.success().then(|| String::from_utf8_lossy(&o.stdout).into_owned())
+}
+
+fn missing_target(installed: &Option<String>, target: &str) -> Option<String> {
+    // Without rustup the build itself reports a missing target.
+    let installed = installed.as_deref()?;
+    (!installed.lines().any(|l| l.trim() == target))
+        .then(|| format!("target {target} is not installed (rustup target add {target})"))
+}
+
+fn succeeds(mut c: Command) -> bool {
+    c.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn show(c: &Command) -> String {
+    let envs: Vec<String> = c
+        .get_envs()
+        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
+        .collect();
+    let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+    let dir = c.get_current_dir().map(|d| format!("(in {}) ", d.display())).unwrap_or_default();
+    format!(
+        "{dir}{}{}{} {}",
+        envs.join(" "),
+        if envs.is_empty() { "" } else { " " },
+        c.get_program().to_string_lossy(),
+        args.join(" ")
+    )
+}
+
+fn run_all(steps: Vec<Step>) -> i32 {
+    let total = steps.len();
+    let mut results = Vec::with_capacity(total);
+    for (i, mut s) in steps.into_iter().enumerate() {
+        println!("\n==> [{}/{total}] {}: {}", i + 1, s.name, show(&s.cmd));
+        let start = Instant::now();
+        let outcome = match s.missing.take() {
+            Some(why) if in_ci() => Outcome::Failed(why),
+            Some(why) => Outcome::Skipped(why),
+            None => match s.cmd.status() {
+                Ok(st) if st.success() => Outcome::Passed,
+                Ok(st) => Outcome::Failed(format!("exit status {st}")),
+                Err(e) => Outcome::Failed(format!("could not start: {e}")),
+            },
+        };
+        let elapsed = start.elapsed();
+        if let Outcome::Failed(why) | Outcome::Skipped(why) = &outcome {
+            println!("--- {}: {why}", s.name);
+        }
+        results.push((s.name, outcome, elapsed));
+    }
+
+    println!("\n==> summary");
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for (name, outcome, elapsed) in &results {
+        let (tag, why) = match outcome {
+            Outcome::Passed => {
+                passed += 1;
+                ("PASS", String::new())
+            }
+            Outcome::Failed(why) => {
+                failed += 1;
+                ("FAIL", format!("  {why}"))
+            }
+            Outcome::Skipped(why) => {
+                skipped += 1;
+                ("SKIP", format!("  {why}"))
+            }
+        };
+        println!("{tag}  {name:<44} {:>7}{why}", secs(*elapsed));
+    }
+    let total_time: Duration = results.iter().map(|r| r.2).sum();
+    if skipped > 0 {
+        println!("{skipped} skipped (tool not installed; required under CI)");
+    }
+    println!("{passed} passed, {failed} failed ({})", secs(total_time));
+    i32::from(failed > 0)
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1} s", d.as_secs_f64())
+}
+
+fn script(root: &Path, path: &str, args: &[String]) -> i32 {
+    match Command::new("bash").arg(root.join(path)).args(args).status() {
+        Ok(s) => s.code().unwrap_or(1),
+        Err(e) => {
+            eprintln!("could not run {path}: {e}");
+            1
+        }
+    }
+}
