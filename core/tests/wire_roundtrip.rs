@@ -163,7 +163,7 @@ fn check_drain_times(wrap: u64, steps: &[(u8, u32)], rounds: usize) -> Result<()
         unix_ns: no_wall_clock,
     };
     let raw = |t: u64| if wrap == 0 { t } else { t % wrap };
-    let mut t: u64 = 0x1234_5678_9A;
+    let mut t: u64 = 0x0012_3456_789A;
     NOW.set(raw(t));
     let mut drain = Drain::new(&rings, info);
     let mut bytes = Vec::new();
