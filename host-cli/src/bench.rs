@@ -165,6 +165,21 @@ pub fn run(path: &Path) -> Result<(), Fail> {
         bytes as f64 / records.max(1) as f64
     );
 
+    // The timeline alone: merge, span stacks, ISR accounting, no view.
+    struct Nothing;
+    impl crate::model::Visitor for Nothing {
+        fn close(&mut self, _: &crate::model::Meta, _: &crate::model::Span, _: &[crate::model::NameId]) {}
+    }
+    let t = Instant::now();
+    let mut tl = Timeline::default();
+    let mut dec = Decoder::new();
+    let mut push = |i: Item<'_>| tl.push(i, &mut Nothing);
+    chunks(path, |c| dec.feed(c, &mut push).map_err(fatal))?;
+    dec.finish(&mut push);
+    tl.finish(&mut Nothing);
+    let d = t.elapsed().as_secs_f64();
+    println!("decode + timeline:     {:.1} M records/s", tl.counters().records as f64 / d / 1e6);
+
     let t = Instant::now();
     let mut tl = Timeline::default();
     let mut views = (Tree::new(io::sink(), Default::default(), true, 100_000), Stats::default());
