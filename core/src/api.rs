@@ -8,7 +8,7 @@ use core::marker::PhantomData;
 
 /// Writes one record stamped with the active clock; `b` is bits 32..64 of the clock.
 #[inline(always)]
-fn emit(tag: u32, a: u32) {
+pub(crate) fn emit(tag: u32, a: u32) {
     with_ring(|ring| emit_to(ring, tag, a))
 }
 

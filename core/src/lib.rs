@@ -42,6 +42,8 @@ pub mod drain;
 pub mod record;
 pub mod ring;
 mod sync;
+#[cfg(not(loom))]
+pub mod task;
 #[cfg(all(feature = "std", not(loom)))]
 pub mod transport;
 /// Transports for bare-metal targets.
