@@ -48,7 +48,13 @@ fn write_trace(w: &mut impl Write, records: u64) -> io::Result<()> {
     enc.header(&StreamHeader { version: FORMAT_VERSION, clock_hz: HZ, clock_wrap: 1 << 32, node: 1, target: "bench" });
     emit(&mut enc, w)?;
     for (i, name) in NAMES.iter().enumerate() {
-        let kind = if i == 7 { CallsiteKind::Isr } else if i == 6 { CallsiteKind::Event } else { CallsiteKind::Span };
+        let kind = if i == 7 {
+            CallsiteKind::Isr
+        } else if i == 6 {
+            CallsiteKind::Event
+        } else {
+            CallsiteKind::Span
+        };
         enc.callsite(&CallsiteInfo { id: cs(i), kind, level: Level::Info, line: i as u32, name, file: "bench.rs" });
         emit(&mut enc, w)?;
     }
@@ -150,7 +156,6 @@ fn fatal(e: tickspan::wire::DecodeError) -> Fail {
 
 /// Times decode-only and decode + tree + stats over `path` (read in chunks, not held).
 pub fn run(path: &Path) -> Result<(), Fail> {
-
     let t = Instant::now();
     let mut records = 0u64;
     let mut dec = Decoder::new();

@@ -236,8 +236,21 @@ mod tests {
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
         let c = Cli::try_parse_from(["tickspan", "export", "t.tspn", "-f", "otlp", "-F"]).unwrap();
-        assert!(matches!(c.cmd, Cmd::Export(ExportArgs { format: Format::Otlp, input: Input { follow: true, .. }, .. })));
-        let c = Cli::try_parse_from(["tickspan", "tree", "--serial", "/dev/ttyACM0", "--baud", "921600", "--min-duration", "5us"]).unwrap();
+        assert!(matches!(
+            c.cmd,
+            Cmd::Export(ExportArgs { format: Format::Otlp, input: Input { follow: true, .. }, .. })
+        ));
+        let c = Cli::try_parse_from([
+            "tickspan",
+            "tree",
+            "--serial",
+            "/dev/ttyACM0",
+            "--baud",
+            "921600",
+            "--min-duration",
+            "5us",
+        ])
+        .unwrap();
         let Cmd::Tree(t) = c.cmd else { panic!() };
         assert_eq!((t.input.serial.as_deref(), t.input.baud), (Some("/dev/ttyACM0"), 921_600));
         assert_eq!(t.min_duration, Some(Duration::Ns(5_000)));

@@ -160,10 +160,14 @@ fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
         return Ok(Box::new(SerialSource::open(port, input.baud).map_err(|e| Fail::io(format!("opening {port}"), e))?));
     }
     if let Some(addr) = &input.tcp {
-        return Ok(Box::new(TcpSource::connect(addr, input.follow).map_err(|e| Fail::io(format!("connecting to {addr}"), e))?));
+        return Ok(Box::new(
+            TcpSource::connect(addr, input.follow).map_err(|e| Fail::io(format!("connecting to {addr}"), e))?,
+        ));
     }
     if let Some(addr) = &input.listen {
-        return Ok(Box::new(TcpSource::listen(addr, input.follow).map_err(|e| Fail::io(format!("listening on {addr}"), e))?));
+        return Ok(Box::new(
+            TcpSource::listen(addr, input.follow).map_err(|e| Fail::io(format!("listening on {addr}"), e))?,
+        ));
     }
     match &input.file {
         Some(p) if p.as_os_str() == "-" => Ok(Box::new(StdinSource::new())),
@@ -214,7 +218,11 @@ fn elf_names(input: &Input, mut sink: impl FnMut(item::Item<'_>)) -> Result<(), 
 
 /// Decodes `input` through a timeline into `v`. `idle` runs when a live input pauses (after
 /// everything held back was processed) and says whether the view wants no more.
-fn timeline<V: Visitor>(input: &Input, v: &mut V, mut idle: impl FnMut(&mut V) -> bool) -> Result<(Timeline, Summary), Fail> {
+fn timeline<V: Visitor>(
+    input: &Input,
+    v: &mut V,
+    mut idle: impl FnMut(&mut V) -> bool,
+) -> Result<(Timeline, Summary), Fail> {
     let mut src = open(input)?;
     run::install_ctrlc();
     let mut tl = Timeline::new(input.reorder_window);

@@ -559,7 +559,8 @@ impl State {
             // (a context's own records are in order).
             let mut q = std::mem::take(&mut self.ctxs[best].queue);
             let limit = q.len().min(self.queued - keep);
-            let run = if second == u64::MAX { limit } else { q.iter().take(limit).take_while(|r| r.ts <= second).count() };
+            let run =
+                if second == u64::MAX { limit } else { q.iter().take(limit).take_while(|r| r.ts <= second).count() };
             self.queued -= run;
             if let (Some(first), Some(last)) = (q.front(), q.get(run.wrapping_sub(1))) {
                 if first.ts < meta.end {
@@ -592,9 +593,7 @@ impl State {
             Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
             Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
             Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
-            Kind::ValueF => {
-                self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::F(f64::from_bits(wide(r)))))
-            }
+            Kind::ValueF => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::F(f64::from_bits(wide(r))))),
             Kind::TaskSwitch => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Task(r.a)),
             Kind::Loss => {
                 self.counters.records -= 1;
@@ -745,9 +744,7 @@ impl State {
         let uid = self.next_uid;
         self.next_uid += 1;
         let (parent_uid, root, depth) = match self.manual.get(&parent_id) {
-            Some(p) if parent_id != 0 && parent_id != id && p.depth < MAX_MANUAL_DEPTH => {
-                (p.uid, p.root, p.depth + 1)
-            }
+            Some(p) if parent_id != 0 && parent_id != id && p.depth < MAX_MANUAL_DEPTH => (p.uid, p.root, p.depth + 1),
             _ => (0, uid, 0),
         };
         let m = Manual { uid, parent_uid, parent_id, root, name: r.name, ctx, start: r.ts, depth, child_dur: 0 };

@@ -61,11 +61,7 @@ pub struct Dur {
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = if !self.real {
-            format!("{} ticks", self.ns)
-        } else {
-            format_ns(self.ns)
-        };
+        let s = if !self.real { format!("{} ticks", self.ns) } else { format_ns(self.ns) };
         f.pad(&s)
     }
 }

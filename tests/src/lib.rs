@@ -17,9 +17,7 @@ pub fn cli() -> &'static Path {
         if exe.components().any(|c| c.as_os_str() == "release") {
             cmd.arg("--release");
         }
-        let status = cmd
-            .status()
-            .expect("run cargo build");
+        let status = cmd.status().expect("run cargo build");
         assert!(status.success(), "building the tickspan CLI failed");
         // Integration tests run from target/<profile>/deps/.
         let bin = exe.parent().and_then(Path::parent).expect("target dir").join("tickspan");

@@ -115,7 +115,12 @@ fn garbage_in_the_middle_is_skipped_with_its_offset() {
     let good_path = write(&dir, "ok.tspn", good);
     let good_items = records(&good_path);
     let n = |v: &[serde_json::Value]| v.iter().filter(|l| l["type"] != "skipped").count();
-    assert!(n(&bad_items) < n(&good_items) && n(&bad_items) + 60 > n(&good_items), "{} vs {}", n(&bad_items), n(&good_items));
+    assert!(
+        n(&bad_items) < n(&good_items) && n(&bad_items) + 60 > n(&good_items),
+        "{} vs {}",
+        n(&bad_items),
+        n(&good_items)
+    );
 }
 
 #[test]
@@ -123,14 +128,25 @@ fn foreign_input_is_rejected_with_exit_code_2() {
     let dir = scratch("foreign");
     let mut rng = Rng(42);
     let noise: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
-    for (name, bytes) in [("noise", &noise[..]), ("short", &noise[..100]), ("empty", &[][..]), ("text", &b"hello, world\n".repeat(500)[..])] {
+    for (name, bytes) in [
+        ("noise", &noise[..]),
+        ("short", &noise[..100]),
+        ("empty", &[][..]),
+        ("text", &b"hello, world\n".repeat(500)[..]),
+    ] {
         let r = stats(&write(&dir, name, bytes));
         no_panic(&r);
         assert_eq!(r.0, Some(2), "{name}: {}", r.1);
         assert!(r.1.contains("not a tickspan trace") || r.1.contains("empty input"), "{name}: {}", r.1);
     }
     // Random bytes on stdin end too (no hang), with the same code.
-    let mut child = Command::new(cli()).args(["tree", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(cli())
+        .args(["tree", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(&noise).ok();
     let out: Output = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(2));

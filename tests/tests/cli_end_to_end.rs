@@ -146,7 +146,9 @@ fn otlp_export_has_hex_ids_and_parent_links() {
     assert_eq!(spans.len(), 11);
     let is_hex = |v: &Value, n: usize| {
         let s = v.as_str().unwrap_or_default();
-        s.len() == n && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) && s.bytes().any(|b| b != b'0')
+        s.len() == n
+            && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+            && s.bytes().any(|b| b != b'0')
     };
     let by_id: HashMap<&str, &Value> = spans.iter().map(|s| (s["spanId"].as_str().unwrap(), s)).collect();
     assert_eq!(by_id.len(), 11, "span ids are unique");
@@ -179,7 +181,15 @@ fn folded_flamegraph_and_dump() {
     for p in ["main;request", "main;request;decode", "main;request;store", "manual\u{a0}spans;job;job_io"] {
         assert!(paths.contains(&p), "{p} in {folded}");
     }
-    let decode_ns: u64 = folded.lines().find(|l| l.starts_with("main;request;decode ")).unwrap().rsplit_once(' ').unwrap().1.parse().unwrap();
+    let decode_ns: u64 = folded
+        .lines()
+        .find(|l| l.starts_with("main;request;decode "))
+        .unwrap()
+        .rsplit_once(' ')
+        .unwrap()
+        .1
+        .parse()
+        .unwrap();
     // Summed per span in ns vs converted once from ticks: equal up to rounding.
     assert!(decode_ns.abs_diff(u(&stats()["decode"]["self_time"])) <= 3);
 

@@ -31,7 +31,12 @@ fn request_count(stats_json: &[u8]) -> u64 {
 #[test]
 fn reads_standard_input() {
     let trace = recorded();
-    let mut child = Command::new(cli()).args(["stats", "--json", "-"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(cli())
+        .args(["stats", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
     child.stdin.take().unwrap().write_all(trace).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -86,7 +86,8 @@ impl Folded {
         if lines.is_empty() {
             // inferno refuses an empty graph; an empty trace still gets a valid SVG.
             opts.subtitle = Some("no spans".into());
-            return inferno::flamegraph::from_lines(&mut opts, ["(no spans) 1"].iter().copied(), w).map_err(io::Error::other);
+            return inferno::flamegraph::from_lines(&mut opts, ["(no spans) 1"].iter().copied(), w)
+                .map_err(io::Error::other);
         }
         inferno::flamegraph::from_lines(&mut opts, lines.iter().map(String::as_str), w).map_err(io::Error::other)
     }

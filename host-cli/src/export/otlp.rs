@@ -120,11 +120,7 @@ impl<W: Write> Visitor for Otlp<W> {
         if s.unfinished {
             attrs.push(r#"{"key":"tickspan.unfinished","value":{"boolValue":true}}"#.into());
         }
-        let mut body = format!(
-            r#"{{"traceId":"{}","spanId":"{}","#,
-            self.trace_id(s.root),
-            self.span_id(s.uid)
-        );
+        let mut body = format!(r#"{{"traceId":"{}","spanId":"{}","#, self.trace_id(s.root), self.span_id(s.uid));
         if s.parent != 0 {
             let _ = write!(body, r#""parentSpanId":"{}","#, self.span_id(s.parent));
         }
@@ -137,7 +133,8 @@ impl<W: Write> Visitor for Otlp<W> {
             attrs.join(",")
         );
         if let Some(ev) = events {
-            let ev: Vec<String> = ev.into_iter().map(|(t, e)| format!(r#"{{"timeUnixNano":"{}",{e}}}"#, time(meta, t))).collect();
+            let ev: Vec<String> =
+                ev.into_iter().map(|(t, e)| format!(r#"{{"timeUnixNano":"{}",{e}}}"#, time(meta, t))).collect();
             let _ = write!(body, r#","events":[{}]"#, ev.join(","));
         }
         body.push_str(r#","status":{}}"#);
@@ -156,12 +153,12 @@ impl<W: Write> Visitor for Otlp<W> {
         }
         let e = match m.kind {
             MarkKind::Event => format!(r#""name":{}"#, js(meta.names.name(m.name))),
-            MarkKind::Value(v) => format!(
-                r#""name":{},"attributes":[{}]"#,
-                js(meta.names.name(m.name)),
-                kv_str("value", &v.to_string())
-            ),
-            MarkKind::Task(t) => format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_int("task", t as u64)),
+            MarkKind::Value(v) => {
+                format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_str("value", &v.to_string()))
+            }
+            MarkKind::Task(t) => {
+                format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_int("task", t as u64))
+            }
             MarkKind::Loss(n) => format!(r#""name":"records lost","attributes":[{}]"#, kv_int("count", n as u64)),
         };
         list.push((m.ts, e));

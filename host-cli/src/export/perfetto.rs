@@ -48,13 +48,16 @@ impl<W: Write> Chrome<W> {
         ));
         for ctx in std::mem::take(&mut self.ctxs) {
             let name = js(&meta.ctx_name(ctx));
-            self.event(format_args!(r#""name":"thread_name","ph":"M","pid":{pid},"tid":{ctx},"args":{{"name":{name}}}"#));
+            self.event(format_args!(
+                r#""name":"thread_name","ph":"M","pid":{pid},"tid":{ctx},"args":{{"name":{name}}}"#
+            ));
             self.event(format_args!(
                 r#""name":"thread_sort_index","ph":"M","pid":{pid},"tid":{ctx},"args":{{"sort_index":{ctx}}}"#
             ));
         }
         let unit = if meta.clock.is_real() { "ns" } else { "ticks" };
-        self.err.keep(write!(self.out, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{{\"time_base\":\"{unit}\"}}}}\n"));
+        self.err
+            .keep(write!(self.out, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{{\"time_base\":\"{unit}\"}}}}\n"));
         if let Some(e) = self.err.0.take() {
             return Err(e);
         }
@@ -186,7 +189,10 @@ mod tests {
         let inner = x.iter().find(|e| e["name"] == "in\"ner").unwrap();
         assert_eq!((inner["ts"].as_f64(), inner["dur"].as_f64()), (Some(10.0), Some(10.0)));
         let outer = x.iter().find(|e| e["name"] == "outer").unwrap();
-        assert_eq!((outer["ts"].as_f64(), outer["dur"].as_f64(), outer["tid"].as_u64()), (Some(0.0), Some(100.0), Some(0)));
+        assert_eq!(
+            (outer["ts"].as_f64(), outer["dur"].as_f64(), outer["tid"].as_u64()),
+            (Some(0.0), Some(100.0), Some(0))
+        );
         assert_eq!(outer["args"]["self_us"].as_f64(), Some(90.0));
         assert!(ev.iter().any(|e| e["ph"] == "C" && e["args"]["depth"] == 3));
         let b = ev.iter().find(|e| e["ph"] == "b").unwrap();

@@ -18,7 +18,13 @@ impl TcpSource {
     /// Connects to `addr`.
     pub fn connect(addr: &str, follow: bool) -> io::Result<Self> {
         let stream = open(addr)?;
-        Ok(TcpSource { stream: Some(stream), listener: None, connect: Some(addr.into()), follow, name: format!("tcp {addr}") })
+        Ok(TcpSource {
+            stream: Some(stream),
+            listener: None,
+            connect: Some(addr.into()),
+            follow,
+            name: format!("tcp {addr}"),
+        })
     }
 
     /// Listens on `addr` and accepts the first connection (blocks until one arrives).
@@ -29,7 +35,13 @@ impl TcpSource {
         let (stream, peer) = listener.accept()?;
         eprintln!("tickspan: connection from {peer}");
         stream.set_read_timeout(Some(IDLE_POLL))?;
-        Ok(TcpSource { stream: Some(stream), listener: Some(listener), connect: None, follow, name: format!("tcp listen {local}") })
+        Ok(TcpSource {
+            stream: Some(stream),
+            listener: Some(listener),
+            connect: None,
+            follow,
+            name: format!("tcp listen {local}"),
+        })
     }
 
     fn reopen(&mut self) -> io::Result<()> {

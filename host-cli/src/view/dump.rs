@@ -65,11 +65,9 @@ impl<W: Write> Dump<W> {
                 "header    version {} clock {} Hz wrap {} node {} target {:?}",
                 h.version, h.clock_hz, h.clock_wrap, h.node, h.target
             ),
-            Item::Callsite(c) => writeln!(
-                w,
-                "callsite  {:#x} {:?} {:?} {:?} {}:{}",
-                c.id, c.kind, c.level, c.name, c.file, c.line
-            ),
+            Item::Callsite(c) => {
+                writeln!(w, "callsite  {:#x} {:?} {:?} {:?} {}:{}", c.id, c.kind, c.level, c.name, c.file, c.line)
+            }
             Item::Context { ctx, name } => writeln!(w, "context   {ctx} {name:?}"),
             Item::Record { ctx, ts, kind, callsite, a, b } => {
                 let rel = self.clock.dur(ts - self.start.unwrap_or(ts).min(ts));

@@ -259,7 +259,16 @@ impl<W: Write> Tree<W> {
             return r;
         }
         let i = self.agg.len() as u32;
-        self.agg.push(Agg { name: 0, mark: false, count: 0, total: 0, self_ticks: 0, isr: 0, max: 0, children: Vec::new() });
+        self.agg.push(Agg {
+            name: 0,
+            mark: false,
+            count: 0,
+            total: 0,
+            self_ticks: 0,
+            isr: 0,
+            max: 0,
+            children: Vec::new(),
+        });
         self.agg_roots.insert(key, i);
         i
     }
@@ -288,7 +297,15 @@ impl<W: Write> Tree<W> {
         Ok(())
     }
 
-    fn print_agg_node(&mut self, meta: &Meta, i: u32, prefix: &str, last: bool, b: Bounds, shown: bool) -> io::Result<()> {
+    fn print_agg_node(
+        &mut self,
+        meta: &Meta,
+        i: u32,
+        prefix: &str,
+        last: bool,
+        b: Bounds,
+        shown: bool,
+    ) -> io::Result<()> {
         let (name, mark, count, total, self_ticks, isr, max) = {
             let a = &self.agg[i as usize];
             (a.name, a.mark, a.count, a.total, a.self_ticks, a.isr, a.max)
@@ -366,7 +383,15 @@ impl<W: Write> Tree<W> {
     }
 
     /// Prints every top-most subtree whose name contains `f`.
-    fn find(&mut self, meta: &Meta, arena: &Arena, i: u32, f: &str, path: &mut Vec<NameId>, b: Bounds) -> io::Result<()> {
+    fn find(
+        &mut self,
+        meta: &Meta,
+        arena: &Arena,
+        i: u32,
+        f: &str,
+        path: &mut Vec<NameId>,
+        b: Bounds,
+    ) -> io::Result<()> {
         let n = arena.nodes[i as usize];
         if !matches!(n.what, What::Span { .. }) || !b.shows(meta, n.start, n.end) {
             return Ok(());
@@ -394,7 +419,15 @@ impl<W: Write> Tree<W> {
     }
 
     /// `last`: None for the root of a printed tree, else whether it is its parent's last child.
-    fn print_node(&mut self, meta: &Meta, arena: &Arena, i: u32, prefix: &str, last: Option<(bool, u64)>, b: Bounds) -> io::Result<()> {
+    fn print_node(
+        &mut self,
+        meta: &Meta,
+        arena: &Arena,
+        i: u32,
+        prefix: &str,
+        last: Option<(bool, u64)>,
+        b: Bounds,
+    ) -> io::Result<()> {
         let n = arena.nodes[i as usize];
         let c = meta.clock;
         let branch = match last {
@@ -408,8 +441,12 @@ impl<W: Write> Tree<W> {
                 match k {
                     MarkKind::Loss(count) => writeln!(self.out, "{prefix}{branch}⚠ {count} records lost here (+{at})"),
                     MarkKind::Event => writeln!(self.out, "{prefix}{branch}• {} (+{at})", meta.names.name(n.name)),
-                    MarkKind::Value(v) => writeln!(self.out, "{prefix}{branch}• {} = {v} (+{at})", meta.names.name(n.name)),
-                    MarkKind::Task(t) => writeln!(self.out, "{prefix}{branch}↔ {} task {t} (+{at})", meta.names.name(n.name)),
+                    MarkKind::Value(v) => {
+                        writeln!(self.out, "{prefix}{branch}• {} = {v} (+{at})", meta.names.name(n.name))
+                    }
+                    MarkKind::Task(t) => {
+                        writeln!(self.out, "{prefix}{branch}↔ {} task {t} (+{at})", meta.names.name(n.name))
+                    }
                 }
             }
             What::Span { kind, id, unfinished, open } => {
@@ -717,7 +754,10 @@ parse  1.000 µs  self 1.000 µs
             rec(1, 50, SpanEnd, 0x20, 2, 0),
         ];
         let out = render(&items, Filter::default(), false);
-        assert_eq!(out, "── ctx 0 @ 0 ticks ──\nrequest #1  20 ticks  self 20 ticks\n└─ io #2  30 ticks  self 30 ticks\n");
+        assert_eq!(
+            out,
+            "── ctx 0 @ 0 ticks ──\nrequest #1  20 ticks  self 20 ticks\n└─ io #2  30 ticks  self 30 ticks\n"
+        );
         let mut t = Timeline::new(16);
         let mut v = Tree::new(Vec::new(), Filter::default(), false, 3);
         t.push(rec(0, 0, SpanEnter, 0x10, 0, 0), &mut v);
