@@ -4,7 +4,7 @@
 //! records/s and the peak resident memory.
 
 use crate::item::{CallsiteInfo, CallsiteKind, Decoder, Item, Kind, Level, StreamHeader};
-use crate::model::Timeline;
+use crate::model::{Meta, NameId, Span, Timeline, Visitor};
 use crate::run::Fail;
 use crate::view::{stats::Stats, tree::Tree};
 use std::fs::File;
@@ -154,6 +154,21 @@ fn fatal(e: tickspan::wire::DecodeError) -> Fail {
     Fail { code: crate::run::exit::NOT_A_TRACE, msg: e.to_string() }
 }
 
+/// Decodes `path` into a timeline feeding `v`, and prints the rate.
+fn timed(path: &Path, what: &str, v: &mut impl Visitor) -> Result<Timeline, Fail> {
+    let t = Instant::now();
+    let mut tl = Timeline::default();
+    let mut dec = Decoder::new();
+    let mut push = |i: Item<'_>| tl.push(i, v);
+    chunks(path, |c| dec.feed(c, &mut push).map_err(fatal))?;
+    dec.finish(&mut push);
+    tl.finish(v);
+    let d = t.elapsed().as_secs_f64();
+    let n = tl.counters().records;
+    println!("{what:<27} {n} records in {d:.3} s = {:.1} M records/s", n as f64 / d / 1e6);
+    Ok(tl)
+}
+
 /// Times decode-only and decode + tree + stats over `path` (read in chunks, not held).
 pub fn run(path: &Path) -> Result<(), Fail> {
     let t = Instant::now();
@@ -165,43 +180,24 @@ pub fn run(path: &Path) -> Result<(), Fail> {
     let mb = bytes as f64 / 1e6;
     let d = t.elapsed().as_secs_f64();
     println!(
-        "decode only:          {records} records, {mb:.1} MB in {d:.3} s = {:.1} M records/s ({:.2} B/record)",
+        "decode only                 {records} records, {mb:.1} MB in {d:.3} s = {:.1} M records/s ({:.2} B/record)",
         records as f64 / d / 1e6,
         bytes as f64 / records.max(1) as f64
     );
 
-    // The timeline alone: merge, span stacks, ISR accounting, no view.
+    // The timeline alone (merge, span stacks, ISR accounting), then with each view.
     struct Nothing;
-    impl crate::model::Visitor for Nothing {
-        fn close(&mut self, _: &crate::model::Meta, _: &crate::model::Span, _: &[crate::model::NameId]) {}
+    impl Visitor for Nothing {
+        fn close(&mut self, _: &Meta, _: &Span, _: &[NameId]) {}
     }
-    let t = Instant::now();
-    let mut tl = Timeline::default();
-    let mut dec = Decoder::new();
-    let mut push = |i: Item<'_>| tl.push(i, &mut Nothing);
-    chunks(path, |c| dec.feed(c, &mut push).map_err(fatal))?;
-    dec.finish(&mut push);
-    tl.finish(&mut Nothing);
-    let d = t.elapsed().as_secs_f64();
-    println!("decode + timeline:     {:.1} M records/s", tl.counters().records as f64 / d / 1e6);
-
-    let t = Instant::now();
-    let mut tl = Timeline::default();
+    timed(path, "decode + timeline", &mut Nothing)?;
+    timed(path, "decode + timeline + stats", &mut Stats::default())?;
+    timed(path, "decode + timeline + tree", &mut Tree::new(io::sink(), Default::default(), true, 100_000))?;
     let mut views = (Tree::new(io::sink(), Default::default(), true, 100_000), Stats::default());
-    let mut dec = Decoder::new();
-    let mut push = |i: Item<'_>| tl.push(i, &mut views);
-    chunks(path, |c| dec.feed(c, &mut push).map_err(fatal))?;
-    dec.finish(&mut push);
-    tl.finish(&mut views);
+    let tl = timed(path, "decode + tree + stats", &mut views)?;
     views.0.finish(&tl.meta).map_err(|e| Fail::io("tree", e))?;
-    let report = views.1.report(&tl.meta);
-    let d = t.elapsed().as_secs_f64();
-    let spans: u64 = report.spans.iter().map(|r| r.count).sum();
-    println!(
-        "decode + tree + stats: {} records, {spans} spans in {d:.3} s = {:.1} M records/s",
-        tl.counters().records,
-        tl.counters().records as f64 / d / 1e6
-    );
+    let spans: u64 = views.1.report(&tl.meta).spans.iter().map(|r| r.count).sum();
+    println!("({spans} spans)");
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }

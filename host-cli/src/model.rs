@@ -21,7 +21,7 @@ use std::collections::VecDeque;
 pub type NameId = u32;
 
 /// Most callsites the timeline interns; later unknown ids share one placeholder name.
-const MAX_NAMES: usize = 1 << 20;
+const MAX_NAMES: usize = 1 << 16;
 /// Highest context id accepted (ring indexes are small; larger ids are garbage).
 pub const MAX_CONTEXTS: u32 = 4096;
 /// Deepest scoped-span nesting kept per context.
@@ -125,6 +125,11 @@ impl Names {
     pub fn info(&self, id: NameId) -> &NameInfo {
         &self.infos[id as usize]
     }
+
+    /// Whether an id names a task: its scoped spans are polls of the task (`tickspan::traced!`).
+    pub fn is_task(&self, id: NameId) -> bool {
+        self.infos[id as usize].kind == Some(CallsiteKind::Task)
+    }
 }
 
 /// Stream-wide facts the views need to print what the timeline hands them.
@@ -219,7 +224,8 @@ pub struct Span {
     pub self_ticks: u64,
     /// Time interrupts ran while it was open (included in the duration).
     pub isr_ticks: u64,
-    /// Manual span id, or IRQ number for an ISR span.
+    /// Manual span id, IRQ number for an ISR span, task id for the poll of a task (a scoped
+    /// span with a `TaskSwitch` of its own callsite inside), else 0.
     pub id: u32,
     /// Closed by the end of the trace or by lost records, not by its own end record.
     pub unfinished: bool,
@@ -594,7 +600,17 @@ impl State {
             Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
             Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
             Kind::ValueF => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::F(f64::from_bits(wide(r))))),
-            Kind::TaskSwitch => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Task(r.a)),
+            Kind::TaskSwitch => {
+                // Inside a scoped span of the same callsite (`tickspan::traced!`, an executor's
+                // poll hook: right after its enter), it is the id of the task that span polls.
+                if let Some(f) = self.ctxs[ctx as usize].stack.last_mut() {
+                    if f.name == r.name && f.kind == SpanKind::Scoped && f.id == 0 {
+                        f.id = r.a;
+                        return;
+                    }
+                }
+                self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Task(r.a))
+            }
             Kind::Loss => {
                 self.counters.records -= 1;
                 self.counters.lost += r.a as u64;
