@@ -155,12 +155,6 @@ pub struct Meta {
     pub end: u64,
 }
 
-impl Default for Clock {
-    fn default() -> Self {
-        Clock { hz: 0 }
-    }
-}
-
 impl Meta {
     /// A context's name, or `ctx N`.
     pub fn ctx_name(&self, ctx: u32) -> String {

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Converts between clock ticks and nanoseconds for one stream.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Clock {
     /// Ticks per second; 0 when the stream did not say (times are then shown in ticks).
     pub hz: u64,
@@ -18,9 +18,7 @@ impl Clock {
     /// Ticks to nanoseconds (ticks unchanged when the frequency is unknown).
     #[inline]
     pub fn to_ns(self, ticks: u64) -> u64 {
-        if self.hz == 0 {
-            ticks
-        } else if self.hz == 1_000_000_000 {
+        if self.hz == 0 || self.hz == 1_000_000_000 {
             ticks
         } else {
             ((ticks as u128 * 1_000_000_000) / self.hz as u128).min(u64::MAX as u128) as u64
@@ -38,6 +36,7 @@ impl Clock {
     }
 
     /// Nanoseconds to ticks (rounded up, so "at least 10 µs" keeps its meaning).
+    #[allow(clippy::wrong_self_convention)] // `self` is the clock that converts, not the value
     pub fn from_ns(self, ns: u64) -> u64 {
         if self.hz == 0 {
             ns
