@@ -9,6 +9,8 @@ mod cli;
 mod export;
 mod item;
 mod model;
+#[cfg(test)]
+mod robustness;
 mod run;
 mod source;
 mod target;
@@ -258,6 +260,12 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
             eprintln!(
                 "note: {} records arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
                 c.late
+            );
+        }
+        if c.time_jumps > 0 {
+            eprintln!(
+                "warning: time went backwards {} times within a context (target restarted?); spans open then were cut",
+                c.time_jumps
             );
         }
         if c.dropped > 0 {

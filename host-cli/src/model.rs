@@ -340,6 +340,8 @@ pub struct Counters {
     pub unmatched: u64,
     /// Records dropped because a limit was hit (nesting depth, contexts, open manual spans).
     pub dropped: u64,
+    /// Times a context's clock went backwards (open spans were cut there).
+    pub time_jumps: u64,
     /// Times a context's records arrived after later records of other contexts had been
     /// processed (the reorder window was too small for the drain's batches).
     pub late: u64,
@@ -375,6 +377,8 @@ struct Ctx {
     path: Vec<NameId>,
     isr_level: u32,
     last_in: u64,
+    /// Time of the last record processed.
+    now: u64,
 }
 
 struct IsrFrame {
@@ -485,7 +489,7 @@ impl Timeline {
             }
             Item::Skipped { bytes, .. } => {
                 self.st.counters.skipped_regions += 1;
-                self.st.counters.skipped_bytes += bytes;
+                self.st.counters.skipped_bytes = self.st.counters.skipped_bytes.saturating_add(bytes);
             }
         }
     }
@@ -585,6 +589,11 @@ impl State {
     #[inline]
     fn apply(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
         self.counters.records += 1;
+        let c = &mut self.ctxs[ctx as usize];
+        if r.ts < c.now {
+            self.time_jump(meta, v, ctx);
+        }
+        self.ctxs[ctx as usize].now = r.ts;
         match r.kind {
             Kind::SpanEnter => self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0),
             Kind::SpanExit => {
@@ -620,6 +629,17 @@ impl State {
             }
             // Clock extension is the decoder's business.
             Kind::Sync => {}
+        }
+    }
+
+    /// A context's time went backwards (a restarted target, a damaged time base): what was open
+    /// cannot end in the new time line, so it ends here, unfinished.
+    #[cold]
+    fn time_jump(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32) {
+        self.counters.time_jumps += 1;
+        let now = self.ctxs[ctx as usize].now;
+        while !self.ctxs[ctx as usize].stack.is_empty() {
+            self.close_top(meta, v, ctx, now, true);
         }
     }
 
@@ -692,8 +712,8 @@ impl State {
         let depth = c.stack.len();
         let (parent, root) = match c.stack.last_mut() {
             Some(p) => {
-                p.child_dur += dur;
-                p.child_isr += isr;
+                p.child_dur = p.child_dur.saturating_add(dur);
+                p.child_isr = p.child_isr.saturating_add(isr);
                 (p.uid, c.stack[0].uid)
             }
             None => (0, f.uid),
@@ -741,7 +761,8 @@ impl State {
             self.ctxs[f.ctx as usize].isr_level = f.prev_level;
         }
         let f = self.isr_stack.pop().expect("pos < len");
-        self.acc[self.isr_stack.len()] += r.ts.saturating_sub(f.enter);
+        let acc = &mut self.acc[self.isr_stack.len()];
+        *acc = acc.saturating_add(r.ts.saturating_sub(f.enter));
         self.ctxs[ctx as usize].isr_level = f.prev_level;
     }
 
@@ -791,7 +812,7 @@ impl State {
             match self.manual.get_mut(&pid) {
                 Some(p) if p.uid == want => {
                     if want == m.parent_uid {
-                        p.child_dur += dur;
+                        p.child_dur = p.child_dur.saturating_add(dur);
                     }
                     self.scratch.push(p.name);
                     want = p.parent_uid;

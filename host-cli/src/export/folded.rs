@@ -45,6 +45,11 @@ impl Folded {
 
     /// The folded lines, sorted (what inferno expects), values in ns or ticks.
     pub fn lines(&self, meta: &Meta) -> Vec<String> {
+        self.paths(meta).into_iter().map(|(p, v)| format!("{p} {v}")).collect()
+    }
+
+    /// (path, value) pairs, sorted by path.
+    fn paths(&self, meta: &Meta) -> Vec<(String, u64)> {
         let mut out = Vec::new();
         let mut roots: Vec<(u32, u32)> = self.roots.iter().map(|(&k, &v)| (k, v)).collect();
         roots.sort();
@@ -57,12 +62,12 @@ impl Folded {
         out
     }
 
-    fn walk(&self, meta: &Meta, i: u32, stack: &mut Vec<String>, out: &mut Vec<String>) {
+    fn walk(&self, meta: &Meta, i: u32, stack: &mut Vec<String>, out: &mut Vec<(String, u64)>) {
         for &c in &self.nodes[i as usize].children {
             let n = &self.nodes[c as usize];
             stack.push(sanitize(meta.names.name(n.name)));
             if n.value > 0 {
-                out.push(format!("{} {}", stack.join(";"), n.value));
+                out.push((stack.join(";"), n.value));
             }
             self.walk(meta, c, stack, out);
             stack.pop();
@@ -79,7 +84,15 @@ impl Folded {
 
     /// Draws a flame graph SVG.
     pub fn write_svg(&self, meta: &Meta, title: &str, w: &mut impl Write) -> io::Result<()> {
-        let lines = self.lines(meta);
+        let mut paths = self.paths(meta);
+        // inferno sums counts in a usize: scale absurd totals (garbage clocks) down to fit.
+        let total: u128 = paths.iter().map(|p| p.1 as u128).sum();
+        let scale = total.div_ceil(1 << 52).max(1) as u64;
+        paths.retain_mut(|p| {
+            p.1 /= scale;
+            p.1 > 0
+        });
+        let lines: Vec<String> = paths.into_iter().map(|(p, v)| format!("{p} {v}")).collect();
         let mut opts = inferno::flamegraph::Options::default();
         opts.title = title.to_string();
         opts.count_name = if meta.clock.is_real() { "ns".into() } else { "ticks".into() };
@@ -114,7 +127,8 @@ impl Visitor for Folded {
         for &p in path.iter().chain(std::iter::once(&s.name)) {
             at = self.child(at, p);
         }
-        self.nodes[at as usize].value += meta.clock.to_ns(s.self_ticks);
+        let n = &mut self.nodes[at as usize];
+        n.value = n.value.saturating_add(meta.clock.to_ns(s.self_ticks));
     }
 }
 

@@ -1,0 +1,155 @@
+//! Random item sequences (CRC-valid garbage: any kind, context, callsite, time, payload)
+//! through the timeline and every view and export: no panic, bounded state, valid JSON.
+
+use crate::export::{folded::Folded, otlp::Otlp, perfetto::Chrome};
+use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Level, StreamHeader};
+use crate::model::{Timeline, Visitor};
+use crate::view::{dump::Dump, stats::Stats, tree::Filter, tree::Tree};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const KINDS: [Kind; 13] = [
+    Kind::SpanEnter,
+    Kind::SpanExit,
+    Kind::Event,
+    Kind::ValueU,
+    Kind::IsrEnter,
+    Kind::IsrExit,
+    Kind::TaskSwitch,
+    Kind::Sync,
+    Kind::Loss,
+    Kind::SpanStart,
+    Kind::SpanEnd,
+    Kind::ValueI,
+    Kind::ValueF,
+];
+
+fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
+    let mut r = Rng(seed);
+    let mut ts = 1_000u64;
+    let mut out = vec![Item::Header(StreamHeader {
+        version: 1,
+        clock_hz: [0, 1, 1_000_000, 3_000_000_007][r.below(4) as usize],
+        clock_wrap: 0,
+        node: r.next(),
+        target: "fuzz",
+    })];
+    for _ in 0..n {
+        // Mostly forward in time, sometimes backwards (a restarted target, a rebase) or far
+        // away (below 2^44 ticks, so that sums of durations stay in range as with real clocks).
+        ts = match r.below(50) {
+            0 => ts.saturating_sub(r.below(10_000)),
+            1 => r.next() >> 20,
+            _ => ts.saturating_add(r.below(100)),
+        };
+        let cs = (r.below(12) as u32 + 1) << 4;
+        let ctx = [0, 0, 0, 1, 2, r.below(6000) as u32][r.below(6) as usize];
+        out.push(match r.below(40) {
+            0 => Item::Loss { ctx, count: r.next() as u32 },
+            1 => Item::Skipped { offset: r.next(), bytes: r.below(1000) },
+            2 => Item::Sync { ts, unix_ns: r.next() },
+            3 => Item::Context { ctx, name: ["", "main", "a;b c\n\"q\""][r.below(3) as usize] },
+            4 => Item::Callsite(CallsiteInfo {
+                id: cs,
+                kind: [
+                    CallsiteKind::Span,
+                    CallsiteKind::Event,
+                    CallsiteKind::ValueF64,
+                    CallsiteKind::Isr,
+                    CallsiteKind::Task,
+                ][r.below(5) as usize],
+                level: Level::Info,
+                line: r.next() as u32,
+                name: ["span", "", "x;y", "ünï\u{0}"][r.below(4) as usize],
+                file: "f.rs",
+            }),
+            _ => Item::Record {
+                ctx,
+                ts,
+                kind: KINDS[r.below(13) as usize],
+                callsite: cs,
+                a: r.below(8) as u32,
+                b: r.next() as u32,
+            },
+        });
+    }
+    out
+}
+
+fn feed(items: &[Item<'static>], window: usize, v: &mut impl Visitor) -> Timeline {
+    let mut t = Timeline::new(window);
+    for &i in items {
+        t.push(i, v);
+    }
+    t.finish(v);
+    t
+}
+
+#[test]
+fn random_streams_never_break_a_view() {
+    for seed in 1..=24u64 {
+        let items = random_items(seed * 0x9E37_79B9, 3000);
+        let window = [1, 7, 1 << 14][seed as usize % 3];
+
+        let mut views =
+            (Tree::new(Vec::new(), Filter::default(), false, 50), Tree::new(Vec::new(), Filter::default(), true, 50));
+        let t = feed(&items, window, &mut views);
+        views.0.finish(&t.meta).unwrap();
+        views.1.finish(&t.meta).unwrap();
+        let filtered = Filter {
+            name: Some("s".into()),
+            min_duration: Some("1us".parse().unwrap()),
+            from: Some("1ms".parse().unwrap()),
+            to: Some("1s".parse().unwrap()),
+            contexts: vec!["0".into(), "main".into()],
+        };
+        let mut tree = Tree::new(Vec::new(), filtered, false, 1000);
+        let t = feed(&items, window, &mut tree);
+        tree.finish(&t.meta).unwrap();
+
+        let mut stats = Stats::default();
+        let t = feed(&items, window, &mut stats);
+        let mut json = Vec::new();
+        stats.write_json(&t.meta, &mut json).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&json).expect("stats JSON");
+        stats.write_table(&t.meta, &mut Vec::new()).unwrap();
+
+        let mut doc = Vec::new();
+        let mut chrome = Chrome::new(&mut doc);
+        let t = feed(&items, window, &mut chrome);
+        chrome.finish(&t.meta).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&doc).unwrap_or_else(|e| panic!("seed {seed}: chrome JSON: {e}"));
+
+        let mut doc = Vec::new();
+        let mut otlp = Otlp::new(&mut doc);
+        let t = feed(&items, window, &mut otlp);
+        otlp.finish(&t.meta).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&doc).unwrap_or_else(|e| panic!("seed {seed}: OTLP JSON: {e}"));
+
+        let mut folded = Folded::default();
+        let t = feed(&items, window, &mut folded);
+        let mut out = Vec::new();
+        folded.write(&t.meta, &mut out).unwrap();
+        for line in String::from_utf8(out).unwrap().lines() {
+            let (stack, count) = line.rsplit_once(' ').expect("folded line");
+            assert!(!stack.contains('\n') && count.parse::<u64>().is_ok(), "{line}");
+        }
+        folded.write_svg(&t.meta, "fuzz", &mut Vec::new()).unwrap();
+
+        let mut dump = Dump::new(Vec::new(), seed % 2 == 0);
+        items.iter().for_each(|&i| dump.item(i));
+        dump.finish().unwrap();
+    }
+}
