@@ -67,7 +67,7 @@ Examples:
 
 /// Decode tickspan traces: call trees, statistics, raw records and exports.
 #[derive(Parser, Debug)]
-#[command(name = "tickspan", version, after_help = TOP_HELP)]
+#[command(name = "tickspan", version, after_help = TOP_HELP, arg_required_else_help = true)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
