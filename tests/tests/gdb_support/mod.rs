@@ -1,8 +1,10 @@
-//! What the GDB, RTT and post-mortem tests share: building a firmware binary with features,
-//! QEMU with its gdbstub on a free port, and `tickspan dump --json` parsed into records.
+//! What the QEMU tests share: building a firmware binary with features, running it to its
+//! semihosting exit or with its gdbstub on a free port, and `tickspan dump --json` parsed into
+//! records.
 #![allow(dead_code)] // each test file uses its own part
 
 use serde_json::Value;
+use std::collections::HashMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -49,6 +51,66 @@ pub fn build_firmware(bin: &str, features: &str) -> PathBuf {
     let elf = dir.join("target/thumbv7m-none-eabi/release").join(bin);
     assert!(elf.exists(), "{} missing", elf.display());
     elf
+}
+
+/// Runs `elf` under QEMU (semihosting, `-icount shift=3`, UART0 into the file `uart`) until
+/// the firmware exits through semihosting with success; returns (UART bytes, semihosting
+/// output).
+pub fn run_to_exit(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
+    let _ = std::fs::remove_file(uart);
+    let mut child = Command::new(QEMU)
+        .args([
+            "-cpu",
+            "cortex-m3",
+            "-machine",
+            "lm3s6965evb",
+            "-nographic",
+            "-monitor",
+            "none",
+        ])
+        .args([
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=3",
+        ])
+        .arg("-serial")
+        .arg(format!("file:{}", uart.display()))
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start qemu");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().expect("wait for qemu").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the firmware did not exit within 60 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("qemu output");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "firmware failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (std::fs::read(uart).expect("read the UART capture"), stdout)
+}
+
+/// `key=value` numbers from the firmware's semihosting line starting with `prefix`.
+pub fn summary(stdout: &str, prefix: &str) -> HashMap<String, u64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"));
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
+        .collect()
 }
 
 /// QEMU running an ELF with its gdbstub on 127.0.0.1; killed when dropped.
@@ -139,6 +201,8 @@ pub struct Rec {
     pub name: String,
     pub value: Option<u64>,
     pub ts: u64,
+    /// The record's first payload word (task id of a `TaskSwitch`, IRQ of an ISR record).
+    pub a: u64,
 }
 
 /// What `tickspan dump --json FILE` shows of a stream.
@@ -171,6 +235,7 @@ impl Dumped {
                     name: v["name"].as_str().unwrap().to_string(),
                     value: v.get("value").and_then(Value::as_u64),
                     ts: u(&v["ts"]),
+                    a: v["a"].as_u64().unwrap_or(0),
                 }),
                 _ => {}
             }

@@ -67,7 +67,12 @@ unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
     // Stop SysTick so that ring 1 stays as the fault left it.
     // SAFETY: SYST CSR is the architecturally defined SysTick control register.
     unsafe { (0xE000_E010 as *mut u32).write_volatile(0) };
-    let _ = writeln!(Uart(board::Uart0), "FAULT {} {}", RINGS[0].written(), RINGS[1].written());
+    let _ = writeln!(
+        Uart(board::Uart0),
+        "FAULT {} {}",
+        RINGS[0].written(),
+        RINGS[1].written()
+    );
     loop {
         cortex_m::asm::nop();
     }
