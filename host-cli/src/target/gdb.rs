@@ -48,6 +48,8 @@ pub struct GdbClient {
     self_stop: bool,
     /// Print every packet to stderr (`TICKSPAN_GDB_TRACE=1`), like GDB's `set debug remote 1`.
     trace: bool,
+    /// Breakpoints set (packet letter, address), removed when the client goes away.
+    breakpoints: Vec<(char, u64)>,
 }
 
 impl GdbClient {
@@ -59,8 +61,8 @@ impl GdbClient {
             .with_context(|| format!("resolving {addr}"))?
             .next()
             .ok_or_else(|| anyhow!("{addr}: no address"))?;
-        let stream =
-            TcpStream::connect_timeout(&sock, timeout).with_context(|| format!("connecting to GDB stub at {addr}"))?;
+        let stream = TcpStream::connect_timeout(&sock, timeout)
+            .with_context(|| format!("connecting to GDB stub at {addr}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         Self::from_stream(stream, timeout)
@@ -76,18 +78,25 @@ impl GdbClient {
             state: State::Running,
             self_stop: false,
             trace: std::env::var_os("TICKSPAN_GDB_TRACE").is_some_and(|v| v != "0"),
+            breakpoints: Vec::new(),
         };
         let features = gdb.command(b"qSupported:swbreak+;hwbreak+")?;
-        if let Some(size) = features.split(|&b| b == b';').find_map(|f| f.strip_prefix(b"PacketSize=".as_slice())) {
-            let size = parse_hex(size).ok_or_else(|| anyhow!("bad PacketSize in qSupported reply"))?;
+        if let Some(size) = features
+            .split(|&b| b == b';')
+            .find_map(|f| f.strip_prefix(b"PacketSize=".as_slice()))
+        {
+            let size =
+                parse_hex(size).ok_or_else(|| anyhow!("bad PacketSize in qSupported reply"))?;
             // Hex doubles the payload; leave room for the command letters and checksum.
             gdb.chunk = ((size as usize).saturating_sub(32) / 2).clamp(16, DEFAULT_CHUNK);
         }
         let reply = gdb.command(b"?")?;
-        gdb.state = State::Halted(
-            parse_stop(&reply)?
-                .ok_or_else(|| anyhow!("unexpected reply to '?': {}", String::from_utf8_lossy(&reply)))?,
-        );
+        gdb.state = State::Halted(parse_stop(&reply)?.ok_or_else(|| {
+            anyhow!(
+                "unexpected reply to '?': {}",
+                String::from_utf8_lossy(&reply)
+            )
+        })?);
         Ok(gdb)
     }
 
@@ -128,7 +137,9 @@ impl GdbClient {
         if let State::Halted(stop) = self.state {
             return Ok(Some(stop));
         }
-        self.reader.get_ref().set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+        self.reader
+            .get_ref()
+            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
         let pending = match self.reader.fill_buf() {
             Ok(buf) => !buf.is_empty(),
             Err(e) if is_timeout(&e) => false,
@@ -145,13 +156,33 @@ impl GdbClient {
     /// software breakpoints (code in flash on a real probe).
     pub fn set_breakpoint(&mut self, addr: u64) -> Result<()> {
         // Kind 2: a 16-bit Thumb instruction.
-        for z in ["Z0", "Z1"] {
-            let reply = self.command(format!("{z},{addr:x},2").as_bytes())?;
+        for z in ['0', '1'] {
+            let reply = self.command(format!("Z{z},{addr:x},2").as_bytes())?;
             if reply == b"OK" {
+                self.breakpoints.push((z, addr));
                 return Ok(());
             }
         }
         bail!("the GDB stub refused a breakpoint at {addr:#x}")
+    }
+
+    /// Removes our breakpoints; a target that was running is detached and keeps running, one
+    /// that is halted (at a breakpoint, a fault, or for a post-mortem) stays halted.
+    fn leave(&mut self) -> Result<()> {
+        let running = self.state == State::Running;
+        if self.breakpoints.is_empty() && !running {
+            return Ok(());
+        }
+        if running {
+            self.interrupt()?;
+        }
+        for (z, addr) in std::mem::take(&mut self.breakpoints) {
+            self.command(format!("z{z},{addr:x},2").as_bytes())?;
+        }
+        if running {
+            self.command(b"D")?;
+        }
+        Ok(())
     }
 
     fn wait_stop(&mut self, timeout: Duration) -> Result<Stop> {
@@ -239,7 +270,8 @@ impl GdbClient {
                 raw.push(b);
             }
             let cs = [self.read_byte()?, self.read_byte()?];
-            let want = parse_hex(&cs).ok_or_else(|| anyhow!("bad checksum characters in GDB reply"))?;
+            let want =
+                parse_hex(&cs).ok_or_else(|| anyhow!("bad checksum characters in GDB reply"))?;
             if raw.iter().fold(0u8, |s, &b| s.wrapping_add(b)) as u64 == want {
                 self.writer.write_all(b"+")?;
                 if self.trace {
@@ -265,6 +297,13 @@ impl GdbClient {
     }
 }
 
+impl Drop for GdbClient {
+    fn drop(&mut self) {
+        // Best effort: the stub may already be gone.
+        let _ = self.leave();
+    }
+}
+
 impl Memory for GdbClient {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<()> {
         self.halted("read memory")?;
@@ -274,14 +313,21 @@ impl Memory for GdbClient {
             let n = (buf.len() - done).min(self.chunk);
             let reply = self.command(format!("m{at:x},{n:x}").as_bytes())?;
             if reply.first() == Some(&b'E') || reply.is_empty() {
-                bail!("target memory at {at:#x} is not readable ({})", String::from_utf8_lossy(&reply));
+                bail!(
+                    "target memory at {at:#x} is not readable ({})",
+                    String::from_utf8_lossy(&reply)
+                );
             }
             // Stubs may return fewer bytes than asked (end of a region); never more.
             if reply.len() % 2 != 0 || reply.len() / 2 > n {
-                bail!("malformed memory reply ({} hex digits for {n} bytes)", reply.len());
+                bail!(
+                    "malformed memory reply ({} hex digits for {n} bytes)",
+                    reply.len()
+                );
             }
             for (dst, pair) in buf[done..].iter_mut().zip(reply.chunks(2)) {
-                *dst = parse_hex(pair).ok_or_else(|| anyhow!("non-hex data in memory reply"))? as u8;
+                *dst =
+                    parse_hex(pair).ok_or_else(|| anyhow!("non-hex data in memory reply"))? as u8;
             }
             done += reply.len() / 2;
         }
@@ -298,7 +344,10 @@ impl Memory for GdbClient {
             }
             let reply = self.command(cmd.as_bytes())?;
             if reply != b"OK" {
-                bail!("writing target memory at {at:#x} failed ({})", String::from_utf8_lossy(&reply));
+                bail!(
+                    "writing target memory at {at:#x} failed ({})",
+                    String::from_utf8_lossy(&reply)
+                );
             }
         }
         Ok(())
@@ -343,7 +392,9 @@ fn parse_hex(digits: &[u8]) -> Option<u64> {
     if digits.is_empty() || digits.len() > 16 {
         return None;
     }
-    digits.iter().try_fold(0u64, |v, &d| Some(v << 4 | (d as char).to_digit(16)? as u64))
+    digits.iter().try_fold(0u64, |v, &d| {
+        Some(v << 4 | (d as char).to_digit(16)? as u64)
+    })
 }
 
 /// Undoes the binary escape (`}` then byte ^ 0x20) and run-length encoding (`x*n`: `x` repeated
@@ -354,14 +405,22 @@ fn unescape(raw: &[u8]) -> Result<Vec<u8>> {
     while i < raw.len() {
         match raw[i] {
             b'}' => {
-                let b = *raw.get(i + 1).ok_or_else(|| anyhow!("GDB reply ends inside an escape"))?;
+                let b = *raw
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow!("GDB reply ends inside an escape"))?;
                 out.push(b ^ 0x20);
                 i += 2;
             }
             b'*' => {
-                let last = *out.last().ok_or_else(|| anyhow!("GDB reply starts with a repeat"))?;
-                let count = raw.get(i + 1).ok_or_else(|| anyhow!("GDB reply ends inside a repeat"))?;
-                let n = count.checked_sub(29).ok_or_else(|| anyhow!("bad repeat count in GDB reply"))?;
+                let last = *out
+                    .last()
+                    .ok_or_else(|| anyhow!("GDB reply starts with a repeat"))?;
+                let count = raw
+                    .get(i + 1)
+                    .ok_or_else(|| anyhow!("GDB reply ends inside a repeat"))?;
+                let n = count
+                    .checked_sub(29)
+                    .ok_or_else(|| anyhow!("bad repeat count in GDB reply"))?;
                 if out.len() + n as usize > MAX_PACKET {
                     bail!("GDB reply expands beyond {MAX_PACKET} bytes");
                 }
@@ -389,7 +448,10 @@ fn parse_stop(p: &[u8]) -> Result<Option<Stop>> {
         Some(b'S' | b'T') => Ok(Some(Stop::Signal(code()?))),
         Some(b'W' | b'X') => Ok(Some(Stop::Exited(code()?))),
         Some(b'O') if p != b"OK" => Ok(None),
-        _ => bail!("expected a stop reply, got {:?}", String::from_utf8_lossy(p)),
+        _ => bail!(
+            "expected a stop reply, got {:?}",
+            String::from_utf8_lossy(p)
+        ),
     }
 }
 
@@ -450,7 +512,10 @@ mod tests {
         let mut bad_then_good = bad;
         bad_then_good.extend(frame("0102"));
         let (addr, h) = stub(vec![
-            ("qSupported:swbreak+;hwbreak+", frame("PacketSize=20;swbreak+")),
+            (
+                "qSupported:swbreak+;hwbreak+",
+                frame("PacketSize=20;swbreak+"),
+            ),
             ("?", frame("T05thread:01;")),
             // A short reply (2 of 7 bytes): the client asks for the rest.
             ("m20000000,7", bad_then_good),
@@ -481,10 +546,22 @@ mod tests {
         ]);
         let mut g = GdbClient::connect(&addr, Duration::from_millis(500)).unwrap();
         let mut buf = [0u8; 4];
-        assert!(g.read(0, &mut buf).unwrap_err().to_string().contains("not readable"));
-        assert!(g.read(0, &mut buf).unwrap_err().to_string().contains("malformed"));
+        assert!(g
+            .read(0, &mut buf)
+            .unwrap_err()
+            .to_string()
+            .contains("not readable"));
+        assert!(g
+            .read(0, &mut buf)
+            .unwrap_err()
+            .to_string()
+            .contains("malformed"));
         g.cont().unwrap();
-        assert!(g.read(0, &mut buf).unwrap_err().to_string().contains("while the target runs"));
+        assert!(g
+            .read(0, &mut buf)
+            .unwrap_err()
+            .to_string()
+            .contains("while the target runs"));
         assert_eq!(g.poll_stop(Duration::from_millis(10)).unwrap(), None);
         assert_eq!(g.interrupt().unwrap(), Stop::Signal(2));
         g.cont().unwrap();
@@ -497,12 +574,34 @@ mod tests {
     }
 
     #[test]
+    fn leaving_a_running_target_removes_breakpoints_and_detaches() {
+        let (addr, h) = stub(vec![
+            ("qSupported:swbreak+;hwbreak+", frame("")),
+            ("?", frame("T05")),
+            ("Z0,14fe,2", frame("")), // software breakpoints unsupported: hardware then
+            ("Z1,14fe,2", frame("OK")),
+            ("c", Vec::new()),
+            ("\x03", frame("T02")),
+            ("z1,14fe,2", frame("OK")),
+            ("D", frame("OK")),
+        ]);
+        let mut g = GdbClient::connect(&addr, Duration::from_secs(5)).unwrap();
+        g.set_breakpoint(0x14fe).unwrap();
+        g.cont().unwrap();
+        drop(g);
+        // The stub checked every request in order.
+        h.join().unwrap();
+    }
+
+    #[test]
     fn unescape_bounds_and_rejects_truncation() {
         assert_eq!(unescape(b"a*#").unwrap(), b"aaaaaaa");
         assert!(unescape(b"*#").is_err());
         assert!(unescape(b"a}").is_err());
         assert!(unescape(b"a*").is_err());
-        let big: Vec<u8> = std::iter::once(b'a').chain((0..1000).flat_map(|_| *b"a*~")).collect();
+        let big: Vec<u8> = std::iter::once(b'a')
+            .chain((0..1000).flat_map(|_| *b"a*~"))
+            .collect();
         assert!(unescape(&big).unwrap_err().to_string().contains("expands"));
     }
 }
