@@ -201,27 +201,18 @@ pub mod embassy {
     /// A task was spawned.
     #[no_mangle]
     pub fn _embassy_trace_task_new(_executor_id: u32, task_id: u32) {
-        crate::value(
-            crate::__callsite!("embassy task spawned", Event, Info),
-            task_id,
-        );
+        crate::value(crate::__callsite!("embassy task spawned", Event, Info), task_id);
     }
 
     /// A task's future completed.
     #[no_mangle]
     pub fn _embassy_trace_task_end(_executor_id: u32, task_id: u32) {
-        crate::value(
-            crate::__callsite!("embassy task ended", Event, Info),
-            task_id,
-        );
+        crate::value(crate::__callsite!("embassy task ended", Event, Info), task_id);
     }
 
     /// A task was woken (enqueued to run).
     #[no_mangle]
     pub fn _embassy_trace_task_ready_begin(_executor_id: u32, task_id: u32) {
-        crate::value(
-            crate::__callsite!("embassy task ready", Event, Info),
-            task_id,
-        );
+        crate::value(crate::__callsite!("embassy task ready", Event, Info), task_id);
     }
 }

@@ -65,8 +65,7 @@ fn records() -> Vec<(Kind, &'static str, CallsiteKind, u32)> {
             let o = ring.read(&mut buf);
             assert_eq!(o.lost(), 0, "the test's rings must not overflow");
             for r in &buf[..o.records] {
-                let cs =
-                    tickspan::callsite::resolve(r.callsite()).expect("a callsite of this binary");
+                let cs = tickspan::callsite::resolve(r.callsite()).expect("a callsite of this binary");
                 out.push((r.kind().expect("a record kind"), cs.name, cs.kind, r.a));
             }
             if o.records == 0 {
@@ -98,29 +97,16 @@ fn each_poll_is_a_span_of_its_task_with_its_id() {
 
     let recs = records();
     let tasks = ["ping", "pong", "outer", "inner"];
-    let count =
-        |kind: Kind, name: &str| recs.iter().filter(|r| r.0 == kind && r.1 == name).count() as u32;
+    let count = |kind: Kind, name: &str| recs.iter().filter(|r| r.0 == kind && r.1 == name).count() as u32;
     for (name, n) in [("ping", 4), ("pong", 2), ("outer", 3), ("inner", 3)] {
         assert_eq!(count(Kind::SpanEnter, name), n, "{name}: one span per poll");
-        assert_eq!(
-            count(Kind::SpanExit, name),
-            n,
-            "{name}: every poll span ends"
-        );
+        assert_eq!(count(Kind::SpanExit, name), n, "{name}: every poll span ends");
     }
     // The id rides on a TaskSwitch of the task's own callsite, right after the enter; a task
     // without an id writes none.
     for (name, id) in [("ping", 7), ("outer", 9), ("inner", 10)] {
-        let ids: Vec<u32> = recs
-            .iter()
-            .filter(|r| r.0 == Kind::TaskSwitch && r.1 == name)
-            .map(|r| r.3)
-            .collect();
-        assert_eq!(
-            ids,
-            vec![id; count(Kind::SpanEnter, name) as usize],
-            "{name}"
-        );
+        let ids: Vec<u32> = recs.iter().filter(|r| r.0 == Kind::TaskSwitch && r.1 == name).map(|r| r.3).collect();
+        assert_eq!(ids, vec![id; count(Kind::SpanEnter, name) as usize], "{name}");
     }
     assert_eq!(count(Kind::TaskSwitch, "pong"), 0);
     for r in recs.iter().filter(|r| tasks.contains(&r.1)) {
@@ -130,20 +116,14 @@ fn each_poll_is_a_span_of_its_task_with_its_id() {
     // LIFO: replay the stack; every TaskSwitch follows its own span's enter.
     let mut stack: Vec<&str> = Vec::new();
     let mut prev: Option<(Kind, &str)> = None;
-    for r in recs
-        .iter()
-        .filter(|r| tasks.contains(&r.1) || r.1 == "work")
-    {
+    for r in recs.iter().filter(|r| tasks.contains(&r.1) || r.1 == "work") {
         match r.0 {
             Kind::SpanEnter => {
                 if r.1 == "inner" {
                     assert_eq!(stack.last(), Some(&"outer"), "inner polls nest in outer's");
                 }
                 if r.1 == "work" {
-                    assert!(
-                        matches!(stack.last(), Some(&("ping" | "pong" | "inner"))),
-                        "{stack:?}"
-                    );
+                    assert!(matches!(stack.last(), Some(&("ping" | "pong" | "inner"))), "{stack:?}");
                 }
                 stack.push(r.1);
             }

@@ -15,8 +15,10 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 use tickspan_tests::{run, scratch};
+
+mod gdb_support;
+use gdb_support::{run_to_exit as run_qemu, summary};
 
 const QEMU: &str = "qemu-system-arm";
 
@@ -68,64 +70,6 @@ fn build_firmware() -> PathBuf {
     elf
 }
 
-/// Runs the firmware to its semihosting exit; returns (UART bytes, semihosting output).
-fn run_qemu(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
-    let _ = std::fs::remove_file(uart);
-    let mut child = Command::new(QEMU)
-        .args([
-            "-cpu",
-            "cortex-m3",
-            "-machine",
-            "lm3s6965evb",
-            "-nographic",
-            "-monitor",
-            "none",
-        ])
-        .args([
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-icount",
-            "shift=3",
-        ])
-        .arg("-serial")
-        .arg(format!("file:{}", uart.display()))
-        .arg("-kernel")
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start qemu");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().expect("wait for qemu").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("the firmware did not exit within 60 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().expect("qemu output");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "firmware failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (std::fs::read(uart).expect("read the UART capture"), stdout)
-}
-
-/// `key=value` numbers from the firmware's semihosting summary line.
-fn summary(stdout: &str) -> HashMap<String, u64> {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("tickspan-firmware:"))
-        .unwrap_or_else(|| panic!("no summary line in {stdout:?}"));
-    line.split_whitespace()
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
-        .collect()
-}
-
 fn cli_ok(args: &[&str]) -> String {
     let out = run(args);
     assert_eq!(
@@ -158,7 +102,7 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
     let elf = build_firmware();
     let dir = scratch("qemu");
     let (bytes, stdout) = run_qemu(&elf, &dir.join("uart.tsp"));
-    let fw = summary(&stdout);
+    let fw = summary(&stdout, "tickspan-firmware:");
     let (iterations, isr_runs, fw_lost) = (fw["iterations"], fw["isr_runs"], fw["records_lost"]);
     assert!(
         isr_runs > 0 && fw_lost > 0,

@@ -6,6 +6,7 @@
 use crate::model::{Meta, NameId, Span, SpanKind, Visitor};
 use crate::units::Clock;
 use hdrhistogram::Histogram;
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::io::{self, Write};
 
@@ -27,16 +28,38 @@ struct Entry {
     buckets: [u64; 6],
 }
 
+impl Entry {
+    fn new(kind: SpanKind) -> Box<Entry> {
+        Box::new(Entry {
+            count: 0,
+            total: 0,
+            self_total: 0,
+            isr_total: 0,
+            min: u64::MAX,
+            max: 0,
+            unfinished: 0,
+            kind,
+            hist: Histogram::new(2).expect("2 significant digits is valid"),
+            buckets: [0; 6],
+        })
+    }
+}
+
+/// Most (task name, task id) rows kept; polls of further tasks count under their name alone.
+const MAX_TASKS: usize = 1024;
+
 /// Accumulates span statistics, indexed by name id (no hashing per span).
 pub struct Stats {
     entries: Vec<Option<Box<Entry>>>,
+    /// Polls of tasks that have an id, one row per (name, task id).
+    tasks: FxHashMap<(NameId, u32), Box<Entry>>,
     /// Bucket bounds in ticks, fixed at the first span (the header precedes records).
     bounds: Option<[u64; 6]>,
 }
 
 impl Default for Stats {
     fn default() -> Self {
-        Stats { entries: Vec::new(), bounds: None }
+        Stats { entries: Vec::new(), tasks: FxHashMap::default(), bounds: None }
     }
 }
 
@@ -45,7 +68,7 @@ impl Default for Stats {
 pub struct Row {
     /// Span name.
     pub name: String,
-    /// `span`, `isr` or `manual`.
+    /// `span`, `isr`, `manual`, or `task` (polls of a task: count = polls, total = busy time).
     pub kind: &'static str,
     /// Number of spans.
     pub count: u64,
@@ -78,7 +101,7 @@ pub struct Row {
 pub struct Report {
     /// `ns`, or `ticks` when the stream gave no clock frequency.
     pub unit: &'static str,
-    /// One row per span name, by total time, longest first.
+    /// One row per span name (per task name and id for task polls), by total time, longest first.
     pub spans: Vec<Row>,
 }
 
@@ -86,24 +109,19 @@ impl Visitor for Stats {
     #[inline]
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
         let bounds = *self.bounds.get_or_insert_with(|| bucket_ticks(meta.clock));
-        let i = s.name as usize;
-        if i >= self.entries.len() {
-            self.entries.resize_with(i + 1, || None);
-        }
-        let e = self.entries[i].get_or_insert_with(|| {
-            Box::new(Entry {
-                count: 0,
-                total: 0,
-                self_total: 0,
-                isr_total: 0,
-                min: u64::MAX,
-                max: 0,
-                unfinished: 0,
-                kind: s.kind,
-                hist: Histogram::new(2).expect("2 significant digits is valid"),
-                buckets: [0; 6],
-            })
-        });
+        let key = (s.name, s.id);
+        let e = if s.kind == SpanKind::Scoped
+            && s.id != 0
+            && (self.tasks.len() < MAX_TASKS || self.tasks.contains_key(&key))
+        {
+            self.tasks.entry(key).or_insert_with(|| Entry::new(s.kind))
+        } else {
+            let i = s.name as usize;
+            if i >= self.entries.len() {
+                self.entries.resize_with(i + 1, || None);
+            }
+            self.entries[i].get_or_insert_with(|| Entry::new(s.kind))
+        };
         let d = s.dur();
         e.count += 1;
         e.total += d;
@@ -134,32 +152,38 @@ impl Stats {
     /// The report, longest total first.
     pub fn report(&self, meta: &Meta) -> Report {
         let c = meta.clock;
+        let row = |name: String, i: NameId, e: &Entry| Row {
+            name,
+            kind: match e.kind {
+                SpanKind::Scoped if meta.names.is_task(i) => "task",
+                SpanKind::Scoped => "span",
+                SpanKind::Isr => "isr",
+                SpanKind::Manual => "manual",
+            },
+            count: e.count,
+            unfinished: e.unfinished,
+            total: c.to_ns(e.total),
+            self_time: c.to_ns(e.self_total),
+            isr: c.to_ns(e.isr_total),
+            min: c.to_ns(e.min),
+            mean: c.to_ns(e.total / e.count.max(1)),
+            // Percentiles are clamped to the exact extremes (the histogram rounds).
+            p50: c.to_ns(e.hist.value_at_quantile(0.50).clamp(e.min, e.max)),
+            p90: c.to_ns(e.hist.value_at_quantile(0.90).clamp(e.min, e.max)),
+            p99: c.to_ns(e.hist.value_at_quantile(0.99).clamp(e.min, e.max)),
+            max: c.to_ns(e.max),
+            buckets: e.buckets,
+        };
         let mut spans: Vec<Row> = self
             .entries
             .iter()
             .enumerate()
-            .filter_map(|(i, e)| e.as_ref().map(|e| (i, e)))
-            .map(|(i, e)| Row {
-                name: meta.names.name(i as NameId).to_string(),
-                kind: match e.kind {
-                    SpanKind::Scoped => "span",
-                    SpanKind::Isr => "isr",
-                    SpanKind::Manual => "manual",
-                },
-                count: e.count,
-                unfinished: e.unfinished,
-                total: c.to_ns(e.total),
-                self_time: c.to_ns(e.self_total),
-                isr: c.to_ns(e.isr_total),
-                min: c.to_ns(e.min),
-                mean: c.to_ns(e.total / e.count.max(1)),
-                // Percentiles are clamped to the exact extremes (the histogram rounds).
-                p50: c.to_ns(e.hist.value_at_quantile(0.50).clamp(e.min, e.max)),
-                p90: c.to_ns(e.hist.value_at_quantile(0.90).clamp(e.min, e.max)),
-                p99: c.to_ns(e.hist.value_at_quantile(0.99).clamp(e.min, e.max)),
-                max: c.to_ns(e.max),
-                buckets: e.buckets,
-            })
+            .filter_map(|(i, e)| e.as_ref().map(|e| row(meta.names.name(i as NameId).to_string(), i as NameId, e)))
+            .chain(self.tasks.iter().map(|(&(i, id), e)| {
+                let mut r = row(format!("{} (task {id})", meta.names.name(i)), i, e);
+                r.kind = "task";
+                r
+            }))
             .collect();
         spans.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
         Report { unit: if c.is_real() { "ns" } else { "ticks" }, spans }
@@ -255,5 +279,37 @@ mod tests {
         s.write_json(&t.meta, &mut js).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&js).unwrap();
         assert_eq!(v["spans"][0]["count"], 101);
+    }
+
+    #[test]
+    fn task_polls_count_per_task_and_id() {
+        let mut t = Timeline::new(8);
+        let mut s = Stats::default();
+        t.push(header(1_000_000_000), &mut s);
+        t.push(def(0x10, "blink", CallsiteKind::Task), &mut s);
+        t.push(def(0x20, "producer", CallsiteKind::Task), &mut s);
+        t.push(def(0x30, "toggle", CallsiteKind::Span), &mut s);
+        let mut ts = 0;
+        // blink task 1 polled 3 times (10 ns each), task 2 twice (20 ns), producer once (5 ns).
+        for (cs, id, dur) in [(0x10, 1, 10), (0x10, 2, 20), (0x10, 1, 10), (0x20, 0, 5), (0x10, 2, 20), (0x10, 1, 10)] {
+            t.push(rec(0, ts, SpanEnter, cs, 0, 0), &mut s);
+            if id != 0 {
+                t.push(rec(0, ts, TaskSwitch, cs, id, 0), &mut s);
+            }
+            t.push(rec(0, ts + 1, SpanEnter, 0x30, 0, 0), &mut s);
+            t.push(rec(0, ts + 2, SpanExit, 0x30, 0, 0), &mut s);
+            t.push(rec(0, ts + dur, SpanExit, cs, 0, 0), &mut s);
+            ts += 100;
+        }
+        t.finish(&mut s);
+        let r = s.report(&t.meta);
+        let row = |name: &str| r.spans.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("{name}: {r:?}"));
+        for (name, count, total) in [("blink (task 1)", 3, 30), ("blink (task 2)", 2, 40), ("producer", 1, 5)] {
+            let x = row(name);
+            assert_eq!((x.kind, x.count, x.total, x.self_time), ("task", count, total, total - count), "{name}");
+        }
+        assert_eq!(row("toggle").kind, "span");
+        assert_eq!(row("toggle").count, 6);
+        assert!(!r.spans.iter().any(|s| s.name == "blink"), "every blink poll had an id: {r:?}");
     }
 }

@@ -313,7 +313,11 @@ impl<W: Write> Tree<W> {
         if !mark && max < b.min {
             return Ok(());
         }
-        let label = if mark && name == 0 { "lost records".to_string() } else { meta.names.name(name).to_string() };
+        let label = match (mark, name) {
+            (true, 0) => "lost records".to_string(),
+            (false, _) if meta.names.is_task(name) => format!("poll {}", meta.names.name(name)),
+            _ => meta.names.name(name).to_string(),
+        };
         let shown = shown || self.filter.name.as_deref().is_some_and(|f| !mark && label.contains(f));
         let c = meta.clock;
         let child_prefix;
@@ -454,6 +458,10 @@ impl<W: Write> Tree<W> {
                 match kind {
                     SpanKind::Isr => write!(self.out, "ISR {} (irq {id})", meta.names.name(n.name))?,
                     SpanKind::Manual => write!(self.out, "{} #{id:x}", meta.names.name(n.name))?,
+                    SpanKind::Scoped if id != 0 => write!(self.out, "poll {} (task {id})", meta.names.name(n.name))?,
+                    SpanKind::Scoped if meta.names.is_task(n.name) => {
+                        write!(self.out, "poll {}", meta.names.name(n.name))?
+                    }
                     SpanKind::Scoped => write!(self.out, "{}", meta.names.name(n.name))?,
                 }
                 if open {
@@ -741,6 +749,38 @@ parse  1.000 µs  self 1.000 µs
         assert!(out.contains("├─ parse  ×1  total 30.000 µs"), "{out}");
         assert!(out.contains("└─ parse  ×1  total 1.000 µs") || out.contains("parse  ×1  total 1.000 µs"), "{out}");
         assert!(out.contains("⚠ 2 records lost"), "{out}");
+    }
+
+    #[test]
+    fn task_polls_show_their_task_and_id() {
+        let items = [
+            header(1_000_000),
+            def(0x10, "blink", CallsiteKind::Task),
+            def(0x20, "toggle", CallsiteKind::Span),
+            def(0x30, "producer", CallsiteKind::Task),
+            rec(0, 0, SpanEnter, 0x10, 0, 0),
+            rec(0, 0, TaskSwitch, 0x10, 2, 0),
+            rec(0, 1, SpanEnter, 0x20, 0, 0),
+            rec(0, 3, SpanExit, 0x20, 0, 0),
+            // A task switch of another callsite stays a mark.
+            rec(0, 3, TaskSwitch, 0x30, 5, 0),
+            rec(0, 4, SpanExit, 0x10, 0, 0),
+            rec(0, 10, SpanEnter, 0x30, 0, 0),
+            rec(0, 12, SpanExit, 0x30, 0, 0),
+        ];
+        let out = render(&items, Filter::default(), false);
+        let expected = "\
+── ctx 0 @ 0 ns ──
+poll blink (task 2)  4.000 µs  self 2.000 µs
+├─ toggle  2.000 µs  self 2.000 µs
+└─ ↔ producer task 5 (+3.000 µs)
+── ctx 0 @ 10.000 µs ──
+poll producer  2.000 µs  self 2.000 µs
+";
+        assert_eq!(out, expected);
+        let out = render(&items, Filter::default(), true);
+        assert!(out.contains("poll blink  ×1  total 4.000 µs"), "{out}");
+        assert!(out.contains("poll producer  ×1"), "{out}");
     }
 
     #[test]

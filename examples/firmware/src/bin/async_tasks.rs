@@ -1,0 +1,211 @@
+//! Async tasks in the tree: a minimal single-threaded executor polling four `traced!` tasks.
+//!
+//! * Tasks: two instances of `blink` (one callsite, task ids 1 and 2) that sleep a few SysTick
+//!   periods between spans of work, a `producer` that sends numbers through a one-slot signal
+//!   after each sleep, and a `consumer` that awaits them. Every poll of a task is a span named
+//!   after it (`tickspan::traced!`), so the host shows each task's polls and busy time.
+//! * Executor: a fixed array of pinned futures on `main`'s stack, one "woken" flag per task
+//!   that its waker sets, a loop that polls woken tasks, drains over UART0 after each pass
+//!   and sleeps (`wfi`) when no task is woken.
+//! * SysTick (every 2 ms) counts ticks, marks itself with `isr!` and wakes the sleepers whose
+//!   deadline has come.
+//! * At the end it prints how often it polled each task over semihosting
+//!   (`tickspan-async: …`), which the end-to-end test compares with the decoded stream.
+//!
+//! Run: `cargo run --release --bin async_tasks > target/async.tsp`, then
+//! `tickspan tree target/async.tsp --elf target/thumbv7m-none-eabi/release/async_tasks`.
+#![no_std]
+#![no_main]
+
+use core::cell::RefCell;
+use core::future::{poll_fn, Future};
+use core::pin::{pin, Pin};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use cortex_m::asm::delay;
+use cortex_m::interrupt::{free, Mutex};
+use cortex_m_rt::{entry, exception};
+use cortex_m_semihosting::hprintln;
+use tickspan::drain::Drain;
+use tickspan_firmware::{self as board, Uart0};
+
+/// SysTick period − 1, in 5 ns ticks: 2 ms, as in the demo (the clock's wrap, too).
+const RELOAD: u32 = 399_999;
+/// Tasks the executor runs.
+const TASKS: usize = 4;
+/// Messages the producer sends.
+const MESSAGES: u32 = 4;
+
+/// SysTick runs so far: the executor's time base.
+static TICKS: AtomicU32 = AtomicU32::new(0);
+/// Set by task `i`'s waker, cleared by the executor before it polls task `i`.
+static WOKEN: [AtomicBool; TASKS] = [const { AtomicBool::new(false) }; TASKS];
+/// Sleepers: (deadline tick, waker), woken by SysTick.
+static TIMERS: Mutex<RefCell<[Option<(u32, Waker)>; TASKS]>> = Mutex::new(RefCell::new([const { None }; TASKS]));
+
+/// Sleeps until `ticks` SysTick periods have passed.
+fn sleep(ticks: u32) -> impl Future<Output = ()> {
+    let until = TICKS.load(Relaxed).wrapping_add(ticks);
+    poll_fn(move |cx| {
+        if TICKS.load(Relaxed).wrapping_sub(until) as i32 >= 0 {
+            return Poll::Ready(());
+        }
+        free(|cs| {
+            let mut timers = TIMERS.borrow(cs).borrow_mut();
+            match timers.iter_mut().find(|t| t.as_ref().is_none_or(|(_, w)| w.will_wake(cx.waker()))) {
+                Some(slot) => *slot = Some((until, cx.waker().clone())),
+                // No free slot: poll again soon rather than sleep forever.
+                None => cx.waker().wake_by_ref(),
+            }
+        });
+        Poll::Pending
+    })
+}
+
+/// A one-slot channel between two tasks of this executor (both in thread mode).
+struct Signal {
+    value: AtomicU32,
+    waiter: Mutex<RefCell<Option<Waker>>>,
+}
+
+static SIGNAL: Signal = Signal { value: AtomicU32::new(0), waiter: Mutex::new(RefCell::new(None)) };
+
+impl Signal {
+    /// Stores a non-zero value and wakes the receiver.
+    fn send(&self, v: u32) {
+        self.value.store(v, Relaxed);
+        if let Some(w) = free(|cs| self.waiter.borrow(cs).take()) {
+            w.wake();
+        }
+    }
+
+    /// The next value sent.
+    fn recv(&self) -> impl Future<Output = u32> + '_ {
+        poll_fn(|cx| match self.value.swap(0, Relaxed) {
+            0 => {
+                free(|cs| *self.waiter.borrow(cs).borrow_mut() = Some(cx.waker().clone()));
+                Poll::Pending
+            }
+            v => Poll::Ready(v),
+        })
+    }
+}
+
+async fn blink(times: u32, period: u32) {
+    for _ in 0..times {
+        sleep(period).await;
+        let _g = tickspan::span!("toggle");
+        delay(2_000);
+    }
+}
+
+/// One callsite for every blink task; the task id tells them apart.
+fn blink_task(id: u32, times: u32, period: u32) -> impl Future<Output = ()> {
+    tickspan::traced!("blink", id = id, blink(times, period))
+}
+
+async fn producer() {
+    for n in 1..=MESSAGES {
+        sleep(2).await;
+        tickspan::event!("send", n);
+        SIGNAL.send(n);
+    }
+}
+
+async fn consumer() {
+    loop {
+        let n = SIGNAL.recv().await;
+        let _g = tickspan::span!("consume");
+        delay(5_000);
+        if n == MESSAGES {
+            break;
+        }
+    }
+}
+
+static VTABLE: RawWakerVTable = RawWakerVTable::new(
+    |data| RawWaker::new(data, &VTABLE),
+    |data| WOKEN[data as usize % TASKS].store(true, Relaxed),
+    |data| WOKEN[data as usize % TASKS].store(true, Relaxed),
+    |_| {},
+);
+
+/// Task `i`'s waker: sets `WOKEN[i]`.
+fn waker(i: usize) -> Waker {
+    // SAFETY: the vtable's functions only read the data pointer as an index (never dereference
+    // it), are thread-safe (atomic stores) and clone into the same vtable, as `RawWaker`'s
+    // contract asks.
+    unsafe { Waker::from_raw(RawWaker::new(i as *const (), &VTABLE)) }
+}
+
+#[entry]
+fn main() -> ! {
+    let mut cp = cortex_m::Peripherals::take().unwrap();
+    board::full_speed();
+    board::start_systick(&mut cp.SYST, RELOAD, true);
+    let mut uart = Uart0;
+    let mut drain = Drain::global();
+
+    let mut tasks: [Pin<&mut dyn Future<Output = ()>>; TASKS] = [
+        pin!(blink_task(1, 5, 1)),
+        pin!(blink_task(2, 3, 2)),
+        pin!(tickspan::traced!("producer", producer())),
+        pin!(tickspan::traced!("consumer", consumer())),
+    ];
+    let wakers: [Waker; TASKS] = core::array::from_fn(waker);
+    let mut polls = [0u32; TASKS];
+    let mut done = [false; TASKS];
+    for w in &WOKEN {
+        w.store(true, Relaxed);
+    }
+    while done.iter().any(|d| !d) {
+        // Also right after waking: SysTick is the clock, and the drain dates records exactly
+        // only if calls into it come less than one SysTick period apart, which a pass that
+        // slept through a whole period would not give (see `tickspan::drain`).
+        // Infallible: UART0 never fails.
+        let _ = drain.write_to(&mut uart);
+        for (i, task) in tasks.iter_mut().enumerate() {
+            if !done[i] && WOKEN[i].swap(false, Relaxed) {
+                polls[i] += 1;
+                done[i] = task.as_mut().poll(&mut Context::from_waker(&wakers[i])).is_ready();
+            }
+        }
+        let _ = drain.write_to(&mut uart);
+        // Sleep until an interrupt unless a task is woken. With interrupts masked, `wfi` still
+        // returns on a pending one, which then runs: no wake-up is missed between check and sleep.
+        free(|_| {
+            if !WOKEN.iter().any(|w| w.load(Relaxed)) {
+                cortex_m::asm::wfi();
+            }
+        });
+    }
+
+    cp.SYST.disable_interrupt();
+    let _ = drain.write_to(&mut uart);
+    let ticks = TICKS.load(Relaxed);
+    hprintln!(
+        "tickspan-async: blink1={} blink2={} producer={} consumer={} isr_runs={}",
+        polls[0],
+        polls[1],
+        polls[2],
+        polls[3],
+        ticks
+    );
+    board::exit(ticks > 0)
+}
+
+#[exception]
+fn SysTick() {
+    let _isr = tickspan::isr!("SysTick");
+    let now = TICKS.load(Relaxed).wrapping_add(1);
+    TICKS.store(now, Relaxed);
+    free(|cs| {
+        for slot in TIMERS.borrow(cs).borrow_mut().iter_mut() {
+            if slot.as_ref().is_some_and(|(until, _)| now.wrapping_sub(*until) as i32 >= 0) {
+                if let Some((_, w)) = slot.take() {
+                    w.wake();
+                }
+            }
+        }
+    });
+}
