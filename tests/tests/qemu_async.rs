@@ -126,3 +126,81 @@ fn task_polls_appear_in_the_tree_and_stats_with_their_counts() {
         }
     }
 }
+
+/// embassy-executor (feature `trace`) with tickspan's feature `embassy`: the `embassy_tasks`
+/// firmware spawns three tasks without wrapping them; each executor pass is a span
+/// `embassy executor`, each task poll inside it a span `embassy task` with embassy's task id.
+#[test]
+fn embassy_hooks_show_every_task_poll_with_its_task_id() {
+    if !qemu_available("qemu_async (embassy)") {
+        return;
+    }
+    let elf = build_firmware("embassy_tasks", "embassy");
+    let dir = scratch("qemu-embassy");
+    let uart = dir.join("embassy.tsp");
+    let (_, stdout) = run_to_exit(&elf, &uart);
+    let fw = summary(&stdout, "tickspan-embassy:");
+    assert_eq!((fw["blink1"], fw["blink2"], fw["ticker"]), (5, 3, 3), "wake-ups the tasks counted: {fw:?}");
+
+    let (trace, elf) = (uart.to_str().unwrap(), elf.to_str().unwrap());
+    let d = Dumped::parse(&cli_ok(&["dump", trace, "--json", "--elf", elf]));
+    assert_eq!(d.losses, [], "nothing may be lost");
+    // Per task id: polls (spans), spawns, ends; task polls only inside executor passes.
+    let main = d.ctx(0);
+    let (mut polls, mut spawned, mut ended): (HashMap<u64, u64>, Vec<u64>, Vec<u64>) = Default::default();
+    let mut stack: Vec<&str> = Vec::new();
+    for (i, r) in main.iter().enumerate() {
+        match (r.kind.as_str(), r.name.as_str()) {
+            ("SpanEnter", name) => {
+                let expected_parent = match name {
+                    "embassy executor" => None,
+                    "embassy task" => Some("embassy executor"),
+                    "toggle" => Some("embassy task"),
+                    other => panic!("unexpected span {other}"),
+                };
+                assert_eq!(stack.last().copied(), expected_parent, "parent of {name}");
+                if name == "embassy task" {
+                    let id = &main[i + 1];
+                    assert_eq!((id.kind.as_str(), id.name.as_str()), ("TaskSwitch", "embassy task"));
+                    *polls.entry(id.a).or_default() += 1;
+                }
+                stack.push(&r.name);
+            }
+            ("SpanExit", name) => assert_eq!(stack.pop(), Some(name), "LIFO"),
+            ("ValueU", "embassy task spawned") => spawned.push(r.value.unwrap()),
+            ("ValueU", "embassy task ended") => ended.push(r.value.unwrap()),
+            _ => {}
+        }
+    }
+    assert!(stack.is_empty(), "{stack:?}");
+    assert_eq!(spawned.len(), 3, "three tasks spawned");
+    ended.sort();
+    let mut ids = spawned.clone();
+    ids.sort();
+    assert_eq!(ended, ids, "every spawned task ended");
+    // Polls = wake-ups + the first poll.
+    let mut counts: Vec<u64> = spawned.iter().map(|id| polls[id]).collect();
+    assert_eq!(polls.len(), 3, "polls of exactly the spawned tasks: {polls:?}");
+    counts.sort();
+    let mut expected = vec![fw["blink1"] + 1, fw["blink2"] + 1, fw["ticker"] + 1];
+    expected.sort();
+    assert_eq!(counts, expected);
+    // Wakes from SysTick are recorded in the handler's context.
+    assert!(d.ctx(1).iter().any(|r| r.name == "embassy task ready"), "ready events from SysTick");
+
+    // stats: one task row per embassy task id, with its polls.
+    let stats: Value = serde_json::from_str(&cli_ok(&["stats", trace, "--json", "--elf", elf])).expect("stats JSON");
+    for id in &spawned {
+        let row = stats["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| {
+                s["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("embassy task (task ") && n.ends_with(&format!("{id:#x})")))
+            })
+            .unwrap_or_else(|| panic!("no stats row for task {id:#x}: {stats}"));
+        assert_eq!((row["kind"].as_str(), row["count"].as_u64()), (Some("task"), Some(polls[id])));
+    }
+}

@@ -6,6 +6,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
+pub mod timer;
+
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m::peripheral::SYST;
 

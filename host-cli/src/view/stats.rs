@@ -45,6 +45,15 @@ impl Entry {
     }
 }
 
+/// A task id as printed: decimal when small (`traced!`'s ids), hex when an address (embassy's).
+pub fn task_id(id: u32) -> String {
+    if id >= 0x1_0000 {
+        format!("{id:#x}")
+    } else {
+        id.to_string()
+    }
+}
+
 /// Most (task name, task id) rows kept; polls of further tasks count under their name alone.
 const MAX_TASKS: usize = 1024;
 
@@ -180,7 +189,7 @@ impl Stats {
             .enumerate()
             .filter_map(|(i, e)| e.as_ref().map(|e| row(meta.names.name(i as NameId).to_string(), i as NameId, e)))
             .chain(self.tasks.iter().map(|(&(i, id), e)| {
-                let mut r = row(format!("{} (task {id})", meta.names.name(i)), i, e);
+                let mut r = row(format!("{} (task {})", meta.names.name(i), task_id(id)), i, e);
                 r.kind = "task";
                 r
             }))

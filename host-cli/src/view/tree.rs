@@ -458,7 +458,9 @@ impl<W: Write> Tree<W> {
                 match kind {
                     SpanKind::Isr => write!(self.out, "ISR {} (irq {id})", meta.names.name(n.name))?,
                     SpanKind::Manual => write!(self.out, "{} #{id:x}", meta.names.name(n.name))?,
-                    SpanKind::Scoped if id != 0 => write!(self.out, "poll {} (task {id})", meta.names.name(n.name))?,
+                    SpanKind::Scoped if id != 0 => {
+                        write!(self.out, "poll {} (task {})", meta.names.name(n.name), super::stats::task_id(id))?
+                    }
                     SpanKind::Scoped if meta.names.is_task(n.name) => {
                         write!(self.out, "poll {}", meta.names.name(n.name))?
                     }

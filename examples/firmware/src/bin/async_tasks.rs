@@ -27,7 +27,11 @@ use cortex_m::interrupt::{free, Mutex};
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::hprintln;
 use tickspan::drain::Drain;
-use tickspan_firmware::{self as board, Uart0};
+use tickspan_firmware::{
+    self as board,
+    timer::{self, sleep},
+    Uart0,
+};
 
 /// SysTick period − 1, in 5 ns ticks: 2 ms, as in the demo (the clock's wrap, too).
 const RELOAD: u32 = 399_999;
@@ -36,31 +40,8 @@ const TASKS: usize = 4;
 /// Messages the producer sends.
 const MESSAGES: u32 = 4;
 
-/// SysTick runs so far: the executor's time base.
-static TICKS: AtomicU32 = AtomicU32::new(0);
 /// Set by task `i`'s waker, cleared by the executor before it polls task `i`.
 static WOKEN: [AtomicBool; TASKS] = [const { AtomicBool::new(false) }; TASKS];
-/// Sleepers: (deadline tick, waker), woken by SysTick.
-static TIMERS: Mutex<RefCell<[Option<(u32, Waker)>; TASKS]>> = Mutex::new(RefCell::new([const { None }; TASKS]));
-
-/// Sleeps until `ticks` SysTick periods have passed.
-fn sleep(ticks: u32) -> impl Future<Output = ()> {
-    let until = TICKS.load(Relaxed).wrapping_add(ticks);
-    poll_fn(move |cx| {
-        if TICKS.load(Relaxed).wrapping_sub(until) as i32 >= 0 {
-            return Poll::Ready(());
-        }
-        free(|cs| {
-            let mut timers = TIMERS.borrow(cs).borrow_mut();
-            match timers.iter_mut().find(|t| t.as_ref().is_none_or(|(_, w)| w.will_wake(cx.waker()))) {
-                Some(slot) => *slot = Some((until, cx.waker().clone())),
-                // No free slot: poll again soon rather than sleep forever.
-                None => cx.waker().wake_by_ref(),
-            }
-        });
-        Poll::Pending
-    })
-}
 
 /// A one-slot channel between two tasks of this executor (both in thread mode).
 struct Signal {
@@ -182,7 +163,7 @@ fn main() -> ! {
 
     cp.SYST.disable_interrupt();
     let _ = drain.write_to(&mut uart);
-    let ticks = TICKS.load(Relaxed);
+    let ticks = timer::ticks();
     hprintln!(
         "tickspan-async: blink1={} blink2={} producer={} consumer={} isr_runs={}",
         polls[0],
@@ -197,15 +178,5 @@ fn main() -> ! {
 #[exception]
 fn SysTick() {
     let _isr = tickspan::isr!("SysTick");
-    let now = TICKS.load(Relaxed).wrapping_add(1);
-    TICKS.store(now, Relaxed);
-    free(|cs| {
-        for slot in TIMERS.borrow(cs).borrow_mut().iter_mut() {
-            if slot.as_ref().is_some_and(|(until, _)| now.wrapping_sub(*until) as i32 >= 0) {
-                if let Some((_, w)) = slot.take() {
-                    w.wake();
-                }
-            }
-        }
-    });
+    timer::on_tick();
 }
