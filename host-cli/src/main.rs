@@ -72,7 +72,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             let mut src = open(&a.input)?;
             run::install_ctrlc();
             let mut dump = view::dump::Dump::new(stdout(), a.json);
-            elf_names(&a.input, |i| dump.item(i))?;
+            elf_names(&a.input, dump.names())?;
             let sum = run::decode(src.as_mut(), a.input.quiet, |item| {
                 if let Some(i) = item {
                     dump.item(i);
@@ -178,9 +178,10 @@ fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
     }
 }
 
-/// Hands the callsites named in `--elf` to `sink` as dictionary items (entries in the stream
-/// itself come later and win).
-fn elf_names(input: &Input, mut sink: impl FnMut(item::Item<'_>)) -> Result<(), Fail> {
+/// With `--elf`, names callsite ids the stream itself does not describe by reading the
+/// `tickspan::Callsite` statics at those addresses in the firmware (dictionary entries in the
+/// stream still win). Also warns when the firmware was built for another wire version.
+fn elf_names(input: &Input, names: &mut model::Names) -> Result<(), Fail> {
     let Some(path) = &input.elf else { return Ok(()) };
     let elf = target::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
     match elf.format_version() {
@@ -191,7 +192,7 @@ fn elf_names(input: &Input, mut sink: impl FnMut(item::Item<'_>)) -> Result<(), 
         ),
         _ => {}
     }
-    let kinds = [
+    const KINDS: [item::CallsiteKind; 7] = [
         item::CallsiteKind::Span,
         item::CallsiteKind::Event,
         item::CallsiteKind::ValueU64,
@@ -200,21 +201,16 @@ fn elf_names(input: &Input, mut sink: impl FnMut(item::Item<'_>)) -> Result<(), 
         item::CallsiteKind::Isr,
         item::CallsiteKind::Task,
     ];
-    let levels = [item::Level::Trace, item::Level::Debug, item::Level::Info, item::Level::Warn, item::Level::Error];
-    let callsites = elf.callsites();
-    if callsites.is_empty() && !input.quiet {
-        eprintln!("warning: {} names no tickspan callsites", path.display());
-    }
-    for (id, cs) in &callsites {
-        sink(item::Item::Callsite(item::CallsiteInfo {
-            id: *id,
-            kind: kinds.get(cs.kind as usize).copied().unwrap_or(item::CallsiteKind::Span),
-            level: levels.get(cs.level as usize).copied().unwrap_or(item::Level::Info),
+    names.set_resolver(Box::new(move |id| {
+        let cs = elf.callsite(id).ok()?;
+        Some(model::NameInfo {
+            cs: id,
+            name: cs.name.into(),
+            file: cs.file.into(),
             line: cs.line,
-            name: &cs.name,
-            file: &cs.file,
-        }));
-    }
+            kind: KINDS.get(cs.kind as usize).copied(),
+        })
+    }));
     Ok(())
 }
 
@@ -228,7 +224,7 @@ fn timeline<V: Visitor>(
     let mut src = open(input)?;
     run::install_ctrlc();
     let mut tl = Timeline::new(input.reorder_window);
-    elf_names(input, |i| tl.push(i, v))?;
+    elf_names(input, &mut tl.meta.names)?;
     let sum = run::decode(src.as_mut(), input.quiet, |item| match item {
         Some(i) => tl.push(i, v),
         None => {

@@ -50,11 +50,14 @@ pub struct NameInfo {
     pub kind: Option<CallsiteKind>,
 }
 
+/// Names a callsite id the stream did not describe (e.g. from a firmware ELF).
+pub type Resolver = Box<dyn Fn(u32) -> Option<NameInfo>>;
+
 /// Callsite ids interned as dense [`NameId`]s, so views index arrays instead of hashing.
-#[derive(Debug)]
 pub struct Names {
     by_cs: FxHashMap<u32, NameId>,
     infos: Vec<NameInfo>,
+    resolver: Option<Resolver>,
     /// Direct-mapped cache in front of the map: most records hit a handful of callsites.
     cache: Box<[(u32, NameId); CACHE]>,
 }
@@ -70,7 +73,7 @@ impl Default for Names {
     fn default() -> Self {
         let overflow = NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None };
         // Callsite ids have their low four bits clear, so `1` never matches a real id.
-        Names { by_cs: FxHashMap::default(), infos: vec![overflow], cache: Box::new([(1, 0); CACHE]) }
+        Names { by_cs: FxHashMap::default(), infos: vec![overflow], resolver: None, cache: Box::new([(1, 0); CACHE]) }
     }
 }
 
@@ -97,9 +100,21 @@ impl Names {
             return 0;
         }
         let id = self.infos.len() as NameId;
-        self.infos.push(NameInfo { cs, name: format!("cs#{cs:x}").into(), file: "".into(), line: 0, kind: None });
+        let info = self.resolver.as_ref().and_then(|r| r(cs)).map(|i| NameInfo { cs, ..i });
+        self.infos.push(info.unwrap_or_else(|| NameInfo {
+            cs,
+            name: format!("cs#{cs:x}").into(),
+            file: "".into(),
+            line: 0,
+            kind: None,
+        }));
         self.by_cs.insert(cs, id);
         id
+    }
+
+    /// Names ids seen from now on that no dictionary entry named before.
+    pub fn set_resolver(&mut self, r: Resolver) {
+        self.resolver = Some(r);
     }
 
     /// Records a dictionary entry (names an id, before or after its first record).
@@ -133,7 +148,7 @@ impl Names {
 }
 
 /// Stream-wide facts the views need to print what the timeline hands them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Meta {
     /// Interned callsites.
     pub names: Names,
@@ -1015,6 +1030,28 @@ pub(crate) mod tests {
         assert_eq!((req.dur(), req.self_ticks), (80, 50));
         assert_eq!(c.closed[0].1, vec!["request"]);
         assert_eq!(t.counters().unmatched, 1);
+    }
+
+    #[test]
+    fn resolver_names_ids_the_stream_did_not_describe() {
+        let mut t = Timeline::new(4);
+        t.meta.names.set_resolver(Box::new(|cs| {
+            (cs == 0x20).then(|| NameInfo { cs: 0, name: "from_elf".into(), file: "fw.rs".into(), line: 3, kind: None })
+        }));
+        let mut c = Collect::default();
+        for i in [
+            def(0x10, "from_stream", CallsiteKind::Span),
+            rec(0, 1, Kind::SpanEnter, 0x10, 0, 0),
+            rec(0, 2, Kind::SpanEnter, 0x20, 0, 0),
+            rec(0, 3, Kind::SpanEnter, 0x30, 0, 0),
+        ] {
+            t.push(i, &mut c);
+        }
+        t.finish(&mut c);
+        let names: Vec<&str> = c.closed.iter().map(|(s, _)| t.meta.names.name(s.name)).collect();
+        assert_eq!(names, ["cs#30", "from_elf", "from_stream"]);
+        let elf = t.meta.names.info(c.closed[1].0.name);
+        assert_eq!((elf.cs, &*elf.file, elf.line), (0x20, "fw.rs", 3));
     }
 
     #[test]

@@ -23,6 +23,11 @@ impl<W: Write> Dump<W> {
         Dump { out, json, names: Names::default(), clock: Clock::default(), start: None, error: None }
     }
 
+    /// The callsite names (to give them a resolver such as `--elf`).
+    pub fn names(&mut self) -> &mut Names {
+        &mut self.names
+    }
+
     /// Prints one item (errors are kept for [`finish`](Self::finish)).
     pub fn item(&mut self, item: Item<'_>) {
         if self.error.is_some() {
