@@ -58,18 +58,13 @@ pub fn task_id(id: u32) -> String {
 const MAX_TASKS: usize = 1024;
 
 /// Accumulates span statistics, indexed by name id (no hashing per span).
+#[derive(Default)]
 pub struct Stats {
     entries: Vec<Option<Box<Entry>>>,
     /// Polls of tasks that have an id, one row per (name, task id).
     tasks: FxHashMap<(NameId, u32), Box<Entry>>,
     /// Bucket bounds in ticks, fixed at the first span (the header precedes records).
     bounds: Option<[u64; 6]>,
-}
-
-impl Default for Stats {
-    fn default() -> Self {
-        Stats { entries: Vec::new(), tasks: FxHashMap::default(), bounds: None }
-    }
 }
 
 /// One row of the report (times in ns, or ticks when the clock is unknown).
@@ -133,9 +128,9 @@ impl Visitor for Stats {
         };
         let d = s.dur();
         e.count += 1;
-        e.total += d;
-        e.self_total += s.self_ticks;
-        e.isr_total += s.isr_ticks;
+        e.total = e.total.saturating_add(d);
+        e.self_total = e.self_total.saturating_add(s.self_ticks);
+        e.isr_total = e.isr_total.saturating_add(s.isr_ticks);
         e.min = e.min.min(d);
         e.max = e.max.max(d);
         e.unfinished += s.unfinished as u64;

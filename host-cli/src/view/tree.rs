@@ -279,9 +279,9 @@ impl<W: Write> Tree<W> {
         }
         let a = &mut self.agg[i as usize];
         a.count += 1;
-        a.total += s.dur();
-        a.self_ticks += s.self_ticks;
-        a.isr += s.isr_ticks;
+        a.total = a.total.saturating_add(s.dur());
+        a.self_ticks = a.self_ticks.saturating_add(s.self_ticks);
+        a.isr = a.isr.saturating_add(s.isr_ticks);
         a.max = a.max.max(s.dur());
     }
 
@@ -320,8 +320,7 @@ impl<W: Write> Tree<W> {
         };
         let shown = shown || self.filter.name.as_deref().is_some_and(|f| !mark && label.contains(f));
         let c = meta.clock;
-        let child_prefix;
-        if shown {
+        let child_prefix = if shown {
             let branch = if last { "└─ " } else { "├─ " };
             if mark {
                 let what = if name == 0 { "records lost" } else { "×" };
@@ -343,10 +342,10 @@ impl<W: Write> Tree<W> {
                 }
                 writeln!(self.out)?;
             }
-            child_prefix = format!("{prefix}{}", if last { "   " } else { "│  " });
+            format!("{prefix}{}", if last { "   " } else { "│  " })
         } else {
-            child_prefix = String::new();
-        }
+            String::new()
+        };
         let mut kids: Vec<u32> = self.agg[i as usize].children.iter().map(|c| c.1).collect();
         kids.sort_by_key(|&c| std::cmp::Reverse(self.agg[c as usize].total));
         let n = kids.len();
@@ -441,17 +440,8 @@ impl<W: Write> Tree<W> {
         };
         match n.what {
             What::Mark(k) => {
-                let at = c.dur(n.start - last.map_or(n.start, |l| l.1));
-                match k {
-                    MarkKind::Loss(count) => writeln!(self.out, "{prefix}{branch}⚠ {count} records lost here (+{at})"),
-                    MarkKind::Event => writeln!(self.out, "{prefix}{branch}• {} (+{at})", meta.names.name(n.name)),
-                    MarkKind::Value(v) => {
-                        writeln!(self.out, "{prefix}{branch}• {} = {v} (+{at})", meta.names.name(n.name))
-                    }
-                    MarkKind::Task(t) => {
-                        writeln!(self.out, "{prefix}{branch}↔ {} task {t} (+{at})", meta.names.name(n.name))
-                    }
-                }
+                let at = c.dur(n.start.saturating_sub(last.map_or(n.start, |l| l.1)));
+                writeln!(self.out, "{prefix}{branch}{} (+{at})", mark_text(meta, n.name, k))
             }
             What::Span { kind, id, unfinished, open } => {
                 write!(self.out, "{prefix}{branch}")?;
@@ -502,6 +492,17 @@ impl<W: Write> Tree<W> {
                 Ok(())
             }
         }
+    }
+}
+
+/// `• name = value`, `⚠ 3 records lost here`, `↔ name task 5`.
+fn mark_text(meta: &Meta, name: NameId, kind: MarkKind) -> String {
+    let n = meta.names.name(name);
+    match kind {
+        MarkKind::Loss(count) => format!("⚠ {count} records lost here"),
+        MarkKind::Event => format!("• {n}"),
+        MarkKind::Value(v) => format!("• {n} = {v}"),
+        MarkKind::Task(t) => format!("↔ {n} task {t}"),
     }
 }
 
@@ -657,12 +658,11 @@ impl<W: Write> Visitor for Tree<W> {
                     return;
                 }
                 let b = self.bounds(meta);
-                if !b.shows(meta, m.ts, m.ts + b.min) {
+                if !b.shows(meta, m.ts, m.ts.saturating_add(b.min)) {
                     return;
                 }
-                let arena = Arena { nodes: vec![node], elided: 0, ctx: m.ctx };
-                let r = writeln!(self.out, "── {} @ {} ──", meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)))
-                    .and_then(|_| self.print_node(meta, &arena, 0, "", None, b));
+                let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
+                let r = writeln!(self.out, "── {ctx} @ {at} ── {}", mark_text(meta, m.name, m.kind));
                 self.record(r);
             }
         }
