@@ -13,8 +13,10 @@ const SLOTS: usize = 8;
 
 /// SysTick interrupts so far.
 static TICKS: AtomicU32 = AtomicU32::new(0);
-/// Sleepers: (deadline tick, waker).
-static TIMERS: Mutex<RefCell<[Option<(u32, Waker)>; SLOTS]>> = Mutex::new(RefCell::new([const { None }; SLOTS]));
+/// A sleeper: its deadline tick and waker.
+type Sleeper = Option<(u32, Waker)>;
+/// Sleepers, woken by [`on_tick`].
+static TIMERS: Mutex<RefCell<[Sleeper; SLOTS]>> = Mutex::new(RefCell::new([const { None }; SLOTS]));
 
 /// SysTick interrupts so far.
 pub fn ticks() -> u32 {
