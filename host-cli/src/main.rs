@@ -2,7 +2,7 @@
 //!
 //! Data flows one way: a [`source`] yields bytes, `tickspan::wire::Decoder` turns them into
 //! items, the [`model`] merges contexts into time order and rebuilds spans, and a view
-//! ([`view`]) or an export ([`export`]) consumes them as they close.
+//! ([`view`]) or an export ([`mod@export`]) consumes them as they close.
 
 mod bench;
 mod cli;
@@ -181,8 +181,9 @@ fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
 /// With `--elf`, names callsite ids the stream itself does not describe by reading the
 /// `tickspan::Callsite` statics at those addresses in the firmware (dictionary entries in the
 /// stream still win). Also warns when the firmware was built for another wire version.
-fn elf_names(input: &Input, names: &mut model::Names) -> Result<(), Fail> {
-    let Some(path) = &input.elf else { return Ok(()) };
+/// Returns the firmware's task pools (see [`task_pools`]).
+fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, Box<str>)>, Fail> {
+    let Some(path) = &input.elf else { return Ok(Vec::new()) };
     let elf = target::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
     match elf.format_version() {
         Ok(Some(v)) if v != tickspan::wire::FORMAT_VERSION && !input.quiet => eprintln!(
@@ -201,6 +202,7 @@ fn elf_names(input: &Input, names: &mut model::Names) -> Result<(), Fail> {
         item::CallsiteKind::Isr,
         item::CallsiteKind::Task,
     ];
+    let pools = task_pools(&elf);
     names.set_resolver(Box::new(move |id| {
         let cs = elf.callsite(id).ok()?;
         Some(model::NameInfo {
@@ -211,7 +213,37 @@ fn elf_names(input: &Input, names: &mut model::Names) -> Result<(), Fail> {
             kind: KINDS.get(cs.kind as usize).copied(),
         })
     }));
-    Ok(())
+    Ok(pools)
+}
+
+/// embassy task pools in a firmware ELF: `(start, end, task name)` of each `<task>::POOL`
+/// static (legacy Rust mangling, `_ZN…4POOL17h<hash>E`), which hold the tasks whose
+/// addresses embassy uses as task ids.
+fn task_pools(elf: &target::elf::Elf) -> Vec<(u32, u32, Box<str>)> {
+    /// The path components of a legacy-mangled symbol, hash last.
+    fn legacy_path(sym: &str) -> Option<Vec<&str>> {
+        let mut s = sym.strip_prefix("_ZN")?;
+        let mut parts = Vec::new();
+        while !s.starts_with('E') {
+            let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+            let len: usize = s[..digits].parse().ok()?;
+            parts.push(s.get(digits..digits.checked_add(len)?)?);
+            s = &s[digits + len..];
+        }
+        Some(parts)
+    }
+    let mut pools: Vec<(u32, u32, Box<str>)> = elf
+        .symbols_with_prefix("_ZN")
+        .filter_map(|sym| {
+            let parts = legacy_path(sym)?;
+            let [.., task, "POOL", _hash] = parts.as_slice() else { return None };
+            let (addr, size) = elf.symbol(sym)?;
+            let start = u32::try_from(addr).ok()?;
+            Some((start, start.checked_add(u32::try_from(size).ok()?)?, (*task).into()))
+        })
+        .collect();
+    pools.sort();
+    pools
 }
 
 /// Decodes `input` through a timeline into `v`. `idle` runs when a live input pauses (after
@@ -224,7 +256,7 @@ fn timeline<V: Visitor>(
     let mut src = open(input)?;
     run::install_ctrlc();
     let mut tl = Timeline::new(input.reorder_window);
-    elf_names(input, &mut tl.meta.names)?;
+    tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
     let sum = run::decode(src.as_mut(), input.quiet, |item| match item {
         Some(i) => tl.push(i, v),
         None => {
