@@ -168,9 +168,17 @@ pub struct Meta {
     pub start: Option<u64>,
     /// Latest timestamp seen.
     pub end: u64,
+    /// Task names by address range (`start..end`, name), from a firmware ELF: embassy's task
+    /// ids are addresses inside each task's static pool.
+    pub task_names: Vec<(u32, u32, Box<str>)>,
 }
 
 impl Meta {
+    /// The name of the task whose id (an address) lies in a known task's memory.
+    pub fn task_name(&self, id: u32) -> Option<&str> {
+        self.task_names.iter().find(|t| (t.0..t.1).contains(&id)).map(|t| &*t.2)
+    }
+
     /// A context's name, or `ctx N`.
     pub fn ctx_name(&self, ctx: u32) -> String {
         match self.ctx_names.get(ctx as usize) {

@@ -188,19 +188,28 @@ fn embassy_hooks_show_every_task_poll_with_its_task_id() {
     // Wakes from SysTick are recorded in the handler's context.
     assert!(d.ctx(1).iter().any(|r| r.name == "embassy task ready"), "ready events from SysTick");
 
-    // stats: one task row per embassy task id, with its polls.
+    // stats: one task row per embassy task id, with its polls, named from the firmware ELF
+    // (the task's `POOL` static holds the address embassy uses as its id).
     let stats: Value = serde_json::from_str(&cli_ok(&["stats", trace, "--json", "--elf", elf])).expect("stats JSON");
+    let mut named: Vec<(String, u64)> = Vec::new();
     for id in &spawned {
+        let suffix = format!(" (task {id:#x})");
         let row = stats["spans"]
             .as_array()
             .unwrap()
             .iter()
-            .find(|s| {
-                s["name"]
-                    .as_str()
-                    .is_some_and(|n| n.starts_with("embassy task (task ") && n.ends_with(&format!("{id:#x})")))
-            })
+            .find(|s| s["name"].as_str().is_some_and(|n| n.ends_with(&suffix)))
             .unwrap_or_else(|| panic!("no stats row for task {id:#x}: {stats}"));
         assert_eq!((row["kind"].as_str(), row["count"].as_u64()), (Some("task"), Some(polls[id])));
+        named.push((row["name"].as_str().unwrap().trim_end_matches(&suffix).to_string(), polls[id]));
     }
+    named.sort();
+    let mut blinks = [fw["blink1"] + 1, fw["blink2"] + 1];
+    blinks.sort();
+    assert_eq!(
+        named,
+        [("blink".to_string(), blinks[0]), ("blink".to_string(), blinks[1]), ("ticker".to_string(), fw["ticker"] + 1)]
+    );
+    let tree = cli_ok(&["tree", trace, "--elf", elf]);
+    assert_eq!(tree.matches("poll blink (task 0x").count() as u64, blinks[0] + blinks[1], "{tree}");
 }

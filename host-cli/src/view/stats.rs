@@ -184,7 +184,8 @@ impl Stats {
             .enumerate()
             .filter_map(|(i, e)| e.as_ref().map(|e| row(meta.names.name(i as NameId).to_string(), i as NameId, e)))
             .chain(self.tasks.iter().map(|(&(i, id), e)| {
-                let mut r = row(format!("{} (task {})", meta.names.name(i), task_id(id)), i, e);
+                let mut r =
+                    row(format!("{} (task {})", meta.task_name(id).unwrap_or(meta.names.name(i)), task_id(id)), i, e);
                 r.kind = "task";
                 r
             }))

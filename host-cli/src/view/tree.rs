@@ -449,7 +449,8 @@ impl<W: Write> Tree<W> {
                     SpanKind::Isr => write!(self.out, "ISR {} (irq {id})", meta.names.name(n.name))?,
                     SpanKind::Manual => write!(self.out, "{} #{id:x}", meta.names.name(n.name))?,
                     SpanKind::Scoped if id != 0 => {
-                        write!(self.out, "poll {} (task {})", meta.names.name(n.name), super::stats::task_id(id))?
+                        let name = meta.task_name(id).unwrap_or(meta.names.name(n.name));
+                        write!(self.out, "poll {name} (task {})", super::stats::task_id(id))?
                     }
                     SpanKind::Scoped if meta.names.is_task(n.name) => {
                         write!(self.out, "poll {}", meta.names.name(n.name))?
