@@ -135,9 +135,13 @@ mod tests {
     #[test]
     fn streams_the_channel_and_ends_when_the_target_stops() {
         let base = 0x2000_0000;
-        let ram = Ram { base, bytes: image(base, 16, 5, 0, b"hello") };
+        let ram = Ram {
+            base,
+            bytes: image(base, 16, 5, 0, b"hello"),
+        };
         let mem = Box::new(Stopping(ram, 5));
-        let mut s = RttStream::attach(mem, base, TICKSPAN_ID, None, Duration::from_millis(1), None).unwrap();
+        let mut s = RttStream::attach(mem, base, TICKSPAN_ID, None, Duration::from_millis(1), None)
+            .unwrap();
         let mut all = Vec::new();
         let mut buf = [0u8; 3];
         loop {

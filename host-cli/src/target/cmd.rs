@@ -16,7 +16,8 @@ use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tickspan::wire::{
-    encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY, FORMAT_VERSION, MAX_FRAME_LEN,
+    encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY, FORMAT_VERSION,
+    MAX_FRAME_LEN,
 };
 
 /// `tickspan attach`: arguments.
@@ -62,19 +63,28 @@ pub enum View {
 
 /// Runs `tickspan attach`; `show` runs a view subcommand on a saved stream (the CLI's own
 /// dispatch, so the views are exactly those of `tickspan tree FILE` etc.).
-pub fn run_attach(cmd: &AttachCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+pub fn run_attach(
+    cmd: &AttachCmd,
+    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
+) -> Result<u8, Fail> {
     let src = attach(&cmd.target).map_err(fail)?;
     capture(src, &cmd.out, show)
 }
 
 /// Runs `tickspan postmortem`, see [`run_attach`].
-pub fn run_postmortem(cmd: &PostmortemCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+pub fn run_postmortem(
+    cmd: &PostmortemCmd,
+    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
+) -> Result<u8, Fail> {
     let src = postmortem(&cmd.target).map_err(fail)?;
     capture(src, &cmd.out, show)
 }
 
 fn fail(e: anyhow::Error) -> Fail {
-    Fail { code: crate::run::exit::IO, msg: format!("{e:#}") }
+    Fail {
+        code: crate::run::exit::IO,
+        msg: format!("{e:#}"),
+    }
 }
 
 /// Copies the stream to the output file (or a temporary one) until it ends or Ctrl-C, then
@@ -88,27 +98,34 @@ fn capture(
     let to_stdout = out.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let (path, temp) = match &out.output {
         Some(p) if !to_stdout => (p.clone(), false),
-        _ => (std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())), true),
+        _ => (
+            std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())),
+            true,
+        ),
     };
     let mut sink: Box<dyn io::Write> = if to_stdout {
         Box::new(io::stdout().lock())
     } else {
-        Box::new(io::BufWriter::new(
-            std::fs::File::create(&path).map_err(|e| Fail::io(format!("creating {}", path.display()), e))?,
-        ))
+        Box::new(io::BufWriter::new(std::fs::File::create(&path).map_err(
+            |e| Fail::io(format!("creating {}", path.display()), e),
+        )?))
     };
     let name = src.describe();
     let mut buf = vec![0u8; 64 * 1024];
     while !crate::run::STOP.load(std::sync::atomic::Ordering::Relaxed) {
         match src.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => sink.write_all(&buf[..n]).and_then(|_| if to_stdout { sink.flush() } else { Ok(()) }),
+            Ok(n) => {
+                sink.write_all(&buf[..n])
+                    .and_then(|_| if to_stdout { sink.flush() } else { Ok(()) })
+            }
             Err(e) if crate::source::is_idle(&e) => Ok(()),
             Err(e) => return Err(Fail::io(format!("reading {name}"), e)),
         }
         .map_err(|e| Fail::io("writing the stream", e))?;
     }
-    sink.flush().map_err(|e| Fail::io("writing the stream", e))?;
+    sink.flush()
+        .map_err(|e| Fail::io("writing the stream", e))?;
     drop(sink);
     if to_stdout {
         return Ok(crate::run::exit::OK);
@@ -119,7 +136,11 @@ fn capture(
         View::Stats => "stats",
         View::Dump => "dump",
     };
-    let code = show(vec!["tickspan".into(), view.into(), path.display().to_string()]);
+    let code = show(vec![
+        "tickspan".into(),
+        view.into(),
+        path.display().to_string(),
+    ]);
     if temp {
         let _ = std::fs::remove_file(&path);
     }
@@ -134,8 +155,14 @@ const MAX_SAVE: u64 = 16 << 20;
 /// Where `tickspan attach` reads RTT from.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AttachArgs {
-    /// A GDB stub: QEMU `-gdb tcp::3333`, OpenOCD, a Black Magic Probe's TCP port.
-    #[arg(long, value_name = "HOST:PORT", requires = "elf", required_unless_present = "chip")]
+    /// A GDB stub: HOST:PORT (QEMU `-gdb tcp::3333`, OpenOCD `localhost:3333`) or a serial
+    /// device (a Black Magic Probe's GDB port, e.g. /dev/ttyACM0).
+    #[arg(
+        long,
+        value_name = "HOST:PORT|DEVICE",
+        requires = "elf",
+        required_unless_present = "chip"
+    )]
     pub gdb: Option<String>,
     /// A debug probe attached to this chip (probe-rs target name, e.g. nRF52840_xxAA).
     #[arg(long, conflicts_with = "gdb")]
@@ -164,8 +191,8 @@ pub struct PostmortemArgs {
     /// The firmware ELF (finds `_TICKSPAN_RINGS`, names callsites).
     #[arg(long, value_name = "FILE")]
     pub elf: PathBuf,
-    /// A GDB stub connected to the halted (or crashed) target.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// A GDB stub connected to the halted (or crashed) target: HOST:PORT or a serial device.
+    #[arg(long, value_name = "HOST:PORT|DEVICE")]
     pub gdb: Option<String>,
     /// A debug probe attached to this chip (probe-rs target name); the core is halted.
     #[arg(long)]
@@ -340,11 +367,18 @@ fn dictionary(elf: &Elf) -> Vec<u8> {
 pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
     let elf = args.elf.as_deref().map(open_elf).transpose()?;
     let symbol = |name: &str| -> Result<u64> {
-        let elf = elf.as_ref().ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
-        elf.symbol(name).map(|s| s.0).ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
+        let elf = elf
+            .as_ref()
+            .ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
+        elf.symbol(name)
+            .map(|s| s.0)
+            .ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
     };
     let (mut mem, name): (Box<dyn Memory>, String) = match (&args.gdb, &args.chip) {
-        (Some(addr), _) => (Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?), format!("RTT via GDB {addr}")),
+        (Some(addr), _) => (
+            Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?),
+            format!("RTT via GDB {addr}"),
+        ),
         (None, Some(chip)) => open_probe(chip, args.probe.as_deref())?,
         (None, None) => bail!("give --gdb HOST:PORT or --chip CHIP"),
     };
@@ -354,7 +388,9 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
             bail!("the ELF has no `{TICKSPAN_SYMBOL}`: does the firmware drain with tickspan::transport::rtt?")
         }
         None => {
-            let ram = mem.ram_ranges().ok_or_else(|| anyhow!("give --elf to find the RTT block"))?;
+            let ram = mem
+                .ram_ranges()
+                .ok_or_else(|| anyhow!("give --elf to find the RTT block"))?;
             rtt::scan(mem.as_mut(), &ram, TICKSPAN_ID)?
         }
     };
@@ -364,7 +400,14 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
     }
     let poll = Duration::from_millis(args.poll_ms.max(1));
     let duration = args.duration.map(Duration::from_secs_f64);
-    let stream = RttStream::attach(mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME), poll, duration)?;
+    let stream = RttStream::attach(
+        mem,
+        cb,
+        TICKSPAN_ID,
+        Some(rtt::CHANNEL_NAME),
+        poll,
+        duration,
+    )?;
     let dictionary = elf.as_ref().map(dictionary);
     let elf_version = elf.as_ref().and_then(|e| e.format_version().ok().flatten());
     Ok(Box::new(RttSource {
@@ -382,22 +425,27 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
 pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
     let elf = open_elf(&args.elf)?;
     let layout = RingsLayout::from_elf(&elf)?;
-    let (mut mem, live, name): (Box<dyn Memory>, bool, String) = match (&args.gdb, &args.chip, &args.dump) {
-        (Some(addr), _, _) => {
-            let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
-            eprintln!("target halted ({:?})", gdb.interrupt()?);
-            (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
-        }
-        (None, Some(chip), _) => {
-            let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
-            (mem, true, name)
-        }
-        (None, None, Some(path)) => {
-            let dump = open_dump(path, args.base, &elf, &layout)?;
-            (Box::new(dump), false, format!("post-mortem of {}", path.display()))
-        }
-        _ => bail!("give --gdb, --chip or --dump"),
-    };
+    let (mut mem, live, name): (Box<dyn Memory>, bool, String) =
+        match (&args.gdb, &args.chip, &args.dump) {
+            (Some(addr), _, _) => {
+                let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
+                eprintln!("target halted ({:?})", gdb.interrupt()?);
+                (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
+            }
+            (None, Some(chip), _) => {
+                let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
+                (mem, true, name)
+            }
+            (None, None, Some(path)) => {
+                let dump = open_dump(path, args.base, &elf, &layout)?;
+                (
+                    Box::new(dump),
+                    false,
+                    format!("post-mortem of {}", path.display()),
+                )
+            }
+            _ => bail!("give --gdb, --chip or --dump"),
+        };
     if let Some(path) = &args.save_dump {
         save_dump(mem.as_mut(), &elf, path)?;
     }
@@ -413,10 +461,17 @@ pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
             r.written
         );
     }
-    let target =
-        format!("post-mortem {}", args.elf.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
+    let target = format!(
+        "post-mortem {}",
+        args.elf
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+    );
     let data = encode(&rings, &layout, &tb, Some(&elf), &target);
-    Ok(Box::new(BytesSource { data: io::Cursor::new(data), name }))
+    Ok(Box::new(BytesSource {
+        data: io::Cursor::new(data),
+        name,
+    }))
 }
 
 /// Opens a dump at `base`, or at the first candidate base that puts the rings inside it.
@@ -426,19 +481,28 @@ fn open_dump(path: &Path, base: Option<u64>, elf: &Elf, layout: &RingsLayout) ->
         return Ok(dump);
     }
     let len = dump.len() as u64;
-    let candidates = [elf.ram().map(|r| r.start), elf.symbol("_stack_start").and_then(|(top, _)| top.checked_sub(len))];
+    let candidates = [
+        elf.ram().map(|r| r.start),
+        elf.symbol("_stack_start")
+            .and_then(|(top, _)| top.checked_sub(len)),
+    ];
     for c in candidates.into_iter().flatten() {
         dump.rebase(c);
         if dump.contains(layout.addr, layout.bytes()) {
             return Ok(dump);
         }
     }
-    bail!("cannot tell where {} starts in memory: give --base ADDR", path.display())
+    bail!(
+        "cannot tell where {} starts in memory: give --base ADDR",
+        path.display()
+    )
 }
 
 /// Writes the RAM the ELF's writable sections span (rings included) to `path`.
 fn save_dump(mem: &mut dyn Memory, elf: &Elf, path: &Path) -> Result<()> {
-    let ram = elf.ram().ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
+    let ram = elf
+        .ram()
+        .ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
     let len = ram.end - ram.start;
     if len > MAX_SAVE {
         bail!("the ELF's RAM sections span {len} bytes, more than --save-dump writes");
@@ -504,9 +568,19 @@ mod tests {
         let mut bytes = vec![0u8; 256];
         let n = drain.read(&mut bytes);
         let base = 0x2000_0000;
-        let mem = Box::new(Ram { base, bytes: image(base, 512, n as u32, 0, &bytes[..n]) });
-        let stream =
-            RttStream::attach(mem, base, TICKSPAN_ID, None, Duration::from_millis(1), Some(Duration::ZERO)).unwrap();
+        let mem = Box::new(Ram {
+            base,
+            bytes: image(base, 512, n as u32, 0, &bytes[..n]),
+        });
+        let stream = RttStream::attach(
+            mem,
+            base,
+            TICKSPAN_ID,
+            None,
+            Duration::from_millis(1),
+            Some(Duration::ZERO),
+        )
+        .unwrap();
         let elf = Elf::parse(synthetic_elf([2, 1, 0, 16, 1, 0, 0], 48)).unwrap();
         RttSource {
             stream,
@@ -536,11 +610,23 @@ mod tests {
     fn names_from_the_elf_follow_the_header_and_a_foreign_elf_is_refused() {
         let bytes = read_all(&mut source(Some(FORMAT_VERSION))).unwrap();
         let mut items = Vec::new();
-        Decoder::new().feed(&bytes, &mut |i| items.push(format!("{i:?}"))).unwrap();
+        Decoder::new()
+            .feed(&bytes, &mut |i| items.push(format!("{i:?}")))
+            .unwrap();
         assert!(items[0].starts_with("Header"), "{items:?}");
-        assert!(items[1].starts_with("Callsite") && items[1].contains("\"parse\""), "{items:?}");
-        assert_eq!(items.iter().filter(|i| i.starts_with("Record")).count(), 2, "{items:?}");
+        assert!(
+            items[1].starts_with("Callsite") && items[1].contains("\"parse\""),
+            "{items:?}"
+        );
+        assert_eq!(
+            items.iter().filter(|i| i.starts_with("Record")).count(),
+            2,
+            "{items:?}"
+        );
         let err = read_all(&mut source(Some(FORMAT_VERSION + 1))).unwrap_err();
-        assert!(err.to_string().contains("is --elf this firmware's?"), "{err}");
+        assert!(
+            err.to_string().contains("is --elf this firmware's?"),
+            "{err}"
+        );
     }
 }

@@ -18,9 +18,14 @@ pub struct RamDump {
 impl RamDump {
     /// Reads a dump file whose first byte is at `base`.
     pub fn open(path: &Path, base: u64) -> Result<RamDump> {
-        let len = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        let len = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
         if len > MAX_DUMP {
-            bail!("{}: {len} bytes is more than a RAM dump can be ({MAX_DUMP})", path.display());
+            bail!(
+                "{}: {len} bytes is more than a RAM dump can be ({MAX_DUMP})",
+                path.display()
+            );
         }
         let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         Ok(RamDump::new(base, data))

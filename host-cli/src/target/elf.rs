@@ -51,9 +51,14 @@ pub struct Elf {
 impl Elf {
     /// Reads and parses `path`.
     pub fn open(path: &Path) -> Result<Elf> {
-        let len = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?.len();
+        let len = std::fs::metadata(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .len();
         if len > MAX_ELF {
-            bail!("{}: {len} bytes is too large for a firmware ELF", path.display());
+            bail!(
+                "{}: {len} bytes is too large for a firmware ELF",
+                path.display()
+            );
         }
         let data = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
         Elf::parse(data).with_context(|| format!("{} is not a usable ELF file", path.display()))
@@ -72,14 +77,18 @@ impl Elf {
         for sym in file.symbols() {
             if let Ok(name) = sym.name() {
                 if !name.is_empty() {
-                    symbols.entry(name.to_owned()).or_insert((sym.address(), sym.size()));
+                    symbols
+                        .entry(name.to_owned())
+                        .or_insert((sym.address(), sym.size()));
                 }
             }
         }
         let mut sections = Vec::new();
         for s in file.sections() {
             let (start, size) = (s.address(), s.size());
-            let Some(end) = start.checked_add(size) else { bail!("section {:?} wraps around", s.name()) };
+            let Some(end) = start.checked_add(size) else {
+                bail!("section {:?} wraps around", s.name())
+            };
             let alloc_flags = match s.flags() {
                 SectionFlags::Elf { sh_flags } => sh_flags,
                 _ => 0,
@@ -92,8 +101,14 @@ impl Elf {
                 _ => match s.file_range() {
                     Some((off, len)) if len == size => {
                         let off = usize::try_from(off)?;
-                        let end = off.checked_add(usize::try_from(len)?).filter(|&e| e <= data.len());
-                        Some(off..end.ok_or_else(|| anyhow!("section {:?} lies beyond the file", s.name()))?)
+                        let end = off
+                            .checked_add(usize::try_from(len)?)
+                            .filter(|&e| e <= data.len());
+                        Some(
+                            off..end.ok_or_else(|| {
+                                anyhow!("section {:?} lies beyond the file", s.name())
+                            })?,
+                        )
                     }
                     _ => None,
                 },
@@ -107,7 +122,13 @@ impl Elf {
         let is_64 = file.is_64();
         let is_arm = file.architecture() == object::Architecture::Arm;
         drop(file);
-        Ok(Elf { data, symbols, sections, is_64, is_arm })
+        Ok(Elf {
+            data,
+            symbols,
+            sections,
+            is_64,
+            is_arm,
+        })
     }
 
     /// Address and size of a symbol.
@@ -117,8 +138,14 @@ impl Elf {
 
     /// Names of the symbols that start with `prefix` (e.g. a version symbol whose name carries
     /// the version).
-    pub fn symbols_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.symbols.keys().map(String::as_str).filter(move |n| n.starts_with(prefix))
+    pub fn symbols_with_prefix<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = &'a str> + 'a {
+        self.symbols
+            .keys()
+            .map(String::as_str)
+            .filter(move |n| n.starts_with(prefix))
     }
 
     /// The wire format version the firmware was built with, from its version symbol
@@ -132,7 +159,9 @@ impl Elf {
             bail!("the ELF has two tickspan version symbols ({sym:?}, {other:?})");
         }
         let v = sym[VERSION_PREFIX.len()..].trim();
-        v.parse().map(Some).map_err(|_| anyhow!("malformed tickspan version symbol {sym:?}"))
+        v.parse()
+            .map(Some)
+            .map_err(|_| anyhow!("malformed tickspan version symbol {sym:?}"))
     }
 
     /// Whether the firmware is for a 32-bit Arm core (Cortex-M: SysTick and DWT registers at
@@ -159,14 +188,19 @@ impl Elf {
     /// (read-only statics hold their final values there).
     pub fn read_static(&self, addr: u64, len: u64) -> Option<&[u8]> {
         let end = addr.checked_add(len)?;
-        let s = self.sections.iter().find(|s| s.addr.start <= addr && end <= s.addr.end)?;
+        let s = self
+            .sections
+            .iter()
+            .find(|s| s.addr.start <= addr && end <= s.addr.end)?;
         let file = s.file.as_ref()?;
         let off = file.start + usize::try_from(addr - s.addr.start).ok()?;
         self.data.get(off..off + usize::try_from(len).ok()?)
     }
 
     fn read_u32(&self, addr: u64) -> Option<u32> {
-        Some(u32::from_le_bytes(self.read_static(addr, 4)?.try_into().ok()?))
+        Some(u32::from_le_bytes(
+            self.read_static(addr, 4)?.try_into().ok()?,
+        ))
     }
 
     fn read_str(&self, ptr: u32, len: u32) -> Result<String> {
@@ -194,7 +228,9 @@ impl Elf {
             .collect();
         ids.sort_unstable();
         ids.dedup();
-        ids.into_iter().filter_map(|id| Some((id, self.callsite(id).ok()?))).collect()
+        ids.into_iter()
+            .filter_map(|id| Some((id, self.callsite(id).ok()?)))
+            .collect()
     }
 
     /// Reads the `tickspan::Callsite` static at `id` (its address on 32-bit targets):
@@ -213,7 +249,9 @@ impl Elf {
         else {
             bail!("no callsite at {id:#x} in the ELF's read-only data");
         };
-        let tail = self.read_static(at + 20, 2).ok_or_else(|| anyhow!("callsite at {id:#x} is truncated"))?;
+        let tail = self
+            .read_static(at + 20, 2)
+            .ok_or_else(|| anyhow!("callsite at {id:#x} is truncated"))?;
         let (level, kind) = (tail[0], tail[1]);
         if level > 4 || kind > 6 {
             bail!("data at {id:#x} is not a callsite (level {level}, kind {kind})");
@@ -242,7 +280,10 @@ pub(crate) mod tests {
         let mut rodata = vec![0u8; 128];
         rodata[64..69].copy_from_slice(b"parse");
         rodata[72..83].copy_from_slice(b"src/main.rs");
-        let callsite = [64u32, 5, 72, 11, 42].iter().enumerate().map(|(i, w)| (16 + 4 * i, w));
+        let callsite = [64u32, 5, 72, 11, 42]
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (16 + 4 * i, w));
         for (at, w) in callsite.chain(layout.iter().enumerate().map(|(i, w)| (96 + 4 * i, w))) {
             rodata[at..at + 4].copy_from_slice(&w.to_le_bytes());
         }
@@ -274,11 +315,23 @@ pub(crate) mod tests {
     fn resolves_symbols_and_callsites_and_rejects_bad_ids() {
         let elf = Elf::parse(synthetic_elf([2, 1, 0, 16, 1, 0, 0], 48)).unwrap();
         assert!(elf.is_32bit() && elf.is_arm());
-        assert_eq!(elf.symbol("_ZN4demo4main2CS17h0123456789abcdefE"), Some((16, 32)));
+        assert_eq!(
+            elf.symbol("_ZN4demo4main2CS17h0123456789abcdefE"),
+            Some((16, 32))
+        );
         assert_eq!(elf.symbol("_TICKSPAN_RINGS").map(|s| s.1), Some(48));
         assert!(elf.ram().is_some());
         let cs = elf.callsite(16).unwrap();
-        assert_eq!(cs, ElfCallsite { name: "parse".into(), file: "src/main.rs".into(), line: 42, level: 2, kind: 0 });
+        assert_eq!(
+            cs,
+            ElfCallsite {
+                name: "parse".into(),
+                file: "src/main.rs".into(),
+                line: 42,
+                level: 2,
+                kind: 0
+            }
+        );
         assert_eq!(elf.callsites(), [(16, cs)]);
         assert!(elf.callsite(0).is_err(), "id 0 is never a callsite");
         assert!(elf.callsite(20).is_err(), "not 16-aligned");

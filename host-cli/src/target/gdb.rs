@@ -2,7 +2,8 @@
 //! stop and resume the target, which is all that RTT and post-mortem reading need.
 //!
 //! Works with any all-stop stub: QEMU's `-gdb tcp::PORT`, OpenOCD (port 3333), a Black Magic
-//! Probe's GDB port over TCP. Packets are `$data#cs` with acknowledgements (`+`/`-`); replies may
+//! Probe's GDB serial port (attached to its target with a scan, as `monitor swdp_scan` and
+//! `attach 1` would). Packets are `$data#cs` with acknowledgements (`+`/`-`); replies may
 //! be run-length encoded or escaped. Every wait has a timeout and every reply is size-bounded, so
 //! a misbehaving stub gives an error instead of a hang or unbounded memory.
 
@@ -28,6 +29,24 @@ pub enum Stop {
     Exited(u8),
 }
 
+/// A byte link to a stub.
+trait Link: Read + Write + Send {
+    /// How long a read waits before failing with a timeout.
+    fn set_timeout(&mut self, timeout: Duration) -> std::io::Result<()>;
+}
+
+impl Link for TcpStream {
+    fn set_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        self.set_read_timeout(Some(timeout))
+    }
+}
+
+impl Link for Box<dyn serialport::SerialPort> {
+    fn set_timeout(&mut self, timeout: Duration) -> std::io::Result<()> {
+        serialport::SerialPort::set_timeout(self.as_mut(), timeout).map_err(std::io::Error::from)
+    }
+}
+
 /// Execution state as far as the client knows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -39,8 +58,8 @@ pub enum State {
 
 /// A connection to a GDB stub.
 pub struct GdbClient {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
+    /// The link; writes go to it directly (`get_mut`), reads through the buffer.
+    reader: BufReader<Box<dyn Link>>,
     timeout: Duration,
     chunk: usize,
     state: State,
@@ -53,9 +72,17 @@ pub struct GdbClient {
 }
 
 impl GdbClient {
-    /// Connects to `addr` (`host:port`) and asks the stub for its state (`?`). All-stop stubs
-    /// (QEMU, OpenOCD) halt the target when a debugger connects.
+    /// Connects to `addr` and asks the stub for its state (`?`): `host:port` (QEMU, OpenOCD),
+    /// or a serial device (`/dev/ttyACM0`, `COM3`: a Black Magic Probe's GDB port). All-stop
+    /// stubs halt the target when a debugger connects.
     pub fn connect(addr: &str, timeout: Duration) -> Result<GdbClient> {
+        if addr.starts_with('/') || addr.to_ascii_uppercase().starts_with("COM") {
+            let port = serialport::new(addr, 115_200)
+                .timeout(timeout)
+                .open()
+                .with_context(|| format!("opening GDB serial port {addr}"))?;
+            return Self::from_link(Box::new(port), timeout);
+        }
         let sock = addr
             .to_socket_addrs()
             .with_context(|| format!("resolving {addr}"))?
@@ -64,15 +91,13 @@ impl GdbClient {
         let stream = TcpStream::connect_timeout(&sock, timeout)
             .with_context(|| format!("connecting to GDB stub at {addr}"))?;
         stream.set_nodelay(true)?;
-        stream.set_read_timeout(Some(timeout))?;
-        Self::from_stream(stream, timeout)
+        Self::from_link(Box::new(stream), timeout)
     }
 
-    fn from_stream(stream: TcpStream, timeout: Duration) -> Result<GdbClient> {
-        let writer = stream.try_clone()?;
+    fn from_link(mut link: Box<dyn Link>, timeout: Duration) -> Result<GdbClient> {
+        link.set_timeout(timeout)?;
         let mut gdb = GdbClient {
-            reader: BufReader::new(stream),
-            writer,
+            reader: BufReader::new(link),
             timeout,
             chunk: DEFAULT_CHUNK,
             state: State::Running,
@@ -91,13 +116,57 @@ impl GdbClient {
             gdb.chunk = ((size as usize).saturating_sub(32) / 2).clamp(16, DEFAULT_CHUNK);
         }
         let reply = gdb.command(b"?")?;
-        gdb.state = State::Halted(parse_stop(&reply)?.ok_or_else(|| {
+        let stop = parse_stop(&reply)?.ok_or_else(|| {
             anyhow!(
                 "unexpected reply to '?': {}",
                 String::from_utf8_lossy(&reply)
             )
-        })?);
+        })?;
+        gdb.state = State::Halted(stop);
+        if let Stop::Exited(_) = stop {
+            // No target yet: a Black Magic Probe attaches only after a scan.
+            gdb.scan_and_attach()?;
+        }
         Ok(gdb)
+    }
+
+    /// Scans the debug port and attaches to the first target found, as `monitor swdp_scan`
+    /// and `attach 1` do in GDB with a Black Magic Probe.
+    fn scan_and_attach(&mut self) -> Result<()> {
+        let hex: String = b"swdp_scan".iter().map(|b| format!("{b:02x}")).collect();
+        self.send(format!("qRcmd,{hex}").as_bytes())?;
+        // The probe answers with console output (`O` + hex) and then `OK` or an error.
+        let mut console = String::new();
+        let reply = loop {
+            let p = self.recv()?;
+            match p.strip_prefix(b"O") {
+                Some(text) if p != b"OK" && console.len() < 4096 => {
+                    let bytes: Vec<u8> = text
+                        .chunks(2)
+                        .filter_map(|h| parse_hex(h).map(|v| v as u8))
+                        .collect();
+                    console.push_str(&String::from_utf8_lossy(&bytes));
+                }
+                _ => break p,
+            }
+        };
+        if reply != b"OK" {
+            bail!(
+                "the GDB stub has no target and scanning for one failed: {}",
+                console.trim()
+            );
+        }
+        let reply = self.command(b"vAttach;1")?;
+        match parse_stop(&reply) {
+            Ok(Some(stop @ Stop::Signal(_))) => {
+                self.state = State::Halted(stop);
+                Ok(())
+            }
+            _ => bail!(
+                "the GDB stub found no target to attach to: {}",
+                console.trim()
+            ),
+        }
     }
 
     /// What the client last learned about the target.
@@ -114,7 +183,7 @@ impl GdbClient {
         if self.trace {
             eprintln!("gdb> ^C");
         }
-        self.writer.write_all(&[0x03])?;
+        self.reader.get_mut().write_all(&[0x03])?;
         self.wait_stop(self.timeout)
     }
 
@@ -138,14 +207,14 @@ impl GdbClient {
             return Ok(Some(stop));
         }
         self.reader
-            .get_ref()
-            .set_read_timeout(Some(wait.max(Duration::from_millis(1))))?;
+            .get_mut()
+            .set_timeout(wait.max(Duration::from_millis(1)))?;
         let pending = match self.reader.fill_buf() {
             Ok(buf) => !buf.is_empty(),
             Err(e) if is_timeout(&e) => false,
             Err(e) => return Err(e.into()),
         };
-        self.reader.get_ref().set_read_timeout(Some(self.timeout))?;
+        self.reader.get_mut().set_timeout(self.timeout)?;
         if !pending {
             return Ok(None);
         }
@@ -226,7 +295,7 @@ impl GdbClient {
         frame.extend_from_slice(data);
         frame.extend_from_slice(format!("#{sum:02x}").as_bytes());
         for _ in 0..RETRIES {
-            self.writer.write_all(&frame)?;
+            self.reader.get_mut().write_all(&frame)?;
             loop {
                 match self.read_byte()? {
                     b'+' => return Ok(()),
@@ -273,13 +342,13 @@ impl GdbClient {
             let want =
                 parse_hex(&cs).ok_or_else(|| anyhow!("bad checksum characters in GDB reply"))?;
             if raw.iter().fold(0u8, |s, &b| s.wrapping_add(b)) as u64 == want {
-                self.writer.write_all(b"+")?;
+                self.reader.get_mut().write_all(b"+")?;
                 if self.trace {
                     eprintln!("gdb< {}", String::from_utf8_lossy(&raw));
                 }
                 return unescape(&raw);
             }
-            self.writer.write_all(b"-")?;
+            self.reader.get_mut().write_all(b"-")?;
         }
         bail!("GDB replies kept failing their checksum")
     }
@@ -466,42 +535,105 @@ mod tests {
         format!("${data}#{sum:02x}").into_bytes()
     }
 
-    /// A scripted stub: for each expected request, the raw bytes to answer with.
+    /// Plays a stub's side of a conversation on `s`: for each expected request, the raw bytes
+    /// to answer with; then stays connected, silent, until the client hangs up.
+    fn serve(mut s: impl Read + Write, script: Vec<(&'static str, Vec<u8>)>) {
+        for (want, answer) in script {
+            let mut got = Vec::new();
+            let mut b = [0u8];
+            // Read one framed request (skipping acks) and check it.
+            loop {
+                s.read_exact(&mut b).unwrap();
+                if b[0] == b'$' || b[0] == 0x03 {
+                    break;
+                }
+            }
+            if b[0] == 0x03 {
+                assert_eq!(want, "\x03");
+            } else {
+                loop {
+                    s.read_exact(&mut b).unwrap();
+                    if b[0] == b'#' {
+                        break;
+                    }
+                    got.push(b[0]);
+                }
+                s.read_exact(&mut [0u8; 2]).unwrap();
+                assert_eq!(String::from_utf8(got).unwrap(), want);
+                s.write_all(b"+").unwrap();
+            }
+            s.write_all(&answer).unwrap();
+        }
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+
+    /// A scripted stub on a local TCP port.
     fn stub(script: Vec<(&'static str, Vec<u8>)>) -> (String, thread::JoinHandle<()>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
-        let h = thread::spawn(move || {
-            let (mut s, _) = l.accept().unwrap();
-            for (want, answer) in script {
-                let mut got = Vec::new();
-                let mut b = [0u8];
-                // Read one framed request (skipping acks) and check it.
-                loop {
-                    s.read_exact(&mut b).unwrap();
-                    if b[0] == b'$' || b[0] == 0x03 {
-                        break;
-                    }
-                }
-                if b[0] == 0x03 {
-                    assert_eq!(want, "\x03");
-                } else {
-                    loop {
-                        s.read_exact(&mut b).unwrap();
-                        if b[0] == b'#' {
-                            break;
-                        }
-                        got.push(b[0]);
-                    }
-                    s.read_exact(&mut [0u8; 2]).unwrap();
-                    assert_eq!(String::from_utf8(got).unwrap(), want);
-                    s.write_all(b"+").unwrap();
-                }
-                s.write_all(&answer).unwrap();
-            }
-            // Stay connected, silent, until the client hangs up.
-            let _ = s.read_to_end(&mut Vec::new());
-        });
+        let h = thread::spawn(move || serve(l.accept().unwrap().0, script));
         (addr, h)
+    }
+
+    /// `swdp_scan` as the hex of a `qRcmd` packet.
+    const SWDP_SCAN: &str = "qRcmd,737764705f7363616e";
+
+    #[test]
+    fn attaches_through_a_scan_when_the_stub_has_no_target_yet() {
+        // A Black Magic Probe: no target until `monitor swdp_scan` and `attach 1`.
+        let mut scan = frame("O54617267657420666f756e640a"); // "Target found\n"
+        scan.extend(frame("OK"));
+        let (addr, h) = stub(vec![
+            ("qSupported:swbreak+;hwbreak+", frame("PacketSize=400")),
+            ("?", frame("W00")),
+            (SWDP_SCAN, scan),
+            ("vAttach;1", frame("T05")),
+            ("m20000000,2", frame("abcd")),
+        ]);
+        let mut g = GdbClient::connect(&addr, Duration::from_secs(5)).unwrap();
+        assert_eq!(g.state(), State::Halted(Stop::Signal(5)));
+        let mut buf = [0u8; 2];
+        g.read(0x2000_0000, &mut buf).unwrap();
+        assert_eq!(buf, [0xab, 0xcd]);
+        drop(g);
+        h.join().unwrap();
+
+        let mut none = frame("O4e6f2074617267657473"); // "No targets"
+        none.extend(frame("E01"));
+        let (addr, h) = stub(vec![
+            ("qSupported:swbreak+;hwbreak+", frame("")),
+            ("?", frame("W00")),
+            (SWDP_SCAN, none),
+        ]);
+        let err = GdbClient::connect(&addr, Duration::from_secs(5))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("No targets"), "{err}");
+        h.join().unwrap();
+    }
+
+    #[test]
+    fn talks_over_a_serial_port() {
+        // A pseudo-terminal pair stands in for a Black Magic Probe's USB serial GDB port.
+        let (stub_end, client_end) = serialport::TTYPort::pair().expect("pseudo-terminal pair");
+        let h = thread::spawn(move || {
+            serve(
+                stub_end,
+                vec![
+                    ("qSupported:swbreak+;hwbreak+", frame("")),
+                    ("?", frame("S05")),
+                    ("m0,4", frame("01020304")),
+                ],
+            )
+        });
+        let link: Box<dyn serialport::SerialPort> = Box::new(client_end);
+        let mut g = GdbClient::from_link(Box::new(link), Duration::from_secs(5)).unwrap();
+        let mut buf = [0u8; 4];
+        g.read(0, &mut buf).unwrap();
+        assert_eq!(buf, [1, 2, 3, 4]);
+        drop(g);
+        h.join().unwrap();
     }
 
     #[test]

@@ -18,7 +18,9 @@ use super::elf::Elf;
 use super::rings::{ClockKind, Entry, RingSnapshot, RingsLayout};
 use anyhow::{bail, Result};
 use std::collections::BTreeSet;
-use tickspan::wire::{encode::FrameEncoder, CallsiteInfo, StreamHeader, ENCODED_CAPACITY, FORMAT_VERSION};
+use tickspan::wire::{
+    encode::FrameEncoder, CallsiteInfo, StreamHeader, ENCODED_CAPACITY, FORMAT_VERSION,
+};
 use tickspan::{CallsiteKind, Kind, Level, Record};
 
 /// SysTick registers (ARMv6-M/ARMv7-M system control space).
@@ -40,7 +42,11 @@ impl Timebase {
     /// Reads the clock registers of a halted Cortex-M target (`mem`: given when the target is
     /// live and an Arm core). `wrap` overrides the SysTick period (needed for RAM dumps, where
     /// no register can be read).
-    pub fn read(layout: &RingsLayout, mem: Option<&mut dyn super::Memory>, wrap: Option<u64>) -> Result<Timebase> {
+    pub fn read(
+        layout: &RingsLayout,
+        mem: Option<&mut dyn super::Memory>,
+        wrap: Option<u64>,
+    ) -> Result<Timebase> {
         let word = |mem: &mut dyn super::Memory, addr| super::read_word(mem, addr).ok();
         Ok(match (layout.clock, mem) {
             (ClockKind::Wide, _) => Timebase { wrap: 0, now: None },
@@ -121,7 +127,9 @@ fn times(rings: &[RingSnapshot], tb: &Timebase) -> Vec<Vec<u64>> {
         })
         .collect();
     let min = abs.iter().flatten().copied().min().unwrap_or(0);
-    abs.into_iter().map(|r| r.into_iter().map(|t| (t - min) as u64).collect()).collect()
+    abs.into_iter()
+        .map(|r| r.into_iter().map(|t| (t - min) as u64).collect())
+        .collect()
 }
 
 /// Times on a 64-bit clock: `b` holds bits 32..64 except where it is payload.
@@ -180,7 +188,13 @@ fn flush(enc: &mut FrameEncoder, out: &mut Vec<u8>) {
 
 /// Encodes recovered rings as a wire stream. With the ELF, callsite and context names are
 /// part of the stream.
-pub fn encode(rings: &[RingSnapshot], layout: &RingsLayout, tb: &Timebase, elf: Option<&Elf>, target: &str) -> Vec<u8> {
+pub fn encode(
+    rings: &[RingSnapshot],
+    layout: &RingsLayout,
+    tb: &Timebase,
+    elf: Option<&Elf>,
+    target: &str,
+) -> Vec<u8> {
     let mut out = vec![0u8];
     let mut enc = FrameEncoder::new();
     enc.header(&StreamHeader {
@@ -267,14 +281,20 @@ mod tests {
         RingSnapshot {
             ctx,
             written: ts.len() as u32,
-            entries: ts.iter().map(|&t| Entry::Record(Record::new(Kind::Event, 0x100, t, 0, 0))).collect(),
+            entries: ts
+                .iter()
+                .map(|&t| Entry::Record(Record::new(Kind::Event, 0x100, t, 0, 0)))
+                .collect(),
         }
     }
 
     #[test]
     fn systick_times_extend_across_reloads_and_align_on_now() {
         // SysTick with a 1000-tick period: timestamps are `!CVR`, 2^32 - 1000 .. 2^32 - 1.
-        let tb = Timebase { wrap: 1000, now: Some(u32::MAX - 100) };
+        let tb = Timebase {
+            wrap: 1000,
+            now: Some(u32::MAX - 100),
+        };
         let low = u32::MAX - 999;
         // Ring 0: 900 ticks after period start, then 50 ticks into the next period.
         // Ring 1: one record 10 ticks before `now`.
@@ -288,7 +308,10 @@ mod tests {
 
     #[test]
     fn dump_times_align_rings_within_half_a_period() {
-        let tb = Timebase { wrap: 1 << 32, now: None };
+        let tb = Timebase {
+            wrap: 1 << 32,
+            now: None,
+        };
         let rings = [ring(0, &[10, 20]), ring(1, &[u32::MAX - 5, 15])];
         let t = times(&rings, &tb);
         // Ring 1 wrapped forwards: 21 ticks between its records; it ends 5 before ring 0.
@@ -303,21 +326,34 @@ mod tests {
             Record::new(Kind::ValueU, 0x20, 7, 99, 0),
             Record::new(Kind::SpanExit, 0x10, 3, 0, 2),
         ];
-        assert_eq!(wide_times(recs.iter()), [1 << 32 | 5, 1 << 32 | 7, 2 << 32 | 3]);
+        assert_eq!(
+            wide_times(recs.iter()),
+            [1 << 32 | 5, 1 << 32 | 7, 2 << 32 | 3]
+        );
     }
 
     #[test]
     fn encoded_stream_decodes_to_the_same_records() {
-        let layout =
-            RingsLayout { addr: 0, slots: 4, rings: 2, overwrite: true, clock: ClockKind::Counter32, clock_hz: 1000 };
+        let layout = RingsLayout {
+            addr: 0,
+            slots: 4,
+            rings: 2,
+            overwrite: true,
+            clock: ClockKind::Counter32,
+            clock_hz: 1000,
+        };
         let mut r0 = ring(0, &[1, 2, 3]);
         r0.entries.insert(0, Entry::Lost(7));
         let rings = [r0, ring(1, &[4])];
-        let tb = Timebase { wrap: 1 << 32, now: Some(10) };
+        let tb = Timebase {
+            wrap: 1 << 32,
+            now: Some(10),
+        };
         let bytes = encode(&rings, &layout, &tb, None, "test");
         let mut dec = tickspan::wire::Decoder::new();
         let mut got = Vec::new();
-        dec.feed(&bytes, &mut |item| got.push(format!("{item:?}"))).unwrap();
+        dec.feed(&bytes, &mut |item| got.push(format!("{item:?}")))
+            .unwrap();
         dec.finish(&mut |item| got.push(format!("{item:?}")));
         let text = got.join("\n");
         assert!(text.contains("clock_hz: 1000"), "{text}");

@@ -28,7 +28,9 @@ impl ProbeMemory {
         let lister = Lister::new();
         let probe = match selector {
             Some(sel) => {
-                let sel: DebugProbeSelector = sel.parse().map_err(|e| anyhow!("probe selector {sel:?}: {e}"))?;
+                let sel: DebugProbeSelector = sel
+                    .parse()
+                    .map_err(|e| anyhow!("probe selector {sel:?}: {e}"))?;
                 lister.open(sel).context("opening the debug probe")?
             }
             None => {
@@ -50,7 +52,9 @@ impl ProbeMemory {
 
     /// Attaches an opened probe to `chip`.
     pub fn attach(probe: Probe, chip: &str) -> Result<ProbeMemory> {
-        let session = probe.attach(chip, Permissions::default()).with_context(|| format!("attaching to {chip}"))?;
+        let session = probe
+            .attach(chip, Permissions::default())
+            .with_context(|| format!("attaching to {chip}"))?;
         Ok(ProbeMemory { session })
     }
 
@@ -69,16 +73,21 @@ impl ProbeMemory {
 
 impl Memory for ProbeMemory {
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<()> {
-        self.session.core(0)?.read_8(addr, buf).with_context(|| format!("reading {} bytes at {addr:#x}", buf.len()))
+        self.session
+            .core(0)?
+            .read_8(addr, buf)
+            .with_context(|| format!("reading {} bytes at {addr:#x}", buf.len()))
     }
 
     fn write(&mut self, addr: u64, data: &[u8]) -> Result<()> {
         let mut core = self.session.core(0)?;
         // Whole aligned words go out as 32-bit accesses: the target sees an RTT read offset
         // change in one store, never byte by byte.
-        let r = if addr % 4 == 0 && data.len() % 4 == 0 {
-            let words: Vec<u32> =
-                data.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes"))).collect();
+        let r = if addr & 3 == 0 && data.len() & 3 == 0 {
+            let words: Vec<u32> = data
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect();
             core.write_32(addr, &words)
         } else {
             core.write_8(addr, data)
@@ -176,10 +185,27 @@ mod tests {
     }
 
     /// Writes a control block with one up channel into `image` at `at`.
-    fn control_block(image: &mut [u8], at: usize, id: &[u8], name_at: usize, name: &[u8], buf_at: usize, data: &[u8]) {
+    fn control_block(
+        image: &mut [u8],
+        at: usize,
+        id: &[u8],
+        name_at: usize,
+        name: &[u8],
+        buf_at: usize,
+        data: &[u8],
+    ) {
         let size = data.len() as u32 + 1;
         image[at..at + 16].copy_from_slice(&rtt::id_field(id));
-        let words = [1, 0, RAM as u32 + name_at as u32, RAM as u32 + buf_at as u32, size, data.len() as u32, 0, 0];
+        let words = [
+            1,
+            0,
+            RAM as u32 + name_at as u32,
+            RAM as u32 + buf_at as u32,
+            size,
+            data.len() as u32,
+            0,
+            0,
+        ];
         for (i, w) in words.iter().enumerate() {
             image[at + 16 + 4 * i..at + 20 + 4 * i].copy_from_slice(&w.to_le_bytes());
         }
@@ -210,8 +236,24 @@ mod tests {
         // tickspan's block, and a "SEGGER RTT" block as defmt-rtt would place it. The image
         // ends with padding: FakeProbe reads a segment's last bytes as 0.
         let mut image = vec![0u8; 0x1000];
-        control_block(&mut image, 0x000, TICKSPAN_ID, 0x80, b"tickspan\0", 0x100, &stream);
-        control_block(&mut image, 0x800, b"SEGGER RTT", 0x880, b"defmt\0", 0x900, b"defmt bytes");
+        control_block(
+            &mut image,
+            0x000,
+            TICKSPAN_ID,
+            0x80,
+            b"tickspan\0",
+            0x100,
+            &stream,
+        );
+        control_block(
+            &mut image,
+            0x800,
+            b"SEGGER RTT",
+            0x880,
+            b"defmt\0",
+            0x900,
+            b"defmt bytes",
+        );
         let dir = std::env::temp_dir().join(format!("tickspan-fakeprobe-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("ram.elf");
@@ -225,7 +267,8 @@ mod tests {
         // tickspan finds its block by ID (no ELF symbol here) and reads the stream.
         let cb = rtt::scan(&mut mem, &[RAM..RAM + 0x1000], TICKSPAN_ID).unwrap();
         assert_eq!(cb, RAM);
-        let mut chan = UpChannel::attach(&mut mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME)).unwrap();
+        let mut chan =
+            UpChannel::attach(&mut mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME)).unwrap();
         let mut got = Vec::new();
         chan.read(&mut mem, &mut got).unwrap();
         assert_eq!(got, stream);
@@ -237,12 +280,16 @@ mod tests {
             }
         })
         .unwrap();
-        assert_eq!(records, [(Kind::SpanEnter, 0), (Kind::ValueU, 7), (Kind::SpanExit, 0)]);
+        assert_eq!(
+            records,
+            [(Kind::SpanEnter, 0), (Kind::ValueU, 7), (Kind::SpanExit, 0)]
+        );
 
         // probe-rs's own RTT scan sees exactly one block, SEGGER's: tickspan's ID does not
         // make defmt's tools fail with "multiple control blocks".
         let mut core = mem.session.core(0).unwrap();
-        let mut segger = Rtt::attach_region(&mut core, &ScanRegion::Ranges(vec![RAM..RAM + 0x1000])).unwrap();
+        let mut segger =
+            Rtt::attach_region(&mut core, &ScanRegion::Ranges(vec![RAM..RAM + 0x1000])).unwrap();
         assert_eq!(segger.ptr(), RAM + 0x800);
         let up = segger.up_channel(0).unwrap();
         assert_eq!(up.name(), Some("defmt"));

@@ -61,7 +61,10 @@ impl RingsLayout {
             .ok_or_else(|| anyhow!("`{LAYOUT_SYMBOL}` is not in the ELF's initialised data"))?;
         let w = |i: usize| u32::from_le_bytes(raw[i * 4..i * 4 + 4].try_into().expect("4 bytes"));
         let (slots, rings, overwrite, slot_bytes) = (w(0), w(1), w(2), w(3));
-        if !slots.is_power_of_two() || !(2..=1 << 24).contains(&slots) || !(1..=255).contains(&rings) {
+        if !slots.is_power_of_two()
+            || !(2..=1 << 24).contains(&slots)
+            || !(1..=255).contains(&rings)
+        {
             bail!("implausible ring geometry in the ELF: {rings} rings of {slots} slots");
         }
         if slot_bytes != 16 || overwrite > 1 {
@@ -74,9 +77,19 @@ impl RingsLayout {
             other => bail!("unknown clock kind {other} in `{LAYOUT_SYMBOL}`"),
         };
         let clock_hz = u64::from(w(5)) | u64::from(w(6)) << 32;
-        let layout = RingsLayout { addr, slots, rings, overwrite: overwrite == 1, clock, clock_hz };
+        let layout = RingsLayout {
+            addr,
+            slots,
+            rings,
+            overwrite: overwrite == 1,
+            clock,
+            clock_hz,
+        };
         if size != 0 && size != layout.bytes() {
-            bail!("`{RINGS_SYMBOL}` is {size} bytes but its layout says {}", layout.bytes());
+            bail!(
+                "`{RINGS_SYMBOL}` is {size} bytes but its layout says {}",
+                layout.bytes()
+            );
         }
         if layout.bytes() > MAX_RING_BYTES {
             bail!("rings of {} bytes are too large to read", layout.bytes());
@@ -117,12 +130,27 @@ pub struct RingSnapshot {
 impl RingSnapshot {
     /// Records lost (overwritten, refused or unreadable).
     pub fn lost(&self) -> u64 {
-        self.entries.iter().map(|e| if let Entry::Lost(n) = e { u64::from(*n) } else { 0 }).sum()
+        self.entries
+            .iter()
+            .map(|e| {
+                if let Entry::Lost(n) = e {
+                    u64::from(*n)
+                } else {
+                    0
+                }
+            })
+            .sum()
     }
 
     /// Records recovered.
     pub fn records(&self) -> impl Iterator<Item = &Record> {
-        self.entries.iter().filter_map(|e| if let Entry::Record(r) = e { Some(r) } else { None })
+        self.entries.iter().filter_map(|e| {
+            if let Entry::Record(r) = e {
+                Some(r)
+            } else {
+                None
+            }
+        })
     }
 }
 
@@ -156,7 +184,9 @@ fn snapshot(ctx: u32, layout: &RingsLayout, words: &[u32]) -> RingSnapshot {
         let at = 4 + 4 * idx as usize;
         let rec = Record::from_words([words[at], words[at + 1], words[at + 2], words[at + 3]]);
         // A torn or corrupt slot: counted where it was, not passed on.
-        if rec.kind().is_none() || (rec.callsite() == 0 && !matches!(rec.kind(), Some(Kind::Sync | Kind::Loss))) {
+        if rec.kind().is_none()
+            || (rec.callsite() == 0 && !matches!(rec.kind(), Some(Kind::Sync | Kind::Loss)))
+        {
             bad += 1;
             continue;
         }
@@ -166,11 +196,19 @@ fn snapshot(ctx: u32, layout: &RingsLayout, words: &[u32]) -> RingSnapshot {
         }
         entries.push(Entry::Record(rec));
     }
-    let refused = if layout.overwrite { 0 } else { lost.wrapping_sub(lost_reported) };
+    let refused = if layout.overwrite {
+        0
+    } else {
+        lost.wrapping_sub(lost_reported)
+    };
     if bad + refused > 0 {
         entries.push(Entry::Lost(bad + refused));
     }
-    RingSnapshot { ctx, written: write, entries }
+    RingSnapshot {
+        ctx,
+        written: write,
+        entries,
+    }
 }
 
 #[cfg(test)]
@@ -191,10 +229,20 @@ mod tests {
 
     #[test]
     fn overwrite_ring_gives_the_newest_records_and_counts_the_rest() {
-        let layout =
-            RingsLayout { addr: 0, slots: 4, rings: 1, overwrite: true, clock: ClockKind::Counter32, clock_hz: 0 };
+        let layout = RingsLayout {
+            addr: 0,
+            slots: 4,
+            rings: 1,
+            overwrite: true,
+            clock: ClockKind::Counter32,
+            clock_hz: 0,
+        };
         // 10 written: slots hold 8, 9, 6, 7 (indices 8..10 at slots 0, 1).
-        let s = snapshot(0, &layout, &ring_words(10, 0, 0, 0, &[rec(8), rec(9), rec(6), rec(7)]));
+        let s = snapshot(
+            0,
+            &layout,
+            &ring_words(10, 0, 0, 0, &[rec(8), rec(9), rec(6), rec(7)]),
+        );
         assert_eq!(s.entries[0], Entry::Lost(6));
         assert_eq!(s.records().map(|r| r.ts).collect::<Vec<_>>(), [6, 7, 8, 9]);
         assert_eq!(s.lost() + s.records().count() as u64, 10);
@@ -202,20 +250,44 @@ mod tests {
 
     #[test]
     fn drop_newest_ring_reports_unread_records_and_refusals() {
-        let layout =
-            RingsLayout { addr: 0, slots: 4, rings: 1, overwrite: false, clock: ClockKind::Counter32, clock_hz: 0 };
+        let layout = RingsLayout {
+            addr: 0,
+            slots: 4,
+            rings: 1,
+            overwrite: false,
+            clock: ClockKind::Counter32,
+            clock_hz: 0,
+        };
         // Read up to 5, written 7, 3 refused, 1 of them already reported.
         let slots = [rec(4), rec(5), rec(6), rec(3)];
         let s = snapshot(0, &layout, &ring_words(7, 3, 5, 1, &slots));
-        assert_eq!(s.entries, [Entry::Record(rec(5)), Entry::Record(rec(6)), Entry::Lost(2)]);
+        assert_eq!(
+            s.entries,
+            [Entry::Record(rec(5)), Entry::Record(rec(6)), Entry::Lost(2)]
+        );
     }
 
     #[test]
     fn corrupt_headers_and_slots_never_panic_and_are_counted() {
-        let layout =
-            RingsLayout { addr: 0, slots: 4, rings: 1, overwrite: false, clock: ClockKind::Counter32, clock_hz: 0 };
-        let garbage = Record { tag: 0xFFFF_FFFF, ts: 0, a: 0, b: 0 };
-        let s = snapshot(0, &layout, &ring_words(u32::MAX, 9, 3, 0, &[rec(1), garbage, rec(3), rec(0)]));
+        let layout = RingsLayout {
+            addr: 0,
+            slots: 4,
+            rings: 1,
+            overwrite: false,
+            clock: ClockKind::Counter32,
+            clock_hz: 0,
+        };
+        let garbage = Record {
+            tag: 0xFFFF_FFFF,
+            ts: 0,
+            a: 0,
+            b: 0,
+        };
+        let s = snapshot(
+            0,
+            &layout,
+            &ring_words(u32::MAX, 9, 3, 0, &[rec(1), garbage, rec(3), rec(0)]),
+        );
         assert_eq!(s.records().count(), 3);
         assert!(s.lost() > 0);
         let s = snapshot(0, &layout, &ring_words(0, 0, 0, 0, &[Record::default(); 4]));
@@ -227,16 +299,31 @@ mod tests {
         let elf = Elf::parse(synthetic_elf([4, 2, 1, 16, 2, 1000, 0], 2 * 80)).unwrap();
         let layout = RingsLayout::from_elf(&elf).unwrap();
         assert_eq!(
-            (layout.slots, layout.rings, layout.overwrite, layout.clock, layout.clock_hz),
+            (
+                layout.slots,
+                layout.rings,
+                layout.overwrite,
+                layout.clock,
+                layout.clock_hz
+            ),
             (4, 2, true, ClockKind::SysTick, 1000)
         );
-        let mut image = ring_words(2, 0, 0, 0, &[rec(0), rec(1), Record::default(), Record::default()]);
+        let mut image = ring_words(
+            2,
+            0,
+            0,
+            0,
+            &[rec(0), rec(1), Record::default(), Record::default()],
+        );
         image.extend(ring_words(5, 0, 0, 0, &[rec(4), rec(1), rec(2), rec(3)]));
         let bytes: Vec<u8> = image.iter().flat_map(|w| w.to_le_bytes()).collect();
         let mut dump = RamDump::new(layout.addr, bytes);
         let rings = read_rings(&mut dump, &layout).unwrap();
         assert_eq!(rings[0].records().count(), 2);
-        assert_eq!(rings[1].records().map(|r| r.ts).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        assert_eq!(
+            rings[1].records().map(|r| r.ts).collect::<Vec<_>>(),
+            [1, 2, 3, 4]
+        );
         assert_eq!(rings[1].lost(), 1);
         // A dump that stops short of the rings is an error, not a panic.
         let mut short = RamDump::new(layout.addr, vec![0; 100]);

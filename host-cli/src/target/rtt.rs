@@ -55,8 +55,15 @@ pub fn scan(mem: &mut dyn Memory, ranges: &[Range<u64>], id: &[u8]) -> Result<u6
     }
     match found[..] {
         [one] => Ok(one),
-        [] => bail!("no RTT control block \"{}\" in target RAM", String::from_utf8_lossy(id)),
-        _ => bail!("{} RTT control blocks \"{}\" found; give the ELF", found.len(), String::from_utf8_lossy(id)),
+        [] => bail!(
+            "no RTT control block \"{}\" in target RAM",
+            String::from_utf8_lossy(id)
+        ),
+        _ => bail!(
+            "{} RTT control blocks \"{}\" found; give the ELF",
+            found.len(),
+            String::from_utf8_lossy(id)
+        ),
     }
 }
 
@@ -71,11 +78,19 @@ pub struct UpChannel {
 impl UpChannel {
     /// Checks the control block at `cb` and opens its up channel named `name` (or channel 0).
     /// Fails while the block is not initialised yet (its ID does not match).
-    pub fn attach(mem: &mut dyn Memory, cb: u64, id: &[u8], name: Option<&str>) -> Result<UpChannel> {
+    pub fn attach(
+        mem: &mut dyn Memory,
+        cb: u64,
+        id: &[u8],
+        name: Option<&str>,
+    ) -> Result<UpChannel> {
         let mut head = [0u8; 24];
         mem.read(cb, &mut head)?;
         if head[..16] != id_field(id) {
-            bail!("no RTT control block \"{}\" at {cb:#x} (not initialised yet?)", String::from_utf8_lossy(id));
+            bail!(
+                "no RTT control block \"{}\" at {cb:#x} (not initialised yet?)",
+                String::from_utf8_lossy(id)
+            );
         }
         let max_up = u32::from_le_bytes(head[16..20].try_into().expect("4 bytes"));
         if max_up == 0 || max_up > MAX_CHANNELS {
@@ -85,7 +100,11 @@ impl UpChannel {
             let desc = cb + 24 + 24 * u64::from(i);
             let mut w = [0u32; 6];
             read_words(mem, desc, &mut w)?;
-            let chan_name = if w[0] == 0 { String::new() } else { read_cstr(mem, w[0].into())? };
+            let chan_name = if w[0] == 0 {
+                String::new()
+            } else {
+                read_cstr(mem, w[0].into())?
+            };
             if name.is_some_and(|n| n != chan_name) || (name.is_none() && i != 0) {
                 continue;
             }
@@ -105,7 +124,10 @@ impl UpChannel {
         read_words(mem, self.desc + 12, &mut off)?;
         let (write, read) = (off[0], off[1]);
         if write >= self.size || read >= self.size {
-            bail!("RTT channel offsets out of range (write {write}, read {read}, size {})", self.size);
+            bail!(
+                "RTT channel offsets out of range (write {write}, read {read}, size {})",
+                self.size
+            );
         }
         if write == read {
             return Ok(0);
@@ -143,8 +165,10 @@ fn read_cstr(mem: &mut dyn Memory, addr: u64) -> Result<String> {
             }
         }
     }
-    let len =
-        buf.iter().position(|&b| b == 0).ok_or_else(|| anyhow!("RTT channel name at {addr:#x} is not terminated"))?;
+    let len = buf
+        .iter()
+        .position(|&b| b == 0)
+        .ok_or_else(|| anyhow!("RTT channel name at {addr:#x} is not terminated"))?;
     Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
@@ -161,8 +185,12 @@ pub(crate) mod tests {
 
     impl Ram {
         fn range(&self, addr: u64, len: usize) -> Result<Range<usize>> {
-            let at = addr.checked_sub(self.base).ok_or_else(|| anyhow!("below RAM"))? as usize;
-            (at + len <= self.bytes.len()).then_some(at..at + len).ok_or_else(|| anyhow!("beyond RAM"))
+            let at = addr
+                .checked_sub(self.base)
+                .ok_or_else(|| anyhow!("below RAM"))? as usize;
+            (at + len <= self.bytes.len())
+                .then_some(at..at + len)
+                .ok_or_else(|| anyhow!("beyond RAM"))
         }
     }
 
@@ -183,7 +211,16 @@ pub(crate) mod tests {
     pub(crate) fn image(base: u64, size: u32, write: u32, read: u32, data: &[u8]) -> Vec<u8> {
         let mut m = vec![0u8; 0x100 + size as usize];
         m[..16].copy_from_slice(&id_field(TICKSPAN_ID));
-        let words = [1u32, 0, base as u32 + 0x80, base as u32 + 0x100, size, write, read, 0];
+        let words = [
+            1u32,
+            0,
+            base as u32 + 0x80,
+            base as u32 + 0x100,
+            size,
+            write,
+            read,
+            0,
+        ];
         for (i, w) in words.iter().enumerate() {
             m[16 + 4 * i..20 + 4 * i].copy_from_slice(&w.to_le_bytes());
         }
@@ -198,19 +235,32 @@ pub(crate) mod tests {
         let mut data = vec![0u8; 8];
         data[6..8].copy_from_slice(b"ab");
         data[0..3].copy_from_slice(b"cde");
-        let mut ram = Ram { base, bytes: image(base, 8, 3, 6, &data) };
-        assert_eq!(scan(&mut ram, &[base..base + 0x108], TICKSPAN_ID).unwrap(), base);
+        let mut ram = Ram {
+            base,
+            bytes: image(base, 8, 3, 6, &data),
+        };
+        assert_eq!(
+            scan(&mut ram, &[base..base + 0x108], TICKSPAN_ID).unwrap(),
+            base
+        );
         let mut ch = UpChannel::attach(&mut ram, base, TICKSPAN_ID, Some("tickspan")).unwrap();
         let mut out = Vec::new();
         assert_eq!(ch.read(&mut ram, &mut out).unwrap(), 5);
         assert_eq!(out, b"abcde");
-        assert_eq!(ch.read(&mut ram, &mut out).unwrap(), 0, "read offset was written back");
+        assert_eq!(
+            ch.read(&mut ram, &mut out).unwrap(),
+            0,
+            "read offset was written back"
+        );
     }
 
     #[test]
     fn refuses_wrong_ids_missing_channels_and_corrupt_offsets() {
         let base = 0x1000;
-        let mut ram = Ram { base, bytes: image(base, 8, 0, 0, &[]) };
+        let mut ram = Ram {
+            base,
+            bytes: image(base, 8, 0, 0, &[]),
+        };
         assert!(UpChannel::attach(&mut ram, base, b"SEGGER RTT", None).is_err());
         assert!(UpChannel::attach(&mut ram, base, TICKSPAN_ID, Some("defmt")).is_err());
         assert!(scan(&mut ram, &[base..base + 0x108], b"SEGGER RTT").is_err());
