@@ -37,6 +37,11 @@ fn task_polls_appear_in_the_tree_and_stats_with_their_counts() {
         assert_eq!(fw[task], polls, "polls of {task} counted by the executor: {fw:?}");
     }
     assert!(fw["isr_runs"] >= 8, "the sleeps need SysTick: {fw:?}");
+    // What `traced!` adds to a poll (instructions, measured by the firmware under -icount):
+    // a span enter and exit around the poll, and one more record with a task id.
+    let (cost, with_id) = (fw["traced_poll_instructions"], fw["with_id"]);
+    assert!((20..=64).contains(&cost), "instructions per traced poll: {cost}");
+    assert!(with_id > cost && with_id <= cost + 24, "a task id costs one record: {cost} vs {with_id}");
 
     let (trace, elf) = (uart.to_str().unwrap(), elf.to_str().unwrap());
     let d = Dumped::parse(&cli_ok(&["dump", trace, "--json", "--elf", elf]));

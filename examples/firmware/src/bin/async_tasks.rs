@@ -10,7 +10,9 @@
 //! * SysTick (every 2 ms) counts ticks, marks itself with `isr!` and wakes the sleepers whose
 //!   deadline has come.
 //! * At the end it prints how often it polled each task over semihosting
-//!   (`tickspan-async: …`), which the end-to-end test compares with the decoded stream.
+//!   (`tickspan-async: …`), which the end-to-end test compares with the decoded stream, and
+//!   the instructions `traced!` adds to a poll (measured first, with SysTick's interrupt off:
+//!   under `-icount shift=3` instructions = SysTick ticks × 5 / 8, as in `src/bin/icount.rs`).
 //!
 //! Run: `cargo run --release --bin async_tasks > target/async.tsp`, then
 //! `tickspan tree target/async.tsp --elf target/thumbv7m-none-eabi/release/async_tasks`.
@@ -119,10 +121,43 @@ fn waker(i: usize) -> Waker {
     unsafe { Waker::from_raw(RawWaker::new(i as *const (), &VTABLE)) }
 }
 
+/// Polls per cost measurement (3 records each, under the ring's 256 slots).
+const COST_POLLS: u32 = 64;
+
+/// Reads ring 0 empty: the measurement's records are not part of the trace, and each
+/// measurement starts with room for all its records.
+fn empty_ring() {
+    let mut buf = [tickspan::Record::default(); 32];
+    while tickspan::context::RINGS[0].read(&mut buf).records > 0 {}
+}
+
+/// SysTick ticks (free-running, 24 bits) that `COST_POLLS` polls of `fut` take.
+fn poll_ticks(mut fut: Pin<&mut dyn Future<Output = ()>>) -> u32 {
+    empty_ring();
+    let mut cx = Context::from_waker(Waker::noop());
+    let t0 = board::ticks();
+    for _ in 0..COST_POLLS {
+        let _ = core::hint::black_box(fut.as_mut()).poll(&mut cx);
+    }
+    board::ticks().wrapping_sub(t0) & 0x00FF_FFFF
+}
+
+/// Instructions `traced!` adds to one poll: (without a task id, with one).
+fn traced_poll_cost() -> (u32, u32) {
+    let plain = poll_ticks(pin!(core::future::pending::<()>()));
+    let traced = poll_ticks(pin!(tickspan::traced!("cost", core::future::pending::<()>())));
+    let with_id = poll_ticks(pin!(tickspan::traced!("cost_id", id = 1, core::future::pending::<()>())));
+    let instructions = |t: u32| t.saturating_sub(plain) * 5 / 8 / COST_POLLS;
+    empty_ring();
+    (instructions(traced), instructions(with_id))
+}
+
 #[entry]
 fn main() -> ! {
     let mut cp = cortex_m::Peripherals::take().unwrap();
     board::full_speed();
+    board::start_systick(&mut cp.SYST, 0x00FF_FFFF, false);
+    let (cost, cost_id) = traced_poll_cost();
     board::start_systick(&mut cp.SYST, RELOAD, true);
     let mut uart = Uart0;
     let mut drain = Drain::global();
@@ -165,12 +200,14 @@ fn main() -> ! {
     let _ = drain.write_to(&mut uart);
     let ticks = timer::ticks();
     hprintln!(
-        "tickspan-async: blink1={} blink2={} producer={} consumer={} isr_runs={}",
+        "tickspan-async: blink1={} blink2={} producer={} consumer={} isr_runs={} traced_poll_instructions={} with_id={}",
         polls[0],
         polls[1],
         polls[2],
         polls[3],
-        ticks
+        ticks,
+        cost,
+        cost_id
     );
     board::exit(ticks > 0)
 }
