@@ -19,7 +19,7 @@
 //! open span's as that poll's task id.
 //!
 //! Feature `embassy` adds the hooks of `embassy-executor`'s `trace` feature instead, so that
-//! every task of an embassy executor is traced without wrapping it (see [`embassy`]).
+//! every task of an embassy executor is traced without wrapping it (module `embassy`).
 
 use crate::callsite::Callsite;
 use core::future::Future;
