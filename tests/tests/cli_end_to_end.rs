@@ -208,3 +208,34 @@ fn folded_flamegraph_and_dump() {
     let text = ok(&["dump", t]);
     assert!(text.contains("SpanStart  job_io id"), "{text}");
 }
+
+#[test]
+fn generated_trace_charges_interrupt_time() {
+    // bench-gen: a control loop on context 0, a SysTick handler on context 1 every 100 µs of
+    // 0.45 µs, drained per context like a real drain (so the CLI must merge them by time).
+    let path = scratch("bench-gen").join("gen.tspn");
+    ok(&["bench-gen", path.to_str().unwrap(), "--records", "200000"]);
+    let p = path.to_str().unwrap();
+    let v: Value = serde_json::from_str(&ok(&["stats", p, "--json"])).unwrap();
+    let rows: HashMap<&str, &Value> =
+        v["spans"].as_array().unwrap().iter().map(|r| (r["name"].as_str().unwrap(), r)).collect();
+    let isr = rows["SysTick"];
+    assert_eq!(isr["kind"], "isr");
+    assert_eq!(u(&isr["min"]), 450);
+    assert_eq!(u(&isr["max"]), 450);
+    // Nearly every handler run preempts the loop (a few fall between two iterations); each
+    // whole run is charged to main_loop, and its self time excludes them.
+    let (total, charged) = (u(&isr["total"]), u(&rows["main_loop"]["isr"]));
+    assert!(charged <= total && charged * 100 >= total * 95, "{charged} of {total}");
+    assert_eq!(charged % 450, 0, "whole handler runs only");
+    let main = rows["main_loop"];
+    let children: u64 = ["poll_sensors", "control"].iter().map(|n| u(&rows[n]["total"])).sum();
+    let expect = u(&main["total"])
+        - children
+        - (charged - ["poll_sensors", "control"].iter().map(|n| u(&rows[n]["isr"])).sum::<u64>());
+    assert!(u(&main["self_time"]).abs_diff(expect) <= 5, "self {} vs {expect}", main["self_time"]);
+    let records: u64 = ok(&["dump", "--json", p]).lines().filter(|l| l.contains("\"type\":\"record\"")).count() as u64;
+    assert!((199_000..=200_000).contains(&records), "{records}");
+    let merged = ok(&["tree", p, "--merge", "--context", "SysTick"]);
+    assert!(merged.contains("SysTick") && !merged.contains("main_loop"), "{merged}");
+}
