@@ -28,7 +28,7 @@ pub enum Kind {
     IsrEnter = 5,
     /// An interrupt handler returned; `a` is the exception/IRQ number.
     IsrExit = 6,
-    /// The context switched to another task; `a` is the task id, `b` the previous one.
+    /// The context switched to another task; `a` is the task id, `b` the clock high bits.
     TaskSwitch = 7,
     /// Clock extension: `a` holds bits 32..64 of the clock at `ts`.
     Sync = 8,
