@@ -119,6 +119,21 @@ mod imp {
         static __stop_tickspan_cs: Callsite;
     }
 
+    /// Keeps the `tickspan_cs` section, and so the `__start_`/`__stop_` symbols above, in every
+    /// binary that links this crate: a program that calls [`resolve`] (every std drain does) but
+    /// declares no callsite of its own would otherwise fail to link. It is a `Callsite` like
+    /// every other entry, so the section stays an array of `Callsite`s and `resolve`'s stride
+    /// and bounds checks hold; its id resolves to itself, named as what it is.
+    #[used]
+    #[link_section = "tickspan_cs"]
+    pub(super) static SECTION_ANCHOR: Callsite = Callsite::new(
+        "(tickspan section anchor)",
+        file!(),
+        line!(),
+        super::Level::Trace,
+        super::CallsiteKind::Event,
+    );
+
     fn bounds() -> (usize, usize) {
         // Only the addresses of the linker-defined symbols are taken; nothing is read.
         (
@@ -169,6 +184,9 @@ mod tests {
             assert_eq!(id & 0xF, 0);
             assert!(core::ptr::eq(resolve(id).unwrap(), cs));
         }
+        // The section anchor is an entry like the others.
+        #[cfg(all(not(miri), target_pointer_width = "64"))]
+        assert!(core::ptr::eq(resolve(imp::SECTION_ANCHOR.id()).unwrap(), &imp::SECTION_ANCHOR));
         assert!(resolve(A.id() + 16 * 100_000).is_none());
         assert!(resolve(A.id() + 4).is_none());
         assert!(resolve(0).is_none());

@@ -41,11 +41,10 @@
 use crate::clock::{Active, Clock};
 use crate::config::RING_SLOTS;
 use crate::record::{Kind, Record};
-use crate::ring::Ring;
-use crate::wire::{encode::FrameEncoder, StreamHeader};
+use crate::ring::{Peek, Ring};
+use crate::wire::encode::{Dating, FrameEncoder};
+use crate::wire::StreamHeader;
 
-/// Records copied out of a ring at a time.
-const CHUNK: usize = 16;
 /// Batches taken from one ring before the drain moves on to the next (fairness).
 const BATCHES_PER_TURN: u32 = 4;
 
@@ -136,19 +135,6 @@ impl Timebase {
         self.started = true;
     }
 
-    /// On short clocks, a record's time for the encoder: the difference from the previous
-    /// record of the batch (`prev`), 32-bit arithmetic only. It agrees with
-    /// [`time_of`](Self::time_of) whenever the drain keeps up (module docs).
-    #[inline(always)]
-    fn delta(ts: u32, prev: &mut u32, wrap32: u32) -> u32 {
-        let mut d = ts.wrapping_sub(*prev);
-        if ts < *prev {
-            d = d.wrapping_add(wrap32);
-        }
-        *prev = ts;
-        d
-    }
-
     /// 64-bit time of a record read before the last [`tick`](Self::tick).
     #[inline(always)]
     fn time_of(&self, r: &Record, kind: Kind) -> u64 {
@@ -172,21 +158,6 @@ impl Timebase {
     }
 }
 
-/// Records copied out of the current ring and not yet encoded.
-struct Chunk {
-    recs: [Record; CHUNK],
-    pos: usize,
-    len: usize,
-    lost_before: u32,
-    lost_after: u32,
-}
-
-impl Chunk {
-    fn is_done(&self) -> bool {
-        self.pos == self.len && self.lost_before == 0 && self.lost_after == 0
-    }
-}
-
 /// Reads a set of rings and encodes their records into a wire stream. See the module docs.
 pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature = "flight-recorder") }> {
     rings: &'r [Ring<N, O>],
@@ -197,7 +168,6 @@ pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature
     out_len: usize,
     header_sent: bool,
     sync_pending: bool,
-    chunk: Chunk,
     time: Timebase,
     /// Ring being drained.
     ring: usize,
@@ -205,8 +175,6 @@ pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature
     turn: u32,
     /// Consecutive rings found empty.
     idle: usize,
-    /// Open batch: raw timestamp of its last record (short clocks stamp by difference).
-    prev_ts: u32,
     #[cfg(feature = "std")]
     host: host::State,
 }
@@ -234,12 +202,10 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             out_len: 0,
             header_sent: false,
             sync_pending: true,
-            chunk: Chunk { recs: [Record::default(); CHUNK], pos: 0, len: 0, lost_before: 0, lost_after: 0 },
             time: Timebase::new(info.clock_wrap),
             ring: 0,
             turn: 0,
             idle: 0,
-            prev_ts: 0,
             #[cfg(feature = "std")]
             host: host::State::new(rings.as_ptr() as *const u8),
         }
@@ -297,43 +263,72 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
         }
     }
 
-    /// Encodes the next frame into `out`; `false` when there is nothing to send.
+    /// Encodes the next frame into `enc`; `false` when there is nothing to send.
+    #[inline(never)]
     fn produce(&mut self) -> bool {
         self.out_pos = 0;
         self.out_len = 0;
         if !self.header_sent {
-            self.header_sent = true;
-            self.enc.header(&StreamHeader {
-                version: crate::wire::version_symbol(),
-                clock_hz: self.info.clock_hz,
-                clock_wrap: self.info.clock_wrap,
-                node: self.info.node,
-                target: self.info.target,
-            });
+            self.header();
             return self.emit();
         }
         if self.sync_pending {
-            self.sync_pending = false;
-            self.time.tick((self.info.now)());
-            self.enc.sync(self.time.now64, (self.info.unix_ns)());
+            self.sync();
             return self.emit();
         }
         loop {
-            if self.chunk.is_done() && !self.refill() {
+            if self.turn >= BATCHES_PER_TURN {
+                self.next_ring();
+            }
+            if self.idle >= self.rings.len() {
+                self.idle = 0;
+                // Keeps the 64-bit extension of short clocks going while nothing is recorded.
+                self.tick();
                 #[cfg(feature = "std")]
                 if self.host.unclaimed_frame(&mut self.enc) {
                     return self.emit();
                 }
                 return false;
             }
+            let Some(ring) = self.rings.get(self.ring) else {
+                self.ring = 0;
+                continue;
+            };
+            let p = ring.peek();
+            if p.start == p.end && p.skipped == 0 && !ring.unreported_loss(&p) {
+                #[cfg(feature = "std")]
+                self.host.ring_empty(self.ring);
+                self.next_ring();
+                self.idle += 1;
+                continue;
+            }
+            self.idle = 0;
             #[cfg(feature = "std")]
             if self.host.name_context(self.ring, &mut self.enc) {
                 return self.emit();
             }
-            if self.encode_batch() {
-                return self.emit();
-            }
+            self.batch(ring, p);
+            return self.emit();
         }
+    }
+
+    #[inline(never)]
+    fn header(&mut self) {
+        self.header_sent = true;
+        self.enc.header(&StreamHeader {
+            version: crate::wire::version_symbol(),
+            clock_hz: self.info.clock_hz,
+            clock_wrap: self.info.clock_wrap,
+            node: self.info.node,
+            target: self.info.target,
+        });
+    }
+
+    #[inline(never)]
+    fn sync(&mut self) {
+        self.sync_pending = false;
+        self.tick();
+        self.enc.sync(self.time.now64, (self.info.unix_ns)());
     }
 
     fn emit(&mut self) -> bool {
@@ -341,37 +336,8 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
         true
     }
 
-    /// Reads the next chunk from the current or following rings; `false` when all are empty.
-    fn refill(&mut self) -> bool {
-        let count = self.rings.len();
-        if self.turn >= BATCHES_PER_TURN {
-            self.next_ring();
-        }
-        while self.idle < count {
-            let Some(ring) = self.rings.get(self.ring) else {
-                self.ring = 0;
-                continue;
-            };
-            let got = ring.read(&mut self.chunk.recs);
-            if got.records > 0 || got.lost() > 0 {
-                // Read the clock after the records: each of them is older than this.
-                self.time.tick((self.info.now)());
-                self.chunk.pos = 0;
-                self.chunk.len = got.records;
-                self.chunk.lost_before = got.lost_before;
-                self.chunk.lost_after = got.lost_after;
-                self.idle = 0;
-                return true;
-            }
-            #[cfg(feature = "std")]
-            self.host.ring_empty(self.ring);
-            self.next_ring();
-            self.idle += 1;
-        }
-        self.idle = 0;
-        // Keeps the 64-bit extension of short clocks going while nothing is recorded.
+    fn tick(&mut self) {
         self.time.tick((self.info.now)());
-        false
     }
 
     fn next_ring(&mut self) {
@@ -382,37 +348,38 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
         }
     }
 
-    /// Encodes the current chunk (and more of the same ring while they fit) as one batch.
-    /// `false` if nothing was encoded (the chunk needs a dictionary frame first).
-    fn encode_batch(&mut self) -> bool {
-        let c = &mut self.chunk;
-        let base = match c.recs.get(c.pos).filter(|_| c.pos < c.len) {
-            Some(r) => r.kind().map_or(self.time.now64, |k| self.time.time_of(r, k)),
-            None => self.time.now64,
-        };
-        self.enc.begin_batch(self.ring as u32, base);
-        self.turn += 1;
-        let Some(first) = c.recs.get(c.pos).filter(|_| c.pos < c.len) else {
-            // Only losses: they need no time, and later records start a batch of their own.
-            for lost in [core::mem::take(&mut c.lost_before), core::mem::take(&mut c.lost_after)] {
-                if lost > 0 {
-                    self.enc.loss(lost);
+    /// Encodes the unread records of `ring` (read as `p`), and more that arrive meanwhile, as
+    /// one batch frame; or, on std, a dictionary frame that a record needs first.
+    fn batch(&mut self, ring: &Ring<N, O>, mut p: Peek) {
+        // Read the clock after the write index: every record of `p` is older than this.
+        self.tick();
+        // The batch starts at the first record's time (overwrite mode: of the first intact
+        // one), so that its delta is 0.
+        let (mut from, mut lost) = (p.start, p.skipped);
+        let first = loop {
+            if from == p.end {
+                break None;
+            }
+            match ring.load(from) {
+                Some(r) => break Some(r),
+                None => {
+                    from = from.wrapping_add(1);
+                    lost += 1;
                 }
             }
-            return true;
         };
-        // The first record's delta is then 0.
-        self.prev_ts = first.ts;
+        let time = self.time;
+        let base = first.and_then(|r| Some(time.time_of(&r, r.kind()?))).unwrap_or(time.now64);
+        self.enc.begin_batch(self.ring as u32, base);
+        self.turn += 1;
+        let mut prev = first.map_or(0, |r| r.ts);
         loop {
-            let c = &mut self.chunk;
-            if c.lost_before > 0 {
-                self.enc.loss(core::mem::take(&mut c.lost_before));
+            if lost > 0 {
+                self.enc.loss(lost);
             }
-            // Locals, so that the per-record loop keeps them in registers.
-            let (time, mut prev) = (self.time, self.prev_ts);
             #[cfg(feature = "std")]
             let (host, mut undescribed) = (&self.host, None);
-            let mut new_callsite = |_id| {
+            let new_callsite = |_id| {
                 #[cfg(feature = "std")]
                 if host.needs_dictionary(_id) {
                     undescribed = Some(_id);
@@ -420,43 +387,38 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
                 }
                 false
             };
-            let recs = c.recs.get(c.pos..c.len).unwrap_or(&[]);
-            // One loop per clock kind, so that the choice is not made per record.
-            c.pos += match time.wrap32 {
-                Some(wrap) => self.enc.records(
-                    recs,
-                    |r, _| Ok(Timebase::delta(r.ts, &mut prev, wrap)),
-                    &mut new_callsite,
-                ),
-                None => self.enc.records(recs, |r, kind| Err(time.time_of(r, kind)), &mut new_callsite),
-            };
-            self.prev_ts = prev;
+            let time = self.time;
+            let long = |r: &Record, k| time.time_of(r, k);
+            let mut dating =
+                Dating { prev, wrap: time.wrap32.unwrap_or(0), long: time.wrap32.is_none().then_some(&long) };
+            let to = self.enc.records(ring, from, p.end, &mut dating, new_callsite);
+            prev = dating.prev;
+            lost = ring.finish(&p, to);
             #[cfg(feature = "std")]
             if let Some(id) = undescribed {
                 // The dictionary frame goes first: end this batch, or replace it if empty.
                 if self.enc.batch_entries().unwrap_or(0) > 0 || self.host.dictionary_frame(&mut self.enc, id)
                 {
-                    return true;
+                    return;
                 }
+                // Not describable (marked seen): go on with the same records.
+                p = ring.peek();
+                (from, lost) = (p.start, p.skipped);
                 continue;
             }
-            if c.pos < c.len || !self.enc.has_room() {
-                return true;
+            if lost > 0 {
+                self.enc.loss(lost);
             }
-            if c.lost_after > 0 {
-                self.enc.loss(core::mem::take(&mut c.lost_after));
+            if to != p.end || !self.enc.has_room() {
+                return;
             }
-            // Same ring, more records: keep filling this batch.
-            let Some(ring) = self.rings.get(self.ring) else { return true };
-            let got = ring.read(&mut c.recs);
-            c.pos = 0;
-            c.len = got.records;
-            c.lost_before = got.lost_before;
-            c.lost_after = got.lost_after;
-            if got.records == 0 && got.lost() == 0 {
-                return true;
+            // Same ring, more records meanwhile: keep filling this batch.
+            p = ring.peek();
+            if p.start == p.end && p.skipped == 0 && !ring.unreported_loss(&p) {
+                return;
             }
-            self.time.tick((self.info.now)());
+            self.tick();
+            (from, lost) = (p.start, p.skipped);
         }
     }
 }
@@ -470,15 +432,6 @@ mod host {
     use crate::wire::{encode::FrameEncoder, CallsiteInfo};
     use std::collections::HashSet;
     use std::sync::atomic::Ordering;
-
-    #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
-    static SECTION_ANCHOR: crate::Callsite = crate::Callsite::new(
-        "(tickspan section anchor)",
-        file!(),
-        line!(),
-        crate::Level::Trace,
-        crate::CallsiteKind::Event,
-    );
 
     pub(super) struct State {
         /// Draining `context::RINGS` (not a caller's own rings).
@@ -515,9 +468,6 @@ mod host {
         /// Starts the dictionary frame of `id` (a callsite of this binary), or only marks it
         /// seen if it does not resolve. Returns whether a frame was started.
         pub(super) fn dictionary_frame(&mut self, enc: &mut FrameEncoder, id: u32) -> bool {
-            // A program may drain without declaring a single callsite: keep the section (and
-            // its `__start_`/`__stop_` symbols that `resolve` uses) in every binary that drains.
-            core::hint::black_box(&SECTION_ANCHOR);
             self.seen.insert(id);
             match resolve(id) {
                 Some(cs) => enc.callsite(&CallsiteInfo {

@@ -129,58 +129,166 @@ impl<const N: usize, const OVERWRITE: bool> Ring<N, OVERWRITE> {
     ///
     /// Call from one reader at a time. Wait-free: never waits for the writer.
     pub fn read(&self, out: &mut [Record]) -> ReadOutcome {
-        let mut outcome = ReadOutcome::default();
-        // Read the loss count before the write index: any loss counted happened while the
-        // ring was full, i.e. after the record at `w - 1` (drop-newest mode).
-        let lost_total = if OVERWRITE { 0 } else { self.lost.load(Acquire) };
-        let w = self.write.load(Acquire);
-        let mut r = self.read.load(Relaxed);
-        if OVERWRITE {
-            let behind = w.wrapping_sub(r);
-            if behind > N as u32 {
-                outcome.lost_before = behind - N as u32;
-                r = w.wrapping_sub(N as u32);
+        let p = self.peek();
+        let mut outcome = ReadOutcome { lost_before: p.skipped, ..ReadOutcome::default() };
+        let (mut i, mut n) = (p.start, 0);
+        // One pass: copy each slot out and hand it back to the writer.
+        while i != p.end && n < out.len() {
+            match self.load(i) {
+                Some(rec) => {
+                    out[n] = rec;
+                    n += 1;
+                    self.release(i);
+                }
+                // Rewritten while copied (overwrite mode). A loss can only be reported before
+                // the first returned record: stop at it, the next read counts it.
+                None if n > 0 => break,
+                None => outcome.lost_before += 1,
             }
+            i = i.wrapping_add(1);
         }
-        let n = (w.wrapping_sub(r) as usize).min(out.len());
-        for (i, dst) in out[..n].iter_mut().enumerate() {
-            let slot = &self.slots[(r.wrapping_add(i as u32) & Self::MASK) as usize];
-            *dst = Record::from_words([
-                slot[0].load(Relaxed),
-                slot[1].load(Relaxed),
-                slot[2].load(Relaxed),
-                slot[3].load(Relaxed),
-            ]);
-        }
-        if !OVERWRITE {
-            // Hand the copied slots back to the writer (see `push`).
-            for i in 0..n {
-                publish(&self.slots[(r.wrapping_add(i as u32) & Self::MASK) as usize][0], 0);
-            }
-        }
-        let mut start = 0;
-        if OVERWRITE {
-            // Seqlock check: the writer has published `w2` and may be storing index `w2`,
-            // so every copied index `i` with `w2 - i >= N` may have been rewritten under us.
-            fence(Acquire);
-            let w2 = self.write.load(Relaxed);
-            let dirty = w2.wrapping_sub(r) as i64 - N as i64 + 1;
-            start = dirty.clamp(0, n as i64) as usize;
-            outcome.lost_before += start as u32;
-        }
-        if start > 0 {
-            out.copy_within(start..n, 0);
-        }
-        outcome.records = n - start;
-        let new_r = r.wrapping_add(n as u32);
-        publish(&self.read, new_r);
-        if !OVERWRITE && new_r == w {
-            let reported = self.lost_reported.load(Relaxed);
-            outcome.lost_after = lost_total.wrapping_sub(reported);
-            self.lost_reported.store(lost_total, Relaxed);
-        }
+        outcome.records = n;
+        outcome.lost_after = self.finish(&p, i);
         outcome
     }
+
+    /// Starts an in-place read: the unread records are the indices `start..end` of the result.
+    /// The reader then [`load`](Self::load)s each in order, [`release`](Self::release)s it once
+    /// it is done with it, and ends with [`finish`](Self::finish). [`read`](Self::read) is built
+    /// on these; the drain uses them to encode records straight from their slots, without
+    /// copying them out first.
+    #[inline(always)]
+    pub(crate) fn peek(&self) -> Peek {
+        // Read the loss count before the write index: any loss counted happened while the
+        // ring was full, i.e. after the record at `end - 1` (drop-newest mode).
+        let lost = if OVERWRITE { 0 } else { self.lost.load(Acquire) };
+        let end = self.write.load(Acquire);
+        let mut start = self.read.load(Relaxed);
+        let mut skipped = 0;
+        if OVERWRITE {
+            let behind = end.wrapping_sub(start);
+            if behind > N as u32 {
+                skipped = behind - N as u32;
+                start = end.wrapping_sub(N as u32);
+            }
+        }
+        Peek { start, end, skipped, lost }
+    }
+
+    /// Record `i` (an index of the current [`peek`](Self::peek)), copied from its slot. `None`
+    /// in overwrite mode when the writer may have rewritten the slot while it was copied: that
+    /// record is lost.
+    #[inline(always)]
+    pub(crate) fn load(&self, i: u32) -> Option<Record> {
+        let (tag, ts) = load_pair::<N, OVERWRITE, 0>(self, i & Self::MASK);
+        let (a, b) = load_pair::<N, OVERWRITE, 8>(self, i & Self::MASK);
+        if OVERWRITE {
+            // Seqlock check: the writer has published `w2` and may be storing index `w2`,
+            // which shares the slot of `i` when `w2 - i >= N`.
+            fence(Acquire);
+            let w2 = self.write.load(Relaxed);
+            if w2.wrapping_sub(i) >= N as u32 {
+                return None;
+            }
+        }
+        Some(Record { tag, ts, a, b })
+    }
+
+    /// Drop-newest: the tag and timestamp words of record `i`; then, if the reader needs them,
+    /// [`load_tail`](Self::load_tail) gives its payload words. A drop-newest reader may load
+    /// the words of a slot it has not released one at a time: the writer does not touch the
+    /// slot before that. (Overwrite mode needs [`load`](Self::load) and its check.)
+    // Drain only (not built under loom).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn load_head(&self, i: u32) -> (u32, u32) {
+        load_pair::<N, OVERWRITE, 0>(self, i & Self::MASK)
+    }
+
+    /// See [`load_head`](Self::load_head).
+    // Drain only (not built under loom).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn load_tail(&self, i: u32) -> (u32, u32) {
+        load_pair::<N, OVERWRITE, 8>(self, i & Self::MASK)
+    }
+
+    /// Hands the slot of record `i`, already [`load`](Self::load)ed, back to the writer
+    /// (drop-newest: zeroes its tag, see [`push`](Self::push)). Nothing in overwrite mode.
+    #[inline(always)]
+    pub(crate) fn release(&self, i: u32) {
+        if !OVERWRITE {
+            // Release: the copy of the slot is done before the writer may reuse it.
+            publish(&self.slots[(i & Self::MASK) as usize][0], 0);
+        }
+    }
+
+    /// Whether the ring counted drop-newest losses that no read has reported yet.
+    // Drain only (not built under loom).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn unreported_loss(&self, p: &Peek) -> bool {
+        !OVERWRITE && p.lost != self.lost_reported.load(Relaxed)
+    }
+
+    /// Ends an in-place read: the records before index `to` (in `p.start..=p.end`) are
+    /// consumed, the rest stay unread. Returns the records lost after index `to` that this read
+    /// reports ([`ReadOutcome::lost_after`]): drop-newest losses, once the reader has caught up.
+    #[inline(always)]
+    pub(crate) fn finish(&self, p: &Peek, to: u32) -> u32 {
+        publish(&self.read, to);
+        if OVERWRITE || to != p.end {
+            return 0;
+        }
+        let reported = self.lost_reported.load(Relaxed);
+        self.lost_reported.store(p.lost, Relaxed);
+        p.lost.wrapping_sub(reported)
+    }
+}
+
+/// An in-place read of a ring, from [`Ring::peek`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peek {
+    /// Index of the oldest unread record.
+    pub start: u32,
+    /// One past the newest record (the write index as read).
+    pub end: u32,
+    /// Overwrite mode: records overwritten before `start` was reached (lost before it).
+    pub skipped: u32,
+    /// Drop-newest: the writer's loss counter as read.
+    lost: u32,
+}
+
+/// Loads words `W / 4` and `W / 4 + 1` of slot `i` as two relaxed atomic word loads.
+#[cfg(not(tickspan_thumb2))]
+#[inline(always)]
+fn load_pair<const N: usize, const O: bool, const W: usize>(ring: &Ring<N, O>, i: u32) -> (u32, u32) {
+    let s = &ring.slots[i as usize];
+    (s[W / 4].load(Relaxed), s[W / 4 + 1].load(Relaxed))
+}
+
+/// Loads two words of slot `i` with one `ldrd` (the counterpart of the thumb2
+/// [`store_slot`]): each word of an `ldrd` is a single-copy-atomic word access, so this is two
+/// relaxed atomic loads.
+#[cfg(tickspan_thumb2)]
+#[inline(always)]
+fn load_pair<const N: usize, const O: bool, const W: usize>(ring: &Ring<N, O>, i: u32) -> (u32, u32) {
+    let base = (ring as *const Ring<N, O>).cast::<u8>().wrapping_add(i as usize * 16);
+    let (lo, hi): (u32, u32);
+    // SAFETY: `i < N` and `W` is 0 or 8, so the 8 bytes at `base + offset_of!(slots) + W`
+    // are two words of slot `i`, inside `ring` and 4-aligned; they are `AtomicU32`s, readable
+    // through a shared reference. The asm only reads them and touches no stack.
+    unsafe {
+        core::arch::asm!(
+            "ldrd {lo}, {hi}, [{base}, #{off}]",
+            base = in(reg) base,
+            lo = out(reg) lo,
+            hi = out(reg) hi,
+            off = const core::mem::offset_of!(Ring<N, O>, slots) + W,
+            options(nostack, preserves_flags, readonly),
+        );
+    }
+    (lo, hi)
 }
 
 /// Stores a record's four words into slot `i` as four relaxed atomic word stores.

@@ -9,7 +9,7 @@ opt="${1:-s}"
 bins=(footprint_base footprint_record footprint)
 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" cargo build --quiet --release $(printf -- '--bin %s ' "${bins[@]}")
 size() {
-    llvm-size -A "target/thumbv7m-none-eabi/release/$1" | awk '
+    llvm-size -A "${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/$1" | awk '
         /^\.(vector_table|text|rodata)[ \t]/ { f += $2 }
         /^\.data[ \t]/                       { f += $2; r += $2 }
         /^\.(bss|uninit)[ \t]/               { r += $2 }
@@ -27,7 +27,7 @@ ctxs=$(grep -oP 'TICKSPAN_CONTEXTS = "\K[0-9]+' .cargo/config.toml)
 echo "rings: $ctxs × (16 B header + $slots × 16 B) = $((ctxs * (16 + slots * 16))) B of that RAM"
 if command -v llvm-nm > /dev/null; then
     echo "largest tickspan symbols in footprint (the drain is inlined into main):"
-    llvm-nm --size-sort -S -C target/thumbv7m-none-eabi/release/footprint \
+    llvm-nm --size-sort -S -C "${CARGO_TARGET_DIR:-target}"/thumbv7m-none-eabi/release/footprint \
         | grep -i -E 'tickspan|__cortex_m_rt_main|memcpy|memclr' | tail -12 \
         | while read -r _ sz kind name; do printf '  %6d  %s %s\n' "$((16#$sz))" "$kind" "$name"; done
 fi

@@ -11,5 +11,5 @@ for opt in "${levels[@]}"; do
     # The QEMU runner line lives in .cargo/config.toml; the binary prints through semihosting.
     qemu-system-arm -cpu cortex-m3 -machine lm3s6965evb -nographic -monitor none \
         -semihosting-config enable=on,target=native -icount shift=3 -serial null \
-        -kernel target/thumbv7m-none-eabi/release/icount 2> >(grep -v "Timer with period zero" >&2)
+        -kernel "${CARGO_TARGET_DIR:-target}"/thumbv7m-none-eabi/release/icount 2> >(grep -v "Timer with period zero" >&2)
 done

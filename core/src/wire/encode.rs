@@ -7,35 +7,46 @@
 //! The non-record frames (header, callsite, context, sync) are postcard, serialized through
 //! that same step (a postcard [`Flavor`]); a batch body is written by hand (one head byte per
 //! record, LEB128 varints as postcard writes them) because the drain runs it per record on the
-//! target's CPU: a direct-mapped callsite table and a delta varint are a few instructions,
-//! where a serde call per record would cost dozens.
+//! target's CPU: a 2-way callsite table and a delta varint are a few instructions, where a
+//! serde call per record would cost dozens. The per-record loop ([`FrameEncoder::records`])
+//! reads the records straight from their ring slots and writes through raw pointers after one
+//! room check per record, so a byte costs its CRC step and a store.
 
 use super::{
     body, frame_type, has_callsite, op, payload_of, CallsiteInfo, Payload, StreamHeader, CRC,
     ENCODED_CAPACITY, MAGIC,
 };
 use crate::record::{Kind, Record};
+use crate::ring::Ring;
+use core::mem::MaybeUninit;
 use postcard::ser_flavors::Flavor;
 
 /// Most bytes one batch entry can take: a callsite definition (1 + 5), a rebase (1 + 10), the
 /// head byte, the time delta (10) and the largest payload (10).
 pub const MAX_ENTRY_LEN: usize = 6 + 11 + 1 + 10 + 10;
+/// A loss entry: opcode and a `u32` varint.
+const LOSS_LEN: usize = 1 + 5;
 const CRC_LEN: usize = 4;
 /// Output an entry may need besides its bytes, then the frame's end: one COBS code byte for
 /// the entry, the CRC and its code byte, the `0x00`.
 const RESERVE: usize = 1 + CRC_LEN + 1 + 1;
-// What `Cursor::put_fast` relies on: entries end below 253 bytes, and masking indices with
-// 0xFF keeps them inside the buffer.
-const _: () = assert!(ENCODED_CAPACITY - RESERVE < 254 && ENCODED_CAPACITY > 0xFF);
-
-/// A slot value no callsite id can have (ids have their low four bits clear).
-const NO_CALLSITE: u32 = 1;
+/// A batch takes another record while its output is at most this long, which leaves room for
+/// the record, a loss entry after it and the frame's end.
+const RECORD_LIMIT: usize = ENCODED_CAPACITY - MAX_ENTRY_LEN - LOSS_LEN - RESERVE;
+// What the unchecked entry writers rely on: entries end below 254 bytes (no full COBS block
+// inside them; the CRC bytes after them go through the checked `Cursor::stuff`).
+const _: () = assert!(RECORD_LIMIT + MAX_ENTRY_LEN + LOSS_LEN < 254);
 
 /// CRC-32C table (reflected, one byte per step).
 static CRC_TABLE: [u32; 256] = CRC.table()[0];
 
+#[inline(always)]
+fn crc_step(crc: u32, b: u8) -> u32 {
+    CRC_TABLE[(crc as u8 ^ b) as usize] ^ (crc >> 8)
+}
+
 /// Where the frame in progress stands: output length, index of the pending COBS code byte,
-/// running CRC. Copied into locals around hot loops so it lives in registers.
+/// running CRC.
 #[derive(Clone, Copy)]
 struct Cursor {
     len: usize,
@@ -43,29 +54,32 @@ struct Cursor {
     crc: u32,
 }
 
+/// The frame buffer. Invariant: every byte before the cursor's `len` is initialised, except
+/// the pending code byte at `code` (written when its block ends), so a finished frame is.
+type Buf = [MaybeUninit<u8>; ENCODED_CAPACITY];
+
 impl Cursor {
-    /// Appends a frame byte: CRC, then COBS.
-    #[inline(always)]
-    fn put(&mut self, buf: &mut [u8; ENCODED_CAPACITY], b: u8) {
-        self.crc = CRC_TABLE[(self.crc as u8 ^ b) as usize] ^ (self.crc >> 8);
+    /// Appends a frame byte: CRC, then COBS. Bounds-checked: for the cold frames.
+    #[inline]
+    fn put(&mut self, buf: &mut Buf, b: u8) {
+        self.crc = crc_step(self.crc, b);
         self.stuff(buf, b);
     }
 
     /// COBS-stuffs a byte. A full buffer drops it (the CRC then fails on the host) rather than
     /// panicking on the target; callers check room first, so this does not happen.
-    #[inline(always)]
-    fn stuff(&mut self, buf: &mut [u8; ENCODED_CAPACITY], b: u8) {
+    fn stuff(&mut self, buf: &mut Buf, b: u8) {
         if self.len >= ENCODED_CAPACITY - 1 || self.code >= self.len {
             return;
         }
         if b == 0 {
-            buf[self.code] = (self.len - self.code) as u8;
+            buf[self.code] = MaybeUninit::new((self.len - self.code) as u8);
             self.code = self.len;
         } else {
-            buf[self.len] = b;
+            buf[self.len] = MaybeUninit::new(b);
             if self.len - self.code == 0xFE {
                 // 254 data bytes: a full block, which implies no zero.
-                buf[self.code] = 0xFF;
+                buf[self.code] = MaybeUninit::new(0xFF);
                 self.len += 1;
                 self.code = self.len;
             }
@@ -73,48 +87,8 @@ impl Cursor {
         self.len += 1;
     }
 
-    /// [`put`](Self::put) for batch entries, after the room check: no bounds or block-length
-    /// checks. Entries start only while `len + MAX_ENTRY_LEN + RESERVE <= ENCODED_CAPACITY`,
-    /// so `len` stays below 253 and a zero-free run below 254 bytes (no full COBS block
-    /// inside entries; the CRC bytes after them go through [`stuff`](Self::stuff)). The `& 0xFF`
-    /// index masks are then no-ops that let the compiler drop its bounds checks, and keep a
-    /// misuse from writing outside the buffer (the CRC would reject such a frame).
-    #[inline(always)]
-    fn put_fast(&mut self, buf: &mut [u8; ENCODED_CAPACITY], b: u8) {
-        self.crc = CRC_TABLE[(self.crc as u8 ^ b) as usize] ^ (self.crc >> 8);
-        if b == 0 {
-            buf[self.code & 0xFF] = (self.len - self.code) as u8;
-            self.code = self.len;
-        } else {
-            buf[self.len & 0xFF] = b;
-        }
-        self.len += 1;
-    }
-
-    #[inline(always)]
-    fn fast32(&mut self, buf: &mut [u8; ENCODED_CAPACITY], mut v: u32) {
-        while v >= 0x80 {
-            self.put_fast(buf, v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.put_fast(buf, v as u8);
-    }
-
-    #[inline(always)]
-    fn fast64(&mut self, buf: &mut [u8; ENCODED_CAPACITY], v: u64) {
-        if v >> 32 == 0 {
-            return self.fast32(buf, v as u32);
-        }
-        let mut v = v;
-        while v >= 0x80 {
-            self.put_fast(buf, v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.put_fast(buf, v as u8);
-    }
-
-    #[inline(always)]
-    fn varint32(&mut self, buf: &mut [u8; ENCODED_CAPACITY], mut v: u32) {
+    #[inline(never)]
+    fn varint(&mut self, buf: &mut Buf, mut v: u64) {
         while v >= 0x80 {
             self.put(buf, v as u8 | 0x80);
             v >>= 7;
@@ -122,24 +96,119 @@ impl Cursor {
         self.put(buf, v as u8);
     }
 
+    /// The unchecked writer at this position.
     #[inline(always)]
-    fn varint(&mut self, buf: &mut [u8; ENCODED_CAPACITY], v: u64) {
-        // Most values fit 32 bits, which is cheaper on 32-bit cores.
-        if v >> 32 == 0 {
-            return self.varint32(buf, v as u32);
+    fn writer(&self, buf: &mut Buf) -> Writer {
+        let base = buf.as_mut_ptr().cast::<u8>();
+        // `len` and `code` are at most the buffer's length (the cursor never passes it).
+        Writer { p: base.wrapping_add(self.len), code: base.wrapping_add(self.code), crc: self.crc }
+    }
+
+    /// Takes back a writer's position.
+    #[inline(always)]
+    fn sync(&mut self, buf: &Buf, w: &Writer) {
+        let base = buf.as_ptr().cast::<u8>() as usize;
+        self.len = w.p as usize - base;
+        self.code = w.code as usize - base;
+        self.crc = w.crc;
+    }
+}
+
+/// The frame in progress as raw pointers, for batch entries: a byte is its CRC step and one
+/// store. Its methods are `unsafe`: the caller guarantees that the bytes written stay inside
+/// the buffer and that no 254-byte zero-free run starts (see `RECORD_LIMIT`).
+struct Writer {
+    p: *mut u8,
+    code: *mut u8,
+    crc: u32,
+}
+
+impl Writer {
+    /// A byte known not to be zero.
+    #[inline(always)]
+    unsafe fn nz(&mut self, b: u8) {
+        self.crc = crc_step(self.crc, b);
+        // SAFETY: the caller keeps `p` inside the buffer.
+        unsafe {
+            self.p.write(b);
+            self.p = self.p.add(1);
         }
-        let mut v = v;
-        while v >= 0x80 {
-            self.put(buf, v as u8 | 0x80);
-            v >>= 7;
+    }
+
+    /// A zero byte: ends the COBS block, its place becomes the next block's code byte.
+    #[inline(always)]
+    unsafe fn zero(&mut self) {
+        self.crc = crc_step(self.crc, 0);
+        // SAFETY: `code < p`, both inside the buffer (caller), and the block is below 254 bytes.
+        unsafe {
+            self.code.write(self.p.offset_from(self.code) as u8);
+            self.code = self.p;
+            self.p = self.p.add(1);
         }
-        self.put(buf, v as u8);
+    }
+
+    /// A varint whose last byte may be zero only when `v` is.
+    #[inline(always)]
+    unsafe fn v32(&mut self, mut v: u32) {
+        // SAFETY: at most 5 bytes, within the caller's guarantee.
+        unsafe {
+            if v < 0x80 {
+                if v == 0 {
+                    return self.zero();
+                }
+                return self.nz(v as u8);
+            }
+            while v >= 0x80 {
+                self.nz(v as u8 | 0x80);
+                v >>= 7;
+            }
+            self.nz(v as u8);
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn v64(&mut self, v: u64) {
+        // SAFETY: at most 10 bytes, within the caller's guarantee.
+        unsafe {
+            if v >> 32 == 0 {
+                self.v32(v as u32)
+            } else {
+                self.v64_long(v)
+            }
+        }
+    }
+
+    /// [`v32`](Self::v32) out of line, for the cold paths.
+    #[inline(never)]
+    unsafe fn v32_cold(&mut self, v: u32) {
+        // SAFETY: the caller's guarantee.
+        unsafe { self.v32(v) }
+    }
+
+    /// [`v64`](Self::v64) out of line, for the cold paths.
+    #[inline(never)]
+    unsafe fn v64_cold(&mut self, v: u64) {
+        // SAFETY: the caller's guarantee.
+        unsafe { self.v64(v) }
+    }
+
+    /// The rare varint of more than 32 bits, out of line.
+    #[inline(never)]
+    unsafe fn v64_long(&mut self, mut v: u64) {
+        // SAFETY: at most 10 bytes, within the caller's guarantee; `v` is not 0.
+        unsafe {
+            while v >= 0x80 {
+                self.nz(v as u8 | 0x80);
+                v >>= 7;
+            }
+            self.nz(v as u8);
+        }
     }
 }
 
 /// Postcard output into the frame in progress, keeping room for the CRC and the end.
 struct Sink<'a> {
-    buf: &'a mut [u8; ENCODED_CAPACITY],
+    buf: &'a mut Buf,
     at: &'a mut Cursor,
 }
 
@@ -163,7 +232,8 @@ impl Flavor for Sink<'_> {
 /// [`finish`](Self::finish) ends one. One frame at a time: starting a frame discards an
 /// unfinished one.
 pub struct FrameEncoder {
-    buf: [u8; ENCODED_CAPACITY],
+    /// Not zeroed: see [`Buf`].
+    buf: Buf,
     at: Cursor,
     /// Length of the finished frame in `buf` (0: none).
     done: usize,
@@ -186,7 +256,7 @@ impl FrameEncoder {
     /// An encoder with no frame in progress.
     pub const fn new() -> Self {
         FrameEncoder {
-            buf: [0; ENCODED_CAPACITY],
+            buf: [MaybeUninit::uninit(); ENCODED_CAPACITY],
             at: Cursor { len: 0, code: 0, crc: 0 },
             done: 0,
             cur: 0,
@@ -243,17 +313,21 @@ impl FrameEncoder {
     pub fn header(&mut self, h: &StreamHeader<'_>) -> bool {
         self.start(frame_type::HEADER);
         // Shift the frame by one byte behind a lone delimiter.
-        self.buf[0] = 0;
+        self.buf[0] = MaybeUninit::new(0);
         self.at = Cursor { len: 2, code: 1, crc: !0 };
         for b in [frame_type::HEADER].into_iter().chain(MAGIC).chain(h.version.to_le_bytes()) {
             self.at.put(&mut self.buf, b);
         }
-        self.postcard(&body::Header {
-            clock_hz: h.clock_hz,
-            clock_wrap: h.clock_wrap,
-            node: h.node,
-            target: truncate_end(h.target, 64),
-        })
+        // `body::Header` as postcard writes it, field by field: the target needs no serde
+        // code for the two frames every drain sends (at most 100 bytes: always fits).
+        let target = truncate_end(h.target, 64);
+        for v in [h.clock_hz, h.clock_wrap, h.node, target.len() as u64] {
+            self.at.varint(&mut self.buf, v);
+        }
+        for &b in target.as_bytes() {
+            self.at.put(&mut self.buf, b);
+        }
+        true
     }
 
     /// Starts a callsite dictionary frame. The name is cut to 96 bytes and the file path is
@@ -284,17 +358,20 @@ impl FrameEncoder {
     /// Starts a clock-anchor frame: tick `ts` (64-bit) happened at `unix_ns` (0 = unknown).
     pub fn sync(&mut self, ts: u64, unix_ns: u64) -> bool {
         self.start(frame_type::SYNC);
-        self.postcard(&body::Sync { ts, unix_ns })
+        // `body::Sync` as postcard writes it (see `header`).
+        self.at.varint(&mut self.buf, ts);
+        self.at.varint(&mut self.buf, unix_ns);
+        true
     }
 
     /// Starts a batch of records of context `ctx`; `base` is the 64-bit time the first
     /// entry's delta is taken from (the first record's time keeps that delta 0).
     pub fn begin_batch(&mut self, ctx: u32, base: u64) {
         self.start(frame_type::BATCH);
-        self.at.varint32(&mut self.buf, ctx);
+        self.at.varint(&mut self.buf, ctx as u64);
         self.at.varint(&mut self.buf, base);
         self.cur = base;
-        self.slots = Slots::EMPTY;
+        self.slots.clear();
         self.entries = 0;
         self.batch = true;
     }
@@ -302,7 +379,7 @@ impl FrameEncoder {
     /// Appends a loss entry: `count` records of this batch's context were lost here.
     pub fn loss(&mut self, count: u32) {
         self.at.put(&mut self.buf, Kind::Loss as u8);
-        self.at.varint32(&mut self.buf, count);
+        self.at.varint(&mut self.buf, count as u64);
         self.entries += 1;
     }
 
@@ -310,63 +387,131 @@ impl FrameEncoder {
     /// is ignored for kinds whose `b` holds clock bits. A [`Kind::Loss`] record becomes a loss
     /// entry of `a` records. Returns `false` (and writes nothing) when the batch is full: see
     /// [`has_room`](Self::has_room).
-    #[inline]
     pub fn record(&mut self, kind: Kind, callsite: u32, ts: u64, a: u32, b: u32) -> bool {
         if !self.batch || !self.has_room() {
             return false;
         }
-        let Self { buf, at, cur, slots, entries, .. } = self;
-        entry(buf, at, cur, slots, kind, callsite, Stamp::At(ts), a, b);
-        *entries += 1;
+        let w = self.at.writer(&mut self.buf);
+        let rec = Record::new(kind, callsite & !0xF, ts as u32, a, b);
+        let mut dating = Dating { prev: 0, wrap: 0, long: Some(&|_: &Record, _| ts) };
+        // SAFETY: `has_room`: the entry fits, and the frame stays below one COBS block.
+        let w = unsafe { any_entry(w, &mut self.slots, &mut self.cur, rec, &mut dating, &mut |_| false) }
+            .unwrap_or_else(|w| w);
+        self.at.sync(&self.buf, &w);
+        self.entries += 1;
         true
     }
 
-    /// Appends entries for `recs` while the batch has room; returns how many records it took.
+    /// Appends entries for the records of `ring` at indices `from..to` (of a
+    /// [`Ring::peek`]) while the batch has room, [`release`](Ring::release)s each one
+    /// encoded, and returns the index of the first record not taken.
     ///
-    /// `time` gives each record's time: `Ok(delta)` in ticks since the previous entry (the fast
-    /// path, 32-bit), or `Err(t)` as a 64-bit time; one batch uses one or the other (deltas do
-    /// not maintain the 64-bit time that `Err` stamps are compared with). `before_new_callsite(id)` is asked before a
-    /// record whose callsite is not in the batch's table, and returning `true` ends the run
-    /// there (the std drain sends a dictionary frame first). A slot with an empty or unknown
-    /// tag counts as one lost record. This is the drain's per-record loop: its state stays in
-    /// registers.
+    /// `dating` dates the records; one batch uses one kind of dating (deltas do not maintain
+    /// the 64-bit time that `long` stamps are compared with). `before_new_callsite(id)` is
+    /// asked before a record whose callsite is not in the batch's table, and returning `true`
+    /// ends the run there (the std drain sends a dictionary frame first). A slot with an empty
+    /// or unknown tag, or one rewritten while read (overwrite mode), counts as one lost record.
+    ///
+    /// This is the drain's per-record loop. Inline it handles the common entries (short-clock
+    /// deltas, bound callsites, payloads of up to 32 bits), with its state in registers;
+    /// everything else goes through [`any_entry`], out of line.
+    // The drain is not built under loom.
+    #[cfg_attr(loom, allow(dead_code))]
     #[inline]
-    pub(crate) fn records(
+    pub(crate) fn records<const N: usize, const O: bool, F: Fn(&Record, Kind) -> u64>(
         &mut self,
-        recs: &[Record],
-        mut time: impl FnMut(&Record, Kind) -> Result<u32, u64>,
+        ring: &Ring<N, O>,
+        from: u32,
+        to: u32,
+        dating: &mut Dating<'_, F>,
         mut before_new_callsite: impl FnMut(u32) -> bool,
-    ) -> usize {
+    ) -> u32 {
         let Self { buf, at, cur, slots, entries, .. } = self;
-        let (mut pos, mut now) = (*at, *cur);
-        let mut taken = 0;
-        for r in recs {
-            if pos.len + MAX_ENTRY_LEN + RESERVE > ENCODED_CAPACITY {
-                break;
-            }
-            match KINDS[(r.tag & 0xF) as usize] {
-                Some(kind) => {
-                    let id = r.callsite();
-                    if has_callsite(kind) && slots.find(id).is_none() && before_new_callsite(id) {
+        let limit = buf.as_ptr().cast::<u8>().wrapping_add(RECORD_LIMIT);
+        let mut w = at.writer(buf);
+        // 64-bit clocks take the out-of-line path for every record.
+        let kinds = if dating.long.is_some() { &ALL_COLD } else { &KIND_INFO };
+        let (mut prev, wrap) = (dating.prev, dating.wrap);
+        let mut i = from;
+        while i != to && w.p.cast_const() <= limit {
+            // Overwrite mode: the whole record, checked (a torn one reads as an empty tag, a
+            // lost record). Drop-newest: the slot is the reader's until released, so the
+            // payload words are loaded only if the kind has a payload.
+            let (tag, ts, mut tail) = if O {
+                match ring.load(i) {
+                    Some(r) => (r.tag, r.ts, Some((r.a, r.b))),
+                    None => (0, 0, Some((0, 0))),
+                }
+            } else {
+                let (tag, ts) = ring.load_head(i);
+                (tag, ts, None)
+            };
+            let info = kinds[(tag & 0xF) as usize];
+            if info & K_COLD != 0 {
+                let (a, b) = *tail.get_or_insert_with(|| ring.load_tail(i));
+                dating.prev = prev;
+                // SAFETY: below `RECORD_LIMIT` an entry and a loss entry fit, and the frame
+                // stays below one COBS block (see the assertion on `RECORD_LIMIT`).
+                let done = unsafe {
+                    any_entry(w, slots, cur, Record { tag, ts, a, b }, dating, &mut before_new_callsite)
+                };
+                prev = dating.prev;
+                match done {
+                    Ok(next) => w = next,
+                    Err(same) => {
+                        w = same;
                         break;
                     }
-                    let stamp = match time(r, kind) {
-                        Ok(delta) => Stamp::Delta(delta),
-                        Err(t) => Stamp::At(t),
-                    };
-                    entry(buf, &mut pos, &mut now, slots, kind, id, stamp, r.a, r.b);
                 }
-                None => {
-                    pos.put_fast(buf, Kind::Loss as u8);
-                    pos.put_fast(buf, 1);
+            } else {
+                let mut head = tag & 0xF;
+                if info & K_CALLSITE != 0 {
+                    let id = tag & !0xF;
+                    let slot = match slots.find(id) {
+                        Some(slot) => slot,
+                        None => {
+                            if before_new_callsite(id) {
+                                break;
+                            }
+                            let slot;
+                            // SAFETY: as above.
+                            (w, slot) = unsafe { define(w, slots, id) };
+                            slot
+                        }
+                    };
+                    head |= (slot as u32) << 4;
+                }
+                let mut d = ts.wrapping_sub(prev);
+                if ts < prev {
+                    d = d.wrapping_add(wrap);
+                }
+                prev = ts;
+                let payload = info & 7;
+                // SAFETY: as above.
+                unsafe {
+                    w.nz(head as u8);
+                    w.v32(d);
+                    if payload != P_NONE {
+                        let (a, b) = *tail.get_or_insert_with(|| ring.load_tail(i));
+                        match payload {
+                            P_A => w.v32(a),
+                            P_AB => {
+                                w.v32(a);
+                                w.v32(b);
+                            }
+                            P_U64 if b == 0 => w.v32(a),
+                            _ => w = payload64(w, payload, a, b),
+                        }
+                    }
                 }
             }
-            taken += 1;
+            ring.release(i);
+            i = i.wrapping_add(1);
         }
-        *at = pos;
-        *cur = now;
-        *entries += taken as u32;
-        taken
+        dating.prev = prev;
+        at.sync(buf, &w);
+        *entries += i.wrapping_sub(from);
+        i
     }
 
     /// Ends the frame in progress (appends its CRC, closes the COBS block, appends `0x00`) and
@@ -382,11 +527,11 @@ impl FrameEncoder {
             at.stuff(&mut self.buf, b);
         }
         if at.code < at.len && at.len < ENCODED_CAPACITY {
-            self.buf[at.code] = (at.len - at.code) as u8;
-            self.buf[at.len] = 0;
+            self.buf[at.code] = MaybeUninit::new((at.len - at.code) as u8);
+            self.buf[at.len] = MaybeUninit::new(0);
             self.done = at.len + 1;
         }
-        &self.buf[..self.done]
+        self.frame()
     }
 
     /// [`finish_frame`](Self::finish_frame), copied into `out`; returns the bytes written (0 if
@@ -404,92 +549,190 @@ impl FrameEncoder {
 
     /// The last finished frame (empty once a new one is started).
     pub fn frame(&self) -> &[u8] {
-        &self.buf[..self.done]
+        let done = self.done.min(ENCODED_CAPACITY);
+        // SAFETY: `done` is non-zero only right after `finish_frame` wrote the last code byte
+        // and the `0x00` of a frame, so every byte before it is initialised (see `Buf`).
+        unsafe { core::slice::from_raw_parts(self.buf.as_ptr().cast::<u8>(), done) }
     }
 }
 
-/// When a record happened.
-#[derive(Clone, Copy)]
-enum Stamp {
-    /// Ticks after the previous entry.
-    Delta(u32),
-    /// A 64-bit time (a rebase entry precedes it if it is earlier than the previous entry).
-    At(u64),
+/// How [`FrameEncoder::records`] dates records.
+pub(crate) struct Dating<'a, F> {
+    /// Short clocks: `ts` of the batch's previous record.
+    pub prev: u32,
+    /// Short clocks: the counter's modulus (0 meaning 2^32). A record's time is its `ts` minus
+    /// `prev`, plus `wrap` if the counter wrapped in between.
+    pub wrap: u32,
+    /// Clocks wider than 32 bits: the 64-bit time of each record instead.
+    pub long: Option<&'a F>,
 }
 
-/// Writes one batch entry (with a definition or rebase entry before it when needed).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn entry(
-    buf: &mut [u8; ENCODED_CAPACITY],
-    at: &mut Cursor,
-    cur: &mut u64,
-    slots: &mut Slots,
-    kind: Kind,
-    callsite: u32,
-    stamp: Stamp,
-    a: u32,
-    b: u32,
-) {
-    if kind == Kind::Loss {
-        at.put_fast(buf, Kind::Loss as u8);
-        return at.fast32(buf, a);
-    }
-    let mut head = kind as u8;
-    if has_callsite(kind) {
-        let slot = match slots.find(callsite) {
-            Some(slot) => slot,
-            None => {
-                let slot = slots.bind(callsite);
-                at.put_fast(buf, op::DEFINE | (slot as u8) << 4);
-                at.fast32(buf, callsite >> 4);
-                slot
-            }
-        };
-        head |= (slot as u8) << 4;
-    }
-    match stamp {
-        Stamp::Delta(d) => {
-            at.put_fast(buf, head);
-            at.fast32(buf, d);
-        }
-        Stamp::At(ts) => {
-            if ts < *cur {
-                at.put_fast(buf, op::REBASE);
-                at.fast64(buf, ts);
-                *cur = ts;
-            }
-            at.put_fast(buf, head);
-            at.fast64(buf, ts - *cur);
-            *cur = ts;
-        }
-    }
-    match payload_of(kind) {
-        Payload::None => {}
-        Payload::A => at.fast32(buf, a),
-        Payload::AB => {
-            at.fast32(buf, a);
-            at.fast32(buf, b);
-        }
-        Payload::U64 => at.fast64(buf, a as u64 | (b as u64) << 32),
-        Payload::I64 => {
-            let v = (a as u64 | (b as u64) << 32) as i64;
-            at.fast64(buf, ((v << 1) ^ (v >> 63)) as u64)
-        }
-        Payload::F64 => at.fast64(buf, (a as u64 | (b as u64) << 32).swap_bytes()),
-    }
-}
-
-/// Record kind of each tag nibble: one load instead of a match per record.
-static KINDS: [Option<Kind>; 16] = {
-    let mut t = [None; 16];
+/// What a record's kind takes on the wire, per tag nibble: low three bits the payload
+/// ([`P_NONE`] …), [`K_CALLSITE`] if it names a callsite, [`K_COLD`] if the out-of-line
+/// [`any_entry`] writes it. One load per record instead of matches.
+static KIND_INFO: [u8; 16] = {
+    let mut t = [K_INVALID | K_COLD; 16];
     let mut i = 0;
     while i < 16 {
-        t[i] = Kind::from_bits(i as u32);
+        if let Some(kind) = Kind::from_bits(i as u32) {
+            t[i] = match payload_of(kind) {
+                _ if matches!(kind, Kind::Loss) => K_LOSS | K_COLD,
+                Payload::None => P_NONE,
+                Payload::A => P_A,
+                Payload::AB => P_AB,
+                Payload::U64 => P_U64,
+                Payload::I64 => P_I64,
+                Payload::F64 => P_F64,
+            } | if has_callsite(kind) { K_CALLSITE } else { 0 };
+        }
         i += 1;
     }
     t
 };
+/// [`KIND_INFO`] with every kind out of line (64-bit clocks).
+#[cfg_attr(loom, allow(dead_code))]
+static ALL_COLD: [u8; 16] = {
+    let mut t = KIND_INFO;
+    let mut i = 0;
+    while i < 16 {
+        t[i] |= K_COLD;
+        i += 1;
+    }
+    t
+};
+const P_NONE: u8 = 0;
+const P_A: u8 = 1;
+const P_AB: u8 = 2;
+const P_U64: u8 = 3;
+const P_I64: u8 = 4;
+const P_F64: u8 = 5;
+/// A loss record: a loss entry of `a` records.
+const K_LOSS: u8 = 6;
+/// An empty or unknown tag: a loss entry of one record.
+const K_INVALID: u8 = 7;
+const K_CALLSITE: u8 = 0x10;
+const K_COLD: u8 = 0x20;
+const _: () = assert!(op::REBASE == 0);
+
+/// Writes the batch entry of any record `r` (with a definition or rebase entry before it when
+/// needed); `Err` with the writer untouched when `before_new_callsite` refuses its callsite.
+///
+/// # Safety
+/// The writer has room for [`MAX_ENTRY_LEN`] bytes, and the frame stays below one COBS block.
+#[inline(never)]
+unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
+    mut w: Writer,
+    slots: &mut Slots,
+    cur: &mut u64,
+    r: Record,
+    dating: &mut Dating<'_, F>,
+    before_new_callsite: &mut impl FnMut(u32) -> bool,
+) -> Result<Writer, Writer> {
+    let info = KIND_INFO[(r.tag & 0xF) as usize];
+    let payload = info & 7;
+    let Some(kind) = r.kind().filter(|_| payload < K_LOSS) else {
+        // SAFETY: 6 bytes (caller).
+        return Ok(unsafe { loss_entry(w, if payload == K_LOSS { r.a } else { 1 }) });
+    };
+    // SAFETY: at most MAX_ENTRY_LEN bytes (caller).
+    unsafe {
+        let mut head = kind as u8;
+        if info & K_CALLSITE != 0 {
+            let id = r.callsite();
+            let slot = match slots.find(id) {
+                Some(slot) => slot,
+                None => {
+                    if before_new_callsite(id) {
+                        return Err(w);
+                    }
+                    let slot;
+                    (w, slot) = define(w, slots, id);
+                    slot
+                }
+            };
+            head |= (slot as u8) << 4;
+        }
+        match dating.long {
+            None => {
+                let mut d = r.ts.wrapping_sub(dating.prev);
+                if r.ts < dating.prev {
+                    d = d.wrapping_add(dating.wrap);
+                }
+                dating.prev = r.ts;
+                w.nz(head);
+                w.v32_cold(d);
+            }
+            Some(time) => {
+                let ts = time(&r, kind);
+                if ts < *cur {
+                    w.zero(); // op::REBASE
+                    w.v64_cold(ts);
+                    *cur = ts;
+                }
+                w.nz(head);
+                w.v64_cold(ts - *cur);
+                *cur = ts;
+            }
+        }
+        match payload {
+            P_NONE => {}
+            P_A => w.v32_cold(r.a),
+            P_AB => {
+                w.v32_cold(r.a);
+                w.v32_cold(r.b);
+            }
+            P_U64 if r.b == 0 => w.v32_cold(r.a),
+            _ => w = payload64(w, payload, r.a, r.b),
+        }
+    }
+    Ok(w)
+}
+
+/// Binds `id` to a slot of the batch's table and writes the definition entry.
+///
+/// # Safety
+/// As [`any_entry`].
+#[inline(never)]
+unsafe fn define(mut w: Writer, slots: &mut Slots, id: u32) -> (Writer, usize) {
+    let slot = slots.bind(id);
+    // SAFETY: 6 bytes (caller).
+    unsafe {
+        w.nz(op::DEFINE | (slot as u8) << 4);
+        w.v32_cold(id >> 4);
+    }
+    (w, slot)
+}
+
+/// A loss entry of `count` records.
+///
+/// # Safety
+/// As [`any_entry`].
+#[inline(never)]
+unsafe fn loss_entry(mut w: Writer, count: u32) -> Writer {
+    // SAFETY: 6 bytes (caller).
+    unsafe {
+        w.nz(Kind::Loss as u8);
+        w.v32_cold(count);
+    }
+    w
+}
+
+/// The 64-bit payloads (`a | b << 32`), out of line.
+///
+/// # Safety
+/// As [`any_entry`].
+#[inline(never)]
+unsafe fn payload64(mut w: Writer, payload: u8, a: u32, b: u32) -> Writer {
+    let v = a as u64 | (b as u64) << 32;
+    let v = match payload {
+        P_I64 => (v << 1) ^ ((v as i64 >> 63) as u64),
+        P_F64 => v.swap_bytes(),
+        _ => v,
+    };
+    // SAFETY: at most 10 bytes (caller).
+    unsafe { w.v64_cold(v) };
+    w
+}
 
 /// The batch's callsite table as the encoder manages it: 8 sets of 2 slots (slots `set` and
 /// `set + 8`), the set picked from the id, the slot to replace alternating per set. The decoder
@@ -499,15 +742,25 @@ static KINDS: [Option<Kind>; 16] = {
 /// and `(id >> 4) + (id >> 7)` spreads up to 12 neighbours at strides 32–96 over the sets with
 /// at most two per set, so a call chain's callsites all stay bound; a direct-mapped table of
 /// 16 keeps 91–97% of them, and each miss costs a 3-byte definition per use.
+///
+/// An empty slot holds `!0`, which no id is (ids have their low four bits clear): the empty
+/// table is all `0xFF` bytes, so resetting it is a `memset`, not a copy of a constant.
 #[derive(Clone, Copy)]
 struct Slots {
-    ids: [u32; 16],
-    /// Bit `set`: which of the set's two slots to replace next.
+    keys: [u32; 16],
+    /// Bit `set`: which of the set's two slots to replace next (1: `set`, 0: `set + 8`; all
+    /// ones when empty, so that the whole empty table is `0xFF` bytes).
     next: u8,
 }
 
 impl Slots {
-    const EMPTY: Slots = Slots { ids: [NO_CALLSITE; 16], next: 0 };
+    const EMPTY: Slots = Slots { keys: [!0; 16], next: !0 };
+
+    /// Unbinds every slot.
+    #[inline(always)]
+    fn clear(&mut self) {
+        *self = Self::EMPTY;
+    }
 
     #[inline(always)]
     fn set_of(id: u32) -> usize {
@@ -517,10 +770,10 @@ impl Slots {
     /// The slot bound to `id`, if any.
     #[inline(always)]
     fn find(&self, id: u32) -> Option<usize> {
-        let set = Self::set_of(id);
-        if self.ids[set] == id {
+        let (set, key) = (Self::set_of(id), id);
+        if self.keys[set] == key {
             Some(set)
-        } else if self.ids[set + 8] == id {
+        } else if self.keys[set + 8] == key {
             Some(set + 8)
         } else {
             None
@@ -531,9 +784,9 @@ impl Slots {
     #[inline(always)]
     fn bind(&mut self, id: u32) -> usize {
         let set = Self::set_of(id);
-        let slot = set + 8 * (self.next >> set & 1) as usize;
+        let slot = set + 8 * (!self.next >> set & 1) as usize;
         self.next ^= 1 << set;
-        self.ids[slot] = id;
+        self.keys[slot] = id;
         slot
     }
 }
@@ -584,22 +837,50 @@ mod tests {
             Vec::new(),
         ];
         for data in cases {
-            let mut buf = [0u8; ENCODED_CAPACITY];
+            let mut buf: Buf = [MaybeUninit::new(0); ENCODED_CAPACITY];
             let mut at = Cursor { len: 1, code: 0, crc: !0 };
             for &b in &data {
                 at.put(&mut buf, b);
             }
-            buf[at.code] = (at.len - at.code) as u8;
-            let got = &buf[..at.len];
+            buf[at.code] = MaybeUninit::new((at.len - at.code) as u8);
+            // SAFETY: the buffer was initialised with zeros.
+            let got: Vec<u8> = buf[..at.len].iter().map(|b| unsafe { b.assume_init() }).collect();
             assert_eq!(!at.crc, CRC.checksum(&data));
             let mut want = [0u8; ENCODED_CAPACITY];
             let n = cobs::encode(&data, &mut want);
             // After a full 254-byte block this encoder closes with an empty block (`01`),
             // which the crate leaves out; both decode the same.
-            assert!(got == &want[..n] || (got.last() == Some(&1) && got[..got.len() - 1] == want[..n]));
+            assert!(got == want[..n] || (got.last() == Some(&1) && got[..got.len() - 1] == want[..n]));
             let mut back = got.to_vec();
             let m = cobs::decode_in_place(&mut back).unwrap();
             assert_eq!(&back[..m], &data[..]);
+        }
+    }
+
+    /// The raw body (after the type byte, before the CRC) of the frame `enc` holds.
+    fn body_of(enc: &mut FrameEncoder, skip: usize) -> Vec<u8> {
+        let mut frame = enc.finish_frame().to_vec();
+        frame.pop(); // the 0x00
+        let n = cobs::decode_in_place(&mut frame[skip..]).unwrap();
+        frame[skip + 1..skip + n - CRC_LEN].to_vec()
+    }
+
+    #[test]
+    fn hand_written_header_and_sync_are_postcard() {
+        for (a, b, c, target) in
+            [(0, 0, 0, ""), (1_000_000, 1 << 24, 7, "thumbv7m-none-eabi"), (u64::MAX, 1 << 63, 300, "é")]
+        {
+            let mut enc = FrameEncoder::new();
+            assert!(enc.header(&StreamHeader { version: 1, clock_hz: a, clock_wrap: b, node: c, target }));
+            let mut want = [0u8; 128];
+            let want =
+                postcard::to_slice(&body::Header { clock_hz: a, clock_wrap: b, node: c, target }, &mut want)
+                    .unwrap();
+            assert_eq!(body_of(&mut enc, 1), [&MAGIC[..], &[1, 0], &*want].concat());
+            assert!(enc.sync(a, c));
+            let mut want = [0u8; 32];
+            let want = postcard::to_slice(&body::Sync { ts: a, unix_ns: c }, &mut want).unwrap();
+            assert_eq!(body_of(&mut enc, 0), want);
         }
     }
 

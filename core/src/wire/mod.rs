@@ -283,7 +283,8 @@ pub(crate) const fn has_callsite(kind: Kind) -> bool {
 pub(crate) mod body {
     use serde::{Deserialize, Serialize};
 
-    /// Header body after magic and version.
+    /// Header body after magic and version. The encoder writes it field by field.
+    #[cfg(any(feature = "decode", test))]
     #[derive(Serialize, Deserialize)]
     pub struct Header<'a> {
         pub clock_hz: u64,
@@ -308,6 +309,8 @@ pub(crate) mod body {
         pub name: &'a str,
     }
 
+    /// The encoder writes it field by field.
+    #[cfg(any(feature = "decode", test))]
     #[derive(Serialize, Deserialize)]
     pub struct Sync {
         pub ts: u64,
