@@ -70,8 +70,13 @@ fn stress<const N: usize, const O: bool>(chunk: usize) {
                         concurrent_reads += o.records as u64;
                     }
                 }
-                if finished && !progress {
-                    return (checks, concurrent_reads);
+                if !progress {
+                    if finished {
+                        return (checks, concurrent_reads);
+                    }
+                    // Nothing to read: let the writers run (under Miri threads only switch
+                    // when one yields or after a time slice).
+                    std::thread::yield_now();
                 }
             }
         })
@@ -99,9 +104,7 @@ fn stress<const N: usize, const O: bool>(chunk: usize) {
     }
     let read: u64 = checks.iter().map(|c| c.read).sum();
     let lost: u64 = checks.iter().map(|c| c.lost).sum();
-    eprintln!(
-        "N={N} overwrite={O} chunk={chunk}: {read} read ({concurrent_reads} while writing), {lost} lost"
-    );
+    eprintln!("N={N} overwrite={O} chunk={chunk}: {read} read ({concurrent_reads} while writing), {lost} lost");
     assert!(read > 0);
 }
 

@@ -16,12 +16,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Bare-metal targets `tickspan` must build for without `std`.
-const NO_STD_TARGETS: [&str; 4] = [
+/// Bare-metal targets `tickspan` must build for without `std`; thumbv6m and riscv32i have no
+/// compare-and-swap.
+const NO_STD_TARGETS: [&str; 5] = [
     "thumbv6m-none-eabi",
     "thumbv7m-none-eabi",
     "thumbv7em-none-eabihf",
     "riscv32imac-unknown-none-elf",
+    "riscv32i-unknown-none-elf",
 ];
 
 /// Feature sets of the cross builds ("" = none). `clock-systick` only means something on
@@ -90,7 +92,7 @@ fn main() {
                 .collect();
             if list {
                 for s in &steps {
-                    println!("{:<44} {}", s.name, show(&s.cmd));
+                    println!("{:<50} {}", s.name, show(&s.cmd));
                 }
                 0
             } else {
@@ -98,9 +100,7 @@ fn main() {
             }
         }
         Cmd::Icount { levels } => script(&root, "examples/firmware/icount.sh", &levels),
-        Cmd::Footprint { level } => {
-            script(&root, "examples/firmware/footprint.sh", level.as_slice())
-        }
+        Cmd::Footprint { level } => script(&root, "examples/firmware/footprint.sh", level.as_slice()),
     };
     std::process::exit(code);
 }
@@ -125,9 +125,7 @@ fn step(name: impl Into<String>, cmd: Command) -> Step {
 }
 
 fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
     let mut steps = vec![
         // Default members: core, CLI, demo, end-to-end tests (QEMU firmware, CLI), xtask.
         step("host tests", cargo(root, &["test"])),
@@ -155,10 +153,7 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
         }
     }
 
-    steps.push(step(
-        "clippy (host, all targets)",
-        cargo(root, &["clippy", "--all-targets", "--", "-D", "warnings"]),
-    ));
+    steps.push(step("clippy (host, all targets)", cargo(root, &["clippy", "--all-targets", "--", "-D", "warnings"])));
     for target in ["thumbv6m-none-eabi", "thumbv7em-none-eabihf"] {
         let mut s = step(
             format!("clippy (tickspan, {target})"),
@@ -168,7 +163,9 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
         steps.push(s);
     }
 
-    let mut doc = cargo(root, &["doc", "--no-deps"]);
+    // Libraries only: the CLI's binary is also called `tickspan`, and its docs would overwrite
+    // the library's.
+    let mut doc = cargo(root, &["doc", "--no-deps", "--lib"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     steps.push(step("docs", doc));
 
@@ -177,10 +174,7 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
     loom.env("RUSTFLAGS", "--cfg loom").env("CARGO_TARGET_DIR", target_dir.join("loom"));
     steps.push(step("loom", loom));
 
-    let mut miri = step(
-        "miri",
-        cargo(root, &["+nightly", "miri", "test", "-p", "tickspan", "--features", "std"]),
-    );
+    let mut miri = step("miri", cargo(root, &["+nightly", "miri", "test", "-p", "tickspan", "--features", "std"]));
     if !succeeds(cargo(root, &["+nightly", "miri", "--version"])) {
         miri.missing = Some(
             "nightly with miri is not installed (rustup toolchain install nightly --profile minimal \
@@ -206,8 +200,7 @@ fn fuzz_steps(root: &Path, target_dir: &Path, secs: u32) -> Vec<Step> {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
         _ => {
             let mut s = step("fuzz smoke", cargo(&fuzz_dir, &["+nightly", "fuzz", "list"]));
-            s.missing =
-                Some("cargo-fuzz is not installed (cargo install cargo-fuzz --locked)".into());
+            s.missing = Some("cargo-fuzz is not installed (cargo install cargo-fuzz --locked)".into());
             return vec![s];
         }
     };
@@ -244,17 +237,12 @@ fn missing_target(installed: &Option<String>, target: &str) -> Option<String> {
 }
 
 fn succeeds(mut c: Command) -> bool {
-    c.stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).status().is_ok_and(|s| s.success())
 }
 
 fn show(c: &Command) -> String {
-    let envs: Vec<String> = c
-        .get_envs()
-        .filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy())))
-        .collect();
+    let envs: Vec<String> =
+        c.get_envs().filter_map(|(k, v)| Some(format!("{}={}", k.to_string_lossy(), v?.to_string_lossy()))).collect();
     let args: Vec<String> = c.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
     let dir = c.get_current_dir().map(|d| format!("(in {}) ", d.display())).unwrap_or_default();
     format!(
@@ -277,7 +265,7 @@ fn run_all(steps: Vec<Step>) -> i32 {
             Some(why) => Outcome::Skipped(why),
             None => match s.cmd.status() {
                 Ok(st) if st.success() => Outcome::Passed,
-                Ok(st) => Outcome::Failed(format!("exit status {st}")),
+                Ok(st) => Outcome::Failed(st.to_string()),
                 Err(e) => Outcome::Failed(format!("could not start: {e}")),
             },
         };
@@ -305,7 +293,7 @@ fn run_all(steps: Vec<Step>) -> i32 {
                 ("SKIP", format!("  {why}"))
             }
         };
-        println!("{tag}  {name:<44} {:>7}{why}", secs(*elapsed));
+        println!("{tag}  {name:<50} {:>7}{why}", secs(*elapsed));
     }
     let total_time: Duration = results.iter().map(|r| r.2).sum();
     if skipped > 0 {
