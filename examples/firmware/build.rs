@@ -6,8 +6,9 @@ fn main() {
     fs::write(out.join("memory.x"), include_bytes!("memory.x")).unwrap();
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rerun-if-changed=memory.x");
-    // defmt's linker script, for the one binary that logs with defmt.
+    // defmt's linker script, for the binaries that log with defmt.
     if env::var_os("CARGO_FEATURE_DEFMT").is_some() {
         println!("cargo:rustc-link-arg-bin=rtt_defmt=-Tdefmt.x");
+        println!("cargo:rustc-link-arg-bin=defmt_tree=-Tdefmt.x");
     }
 }

@@ -25,6 +25,40 @@ pub struct RttStream {
     poll: Duration,
     deadline: Option<Instant>,
     ended: bool,
+    side: Option<SideChannel>,
+}
+
+/// A second control block read at the same stops (defmt-rtt's), its bytes copied to `out`.
+pub struct SideChannel {
+    cb: u64,
+    id: &'static [u8],
+    chan: Option<UpChannel>,
+    out: Box<dyn std::io::Write>,
+}
+
+impl SideChannel {
+    /// Up channel 0 of the control block at `cb` with `id`; attached at the first poll that
+    /// finds it initialised.
+    pub fn new(cb: u64, id: &'static [u8], out: Box<dyn std::io::Write>) -> SideChannel {
+        SideChannel {
+            cb,
+            id,
+            chan: None,
+            out,
+        }
+    }
+
+    fn poll(&mut self, mem: &mut dyn Memory) -> Result<()> {
+        if self.chan.is_none() {
+            self.chan = UpChannel::attach(mem, self.cb, self.id, None).ok();
+        }
+        if let Some(chan) = self.chan.as_mut() {
+            let mut buf = Vec::new();
+            chan.read(mem, &mut buf)?;
+            self.out.write_all(&buf)?;
+        }
+        Ok(())
+    }
 }
 
 impl RttStream {
@@ -62,8 +96,15 @@ impl RttStream {
             poll,
             deadline: duration.map(|d| Instant::now() + d),
             ended: false,
+            side: None,
         };
         Ok(stream)
+    }
+
+    /// Also reads `side` at every poll.
+    pub fn with_side_channel(mut self, side: SideChannel) -> RttStream {
+        self.side = Some(side);
+        self
     }
 
     /// One poll: reads the channel; sets `ended` once nothing more will come.
@@ -74,6 +115,9 @@ impl RttStream {
         self.buf.clear();
         self.pos = 0;
         self.chan.read(self.mem.as_mut(), &mut self.buf)?;
+        if let Some(side) = self.side.as_mut() {
+            side.poll(self.mem.as_mut())?;
+        }
         let out_of_time = self.deadline.is_some_and(|d| Instant::now() >= d);
         if paused && !stopped {
             self.mem.resume()?;
@@ -97,6 +141,9 @@ impl Read for RttStream {
                 return Ok(n);
             }
             if self.ended {
+                if let Some(side) = self.side.as_mut() {
+                    side.out.flush()?;
+                }
                 return Ok(0);
             }
             self.poll_once().map_err(io::Error::other)?;

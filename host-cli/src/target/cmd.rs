@@ -67,8 +67,47 @@ pub fn run_attach(
     cmd: &AttachCmd,
     show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
 ) -> Result<u8, Fail> {
-    let src = attach(&cmd.target).map_err(fail)?;
-    capture(src, &cmd.out, show)
+    let (src, defmt) = attach_with_defmt(&cmd.target).map_err(fail)?;
+    let Some(defmt) = defmt else {
+        return capture(src, &cmd.out, None, show);
+    };
+    let merge = |path: &Path| defmt.merge_into(path);
+    let code = capture(src, &cmd.out, Some(&merge), show);
+    let _ = std::fs::remove_file(&defmt.raw);
+    code
+}
+
+/// defmt-rtt's channel, captured beside tickspan's into `raw`, for [`DefmtCapture::merge_into`].
+struct DefmtCapture {
+    elf: PathBuf,
+    raw: PathBuf,
+}
+
+impl DefmtCapture {
+    /// Decodes the captured defmt frames and merges them into the saved stream at `path`.
+    fn merge_into(&self, path: &Path) -> Result<(), Fail> {
+        let io = |what: &Path, e| Fail::io(format!("reading {}", what.display()), e);
+        let raw = std::fs::read(&self.raw).map_err(|e| io(&self.raw, e))?;
+        if raw.is_empty() {
+            return Ok(());
+        }
+        let elf = std::fs::read(&self.elf).map_err(|e| io(&self.elf, e))?;
+        let mut warn = |m: String| eprintln!("warning: {m}");
+        let lines = match super::defmt_log::decode(&elf, &raw, &mut warn) {
+            Ok(l) => l,
+            Err(e) => {
+                warn(format!("defmt lines not shown: {e:#}"));
+                return Ok(());
+            }
+        };
+        let stream = std::fs::read(path).map_err(|e| io(path, e))?;
+        let (merged, n) = super::defmt_log::merge(&stream, &lines);
+        if n > 0 {
+            std::fs::write(path, merged)
+                .map_err(|e| Fail::io(format!("writing {}", path.display()), e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Runs `tickspan postmortem`, see [`run_attach`].
@@ -77,7 +116,7 @@ pub fn run_postmortem(
     show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
 ) -> Result<u8, Fail> {
     let src = postmortem(&cmd.target).map_err(fail)?;
-    capture(src, &cmd.out, show)
+    capture(src, &cmd.out, None, show)
 }
 
 fn fail(e: anyhow::Error) -> Fail {
@@ -88,10 +127,11 @@ fn fail(e: anyhow::Error) -> Fail {
 }
 
 /// Copies the stream to the output file (or a temporary one) until it ends or Ctrl-C, then
-/// shows the view on it.
+/// rewrites it with `post` (defmt lines merged in) and shows the view on it.
 fn capture(
     mut src: Box<dyn Source>,
     out: &OutputArgs,
+    post: Option<&dyn Fn(&Path) -> Result<(), Fail>>,
     show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
 ) -> Result<u8, Fail> {
     crate::run::install_ctrlc();
@@ -129,6 +169,9 @@ fn capture(
     drop(sink);
     if to_stdout {
         return Ok(crate::run::exit::OK);
+    }
+    if let Some(post) = post {
+        post(&path)?;
     }
     crate::run::STOP.store(false, std::sync::atomic::Ordering::Relaxed);
     let view = match out.view {
@@ -182,6 +225,11 @@ pub struct AttachArgs {
     /// How often to poll the channel, in milliseconds (a GDB stub stops the target briefly).
     #[arg(long, value_name = "MS", default_value_t = 10)]
     pub poll_ms: u64,
+    /// Do not read defmt's RTT channel. By default, when the ELF has a defmt table and
+    /// defmt-rtt's `_SEGGER_RTT`, its log lines (stamped with tickspan's clock) are merged into
+    /// the stream: `tree` shows each inside the span open when it was logged (`▸ INFO …`).
+    #[arg(long)]
+    pub no_defmt: bool,
 }
 
 /// Where `tickspan postmortem` reads the rings from.
@@ -363,8 +411,9 @@ fn dictionary(elf: &Elf) -> Vec<u8> {
     out
 }
 
-/// `tickspan attach`: the RTT channel as a live source.
-pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
+/// `tickspan attach`: the RTT channel as a live source, and defmt's channel captured beside it
+/// when the ELF has one (see [`AttachArgs::no_defmt`]).
+fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<DefmtCapture>)> {
     let elf = args.elf.as_deref().map(open_elf).transpose()?;
     let symbol = |name: &str| -> Result<u64> {
         let elf = elf
@@ -400,7 +449,14 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
     }
     let poll = Duration::from_millis(args.poll_ms.max(1));
     let duration = args.duration.map(Duration::from_secs_f64);
-    let stream = RttStream::attach(
+    let defmt_cb = match (&elf, &args.elf) {
+        (Some(e), Some(path)) if !args.no_defmt => e
+            .symbol(super::defmt_log::SEGGER_SYMBOL)
+            .map(|s| s.0)
+            .filter(|_| std::fs::read(path).is_ok_and(|b| super::defmt_log::has_table(&b))),
+        _ => None,
+    };
+    let mut stream = RttStream::attach(
         mem,
         cb,
         TICKSPAN_ID,
@@ -408,9 +464,24 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
         poll,
         duration,
     )?;
+    let mut defmt = None;
+    if let (Some(dcb), Some(path)) = (defmt_cb, &args.elf) {
+        let raw = std::env::temp_dir().join(format!("tickspan-defmt-{}.bin", std::process::id()));
+        let file =
+            std::fs::File::create(&raw).with_context(|| format!("creating {}", raw.display()))?;
+        stream = stream.with_side_channel(super::attach::SideChannel::new(
+            dcb,
+            super::defmt_log::SEGGER_ID,
+            Box::new(file),
+        ));
+        defmt = Some(DefmtCapture {
+            elf: path.clone(),
+            raw,
+        });
+    }
     let dictionary = elf.as_ref().map(dictionary);
     let elf_version = elf.as_ref().and_then(|e| e.format_version().ok().flatten());
-    Ok(Box::new(RttSource {
+    let src = Box::new(RttSource {
         stream,
         dictionary,
         seen_frame: false,
@@ -418,7 +489,8 @@ pub fn attach(args: &AttachArgs) -> Result<Box<dyn Source>> {
         first: Vec::new(),
         elf_version,
         name,
-    }))
+    });
+    Ok((src, defmt))
 }
 
 /// `tickspan postmortem`: the rings of a halted target or a RAM dump as a finished stream.

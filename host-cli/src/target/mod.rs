@@ -8,6 +8,7 @@
 
 pub mod attach;
 pub mod cmd;
+pub mod defmt_log;
 pub mod dump;
 pub mod elf;
 pub mod gdb;

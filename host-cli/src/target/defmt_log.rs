@@ -1,0 +1,368 @@
+//! defmt log lines in the span tree: `tickspan attach` reads defmt-rtt's channel beside
+//! tickspan's, decodes its frames with the table in the ELF (`defmt-decoder`), and merges each
+//! line into the captured stream as an event of the context that was running when it was
+//! logged. `tree`, `dump` and `stats` then show it like any event, marked `▸`.
+//!
+//! The firmware stamps defmt frames with tickspan's clock, as plain ticks:
+//! `defmt::timestamp!("{=u32}", tickspan::clock::now32())` (or `{=u64}`). The host extends
+//! those ticks to the stream's 64-bit timeline: every record's time is congruent to its raw
+//! clock value modulo the clock's period (the header's `clock_wrap`), so the first line takes
+//! the value nearest the stream's first record and each later line the smallest one not
+//! before its predecessor (defmt-rtt writes frames in time order). Exact as long as
+//! consecutive lines are less than one clock period apart.
+//!
+//! Context: a line logged while an `isr!` span was open belongs to that handler (the innermost
+//! one when handlers nest), any other line to thread mode (context 0).
+//!
+//! Everything read from the target is untrusted: a malformed defmt frame is skipped with a
+//! warning; a frame the decoder cannot even parse ends decoding with a warning, never a panic.
+
+use anyhow::{bail, Context as _, Result};
+use std::panic::{self, AssertUnwindSafe};
+use tickspan::wire::{encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY};
+use tickspan::{CallsiteKind, Kind, Level};
+
+/// defmt-rtt's control block symbol.
+pub const SEGGER_SYMBOL: &str = "_SEGGER_RTT";
+/// Its ID string.
+pub const SEGGER_ID: &[u8] = b"SEGGER RTT";
+/// The `file` of callsites that stand for log lines: what views key the `▸` mark on.
+pub const LOG_FILE: &str = "<defmt>";
+/// First synthetic callsite id of log lines: above the 32-bit address space of any
+/// Cortex-M/RISC-V firmware's statics (real callsite ids are their addresses).
+const LOG_CALLSITE_BASE: u32 = 0xF000_0000;
+/// Distinct log texts given their own callsite; later ones share the last ("…").
+const MAX_TEXTS: u32 = (u32::MAX - LOG_CALLSITE_BASE) >> 4;
+/// Log lines kept (bounded memory); later lines are counted and dropped.
+const MAX_LINES: usize = 1 << 20;
+
+/// One decoded log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Line {
+    /// Raw timestamp as the firmware wrote it (clock ticks).
+    pub raw: u64,
+    /// `INFO parsed 12 bytes`.
+    pub text: String,
+}
+
+/// Whether the ELF carries a defmt table (a `.defmt` section).
+pub fn has_table(elf: &[u8]) -> bool {
+    matches!(defmt_decoder::Table::parse(elf), Ok(Some(_)))
+}
+
+/// Decodes the bytes of defmt's RTT channel with the ELF's table. Frames without a plain
+/// integer timestamp, and malformed frames, are skipped and reported through `warn`.
+pub fn decode(elf: &[u8], bytes: &[u8], warn: &mut dyn FnMut(String)) -> Result<Vec<Line>> {
+    let table = defmt_decoder::Table::parse(elf)
+        .context("reading the defmt table of the ELF")?
+        .ok_or_else(|| anyhow::anyhow!("the ELF has no defmt table (.defmt section)"))?;
+    if !table.has_timestamp() {
+        bail!("the firmware gives defmt no timestamp: add `defmt::timestamp!(\"{{=u32}}\", tickspan::clock::now32())`");
+    }
+    let mut dec = table.new_stream_decoder();
+    dec.received(bytes);
+    let mut lines = Vec::new();
+    let (mut malformed, mut untimed, mut dropped) = (0u64, 0u64, 0u64);
+    // defmt-decoder formats with `unwrap`s on what it has parsed: a frame it accepted but
+    // cannot format must not take the CLI down. Silence the hook while decoding.
+    let hook = panic::take_hook();
+    panic::set_hook(Box::new(|_| {}));
+    loop {
+        let step = panic::catch_unwind(AssertUnwindSafe(|| match dec.decode() {
+            Ok(f) => {
+                let ts = f.display_timestamp().map(|t| t.to_string());
+                let level = f.level().map_or("", |l| l.as_str()).to_uppercase();
+                let msg = f.display_message().to_string();
+                Ok((
+                    ts,
+                    if level.is_empty() {
+                        msg
+                    } else {
+                        format!("{level} {msg}")
+                    },
+                ))
+            }
+            Err(e) => Err(e),
+        }));
+        match step {
+            Ok(Ok((ts, text))) => match ts.and_then(|t| t.trim().parse::<u64>().ok()) {
+                Some(raw) if lines.len() < MAX_LINES => lines.push(Line { raw, text }),
+                Some(_) => dropped += 1,
+                None => untimed += 1,
+            },
+            Ok(Err(defmt_decoder::DecodeError::UnexpectedEof)) => break,
+            Ok(Err(defmt_decoder::DecodeError::Malformed)) => {
+                malformed += 1;
+                // rzCOBS frames resynchronise at the next delimiter; raw frames cannot.
+                if table.encoding().can_recover() && malformed < 1 << 20 {
+                    continue;
+                }
+                warn("the rest of the defmt stream cannot be decoded (raw encoding)".into());
+                break;
+            }
+            Err(_) => {
+                warn("a defmt frame the decoder could not format ended defmt decoding".into());
+                break;
+            }
+        }
+    }
+    panic::set_hook(hook);
+    if malformed > 0 {
+        warn(format!("{malformed} malformed defmt frames skipped"));
+    }
+    if untimed > 0 {
+        warn(format!(
+            "{untimed} defmt lines without a plain tick timestamp (`{{=u32}}`/`{{=u64}}`) left out of the tree"
+        ));
+    }
+    if dropped > 0 {
+        warn(format!("{dropped} defmt lines beyond {MAX_LINES} left out"));
+    }
+    Ok(lines)
+}
+
+/// A log line placed on the stream's timeline.
+struct Placed {
+    ts: u64,
+    ctx: u32,
+    /// Length of the handler span that claimed it (innermost wins); `u64::MAX` = thread mode.
+    claim: u64,
+    callsite: u32,
+}
+
+/// Merges `lines` into the tickspan stream `stream` as events; returns the new stream and the
+/// number of lines merged. Items of the stream are re-encoded unchanged.
+pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
+    // Pass 1: the clock's period and the first record's time.
+    let (mut wrap, mut first) = (0u64, None::<u64>);
+    let _ = Decoder::new().feed(stream, &mut |item| match item {
+        Item::Header(h) => wrap = h.clock_wrap,
+        Item::Record { ts, .. } if first.is_none() => first = Some(ts),
+        _ => {}
+    });
+    let Some(first) = first else {
+        return (stream.to_vec(), 0);
+    };
+    let modulus = if (1..=1u64 << 32).contains(&wrap) {
+        wrap
+    } else {
+        1 << 32
+    };
+
+    // Distinct texts → callsite ids; each line's 64-bit time.
+    let mut texts: Vec<&str> = Vec::new();
+    let mut ids = std::collections::HashMap::new();
+    let mut placed: Vec<Placed> = Vec::with_capacity(lines.len());
+    let mut prev: Option<(u64, u64)> = None; // (raw mod m, 64-bit time)
+    for l in lines {
+        let r = l.raw % modulus;
+        let ts = match prev {
+            None => nearest(first, r, modulus),
+            Some((pr, pt)) => pt.saturating_add((r + modulus - pr) % modulus),
+        };
+        prev = Some((r, ts));
+        let n = texts.len() as u32;
+        let idx = *ids.entry(l.text.as_str()).or_insert_with(|| {
+            texts.push(&l.text);
+            n.min(MAX_TEXTS - 1)
+        });
+        placed.push(Placed {
+            ts,
+            ctx: 0,
+            claim: u64::MAX,
+            callsite: LOG_CALLSITE_BASE + (idx << 4),
+        });
+    }
+
+    // Pass 2: which handler was running at each line's time.
+    let mut open: std::collections::HashMap<u32, Vec<u64>> = Default::default();
+    let _ = Decoder::new().feed(stream, &mut |item| {
+        if let Item::Record { ctx, ts, kind, .. } = item {
+            match kind {
+                Kind::IsrEnter => open.entry(ctx).or_default().push(ts),
+                Kind::IsrExit => {
+                    let Some(start) = open.get_mut(&ctx).and_then(Vec::pop) else {
+                        return;
+                    };
+                    let from = placed.partition_point(|p| p.ts < start);
+                    let len = ts.saturating_sub(start);
+                    for p in placed[from..].iter_mut().take_while(|p| p.ts <= ts) {
+                        if len < p.claim {
+                            (p.ctx, p.claim) = (ctx, len);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    });
+
+    // Pass 3: re-encode, each line before the first record of its context that is later.
+    let mut pending: std::collections::HashMap<u32, std::collections::VecDeque<(u64, u32)>> =
+        Default::default();
+    for p in &placed {
+        pending
+            .entry(p.ctx)
+            .or_default()
+            .push_back((p.ts, p.callsite));
+    }
+    let mut w = Writer::default();
+    let mut defined = false;
+    let mut emitted = 0;
+    let _ = Decoder::new().feed(stream, &mut |item| {
+        if !defined && !matches!(item, Item::Header(_)) {
+            // The log callsites, right after the header.
+            defined = true;
+            for (i, t) in texts.iter().enumerate() {
+                w.callsite(LOG_CALLSITE_BASE + ((i as u32).min(MAX_TEXTS - 1) << 4), t);
+            }
+        }
+        match item {
+            Item::Record {
+                ctx,
+                ts,
+                kind,
+                callsite,
+                a,
+                b,
+            } => {
+                if let Some(q) = pending.get_mut(&ctx) {
+                    while q.front().is_some_and(|&(t, _)| t < ts) {
+                        let (t, cs) = q.pop_front().expect("front exists");
+                        w.record(ctx, Kind::Event, cs, t, 0, 0);
+                        emitted += 1;
+                    }
+                }
+                w.record(ctx, kind, callsite, ts, a, b);
+            }
+            Item::Loss { ctx, count } => w.loss(ctx, count),
+            Item::Header(h) => w.frame(|e| e.header(&h)),
+            Item::Callsite(c) => w.frame(|e| e.callsite(&c)),
+            Item::Context { ctx, name } => w.frame(|e| e.context(ctx, name)),
+            Item::Sync { ts, unix_ns } => w.frame(|e| e.sync(ts, unix_ns)),
+            _ => {}
+        }
+    });
+    // Lines after their context's last record.
+    let mut rest: Vec<(u32, u64, u32)> = pending
+        .into_iter()
+        .flat_map(|(c, q)| q.into_iter().map(move |(t, cs)| (c, t, cs)))
+        .collect();
+    rest.sort_unstable();
+    for (ctx, t, cs) in rest {
+        w.record(ctx, Kind::Event, cs, t, 0, 0);
+        emitted += 1;
+    }
+    (w.finish(), emitted)
+}
+
+/// The value congruent to `r` modulo `m` nearest to `near`.
+fn nearest(near: u64, r: u64, m: u64) -> u64 {
+    let below = near - (near % m) + r;
+    let below = match below.checked_sub(m) {
+        _ if below <= near => below,
+        Some(b) => b,
+        None => return below,
+    };
+    let above = below.saturating_add(m);
+    if near - below.min(near) <= above - near {
+        below
+    } else {
+        above
+    }
+}
+
+/// Re-encodes items into frames, batching consecutive records of one context.
+#[derive(Default)]
+struct Writer {
+    enc: Option<Box<FrameEncoder>>,
+    ctx: Option<u32>,
+    out: Vec<u8>,
+}
+
+impl Writer {
+    fn enc(&mut self) -> &mut FrameEncoder {
+        self.enc
+            .get_or_insert_with(|| Box::new(FrameEncoder::new()))
+    }
+
+    fn flush(&mut self) {
+        if self.ctx.take().is_some() {
+            let mut buf = [0u8; ENCODED_CAPACITY];
+            let n = self.enc().finish(&mut buf);
+            self.out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn frame(&mut self, f: impl FnOnce(&mut FrameEncoder) -> bool) {
+        self.flush();
+        if f(self.enc()) {
+            let mut buf = [0u8; ENCODED_CAPACITY];
+            let n = self.enc().finish(&mut buf);
+            self.out.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    fn callsite(&mut self, id: u32, name: &str) {
+        // Frames are bounded: a very long line is cut (at a character boundary).
+        let mut end = name.len().min(160);
+        while !name.is_char_boundary(end) {
+            end -= 1;
+        }
+        let info = CallsiteInfo {
+            id,
+            kind: CallsiteKind::Event,
+            level: Level::Info,
+            line: 0,
+            name: &name[..end],
+            file: LOG_FILE,
+        };
+        self.frame(|e| e.callsite(&info));
+    }
+
+    fn open(&mut self, ctx: u32, ts: u64) {
+        if self.ctx != Some(ctx) || !self.enc().has_room() {
+            self.flush();
+            self.enc().begin_batch(ctx, ts);
+            self.ctx = Some(ctx);
+        }
+    }
+
+    fn record(&mut self, ctx: u32, kind: Kind, cs: u32, ts: u64, a: u32, b: u32) {
+        self.open(ctx, ts);
+        if !self.enc().record(kind, cs, ts, a, b) {
+            self.flush();
+            self.open(ctx, ts);
+            self.enc().record(kind, cs, ts, a, b);
+        }
+    }
+
+    fn loss(&mut self, ctx: u32, count: u32) {
+        // A loss entry has no time: it goes into the context's batch at the current time.
+        if self.ctx != Some(ctx) || !self.enc().has_room() {
+            self.flush();
+            let cur = 0;
+            self.enc().begin_batch(ctx, cur);
+            self.ctx = Some(ctx);
+        }
+        self.enc().loss(count);
+    }
+
+    fn finish(mut self) -> Vec<u8> {
+        self.flush();
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_picks_the_congruent_value_closest_to_the_reference() {
+        assert_eq!(nearest(1000, 5, 100), 1005);
+        assert_eq!(nearest(1000, 95, 100), 995);
+        assert_eq!(nearest(10, 95, 100), 95, "no value below zero");
+        assert_eq!(nearest(1049, 0, 100), 1000);
+    }
+}
