@@ -96,8 +96,11 @@ fn wall_clock() -> u64 {
 /// Extends the clock to 64 bits across calls and dates records backwards from it.
 #[derive(Clone, Copy)]
 struct Timebase {
-    /// Clocks of at most 32 bits: their modulus, 0 meaning 2^32. `None` for wider clocks.
-    wrap32: Option<u32>,
+    /// A clock of at most 32 bits (else 64).
+    short: bool,
+    /// Short clocks: the modulus, 0 meaning 2^32. (Not an `Option`: the per-record loop reads
+    /// it as is.)
+    wrap: u32,
     now64: u64,
     last_raw: u64,
     started: bool,
@@ -105,17 +108,12 @@ struct Timebase {
 
 impl Timebase {
     fn new(wrap: u64) -> Timebase {
-        let wrap32 = match wrap {
-            0 => None,
-            w if w < 1 << 32 => Some(w as u32),
-            w if w == 1 << 32 => Some(0),
-            _ => None,
-        };
-        Timebase { wrap32, now64: 0, last_raw: 0, started: false }
+        let short = wrap != 0 && wrap <= 1 << 32;
+        Timebase { short, wrap: wrap as u32, now64: 0, last_raw: 0, started: false }
     }
 
     fn tick(&mut self, raw: u64) {
-        match self.wrap32 {
+        match self.short.then_some(self.wrap) {
             None => self.now64 = raw,
             Some(w) => {
                 let (raw, last) = (raw as u32, self.last_raw as u32);
@@ -139,7 +137,7 @@ impl Timebase {
     #[inline(always)]
     fn time_of(&self, r: &Record, kind: Kind) -> u64 {
         let now32 = self.last_raw as u32;
-        match self.wrap32 {
+        match self.short.then_some(self.wrap) {
             Some(w) => {
                 let mut age = now32.wrapping_sub(r.ts);
                 if now32 < r.ts {
@@ -389,8 +387,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             };
             let time = self.time;
             let long = |r: &Record, k| time.time_of(r, k);
-            let mut dating =
-                Dating { prev, wrap: time.wrap32.unwrap_or(0), long: time.wrap32.is_none().then_some(&long) };
+            let mut dating = Dating { prev, wrap: time.wrap, long: (!time.short).then_some(&long) };
             let to = self.enc.records(ring, from, p.end, &mut dating, new_callsite);
             prev = dating.prev;
             lost = ring.finish(&p, to);

@@ -218,8 +218,22 @@ impl<const N: usize, const OVERWRITE: bool> Ring<N, OVERWRITE> {
     #[inline(always)]
     pub(crate) fn release(&self, i: u32) {
         if !OVERWRITE {
+            // Addressed from the ring's start like `load_pair`, so that the compiler computes
+            // the slot's address once for both.
+            #[cfg(not(loom))]
+            let tag = {
+                let base = (self as *const Self).cast::<u8>().wrapping_add((i & Self::MASK) as usize * 16);
+                let tag = base.wrapping_add(core::mem::offset_of!(Self, slots)).cast::<AtomicU32>();
+                // SAFETY: `i & MASK < N` and a slot is 16 bytes (four 4-byte atomics), so `tag`
+                // is the first word of slot `i & MASK` of this ring: an aligned, live
+                // `AtomicU32` that may be stored through a shared reference.
+                unsafe { &*tag }
+            };
+            // loom's atomics are not 4 bytes: index the slot.
+            #[cfg(loom)]
+            let tag = &self.slots[(i & Self::MASK) as usize][0];
             // Release: the copy of the slot is done before the writer may reuse it.
-            publish(&self.slots[(i & Self::MASK) as usize][0], 0);
+            publish(tag, 0);
         }
     }
 

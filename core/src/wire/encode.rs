@@ -37,12 +37,21 @@ const RECORD_LIMIT: usize = ENCODED_CAPACITY - MAX_ENTRY_LEN - LOSS_LEN - RESERV
 // inside them; the CRC bytes after them go through the checked `Cursor::stuff`).
 const _: () = assert!(RECORD_LIMIT + MAX_ENTRY_LEN + LOSS_LEN < 254);
 
-/// CRC-32C table (reflected, one byte per step).
-static CRC_TABLE: [u32; 256] = CRC.table()[0];
+/// The encoder's lookup tables in one static, so that the per-record loop addresses both
+/// from one register.
+#[repr(C)]
+struct Tables {
+    /// CRC-32C (reflected, one byte per step).
+    crc: [u32; 256],
+    /// See [`kind_info`].
+    kinds: [u8; 16],
+}
+
+static TABLES: Tables = Tables { crc: CRC.table()[0], kinds: kind_info() };
 
 #[inline(always)]
 fn crc_step(crc: u32, b: u8) -> u32 {
-    CRC_TABLE[(crc as u8 ^ b) as usize] ^ (crc >> 8)
+    TABLES.crc[(crc as u8 ^ b) as usize] ^ (crc >> 8)
 }
 
 /// Where the frame in progress stands: output length, index of the pending COBS code byte,
@@ -59,8 +68,9 @@ struct Cursor {
 type Buf = [MaybeUninit<u8>; ENCODED_CAPACITY];
 
 impl Cursor {
-    /// Appends a frame byte: CRC, then COBS. Bounds-checked: for the cold frames.
-    #[inline]
+    /// Appends a frame byte: CRC, then COBS. Bounds-checked and out of line: for the cold
+    /// frames and entries.
+    #[inline(never)]
     fn put(&mut self, buf: &mut Buf, b: u8) {
         self.crc = crc_step(self.crc, b);
         self.stuff(buf, b);
@@ -166,18 +176,6 @@ impl Writer {
         }
     }
 
-    #[inline(always)]
-    unsafe fn v64(&mut self, v: u64) {
-        // SAFETY: at most 10 bytes, within the caller's guarantee.
-        unsafe {
-            if v >> 32 == 0 {
-                self.v32(v as u32)
-            } else {
-                self.v64_long(v)
-            }
-        }
-    }
-
     /// [`v32`](Self::v32) out of line, for the cold paths.
     #[inline(never)]
     unsafe fn v32_cold(&mut self, v: u32) {
@@ -185,11 +183,17 @@ impl Writer {
         unsafe { self.v32(v) }
     }
 
-    /// [`v64`](Self::v64) out of line, for the cold paths.
+    /// A 64-bit varint, out of line: only the cold paths write them.
     #[inline(never)]
     unsafe fn v64_cold(&mut self, v: u64) {
         // SAFETY: the caller's guarantee.
-        unsafe { self.v64(v) }
+        unsafe {
+            if v >> 32 == 0 {
+                self.v32_cold(v as u32)
+            } else {
+                self.v64_long(v)
+            }
+        }
     }
 
     /// The rare varint of more than 32 bits, out of line.
@@ -260,7 +264,9 @@ impl FrameEncoder {
             at: Cursor { len: 0, code: 0, crc: 0 },
             done: 0,
             cur: 0,
-            slots: Slots::EMPTY,
+            // Only read in a batch, and `begin_batch` empties it: all zeros here, so that a new
+            // encoder is a plain clear.
+            slots: Slots { keys: [0; 16], next: 0 },
             entries: 0,
             batch: false,
         }
@@ -393,10 +399,11 @@ impl FrameEncoder {
         }
         let w = self.at.writer(&mut self.buf);
         let rec = Record::new(kind, callsite & !0xF, ts as u32, a, b);
-        let mut dating = Dating { prev: 0, wrap: 0, long: Some(&|_: &Record, _| ts) };
         // SAFETY: `has_room`: the entry fits, and the frame stays below one COBS block.
-        let w = unsafe { any_entry(w, &mut self.slots, &mut self.cur, rec, &mut dating, &mut |_| false) }
-            .unwrap_or_else(|w| w);
+        let w = unsafe {
+            any_entry(w, &mut self.slots, &mut self.cur, rec, Some(&|_: &Record, _| ts), &mut |_| false)
+        }
+        .unwrap_or_else(|w| w);
         self.at.sync(&self.buf, &w);
         self.entries += 1;
         true
@@ -426,11 +433,13 @@ impl FrameEncoder {
         dating: &mut Dating<'_, F>,
         mut before_new_callsite: impl FnMut(u32) -> bool,
     ) -> u32 {
+        if let Some(time) = dating.long {
+            return self.records_long(ring, from, to, time, before_new_callsite);
+        }
         let Self { buf, at, cur, slots, entries, .. } = self;
         let limit = buf.as_ptr().cast::<u8>().wrapping_add(RECORD_LIMIT);
         let mut w = at.writer(buf);
-        // 64-bit clocks take the out-of-line path for every record.
-        let kinds = if dating.long.is_some() { &ALL_COLD } else { &KIND_INFO };
+        let kinds = &TABLES.kinds;
         let (mut prev, wrap) = (dating.prev, dating.wrap);
         let mut i = from;
         while i != to && w.p.cast_const() <= limit {
@@ -449,13 +458,11 @@ impl FrameEncoder {
             let info = kinds[(tag & 0xF) as usize];
             if info & K_COLD != 0 {
                 let (a, b) = *tail.get_or_insert_with(|| ring.load_tail(i));
-                dating.prev = prev;
                 // SAFETY: below `RECORD_LIMIT` an entry and a loss entry fit, and the frame
                 // stays below one COBS block (see the assertion on `RECORD_LIMIT`).
                 let done = unsafe {
-                    any_entry(w, slots, cur, Record { tag, ts, a, b }, dating, &mut before_new_callsite)
+                    any_entry(w, slots, cur, Record { tag, ts, a, b }, None::<&F>, &mut before_new_callsite)
                 };
-                prev = dating.prev;
                 match done {
                     Ok(next) => w = next,
                     Err(same) => {
@@ -493,14 +500,10 @@ impl FrameEncoder {
                     w.v32(d);
                     if payload != P_NONE {
                         let (a, b) = *tail.get_or_insert_with(|| ring.load_tail(i));
-                        match payload {
-                            P_A => w.v32(a),
-                            P_AB => {
-                                w.v32(a);
-                                w.v32(b);
-                            }
-                            P_U64 if b == 0 => w.v32(a),
-                            _ => w = payload64(w, payload, a, b),
+                        if payload == P_A || payload == P_U64 && b == 0 {
+                            w.v32(a);
+                        } else {
+                            w = payload_cold(w, payload, a, b);
                         }
                     }
                 }
@@ -511,6 +514,42 @@ impl FrameEncoder {
         dating.prev = prev;
         at.sync(buf, &w);
         *entries += i.wrapping_sub(from);
+        i
+    }
+
+    /// [`records`](Self::records) on 64-bit clocks: every record through [`any_entry`].
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(never)]
+    fn records_long<const N: usize, const O: bool, F: Fn(&Record, Kind) -> u64>(
+        &mut self,
+        ring: &Ring<N, O>,
+        from: u32,
+        to: u32,
+        time: &F,
+        mut before_new_callsite: impl FnMut(u32) -> bool,
+    ) -> u32 {
+        let mut w = self.at.writer(&mut self.buf);
+        let limit = self.buf.as_ptr().cast::<u8>().wrapping_add(RECORD_LIMIT);
+        let mut i = from;
+        while i != to && w.p.cast_const() <= limit {
+            // A torn record (overwrite mode) reads as an empty tag: a lost record.
+            let r = ring.load(i).unwrap_or_default();
+            // SAFETY: below `RECORD_LIMIT` an entry and a loss entry fit, and the frame stays
+            // below one COBS block (see the assertion on `RECORD_LIMIT`).
+            match unsafe {
+                any_entry(w, &mut self.slots, &mut self.cur, r, Some(time), &mut before_new_callsite)
+            } {
+                Ok(next) => w = next,
+                Err(same) => {
+                    w = same;
+                    break;
+                }
+            }
+            ring.release(i);
+            i = i.wrapping_add(1);
+        }
+        self.at.sync(&self.buf, &w);
+        self.entries += i.wrapping_sub(from);
         i
     }
 
@@ -570,7 +609,7 @@ pub(crate) struct Dating<'a, F> {
 /// What a record's kind takes on the wire, per tag nibble: low three bits the payload
 /// ([`P_NONE`] …), [`K_CALLSITE`] if it names a callsite, [`K_COLD`] if the out-of-line
 /// [`any_entry`] writes it. One load per record instead of matches.
-static KIND_INFO: [u8; 16] = {
+const fn kind_info() -> [u8; 16] {
     let mut t = [K_INVALID | K_COLD; 16];
     let mut i = 0;
     while i < 16 {
@@ -588,18 +627,7 @@ static KIND_INFO: [u8; 16] = {
         i += 1;
     }
     t
-};
-/// [`KIND_INFO`] with every kind out of line (64-bit clocks).
-#[cfg_attr(loom, allow(dead_code))]
-static ALL_COLD: [u8; 16] = {
-    let mut t = KIND_INFO;
-    let mut i = 0;
-    while i < 16 {
-        t[i] |= K_COLD;
-        i += 1;
-    }
-    t
-};
+}
 const P_NONE: u8 = 0;
 const P_A: u8 = 1;
 const P_AB: u8 = 2;
@@ -625,10 +653,10 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
     slots: &mut Slots,
     cur: &mut u64,
     r: Record,
-    dating: &mut Dating<'_, F>,
+    time: Option<&F>,
     before_new_callsite: &mut impl FnMut(u32) -> bool,
 ) -> Result<Writer, Writer> {
-    let info = KIND_INFO[(r.tag & 0xF) as usize];
+    let info = TABLES.kinds[(r.tag & 0xF) as usize];
     let payload = info & 7;
     let Some(kind) = r.kind().filter(|_| payload < K_LOSS) else {
         // SAFETY: 6 bytes (caller).
@@ -652,37 +680,18 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
             };
             head |= (slot as u8) << 4;
         }
-        match dating.long {
-            None => {
-                let mut d = r.ts.wrapping_sub(dating.prev);
-                if r.ts < dating.prev {
-                    d = d.wrapping_add(dating.wrap);
-                }
-                dating.prev = r.ts;
-                w.nz(head);
-                w.v32_cold(d);
-            }
-            Some(time) => {
-                let ts = time(&r, kind);
-                if ts < *cur {
-                    w.zero(); // op::REBASE
-                    w.v64_cold(ts);
-                    *cur = ts;
-                }
-                w.nz(head);
-                w.v64_cold(ts - *cur);
-                *cur = ts;
-            }
+        // Short clocks send only losses here: `time` is there for every record.
+        let ts = time.map_or(*cur, |time| time(&r, kind));
+        if ts < *cur {
+            w.zero(); // op::REBASE
+            w.v64_cold(ts);
+            *cur = ts;
         }
-        match payload {
-            P_NONE => {}
-            P_A => w.v32_cold(r.a),
-            P_AB => {
-                w.v32_cold(r.a);
-                w.v32_cold(r.b);
-            }
-            P_U64 if r.b == 0 => w.v32_cold(r.a),
-            _ => w = payload64(w, payload, r.a, r.b),
+        w.nz(head);
+        w.v64_cold(ts - *cur);
+        *cur = ts;
+        if payload != P_NONE {
+            w = payload_cold(w, payload, r.a, r.b);
         }
     }
     Ok(w)
@@ -717,20 +726,26 @@ unsafe fn loss_entry(mut w: Writer, count: u32) -> Writer {
     w
 }
 
-/// The 64-bit payloads (`a | b << 32`), out of line.
+/// A payload, out of line: `a`, a span start's two words, or 64 bits (`a | b << 32`).
 ///
 /// # Safety
 /// As [`any_entry`].
 #[inline(never)]
-unsafe fn payload64(mut w: Writer, payload: u8, a: u32, b: u32) -> Writer {
+unsafe fn payload_cold(mut w: Writer, payload: u8, a: u32, b: u32) -> Writer {
     let v = a as u64 | (b as u64) << 32;
-    let v = match payload {
-        P_I64 => (v << 1) ^ ((v as i64 >> 63) as u64),
-        P_F64 => v.swap_bytes(),
-        _ => v,
-    };
     // SAFETY: at most 10 bytes (caller).
-    unsafe { w.v64_cold(v) };
+    unsafe {
+        match payload {
+            P_A => w.v32_cold(a),
+            P_AB => {
+                w.v32_cold(a);
+                w.v32_cold(b);
+            }
+            P_I64 => w.v64_cold((v << 1) ^ ((v as i64 >> 63) as u64)),
+            P_F64 => w.v64_cold(v.swap_bytes()),
+            _ => w.v64_cold(v),
+        }
+    }
     w
 }
 
