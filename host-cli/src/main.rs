@@ -55,14 +55,14 @@ fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
                 contexts: a.context,
             };
             let mut tree = view::tree::Tree::new(stdout(), filter, a.merge, a.max_nodes);
-            let (tl, sum) = timeline(&a.input, &mut tree, |t| t.flush_output())?;
+            let (tl, sum) = timeline(&a.input, &mut tree, |t, meta| t.flush_output(meta))?;
             let r = tree.finish(&tl.meta);
             output_result(r, "standard output")?;
             Ok(report(&a.input, &tl, sum))
         }
         Cmd::Stats(a) => {
             let mut stats = view::stats::Stats::default();
-            let (tl, sum) = timeline(&a.input, &mut stats, |_| false)?;
+            let (tl, sum) = timeline(&a.input, &mut stats, |_, _| false)?;
             let mut out = stdout();
             let r = if a.json { stats.write_json(&tl.meta, &mut out) } else { stats.write_table(&tl.meta, &mut out) };
             output_result(r.and_then(|_| out.flush()), "standard output")?;
@@ -108,7 +108,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
     let (tl, sum) = match a.format {
         Format::Chrome => {
             let mut v = export::perfetto::Chrome::new(out);
-            let (tl, sum) = timeline(&a.input, &mut v, |_| false)?;
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             if !tl.meta.clock.is_real() && !a.input.quiet {
                 eprintln!("warning: the stream gives no clock frequency: `ts` values are ticks, not µs");
             }
@@ -117,7 +117,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
         }
         Format::Otlp => {
             let mut v = export::otlp::Otlp::new(out);
-            let (tl, sum) = timeline(&a.input, &mut v, |_| false)?;
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             if tl.meta.anchor.is_none() && !a.input.quiet {
                 eprintln!("warning: the stream has no wall-clock anchor: span times count from the Unix epoch");
             }
@@ -126,7 +126,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
         }
         Format::Folded | Format::Flamegraph => {
             let mut v = export::folded::Folded::default();
-            let (tl, sum) = timeline(&a.input, &mut v, |_| false)?;
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             let mut out = out;
             let r = if a.format == Format::Folded {
                 v.write(&tl.meta, &mut out)
@@ -251,7 +251,7 @@ fn task_pools(elf: &target::elf::Elf) -> Vec<(u32, u32, Box<str>)> {
 fn timeline<V: Visitor>(
     input: &Input,
     v: &mut V,
-    mut idle: impl FnMut(&mut V) -> bool,
+    mut idle: impl FnMut(&mut V, &model::Meta) -> bool,
 ) -> Result<(Timeline, Summary), Fail> {
     let mut src = open(input)?;
     run::install_ctrlc();
@@ -262,7 +262,7 @@ fn timeline<V: Visitor>(
         None => {
             // A live source went quiet: the target has drained everything up to now.
             tl.flush(v);
-            if idle(v) {
+            if idle(v, &tl.meta) {
                 STOP.store(true, Ordering::Relaxed);
             }
         }

@@ -5,7 +5,7 @@
 //! every call path into one aggregated tree per context (count, total, self, ISR time),
 //! bounded by the number of distinct paths, and prints it at the end.
 
-use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Visitor};
+use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
 use crate::units::{Clock, Duration};
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
@@ -160,7 +160,19 @@ pub struct Tree<W: Write> {
     agg: Vec<Agg>,
     agg_roots: FxHashMap<u32, u32>,
     agg_stacks: Vec<Vec<u32>>,
+    /// A run of the same event outside any span, printed as one line when it ends.
+    run: Option<Run>,
     error: Option<io::Error>,
+}
+
+/// Consecutive top-level events of one name in one context (a burst, a polling loop).
+struct Run {
+    ctx: u32,
+    name: NameId,
+    first: u64,
+    last: u64,
+    count: u64,
+    values: Option<(Value, Value)>,
 }
 
 /// Most aggregated call paths kept by `--merge`.
@@ -183,13 +195,15 @@ impl<W: Write> Tree<W> {
             agg: Vec::new(),
             agg_roots: FxHashMap::default(),
             agg_stacks: Vec::new(),
+            run: None,
             error: None,
         }
     }
 
     /// Pushes out what was printed so far (live inputs); true once output has failed (a
     /// closed pipe ends the output early).
-    pub fn flush_output(&mut self) -> bool {
+    pub fn flush_output(&mut self, meta: &Meta) -> bool {
+        self.end_run(meta);
         let r = self.out.flush();
         self.record(r);
         self.error.is_some()
@@ -209,6 +223,7 @@ impl<W: Write> Tree<W> {
 
     /// Prints the merged trees (with `--merge`) and flushes.
     pub fn finish(&mut self, meta: &Meta) -> io::Result<()> {
+        self.end_run(meta);
         if self.merge {
             let mut keys: Vec<(u32, u32)> = self.agg_roots.iter().map(|(&k, &v)| (k, v)).collect();
             keys.sort();
@@ -355,7 +370,25 @@ impl<W: Write> Tree<W> {
         Ok(())
     }
 
+    /// Prints the pending run of top-level events.
+    fn end_run(&mut self, meta: &Meta) {
+        let Some(r) = self.run.take() else { return };
+        let (ctx, at) = (meta.ctx_name(r.ctx), meta.clock.dur(meta.rel(r.first)));
+        let text = match (r.count, r.values) {
+            (1, Some((v, _))) => mark_text(meta, r.name, MarkKind::Value(v)),
+            (1, None) => mark_text(meta, r.name, MarkKind::Event),
+            (n, values) => {
+                let over = meta.clock.dur(r.last.saturating_sub(r.first));
+                let values = values.map_or(String::new(), |(a, b)| format!(" (values {a} … {b})"));
+                format!("• {} ×{n} over {over}{values}", meta.names.name(r.name))
+            }
+        };
+        let res = writeln!(self.out, "── {ctx} @ {at} ── {text}");
+        self.record(res);
+    }
+
     fn emit(&mut self, meta: &Meta, arena: &Arena) {
+        self.end_run(meta);
         if arena.nodes.is_empty() || !self.filter.ctx_ok(meta, arena.ctx) {
             return;
         }
@@ -662,9 +695,36 @@ impl<W: Write> Visitor for Tree<W> {
                 if !b.shows(meta, m.ts, m.ts.saturating_add(b.min)) {
                     return;
                 }
-                let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
-                let r = writeln!(self.out, "── {ctx} @ {at} ── {}", mark_text(meta, m.name, m.kind));
-                self.record(r);
+                let value = match m.kind {
+                    MarkKind::Event => None,
+                    MarkKind::Value(v) => Some(v),
+                    MarkKind::Loss(_) | MarkKind::Task(_) => {
+                        self.end_run(meta);
+                        let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
+                        let r = writeln!(self.out, "── {ctx} @ {at} ── {}", mark_text(meta, m.name, m.kind));
+                        self.record(r);
+                        return;
+                    }
+                };
+                if let Some(r) = &mut self.run {
+                    if r.ctx == m.ctx && r.name == m.name && r.values.is_some() == value.is_some() {
+                        r.count += 1;
+                        r.last = m.ts;
+                        if let (Some((_, last)), Some(v)) = (&mut r.values, value) {
+                            *last = v;
+                        }
+                        return;
+                    }
+                }
+                self.end_run(meta);
+                self.run = Some(Run {
+                    ctx: m.ctx,
+                    name: m.name,
+                    first: m.ts,
+                    last: m.ts,
+                    count: 1,
+                    values: value.map(|v| (v, v)),
+                });
             }
         }
     }
@@ -784,6 +844,24 @@ poll producer  2.000 µs  self 2.000 µs
         let out = render(&items, Filter::default(), true);
         assert!(out.contains("poll blink  ×1  total 4.000 µs"), "{out}");
         assert!(out.contains("poll producer  ×1"), "{out}");
+    }
+
+    #[test]
+    fn groups_runs_of_events_outside_spans() {
+        let mut items =
+            vec![header(1_000_000), def(0x30, "burst", CallsiteKind::Event), def(0x40, "tick", CallsiteKind::Event)];
+        items.extend((0..5).map(|i| rec(0, 10 + i as u64, ValueU, 0x30, i, 0)));
+        items.push(rec(0, 20, Event, 0x40, 0, 0));
+        items.push(Item::Loss { ctx: 0, count: 7 });
+        items.push(rec(0, 30, ValueU, 0x30, 9, 0));
+        let out = render(&items, Filter::default(), false);
+        assert_eq!(
+            out,
+            "── ctx 0 @ 0 ns ── • burst ×5 over 4.000 µs (values 0 … 4)\n\
+             ── ctx 0 @ 10.000 µs ── • tick\n\
+             ── ctx 0 @ 10.000 µs ── ⚠ 7 records lost here\n\
+             ── ctx 0 @ 20.000 µs ── • burst = 9\n"
+        );
     }
 
     #[test]
