@@ -4,13 +4,15 @@
 //! it into the output buffer, so a frame is never copied, re-read or encoded in a second pass:
 //! the drain's cost per record is the bytes it writes.
 //!
-//! The non-record frames (header, callsite, context, sync) are postcard, serialized through
-//! that same step (a postcard [`Flavor`]); a batch body is written by hand (one head byte per
-//! record, LEB128 varints as postcard writes them) because the drain runs it per record on the
-//! target's CPU: a 2-way callsite table and a delta varint are a few instructions, where a
-//! serde call per record would cost dozens. The per-record loop ([`FrameEncoder::records`])
-//! reads the records straight from their ring slots and writes through raw pointers after one
-//! room check per record, so a byte costs its CRC step and a store.
+//! The non-record frames are postcard: callsite and context frames serialized through that
+//! same step (a postcard [`Flavor`]), header and sync frames written field by field as postcard
+//! writes them (tested against it), so that a drain on a target links no serde code. A batch
+//! body is written by hand (one head byte per record, LEB128 varints as postcard writes them)
+//! because the drain runs it per record on the target's CPU: a 2-way callsite table and a delta
+//! varint are a few instructions, where a serde call per record would cost dozens. The
+//! per-record loop (`FrameEncoder::records`) reads the records straight from their ring slots
+//! and writes through raw pointers after one room check per record, so a byte costs its CRC
+//! step and a store.
 
 use super::{
     body, frame_type, has_callsite, op, payload_of, CallsiteInfo, Payload, StreamHeader, CRC,
