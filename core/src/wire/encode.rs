@@ -268,7 +268,7 @@ impl FrameEncoder {
             cur: 0,
             // Only read in a batch, and `begin_batch` empties it: all zeros here, so that a new
             // encoder is a plain clear.
-            slots: Slots { keys: [0; 16], next: 0 },
+            slots: Slots { ids: [0; 16], next: 0 },
             entries: 0,
             batch: false,
         }
@@ -323,7 +323,9 @@ impl FrameEncoder {
         // Shift the frame by one byte behind a lone delimiter.
         self.buf[0] = MaybeUninit::new(0);
         self.at = Cursor { len: 2, code: 1, crc: !0 };
-        for b in [frame_type::HEADER].into_iter().chain(MAGIC).chain(h.version.to_le_bytes()) {
+        let [m0, m1, m2, m3] = MAGIC;
+        let [v0, v1] = h.version.to_le_bytes();
+        for b in [frame_type::HEADER, m0, m1, m2, m3, v0, v1] {
             self.at.put(&mut self.buf, b);
         }
         // `body::Header` as postcard writes it, field by field: the target needs no serde
@@ -759,24 +761,27 @@ unsafe fn payload_cold(mut w: Writer, payload: u8, a: u32, b: u32) -> Writer {
 /// and `(id >> 4) + (id >> 7)` spreads up to 12 neighbours at strides 32–96 over the sets with
 /// at most two per set, so a call chain's callsites all stay bound; a direct-mapped table of
 /// 16 keeps 91–97% of them, and each miss costs a 3-byte definition per use.
-///
-/// An empty slot holds `!0`, which no id is (ids have their low four bits clear): the empty
-/// table is all `0xFF` bytes, so resetting it is a `memset`, not a copy of a constant.
 #[derive(Clone, Copy)]
 struct Slots {
-    keys: [u32; 16],
-    /// Bit `set`: which of the set's two slots to replace next (1: `set`, 0: `set + 8`; all
-    /// ones when empty, so that the whole empty table is `0xFF` bytes).
+    /// The id bound to each slot; `!0` (which no id is: ids have their low four bits clear)
+    /// when empty.
+    ids: [u32; 16],
+    /// Bit `set`: which of the set's two slots to replace next (0: `set`, 1: `set + 8`).
     next: u8,
 }
 
 impl Slots {
-    const EMPTY: Slots = Slots { keys: [!0; 16], next: !0 };
-
     /// Unbinds every slot.
     #[inline(always)]
     fn clear(&mut self) {
-        *self = Self::EMPTY;
+        // A store loop rather than a `memset` call: an opaque value keeps LLVM from making it
+        // one, which would link `compiler_builtins`' `memset` (184 bytes on Cortex-M) for this
+        // alone.
+        let empty = core::hint::black_box(!0u32);
+        for id in &mut self.ids {
+            *id = empty;
+        }
+        self.next = 0;
     }
 
     #[inline(always)]
@@ -787,10 +792,10 @@ impl Slots {
     /// The slot bound to `id`, if any.
     #[inline(always)]
     fn find(&self, id: u32) -> Option<usize> {
-        let (set, key) = (Self::set_of(id), id);
-        if self.keys[set] == key {
+        let set = Self::set_of(id);
+        if self.ids[set] == id {
             Some(set)
-        } else if self.keys[set + 8] == key {
+        } else if self.ids[set + 8] == id {
             Some(set + 8)
         } else {
             None
@@ -801,9 +806,9 @@ impl Slots {
     #[inline(always)]
     fn bind(&mut self, id: u32) -> usize {
         let set = Self::set_of(id);
-        let slot = set + 8 * (!self.next >> set & 1) as usize;
+        let slot = set + 8 * (self.next >> set & 1) as usize;
         self.next ^= 1 << set;
-        self.keys[slot] = id;
+        self.ids[slot] = id;
         slot
     }
 }
