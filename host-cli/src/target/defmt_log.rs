@@ -366,3 +366,141 @@ mod tests {
         assert_eq!(nearest(1049, 0, 100), 1000);
     }
 }
+
+#[cfg(test)]
+mod merge_tests {
+    use super::*;
+    use tickspan::wire::StreamHeader;
+
+    const PARSE: u32 = 0x100;
+    const TICK: u32 = 0x200;
+
+    /// Thread mode: `parse` over 5000..5100; SysTick (context 1) over 5040..5060. The clock
+    /// wraps at 1000.
+    fn stream() -> Vec<u8> {
+        let mut w = Writer::default();
+        w.frame(|e| {
+            e.header(&StreamHeader {
+                version: tickspan::wire::FORMAT_VERSION,
+                clock_hz: 1_000_000,
+                clock_wrap: 1000,
+                node: 0,
+                target: "t",
+            })
+        });
+        for (id, name, kind) in [
+            (PARSE, "parse", CallsiteKind::Span),
+            (TICK, "SysTick", CallsiteKind::Isr),
+        ] {
+            let info = CallsiteInfo {
+                id,
+                kind,
+                level: Level::Info,
+                line: 1,
+                name,
+                file: "f.rs",
+            };
+            w.frame(|e| e.callsite(&info));
+        }
+        w.record(0, Kind::SpanEnter, PARSE, 5000, 0, 0);
+        w.record(0, Kind::SpanExit, PARSE, 5100, 0, 0);
+        w.record(1, Kind::IsrEnter, TICK, 5040, 15, 0);
+        w.record(1, Kind::IsrExit, TICK, 5060, 15, 0);
+        w.finish()
+    }
+
+    fn items(bytes: &[u8]) -> Vec<(u32, u64, Kind, String)> {
+        let mut names = std::collections::HashMap::new();
+        let mut out = Vec::new();
+        Decoder::new()
+            .feed(bytes, &mut |i| match i {
+                Item::Callsite(c) => {
+                    names.insert(c.id, c.name.to_string());
+                }
+                Item::Record {
+                    ctx,
+                    ts,
+                    kind,
+                    callsite,
+                    ..
+                } => out.push((
+                    ctx,
+                    ts,
+                    kind,
+                    names.get(&callsite).cloned().unwrap_or_default(),
+                )),
+                _ => {}
+            })
+            .unwrap();
+        out
+    }
+
+    fn line(raw: u64, text: &str) -> Line {
+        Line {
+            raw,
+            text: text.into(),
+        }
+    }
+
+    #[test]
+    fn lines_go_into_the_context_and_span_open_at_their_time() {
+        // Raw ticks as the firmware stamps them: the clock modulo its period (plus any
+        // multiple of it: only the residue counts).
+        let lines = [
+            line(20, "INFO in parse"),
+            line(7_050, "INFO in the handler"),
+            line(90, "INFO in parse again"),
+            line(300, "INFO after"),
+        ];
+        let (merged, n) = merge(&stream(), &lines);
+        assert_eq!(n, 4);
+        let want: Vec<(u32, u64, Kind, String)> = [
+            (0, 5000, Kind::SpanEnter, "parse"),
+            (0, 5020, Kind::Event, "INFO in parse"),
+            (0, 5090, Kind::Event, "INFO in parse again"),
+            (0, 5100, Kind::SpanExit, "parse"),
+            (1, 5040, Kind::IsrEnter, "SysTick"),
+            (1, 5050, Kind::Event, "INFO in the handler"),
+            (1, 5060, Kind::IsrExit, "SysTick"),
+            (0, 5300, Kind::Event, "INFO after"),
+        ]
+        .into_iter()
+        .map(|(c, t, k, n)| (c, t, k, n.to_string()))
+        .collect();
+        assert_eq!(items(&merged), want);
+    }
+
+    #[test]
+    fn a_stream_without_records_or_lines_is_left_alone() {
+        let garbage = b"not a trace at all\0\x01\x02".to_vec();
+        assert_eq!(merge(&garbage, &[line(1, "x")]), (garbage.clone(), 0));
+        let s = stream();
+        let (merged, n) = merge(&s, &[]);
+        assert_eq!(n, 0);
+        assert_eq!(items(&merged), items(&s));
+    }
+
+    #[test]
+    fn identical_texts_share_a_callsite_and_long_ones_are_cut() {
+        let long = "INFO ".to_string() + &"é".repeat(200);
+        let lines = [
+            line(10, "INFO same"),
+            line(20, "INFO same"),
+            line(30, &long),
+        ];
+        let (merged, n) = merge(&stream(), &lines);
+        assert_eq!(n, 3);
+        let mut ids = Vec::new();
+        Decoder::new()
+            .feed(&merged, &mut |i| {
+                if let Item::Callsite(c) = i {
+                    if c.file == LOG_FILE {
+                        ids.push((c.id, c.name.len()));
+                    }
+                }
+            })
+            .unwrap();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(ids[1].1 <= 160, "{ids:?}");
+    }
+}
