@@ -126,12 +126,15 @@ fn fail(e: anyhow::Error) -> Fail {
     }
 }
 
+/// Rewrites a saved stream before it is shown.
+type PostProcess<'a> = dyn Fn(&Path) -> Result<(), Fail> + 'a;
+
 /// Copies the stream to the output file (or a temporary one) until it ends or Ctrl-C, then
 /// rewrites it with `post` (defmt lines merged in) and shows the view on it.
 fn capture(
     mut src: Box<dyn Source>,
     out: &OutputArgs,
-    post: Option<&dyn Fn(&Path) -> Result<(), Fail>>,
+    post: Option<&PostProcess>,
     show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
 ) -> Result<u8, Fail> {
     crate::run::install_ctrlc();
