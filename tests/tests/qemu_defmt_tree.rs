@@ -39,7 +39,7 @@ fn attach_shows_defmt_lines_inside_the_spans_that_logged_them() {
     // Each `parse` span holds its own line, with the message's length formatted in.
     let lines: Vec<&str> = tree.lines().collect();
     for (i, n) in (9..13).enumerate() {
-        let want = format!("INFO parsed {n} bytes (+");
+        let want = format!("▸ INFO parsed {n} bytes (+");
         let at = lines
             .iter()
             .position(|l| l.contains(&want))
@@ -53,19 +53,17 @@ fn attach_shows_defmt_lines_inside_the_spans_that_logged_them() {
             parent.contains("├─ parse "),
             "line {i} under {parent:?}\n{tree}"
         );
-        assert!(lines[at].starts_with("│  └─ "), "{:?}", lines[at]);
+        assert!(lines[at].starts_with("│  └─ ▸ INFO"), "{:?}", lines[at]);
     }
     // The handler's lines are inside `ISR SysTick`, each in its own handler run.
     for n in [1, 2] {
         let at = lines
             .iter()
-            .position(|l| {
-                l.ends_with(&format!("INFO tick {n}")) || l.contains(&format!("INFO tick {n} (+"))
-            })
+            .position(|l| l.contains(&format!("└─ ▸ INFO tick {n} (+")))
             .unwrap_or_else(|| panic!("no tick {n} in\n{tree}"));
         assert!(lines[at - 1].starts_with("ISR SysTick"), "{tree}");
     }
-    // Thread mode's lines after each interrupt are in `idle`, not in the handler.
+    // Thread mode's lines before each interrupt are in `idle`, not in the handler.
     let idle = lines
         .iter()
         .position(|l| l.starts_with("idle "))
@@ -74,7 +72,7 @@ fn attach_shows_defmt_lines_inside_the_spans_that_logged_them() {
         assert!(
             lines[idle..]
                 .iter()
-                .any(|l| l.contains(&format!("INFO woke after tick {n} (+"))),
+                .any(|l| l.contains(&format!("▸ INFO waiting for tick {n} (+"))),
             "{tree}"
         );
     }

@@ -529,11 +529,12 @@ impl<W: Write> Tree<W> {
     }
 }
 
-/// `• name = value`, `⚠ 3 records lost here`, `↔ name task 5`.
+/// `• name = value`, `⚠ 3 records lost here`, `↔ name task 5`, `▸ INFO log line` (defmt).
 fn mark_text(meta: &Meta, name: NameId, kind: MarkKind) -> String {
     let n = meta.names.name(name);
     match kind {
         MarkKind::Loss(count) => format!("⚠ {count} records lost here"),
+        MarkKind::Event if &*meta.names.info(name).file == crate::target::defmt_log::LOG_FILE => format!("▸ {n}"),
         MarkKind::Event => format!("• {n}"),
         MarkKind::Value(v) => format!("• {n} = {v}"),
         MarkKind::Task(t) => format!("↔ {n} task {t}"),

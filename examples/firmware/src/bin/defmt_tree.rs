@@ -7,7 +7,7 @@
 //!
 //! The host extends the ticks to 64 bits from one line to the next, so consecutive lines must
 //! be less than one clock period apart: SysTick runs with its longest period (2^24 ticks,
-//! 84 ms at 200 MHz) and thread mode logs after every interrupt it waits for.
+//! 84 ms at 200 MHz) and thread mode logs right before each interrupt it waits for.
 //!
 //! Thread mode handles `MESSAGES` messages (`handle` → `parse` with a log line, `send`), then
 //! waits in `idle` for two SysTick interrupts (each logs inside its handler), drains
@@ -50,8 +50,12 @@ fn main() -> ! {
     {
         let _idle = tickspan::span!("idle");
         while TICKS.load(Ordering::Relaxed) < 2 {
-            cortex_m::asm::wfi();
-            defmt::info!("woke after tick {=u32}", TICKS.load(Ordering::Relaxed));
+            // Logged with interrupts off until `wfi`: the next SysTick, and its line, come
+            // less than one period after this line.
+            cortex_m::interrupt::free(|_| {
+                defmt::info!("waiting for tick {=u32}", TICKS.load(Ordering::Relaxed) + 1);
+                cortex_m::asm::wfi();
+            });
             rtt::drain(&mut drain);
         }
     }
