@@ -504,3 +504,113 @@ mod merge_tests {
         assert!(ids[1].1 <= 160, "{ids:?}");
     }
 }
+
+#[cfg(test)]
+mod decode_tests {
+    use super::*;
+    use object::write::{Object, Symbol, SymbolSection};
+    use object::{
+        Architecture, BinaryFormat, Endianness, SectionKind, SymbolFlags, SymbolKind, SymbolScope,
+    };
+
+    /// An ELF with a defmt table as the linker lays it out: raw encoding, a `{=u32}`
+    /// timestamp (index 1) and `info!("parsed {=u32} bytes")` (index 2).
+    fn defmt_elf() -> Vec<u8> {
+        let mut obj = Object::new(BinaryFormat::Elf, Architecture::Arm, Endianness::Little);
+        let defmt = obj.add_section(Vec::new(), b".defmt".to_vec(), SectionKind::ReadOnlyData);
+        obj.append_section_data(defmt, &[0u8; 4], 1);
+        let json = |tag: &str, data: &str| {
+            format!(
+                r#"{{"package":"fw","tag":"{tag}","data":"{data}","disambiguator":"1","crate_name":"fw"}}"#
+            )
+        };
+        let syms = [
+            ("_defmt_version_ = 4".to_string(), 0),
+            ("_defmt_encoding_ = raw".to_string(), 0),
+            (json("defmt_timestamp", "{=u32}"), 1),
+            (json("defmt_info", "parsed {=u32} bytes"), 2),
+        ];
+        for (name, value) in syms {
+            obj.add_symbol(Symbol {
+                name: name.into_bytes(),
+                value,
+                size: 1,
+                kind: SymbolKind::Data,
+                scope: SymbolScope::Dynamic,
+                weak: false,
+                section: SymbolSection::Section(defmt),
+                flags: SymbolFlags::None,
+            });
+        }
+        obj.write().unwrap()
+    }
+
+    /// A raw frame of `info!("parsed {n} bytes")` at tick `ts`.
+    fn frame(ts: u32, n: u32) -> Vec<u8> {
+        [&2u16.to_le_bytes()[..], &ts.to_le_bytes(), &n.to_le_bytes()].concat()
+    }
+
+    fn run(bytes: &[u8]) -> (Vec<Line>, Vec<String>) {
+        let mut warnings = Vec::new();
+        let lines = decode(&defmt_elf(), bytes, &mut |w| warnings.push(w)).unwrap();
+        (lines, warnings)
+    }
+
+    #[test]
+    fn decodes_frames_with_their_tick_timestamps() {
+        assert!(has_table(&defmt_elf()));
+        let bytes = [frame(1000, 9), frame(1200, 10)].concat();
+        let (lines, warnings) = run(&bytes);
+        assert_eq!(
+            lines,
+            [
+                Line {
+                    raw: 1000,
+                    text: "INFO parsed 9 bytes".into()
+                },
+                Line {
+                    raw: 1200,
+                    text: "INFO parsed 10 bytes".into()
+                }
+            ]
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // A frame cut short by the end of the capture is not a line (and not an error).
+        let (lines, warnings) = run(&bytes[..bytes.len() - 3]);
+        assert_eq!((lines.len(), warnings.len()), (1, 0));
+    }
+
+    #[test]
+    fn an_unknown_index_ends_raw_decoding_with_a_warning() {
+        let bytes = [frame(5, 1), vec![0x7f, 0x7f, 0, 0], frame(6, 2)].concat();
+        let (lines, warnings) = run(&bytes);
+        assert_eq!(lines.len(), 1);
+        assert!(
+            warnings.iter().any(|w| w.contains("cannot be decoded")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_or_hang() {
+        let elf = defmt_elf();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for len in 0..400 {
+            let bytes: Vec<u8> = (0..len % 64)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Mostly valid indices, so that decoding gets past the first frame.
+                    if x % 3 == 0 {
+                        2
+                    } else {
+                        x as u8
+                    }
+                })
+                .collect();
+            let lines = decode(&elf, &bytes, &mut |_| {}).unwrap();
+            assert!(lines.len() <= bytes.len() / 10 + 1);
+        }
+    }
+}
