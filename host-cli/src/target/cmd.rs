@@ -71,6 +71,9 @@ pub fn run_attach(
     let Some(defmt) = defmt else {
         return capture(src, &cmd.out, None, show);
     };
+    if cmd.out.output.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+        eprintln!("note: defmt lines are merged into saved streams only, not with `-o -`");
+    }
     let merge = |path: &Path| defmt.merge_into(path);
     let code = capture(src, &cmd.out, Some(&merge), show);
     let _ = std::fs::remove_file(&defmt.raw);
