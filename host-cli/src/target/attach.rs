@@ -114,11 +114,17 @@ impl RttStream {
         let stopped = stopped || self.mem.stopped()?;
         self.buf.clear();
         self.pos = 0;
-        self.chan.read(self.mem.as_mut(), &mut self.buf)?;
+        let out_of_time = self.deadline.is_some_and(|d| Instant::now() >= d);
+        if out_of_time {
+            // The last read: end on a frame boundary, leave the rest for the next host.
+            self.chan
+                .read_whole_frames(self.mem.as_mut(), &mut self.buf)?;
+        } else {
+            self.chan.read(self.mem.as_mut(), &mut self.buf)?;
+        }
         if let Some(side) = self.side.as_mut() {
             side.poll(self.mem.as_mut())?;
         }
-        let out_of_time = self.deadline.is_some_and(|d| Instant::now() >= d);
         if paused && !stopped {
             self.mem.resume()?;
         }

@@ -120,6 +120,22 @@ impl UpChannel {
     /// Moves every byte the target has written into `out` and hands the space back to the
     /// target (writes the read offset). Returns the number of bytes read.
     pub fn read(&mut self, mem: &mut dyn Memory, out: &mut Vec<u8>) -> Result<usize> {
+        self.read_upto(mem, out, false)
+    }
+
+    /// Like [`read`](Self::read), but stops after the last frame delimiter (0x00): what
+    /// follows stays in the target's buffer, so a capture that ends here ends on a frame
+    /// boundary and the next host starts on one.
+    pub fn read_whole_frames(&mut self, mem: &mut dyn Memory, out: &mut Vec<u8>) -> Result<usize> {
+        self.read_upto(mem, out, true)
+    }
+
+    fn read_upto(
+        &mut self,
+        mem: &mut dyn Memory,
+        out: &mut Vec<u8>,
+        whole_frames: bool,
+    ) -> Result<usize> {
         let mut off = [0u32; 2];
         read_words(mem, self.desc + 12, &mut off)?;
         let (write, read) = (off[0], off[1]);
@@ -144,8 +160,19 @@ impl UpChannel {
             take(read, self.size)?;
             take(0, write)?;
         }
-        mem.write(self.desc + 16, &write.to_le_bytes())?;
-        Ok(out.len() - start)
+        if whole_frames {
+            let keep = out[start..]
+                .iter()
+                .rposition(|&b| b == 0)
+                .map_or(0, |i| i + 1);
+            out.truncate(start + keep);
+        }
+        let consumed = (out.len() - start) as u32;
+        let new_read = (read + consumed) % self.size;
+        if consumed > 0 {
+            mem.write(self.desc + 16, &new_read.to_le_bytes())?;
+        }
+        Ok(consumed as usize)
     }
 }
 
@@ -252,6 +279,22 @@ pub(crate) mod tests {
             0,
             "read offset was written back"
         );
+        // Whole frames: "xy\0z" gives "xy\0" and leaves "z" for the next reader.
+        let mut ram = Ram {
+            base,
+            bytes: image(base, 8, 4, 0, b"xy\0z"),
+        };
+        let mut ch = UpChannel::attach(&mut ram, base, TICKSPAN_ID, None).unwrap();
+        let mut out = Vec::new();
+        assert_eq!(ch.read_whole_frames(&mut ram, &mut out).unwrap(), 3);
+        assert_eq!(out, b"xy\0");
+        assert_eq!(
+            ch.read_whole_frames(&mut ram, &mut out).unwrap(),
+            0,
+            "no delimiter: nothing taken"
+        );
+        assert_eq!(ch.read(&mut ram, &mut out).unwrap(), 1);
+        assert_eq!(out, b"xy\0z");
     }
 
     #[test]
