@@ -1,7 +1,7 @@
 //! defmt log lines in the span tree: `tickspan attach` reads defmt-rtt's channel beside
 //! tickspan's, decodes its frames with the table in the ELF (`defmt-decoder`), and merges each
 //! line into the captured stream as an event of the context that was running when it was
-//! logged. `tree`, `dump` and `stats` then show it like any event, marked `▸`.
+//! logged. `tree` (marked `▸`) and `dump` then show it like any event.
 //!
 //! The firmware stamps defmt frames with tickspan's clock, as plain ticks:
 //! `defmt::timestamp!("{=u32}", tickspan::clock::now32())` (or `{=u64}`). The host extends
