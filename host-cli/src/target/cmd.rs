@@ -90,26 +90,33 @@ impl DefmtCapture {
     /// Decodes the captured defmt frames and merges them into the saved stream at `path`.
     fn merge_into(&self, path: &Path) -> Result<(), Fail> {
         let io = |what: &Path, e| Fail::io(format!("reading {}", what.display()), e);
-        let raw = std::fs::read(&self.raw).map_err(|e| io(&self.raw, e))?;
-        if raw.is_empty() {
+        let raw = std::fs::File::open(&self.raw).map_err(|e| io(&self.raw, e))?;
+        if raw.metadata().map_err(|e| io(&self.raw, e))?.len() == 0 {
             return Ok(());
         }
         let elf = std::fs::read(&self.elf).map_err(|e| io(&self.elf, e))?;
         let mut warn = |m: String| eprintln!("warning: {m}");
-        let lines = match super::defmt_log::decode(&elf, &raw, &mut warn) {
+        let lines = match super::defmt_log::decode(&elf, io::BufReader::new(raw), &mut warn) {
             Ok(l) => l,
             Err(e) => {
                 warn(format!("defmt lines not shown: {e:#}"));
                 return Ok(());
             }
         };
-        let stream = std::fs::read(path).map_err(|e| io(path, e))?;
-        let (merged, n) = super::defmt_log::merge(&stream, &lines);
-        if n > 0 {
-            std::fs::write(path, merged)
-                .map_err(|e| Fail::io(format!("writing {}", path.display()), e))?;
+        // Written beside the stream, then renamed over it.
+        let tmp = path.with_extension("defmt-merge");
+        let write = |e| Fail::io(format!("writing {}", tmp.display()), e);
+        let mut out = io::BufWriter::new(std::fs::File::create(&tmp).map_err(write)?);
+        let merged = super::defmt_log::merge(|| std::fs::File::open(path), &mut out, &lines)
+            .and_then(|n| io::Write::flush(&mut out).map(|_| n));
+        drop(out);
+        match merged {
+            Ok(n) if n > 0 => std::fs::rename(&tmp, path).map_err(write),
+            r => {
+                let _ = std::fs::remove_file(&tmp);
+                r.map(|_| ()).map_err(|e| io(path, e))
+            }
         }
-        Ok(())
     }
 }
 

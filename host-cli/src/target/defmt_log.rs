@@ -18,6 +18,7 @@
 //! warning; a frame the decoder cannot even parse ends decoding with a warning, never a panic.
 
 use anyhow::{bail, Context as _, Result};
+use std::io::{self, Read, Write};
 use std::panic::{self, AssertUnwindSafe};
 use tickspan::wire::{encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY};
 use tickspan::{CallsiteKind, Kind, Level};
@@ -35,6 +36,8 @@ const LOG_CALLSITE_BASE: u32 = 0xF000_0000;
 const MAX_TEXTS: u32 = (u32::MAX - LOG_CALLSITE_BASE) >> 4;
 /// Log lines kept (bounded memory); later lines are counted and dropped.
 const MAX_LINES: usize = 1 << 20;
+/// Interrupt nesting followed per context.
+const MAX_NESTING: usize = 256;
 
 /// One decoded log line.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +53,9 @@ pub fn has_table(elf: &[u8]) -> bool {
     matches!(defmt_decoder::Table::parse(elf), Ok(Some(_)))
 }
 
-/// Decodes the bytes of defmt's RTT channel with the ELF's table. Frames without a plain
+/// Decodes the bytes of defmt's RTT channel (read in chunks) with the ELF's table. Frames without a plain
 /// integer timestamp, and malformed frames, are skipped and reported through `warn`.
-pub fn decode(elf: &[u8], bytes: &[u8], warn: &mut dyn FnMut(String)) -> Result<Vec<Line>> {
+pub fn decode(elf: &[u8], mut input: impl Read, warn: &mut dyn FnMut(String)) -> Result<Vec<Line>> {
     let table = defmt_decoder::Table::parse(elf)
         .context("reading the defmt table of the ELF")?
         .ok_or_else(|| anyhow::anyhow!("the ELF has no defmt table (.defmt section)"))?;
@@ -60,53 +63,68 @@ pub fn decode(elf: &[u8], bytes: &[u8], warn: &mut dyn FnMut(String)) -> Result<
         bail!("the firmware gives defmt no timestamp: add `defmt::timestamp!(\"{{=u32}}\", tickspan::clock::now32())`");
     }
     let mut dec = table.new_stream_decoder();
-    dec.received(bytes);
     let mut lines = Vec::new();
     let (mut malformed, mut untimed, mut dropped) = (0u64, 0u64, 0u64);
+    let mut chunk = vec![0u8; 64 * 1024];
     // defmt-decoder formats with `unwrap`s on what it has parsed: a frame it accepted but
     // cannot format must not take the CLI down. Silence the hook while decoding.
     let hook = panic::take_hook();
     panic::set_hook(Box::new(|_| {}));
-    loop {
-        let step = panic::catch_unwind(AssertUnwindSafe(|| match dec.decode() {
-            Ok(f) => {
-                let ts = f.display_timestamp().map(|t| t.to_string());
-                let level = f.level().map_or("", |l| l.as_str()).to_uppercase();
-                let msg = f.display_message().to_string();
-                Ok((
-                    ts,
-                    if level.is_empty() {
+    let mut read_error = None;
+    'input: loop {
+        match input.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => dec.received(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                read_error = Some(e);
+                break;
+            }
+        }
+        loop {
+            let step = panic::catch_unwind(AssertUnwindSafe(|| match dec.decode() {
+                Ok(f) => {
+                    let ts = f.display_timestamp().map(|t| t.to_string());
+                    let level = f.level().map_or("", |l| l.as_str()).to_uppercase();
+                    let msg = f.display_message().to_string();
+                    let text = if level.is_empty() {
                         msg
                     } else {
                         format!("{level} {msg}")
-                    },
-                ))
-            }
-            Err(e) => Err(e),
-        }));
-        match step {
-            Ok(Ok((ts, text))) => match ts.and_then(|t| t.trim().parse::<u64>().ok()) {
-                Some(raw) if lines.len() < MAX_LINES => lines.push(Line { raw, text }),
-                Some(_) => dropped += 1,
-                None => untimed += 1,
-            },
-            Ok(Err(defmt_decoder::DecodeError::UnexpectedEof)) => break,
-            Ok(Err(defmt_decoder::DecodeError::Malformed)) => {
-                malformed += 1;
-                // rzCOBS frames resynchronise at the next delimiter; raw frames cannot.
-                if table.encoding().can_recover() && malformed < 1 << 20 {
-                    continue;
+                    };
+                    Ok((ts, text))
                 }
-                warn("the rest of the defmt stream cannot be decoded (raw encoding)".into());
-                break;
-            }
-            Err(_) => {
-                warn("a defmt frame the decoder could not format ended defmt decoding".into());
-                break;
+                Err(e) => Err(e),
+            }));
+            match step {
+                Ok(Ok((ts, text))) => match ts.and_then(|t| t.trim().parse::<u64>().ok()) {
+                    Some(raw) if lines.len() < MAX_LINES => lines.push(Line { raw, text }),
+                    Some(_) => dropped += 1,
+                    None => untimed += 1,
+                },
+                // The rest of the frame is in the next chunk.
+                Ok(Err(defmt_decoder::DecodeError::UnexpectedEof)) => break,
+                Ok(Err(defmt_decoder::DecodeError::Malformed)) => {
+                    malformed += 1;
+                    // rzCOBS frames resynchronise at the next delimiter; raw frames cannot.
+                    if !table.encoding().can_recover() {
+                        warn(
+                            "the rest of the defmt stream cannot be decoded (raw encoding)".into(),
+                        );
+                        break 'input;
+                    }
+                }
+                Err(_) => {
+                    warn("a defmt frame the decoder could not format ended defmt decoding".into());
+                    break 'input;
+                }
             }
         }
     }
     panic::set_hook(hook);
+    if let Some(e) = read_error {
+        return Err(e).context("reading the captured defmt bytes");
+    }
     if malformed > 0 {
         warn(format!("{malformed} malformed defmt frames skipped"));
     }
@@ -130,18 +148,44 @@ struct Placed {
     callsite: u32,
 }
 
-/// Merges `lines` into the tickspan stream `stream` as events; returns the new stream and the
-/// number of lines merged. Items of the stream are re-encoded unchanged.
-pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
+/// Decodes a whole stream from `r` in chunks (bounded memory), items to `sink`.
+fn feed_all(mut r: impl Read, sink: &mut impl FnMut(Item<'_>)) -> io::Result<()> {
+    let mut dec = Decoder::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if dec.feed(&buf[..n], sink).is_err() {
+            // Not a tickspan stream (or an unknown version): nothing more to read from it.
+            return Ok(());
+        }
+    }
+    dec.finish(sink);
+    Ok(())
+}
+
+/// Merges `lines` into the tickspan stream that `open` reads (three passes, each in bounded
+/// memory) as events, writing the new stream to `out`. Returns the number of lines merged; 0
+/// (and nothing written) when the stream has no records to place them against. Items of the
+/// stream are re-encoded unchanged.
+pub fn merge<R: Read>(
+    open: impl Fn() -> io::Result<R>,
+    out: &mut dyn Write,
+    lines: &[Line],
+) -> io::Result<usize> {
     // Pass 1: the clock's period and the first record's time.
     let (mut wrap, mut first) = (0u64, None::<u64>);
-    let _ = Decoder::new().feed(stream, &mut |item| match item {
+    feed_all(open()?, &mut |item| match item {
         Item::Header(h) => wrap = h.clock_wrap,
         Item::Record { ts, .. } if first.is_none() => first = Some(ts),
         _ => {}
-    });
+    })?;
     let Some(first) = first else {
-        return (stream.to_vec(), 0);
+        return Ok(0);
     };
     let modulus = if (1..=1u64 << 32).contains(&wrap) {
         wrap
@@ -175,13 +219,19 @@ pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
     }
 
     // Pass 2: which handler was running at each line's time.
-    let mut open: std::collections::HashMap<u32, Vec<u64>> = Default::default();
-    let _ = Decoder::new().feed(stream, &mut |item| {
+    let mut isrs: std::collections::HashMap<u32, Vec<u64>> = Default::default();
+    feed_all(open()?, &mut |item| {
         if let Item::Record { ctx, ts, kind, .. } = item {
             match kind {
-                Kind::IsrEnter => open.entry(ctx).or_default().push(ts),
+                Kind::IsrEnter => {
+                    // Bounded: a damaged stream of enters without exits does not grow it.
+                    let stack = isrs.entry(ctx).or_default();
+                    if stack.len() < MAX_NESTING {
+                        stack.push(ts);
+                    }
+                }
                 Kind::IsrExit => {
-                    let Some(start) = open.get_mut(&ctx).and_then(Vec::pop) else {
+                    let Some(start) = isrs.get_mut(&ctx).and_then(Vec::pop) else {
                         return;
                     };
                     let from = placed.partition_point(|p| p.ts < start);
@@ -195,7 +245,7 @@ pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
                 _ => {}
             }
         }
-    });
+    })?;
 
     // Pass 3: re-encode, each line before the first record of its context that is later.
     let mut pending: std::collections::HashMap<u32, std::collections::VecDeque<(u64, u32)>> =
@@ -209,7 +259,8 @@ pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
     let mut w = Writer::default();
     let mut defined = false;
     let mut emitted = 0;
-    let _ = Decoder::new().feed(stream, &mut |item| {
+    let mut failed = None;
+    feed_all(open()?, &mut |item| {
         if !defined && !matches!(item, Item::Header(_)) {
             // The log callsites, right after the header.
             defined = true;
@@ -242,7 +293,14 @@ pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
             Item::Sync { ts, unix_ns } => w.frame(|e| e.sync(ts, unix_ns)),
             _ => {}
         }
-    });
+        if w.out.len() >= 64 * 1024 && failed.is_none() {
+            failed = out.write_all(&w.out).err();
+            w.out.clear();
+        }
+    })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     // Lines after their context's last record.
     let mut rest: Vec<(u32, u64, u32)> = pending
         .into_iter()
@@ -253,7 +311,8 @@ pub fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
         w.record(ctx, Kind::Event, cs, t, 0, 0);
         emitted += 1;
     }
-    (w.finish(), emitted)
+    out.write_all(&w.finish())?;
+    Ok(emitted)
 }
 
 /// The value congruent to `r` modulo `m` nearest to `near`.
@@ -435,6 +494,12 @@ mod merge_tests {
         out
     }
 
+    fn merge(stream: &[u8], lines: &[Line]) -> (Vec<u8>, usize) {
+        let mut out = Vec::new();
+        let n = super::merge(|| Ok(stream), &mut out, lines).unwrap();
+        (out, n)
+    }
+
     fn line(raw: u64, text: &str) -> Line {
         Line {
             raw,
@@ -471,9 +536,54 @@ mod merge_tests {
     }
 
     #[test]
+    fn a_long_stream_goes_through_in_chunks_unchanged_but_for_the_lines() {
+        let mut w = Writer::default();
+        w.frame(|e| {
+            e.callsite(&CallsiteInfo {
+                id: PARSE,
+                kind: CallsiteKind::Span,
+                level: Level::Info,
+                line: 1,
+                name: "parse",
+                file: "f.rs",
+            })
+        });
+        for i in 0..100_000u64 {
+            w.record(0, Kind::SpanEnter, PARSE, 10 * i, 0, 0);
+            w.record(0, Kind::SpanExit, PARSE, 10 * i + 5, 0, 0);
+        }
+        let s = w.finish();
+        assert!(s.len() > 3 * 64 * 1024, "{} bytes", s.len());
+        // Clock of 2^32 (no header): one line in the middle of span 15 000, one at the end.
+        let (merged, n) = merge(
+            &s,
+            &[line(150_002, "INFO mid"), line(2_000_000, "INFO end")],
+        );
+        assert_eq!(n, 2);
+        let all = items(&merged);
+        assert_eq!(all.len(), 200_002);
+        assert_eq!(
+            all[30_001],
+            (0, 150_002, Kind::Event, "INFO mid".to_string())
+        );
+        assert_eq!(all[30_000].1, 150_000);
+        assert_eq!(
+            all[200_001],
+            (0, 2_000_000, Kind::Event, "INFO end".to_string())
+        );
+        let mut without: Vec<_> = all.clone();
+        without.retain(|i| i.2 != Kind::Event);
+        assert_eq!(without, items(&s));
+    }
+
+    #[test]
     fn a_stream_without_records_or_lines_is_left_alone() {
         let garbage = b"not a trace at all\0\x01\x02".to_vec();
-        assert_eq!(merge(&garbage, &[line(1, "x")]), (garbage.clone(), 0));
+        assert_eq!(
+            merge(&garbage, &[line(1, "x")]),
+            (Vec::new(), 0),
+            "nothing written"
+        );
         let s = stream();
         let (merged, n) = merge(&s, &[]);
         assert_eq!(n, 0);
@@ -609,7 +719,7 @@ mod decode_tests {
                     }
                 })
                 .collect();
-            let lines = decode(&elf, &bytes, &mut |_| {}).unwrap();
+            let lines = decode(&elf, &bytes[..], &mut |_| {}).unwrap();
             assert!(lines.len() <= bytes.len() / 10 + 1);
         }
     }
