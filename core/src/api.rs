@@ -109,7 +109,7 @@ impl Span {
     }
 }
 
-/// A point event without payload. Use [`event!`](crate::event).
+/// A point event without payload. Use [`event!`](macro@crate::event).
 #[inline(always)]
 pub fn event(cs: &'static Callsite) {
     emit(cs.id() | Kind::Event as u32, 0);
@@ -141,8 +141,8 @@ value_impl!(ValueU: u8, u16, u32, u64, usize, bool);
 value_impl!(ValueI: i8, i16, i32, i64, isize);
 value_impl!(ValueF: f32, f64);
 
-/// An event or value with a typed payload. Use [`event!`](crate::event) or
-/// [`value!`](crate::value).
+/// An event or value with a typed payload. Use [`event!`](macro@crate::event) or
+/// [`value!`](macro@crate::value).
 #[inline(always)]
 pub fn value<V: Value>(cs: &'static Callsite, v: V) {
     let bits = v.bits();

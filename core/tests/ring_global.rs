@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tickspan::context::threads::UNCLAIMED_LOST;
+use tickspan::context::threads::{in_use, UNCLAIMED_LOST};
 use tickspan::context::RINGS;
 use tickspan::{Kind, Record};
 
@@ -73,6 +73,9 @@ fn check(ring: usize, c: &mut Check, cs: &mut Callsites, r: &Record) {
 }
 
 #[test]
+// Under Miri some schedules of the spinning reader take many minutes; Miri covers the rings in
+// ring_stress and the global path in the unit tests.
+#[cfg_attr(miri, ignore)]
 fn writers_and_concurrent_reader_through_the_macros() {
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
@@ -84,7 +87,8 @@ fn writers_and_concurrent_reader_through_the_macros() {
             loop {
                 let finished = done.load(Ordering::Acquire);
                 let mut progress = false;
-                for (i, ring) in RINGS.iter().enumerate() {
+                // Only claimed rings can hold records (and Miri is much faster on two than on 64).
+                for (i, ring) in RINGS.iter().enumerate().filter(|&(i, _)| in_use(i)) {
                     let o = ring.read(&mut out);
                     for r in &out[..o.records] {
                         check(i, &mut checks[i], &mut cs, r);

@@ -6,14 +6,15 @@
 //!
 //! | target | default | alternatives (cargo features) |
 //! |---|---|---|
-//! | Cortex-M3/M4/M7 (`thumbv7m`, `thumbv7em`) | [`dwt::Dwt`] (CYCCNT) | `clock-systick`, `clock-custom` |
-//! | Cortex-M0/M0+ (`thumbv6m`), no DWT | [`systick::SysTick`] | `clock-custom` |
-//! | RISC-V bare metal | [`riscv::Mcycle`] | `clock-custom` |
+//! | Cortex-M3/M4/M7 (`thumbv7m`, `thumbv7em`) | `dwt::Dwt` (CYCCNT) | `clock-systick`, `clock-custom` |
+//! | Cortex-M0/M0+ (`thumbv6m`), no DWT | `systick::SysTick` | `clock-custom` |
+//! | RISC-V bare metal | `riscv::Mcycle` | `clock-custom` |
 //! | x86_64 std | [`tsc::Tsc`] | `clock-instant` |
-//! | aarch64 std | [`cntvct::Cntvct`] | `clock-instant` |
+//! | aarch64 std | `cntvct::Cntvct` | `clock-instant` |
 //! | other std | [`instant::Instant`] | |
 //!
-//! Under QEMU DWT CYCCNT reads 0 ([`dwt::Dwt::enable`] reports it); use `clock-systick` there.
+//! Under QEMU DWT CYCCNT reads 0 (`dwt::Dwt::enable` reports it); use `clock-systick` there.
+//! (Target-specific clocks are not links: each exists only in its target's documentation.)
 
 #[cfg(all(tickspan_cortex_m, not(target_arch = "arm")))]
 compile_error!("unreachable");
