@@ -316,17 +316,17 @@ pub trait Visitor {
 }
 
 impl<A: Visitor, B: Visitor> Visitor for (A, B) {
-    #[inline]
+    #[inline(always)]
     fn open(&mut self, meta: &Meta, span: &Span) {
         self.0.open(meta, span);
         self.1.open(meta, span);
     }
-    #[inline]
+    #[inline(always)]
     fn close(&mut self, meta: &Meta, span: &Span, path: &[NameId]) {
         self.0.close(meta, span, path);
         self.1.close(meta, span, path);
     }
-    #[inline]
+    #[inline(always)]
     fn mark(&mut self, meta: &Meta, mark: &Mark) {
         self.0.mark(meta, mark);
         self.1.mark(meta, mark);
@@ -334,15 +334,15 @@ impl<A: Visitor, B: Visitor> Visitor for (A, B) {
 }
 
 impl<V: Visitor + ?Sized> Visitor for &mut V {
-    #[inline]
+    #[inline(always)]
     fn open(&mut self, meta: &Meta, span: &Span) {
         (**self).open(meta, span)
     }
-    #[inline]
+    #[inline(always)]
     fn close(&mut self, meta: &Meta, span: &Span, path: &[NameId]) {
         (**self).close(meta, span, path)
     }
-    #[inline]
+    #[inline(always)]
     fn mark(&mut self, meta: &Meta, mark: &Mark) {
         (**self).mark(meta, mark)
     }
@@ -724,7 +724,8 @@ impl State {
         true
     }
 
-    #[inline]
+    // Inlined: it runs once per span, and the visitors' fast paths inline into it.
+    #[inline(always)]
     fn close_top(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
         let c = &mut self.ctxs[ctx as usize];
         let Some(f) = c.stack.pop() else { return };

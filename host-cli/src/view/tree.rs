@@ -288,6 +288,7 @@ impl<W: Write> Tree<W> {
         i
     }
 
+    #[inline]
     fn agg_add(&mut self, i: u32, s: &Span) {
         if i == NONE {
             return;
@@ -542,8 +543,42 @@ fn mark_text(meta: &Meta, name: NameId, kind: MarkKind) -> String {
 }
 
 impl<W: Write> Visitor for Tree<W> {
+    /// Inlined into the timeline: `--merge` moving down an existing call path is a few
+    /// instructions; everything else goes out of line.
+    #[inline(always)]
+    fn open(&mut self, meta: &Meta, s: &Span) {
+        if self.merge && s.kind != SpanKind::Manual {
+            if let Some(&p) = self.agg_stacks.get(s.ctx as usize).and_then(|st| st.last()) {
+                if p != NONE {
+                    let node = self.agg_child(p, s.name, false);
+                    self.agg_stacks[s.ctx as usize].push(node);
+                    return;
+                }
+            }
+        }
+        self.open_slow(meta, s)
+    }
+
+    #[inline(always)]
+    fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
+        if self.merge && s.kind != SpanKind::Manual {
+            if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|st| st.pop()) {
+                self.agg_add(i, s);
+            }
+            return;
+        }
+        self.close_slow(meta, s, path)
+    }
+
     #[inline]
-    fn open(&mut self, _meta: &Meta, s: &Span) {
+    fn mark(&mut self, meta: &Meta, m: &Mark) {
+        self.mark_slow(meta, m)
+    }
+}
+
+impl<W: Write> Tree<W> {
+    #[inline(never)]
+    fn open_slow(&mut self, _meta: &Meta, s: &Span) {
         if self.merge {
             let key = if s.kind == SpanKind::Manual { MANUAL_KEY } else { s.ctx };
             if s.kind != SpanKind::Manual {
@@ -599,8 +634,8 @@ impl<W: Write> Visitor for Tree<W> {
         t.stack.push(i);
     }
 
-    #[inline]
-    fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
+    #[inline(never)]
+    fn close_slow(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
         if self.merge {
             if s.kind == SpanKind::Manual {
                 let mut at = self.agg_root(MANUAL_KEY);
@@ -653,8 +688,8 @@ impl<W: Write> Visitor for Tree<W> {
         }
     }
 
-    #[inline]
-    fn mark(&mut self, meta: &Meta, m: &Mark) {
+    #[inline(never)]
+    fn mark_slow(&mut self, meta: &Meta, m: &Mark) {
         if self.merge {
             let Some(&top) = self.agg_stacks.get(m.ctx as usize).and_then(|s| s.last()) else { return };
             if top == NONE {
