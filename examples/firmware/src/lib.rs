@@ -104,3 +104,18 @@ fn panic(info: &core::panic::PanicInfo) -> ! {
     cortex_m_semihosting::hprintln!("panic: {}", info);
     exit(false)
 }
+
+/// Burns roughly `n` loop iterations (work inside the examples' spans).
+pub fn spin(n: u32) {
+    for i in 0..n {
+        core::hint::black_box(i);
+    }
+}
+
+/// Called once everything recorded is in the RTT channel: a breakpoint target for hosts
+/// (`tickspan attach --until tickspan_rtt_done`).
+#[no_mangle]
+#[inline(never)]
+pub extern "C" fn tickspan_rtt_done() {
+    cortex_m::asm::nop();
+}

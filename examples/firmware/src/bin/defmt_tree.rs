@@ -20,7 +20,7 @@ use cortex_m_rt::{entry, exception};
 use defmt_rtt as _;
 use tickspan::drain::Drain;
 use tickspan::transport::rtt;
-use tickspan_firmware as board;
+use tickspan_firmware::{self as board, spin, tickspan_rtt_done};
 
 // The same ticks tickspan's records carry (their low 32 bits).
 defmt::timestamp!("{=u32}", tickspan::clock::now32());
@@ -78,19 +78,7 @@ fn parse(msg: u32) -> u32 {
     n
 }
 
-/// Everything recorded is in the tickspan channel. A breakpoint target for hosts.
-#[no_mangle]
-#[inline(never)]
-pub extern "C" fn tickspan_rtt_done() {
-    cortex_m::asm::nop();
-}
 
-/// Burns roughly `n` loop iterations.
-fn spin(n: u32) {
-    for i in 0..n {
-        core::hint::black_box(i);
-    }
-}
 
 #[exception]
 fn SysTick() {

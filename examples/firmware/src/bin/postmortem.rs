@@ -15,7 +15,7 @@
 use core::fmt::Write as _;
 use cortex_m_rt::{entry, exception, ExceptionFrame};
 use tickspan::context::RINGS;
-use tickspan_firmware as board;
+use tickspan_firmware::{self as board, spin};
 
 /// Rounds of thread-mode work: each writes 6 records, more than a ring holds.
 const ROUNDS: u32 = 100;
@@ -40,12 +40,6 @@ fn main() -> ! {
     cortex_m::asm::udf()
 }
 
-/// Burns roughly `n` loop iterations.
-fn spin(n: u32) {
-    for i in 0..n {
-        core::hint::black_box(i);
-    }
-}
 
 #[exception]
 fn SysTick() {

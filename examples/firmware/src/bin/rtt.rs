@@ -15,7 +15,7 @@
 use cortex_m_rt::{entry, exception};
 use tickspan::drain::Drain;
 use tickspan::transport::rtt;
-use tickspan_firmware as board;
+use tickspan_firmware::{self as board, spin, tickspan_rtt_done};
 
 /// Rounds of thread-mode work (5 records each).
 const ROUNDS: u32 = 200;
@@ -44,19 +44,7 @@ fn main() -> ! {
     }
 }
 
-/// Everything recorded is in the RTT channel. A breakpoint target for hosts.
-#[no_mangle]
-#[inline(never)]
-pub extern "C" fn tickspan_rtt_done() {
-    cortex_m::asm::nop();
-}
 
-/// Burns roughly `n` loop iterations.
-fn spin(n: u32) {
-    for i in 0..n {
-        core::hint::black_box(i);
-    }
-}
 
 #[exception]
 fn SysTick() {
