@@ -3,6 +3,7 @@
 //! decoding it alone, then decode + timeline + tree (merged) + stats, on one core, and prints
 //! records/s and the peak resident memory.
 
+use crate::cli::BenchPass;
 use crate::item::{CallsiteInfo, CallsiteKind, Decoder, Item, Kind, Level, StreamHeader};
 use crate::model::{Meta, NameId, Span, Timeline, Visitor};
 use crate::run::Fail;
@@ -192,36 +193,49 @@ fn timed(path: &Path, what: &str, v: &mut impl Visitor) -> Result<Timeline, Fail
     Ok(tl)
 }
 
-/// Times decode-only and decode + tree + stats over `path` (read in chunks, not held).
-pub fn run(path: &Path) -> Result<(), Fail> {
-    let cpu = cpu_seconds();
-    let t = Instant::now();
-    let mut records = 0u64;
-    let mut dec = Decoder::new();
-    let mut count = |i: Item<'_>| records += matches!(i, Item::Record { .. }) as u64;
-    let bytes = chunks(path, |c| dec.feed(c, &mut count).map_err(fatal))?;
-    dec.finish(&mut count);
-    let mb = bytes as f64 / 1e6;
-    let d = t.elapsed().as_secs_f64();
-    println!(
-        "decode only                 {records} records, {mb:.1} MB in {d:.3} s = {} ({:.2} B/record)",
-        rates(records, d, cpu),
-        bytes as f64 / records.max(1) as f64
-    );
+/// Times decode-only, then decode + timeline with each view, over `path` (read in chunks, not
+/// held); `only` picks one pass.
+pub fn run(path: &Path, only: Option<BenchPass>) -> Result<(), Fail> {
+    let want = |p: BenchPass| only.is_none_or(|o| o == p);
+    if want(BenchPass::Decode) {
+        let cpu = cpu_seconds();
+        let t = Instant::now();
+        let mut records = 0u64;
+        let mut dec = Decoder::new();
+        let mut count = |i: Item<'_>| records += matches!(i, Item::Record { .. }) as u64;
+        let bytes = chunks(path, |c| dec.feed(c, &mut count).map_err(fatal))?;
+        dec.finish(&mut count);
+        let mb = bytes as f64 / 1e6;
+        let d = t.elapsed().as_secs_f64();
+        println!(
+            "decode only                 {records} records, {mb:.1} MB in {d:.3} s = {} ({:.2} B/record)",
+            rates(records, d, cpu),
+            bytes as f64 / records.max(1) as f64
+        );
+    }
 
     // The timeline alone (merge, span stacks, ISR accounting), then with each view.
     struct Nothing;
     impl Visitor for Nothing {
         fn close(&mut self, _: &Meta, _: &Span, _: &[NameId]) {}
     }
-    timed(path, "decode + timeline", &mut Nothing)?;
-    timed(path, "decode + timeline + stats", &mut Stats::default())?;
-    timed(path, "decode + timeline + tree", &mut Tree::new(io::sink(), Default::default(), true, 100_000))?;
-    let mut views = (Tree::new(io::sink(), Default::default(), true, 100_000), Stats::default());
-    let tl = timed(path, "decode + tree + stats", &mut views)?;
-    views.0.finish(&tl.meta).map_err(|e| Fail::io("tree", e))?;
-    let spans: u64 = views.1.report(&tl.meta).spans.iter().map(|r| r.count).sum();
-    println!("({spans} spans)");
+    let tree = || Tree::new(io::sink(), Default::default(), true, 100_000);
+    if want(BenchPass::Timeline) {
+        timed(path, "decode + timeline", &mut Nothing)?;
+    }
+    if want(BenchPass::Stats) {
+        timed(path, "decode + timeline + stats", &mut Stats::default())?;
+    }
+    if want(BenchPass::Tree) {
+        timed(path, "decode + timeline + tree", &mut tree())?;
+    }
+    if want(BenchPass::All) {
+        let mut views = (tree(), Stats::default());
+        let tl = timed(path, "decode + tree + stats", &mut views)?;
+        views.0.finish(&tl.meta).map_err(|e| Fail::io("tree", e))?;
+        let spans: u64 = views.1.report(&tl.meta).spans.iter().map(|r| r.count).sum();
+        println!("({spans} spans)");
+    }
     if let Some(kib) = peak_rss_kib() {
         println!("peak RSS: {:.1} MiB", kib as f64 / 1024.0);
     }

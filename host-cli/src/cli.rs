@@ -225,6 +225,24 @@ pub struct BenchGenArgs {
 pub struct BenchArgs {
     /// Trace file (from bench-gen or a real recording).
     pub file: PathBuf,
+    /// Run one pass only (e.g. under `valgrind --tool=callgrind` for an instruction count).
+    #[arg(long, value_enum)]
+    pub pass: Option<BenchPass>,
+}
+
+/// A pass of `tickspan bench`.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchPass {
+    /// Decode only.
+    Decode,
+    /// Decode + timeline (merge, span stacks, interrupt accounting).
+    Timeline,
+    /// … + stats.
+    Stats,
+    /// … + merged tree.
+    Tree,
+    /// Decode + timeline + merged tree + stats.
+    All,
 }
 
 #[cfg(test)]

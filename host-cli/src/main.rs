@@ -89,7 +89,7 @@ fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::Attach(a) => target::cmd::run_attach(&a, show),
         Cmd::Postmortem(a) => target::cmd::run_postmortem(&a, show),
         Cmd::BenchGen(a) => bench::generate(&a.output, a.records).map(|_| exit::OK),
-        Cmd::Bench(a) => bench::run(&a.file).map(|_| exit::OK),
+        Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
     }
 }
 
