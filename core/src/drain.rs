@@ -13,8 +13,8 @@
 //! }
 //! ```
 //!
-//! Or into any [`embedded_io::Write`] with [`Drain::write_to`]. On std,
-//! [`transport::spawn`](crate::transport::spawn) runs it on a background thread.
+//! Or into any [`embedded_io::Write`] with [`Drain::write_to`]. On std, `transport::spawn` (feature
+//! `std`, not a link so that bare-metal docs build) runs it on a background thread.
 //!
 //! What the stream holds, in order: the stream header (behind a `0x00`), a clock anchor, then batch
 //! frames of each context's records (with loss entries where its ring lost records). On std

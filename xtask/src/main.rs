@@ -168,6 +168,21 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
     let mut doc = cargo(root, &["doc", "--no-deps", "--lib"]);
     doc.env("RUSTDOCFLAGS", "-D warnings");
     steps.push(step("docs", doc));
+    // Bare-metal docs: links to items that only std, x86_64 or an optional feature has break
+    // here and nowhere else. The cross builds' feature sets, and the optional bare-metal ones.
+    let doc_target = "thumbv7em-none-eabihf";
+    for features in NO_STD_FEATURES.into_iter().chain(["rtt,decode,defmt,embassy,multi-core", "clock-custom"]) {
+        let mut args = vec!["doc", "-p", "tickspan", "--no-deps", "--target", doc_target];
+        if !features.is_empty() {
+            args.extend(["--features", features]);
+        }
+        let mut doc = cargo(root, &args);
+        doc.env("RUSTDOCFLAGS", "-D warnings");
+        let label = if features.is_empty() { "no features" } else { features };
+        let mut s = step(format!("docs {doc_target} ({label})"), doc);
+        s.missing = missing_target(&installed, doc_target);
+        steps.push(s);
+    }
 
     // Own target directory: `--cfg loom` would otherwise invalidate the host build's cache.
     let mut loom = cargo(root, &["test", "-p", "tickspan", "--test", "loom_ring", "--release"]);

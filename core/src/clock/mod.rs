@@ -9,12 +9,13 @@
 //! | Cortex-M3/M4/M7 (`thumbv7m`, `thumbv7em`) | `dwt::Dwt` (CYCCNT) | `clock-systick`, `clock-custom` |
 //! | Cortex-M0/M0+ (`thumbv6m`), no DWT | `systick::SysTick` | `clock-custom` |
 //! | RISC-V bare metal | `riscv::Mcycle` | `clock-custom` |
-//! | x86_64 std | [`tsc::Tsc`] | `clock-instant` |
+//! | x86_64 std | `tsc::Tsc` | `clock-instant` |
 //! | aarch64 std | `cntvct::Cntvct` | `clock-instant` |
-//! | other std | [`instant::Instant`] | |
+//! | other std | `instant::Instant` | |
 //!
 //! Under QEMU DWT CYCCNT reads 0 (`dwt::Dwt::enable` reports it); use `clock-systick` there.
-//! (Target-specific clocks are not links: each exists only in its target's documentation.)
+//! (Target- and std-specific clocks are not links: each exists only in the documentation of
+//! a build that has it.)
 
 #[cfg(all(tickspan_cortex_m, not(target_arch = "arm")))]
 compile_error!("unreachable");

@@ -7,7 +7,8 @@
 //!
 //! * [`encode::FrameEncoder`] builds frames (always available, `no_std`, no allocation); the
 //!   [`Drain`](crate::drain::Drain) uses it to turn ring contents into a stream.
-//! * [`Decoder`] (feature `decode`) turns a byte stream back into [`Item`]s, in bounded memory.
+//! * `Decoder` (feature `decode`; not a link, so that docs build without it) turns a byte stream
+//!   back into [`Item`]s, in bounded memory.
 //!
 //! ```
 //! # #[cfg(feature = "decode")] {
