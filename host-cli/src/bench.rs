@@ -5,7 +5,7 @@
 
 use crate::cli::BenchPass;
 use crate::item::{CallsiteInfo, CallsiteKind, Decoder, Item, Kind, Level, StreamHeader};
-use crate::model::{Meta, NameId, Span, Timeline, Visitor};
+use crate::model::{Feed, Meta, NameId, Span, Timeline, Visitor};
 use crate::run::Fail;
 use crate::view::{stats::Stats, tree::Tree};
 use std::fs::File;
@@ -183,9 +183,9 @@ fn timed(path: &Path, what: &str, v: &mut impl Visitor) -> Result<Timeline, Fail
     let t = Instant::now();
     let mut tl = Timeline::default();
     let mut dec = Decoder::new();
-    let mut push = |i: Item<'_>| tl.push(i, v);
-    chunks(path, |c| dec.feed(c, &mut push).map_err(fatal))?;
-    dec.finish(&mut push);
+    let mut feed = Feed { tl: &mut tl, v };
+    chunks(path, |c| dec.feed_sink(c, &mut feed).map_err(fatal))?;
+    dec.finish_sink(&mut feed);
     tl.finish(v);
     let d = t.elapsed().as_secs_f64();
     let n = tl.counters().records;

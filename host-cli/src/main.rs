@@ -73,14 +73,13 @@ fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             run::install_ctrlc();
             let mut dump = view::dump::Dump::new(stdout(), a.json);
             elf_names(&a.input, dump.names())?;
-            let sum = run::decode(src.as_mut(), a.input.quiet, |item| {
-                if let Some(i) = item {
-                    dump.item(i);
-                    if dump.failed() {
-                        STOP.store(true, Ordering::Relaxed);
-                    }
+            let mut each = run::Items(|i: item::Item<'_>| {
+                dump.item(i);
+                if dump.failed() {
+                    STOP.store(true, Ordering::Relaxed);
                 }
-            })?;
+            });
+            let sum = run::decode(src.as_mut(), a.input.quiet, &mut each, |_| {})?;
             output_result(dump.finish(), "standard output")?;
             let damaged = sum.skipped_regions > 0;
             Ok(if a.input.strict && damaged { exit::DAMAGED } else { exit::OK })
@@ -257,14 +256,11 @@ fn timeline<V: Visitor>(
     run::install_ctrlc();
     let mut tl = Timeline::new(input.reorder_window);
     tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
-    let sum = run::decode(src.as_mut(), input.quiet, |item| match item {
-        Some(i) => tl.push(i, v),
-        None => {
-            // A live source went quiet: the target has drained everything up to now.
-            tl.flush(v);
-            if idle(v, &tl.meta) {
-                STOP.store(true, Ordering::Relaxed);
-            }
+    let sum = run::decode(src.as_mut(), input.quiet, &mut model::Feed { tl: &mut tl, v }, |f| {
+        // A live source went quiet: the target has drained everything up to now.
+        f.tl.flush(f.v);
+        if idle(f.v, &f.tl.meta) {
+            STOP.store(true, Ordering::Relaxed);
         }
     })?;
     tl.finish(v);

@@ -12,10 +12,9 @@
 //! level keeps a running total of the time its direct preempters took; a span's stolen time is
 //! the growth of its level's total while it was open.
 
-use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind};
+use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Rec, Sink};
 use crate::units::Clock;
 use rustc_hash::FxHashMap;
-use std::collections::VecDeque;
 
 /// Index of an interned callsite name.
 pub type NameId = u32;
@@ -370,10 +369,8 @@ pub struct Counters {
     pub late: u64,
 }
 
+/// A record being applied, its callsite interned.
 #[derive(Clone, Copy)]
-// `a` and `b` are kept apart: next to each other the compiler copies them from the decoder's
-// item with one 8-byte load over two 4-byte stores, which stalls store forwarding.
-#[repr(C)]
 struct QRec {
     ts: u64,
     a: u32,
@@ -395,7 +392,10 @@ struct Frame {
 
 #[derive(Default)]
 struct Ctx {
-    queue: VecDeque<QRec>,
+    /// Records held back, from `head` on, as the decoder handed them over (a `Vec` and a
+    /// cursor: runs come in and go out as slices).
+    queue: Vec<Rec>,
+    head: usize,
     stack: Vec<Frame>,
     path: Vec<NameId>,
     isr_level: u32,
@@ -478,16 +478,10 @@ impl Timeline {
     #[inline]
     pub fn push(&mut self, item: Item<'_>, v: &mut impl Visitor) {
         match item {
-            Item::Record { ctx, ts, kind, callsite, a, b } => {
-                let name = self.meta.names.intern(callsite);
-                self.st.enqueue(ctx, QRec { ts, name, a, b, kind });
-                if self.st.queued > self.st.window {
-                    self.st.release(&mut self.meta, v, false);
-                }
-            }
+            Item::Record { ctx, ts, kind, callsite, a, b } => self.records(ctx, &[Rec { ts, callsite, a, b, kind }], v),
             Item::Loss { ctx, count } => {
                 let ts = self.st.ctxs.get(ctx as usize).map_or(0, |c| c.last_in);
-                self.st.enqueue(ctx, QRec { ts, name: 0, a: count, b: 0, kind: Kind::Loss });
+                self.records(ctx, &[Rec { ts, callsite: 0, a: count, b: 0, kind: Kind::Loss }], v)
             }
             Item::Header(h) => {
                 self.meta.clock = Clock { hz: h.clock_hz };
@@ -517,6 +511,18 @@ impl Timeline {
         }
     }
 
+    /// Takes a run of records of one context (in its order), as [`Decoder::feed_sink`] hands
+    /// them over.
+    ///
+    /// [`Decoder::feed_sink`]: crate::item::Decoder::feed_sink
+    #[inline]
+    pub fn records(&mut self, ctx: u32, recs: &[Rec], v: &mut impl Visitor) {
+        self.st.enqueue(ctx, recs);
+        if self.st.queued > self.st.window {
+            self.st.release(&mut self.meta, v, false);
+        }
+    }
+
     /// Processes everything held back (e.g. when a live input goes idle).
     pub fn flush(&mut self, v: &mut impl Visitor) {
         self.st.release(&mut self.meta, v, true);
@@ -542,11 +548,30 @@ impl Timeline {
     }
 }
 
+/// A timeline and its visitor, as a decoder's [`Sink`].
+pub struct Feed<'a, V> {
+    /// The timeline.
+    pub tl: &'a mut Timeline,
+    /// What receives the spans.
+    pub v: &'a mut V,
+}
+
+impl<V: Visitor> Sink for Feed<'_, V> {
+    #[inline]
+    fn item(&mut self, item: Item<'_>) {
+        self.tl.push(item, self.v)
+    }
+    #[inline]
+    fn records(&mut self, ctx: u32, records: &[Rec]) {
+        self.tl.records(ctx, records, self.v)
+    }
+}
+
 impl State {
     #[inline]
-    fn enqueue(&mut self, ctx: u32, rec: QRec) {
+    fn enqueue(&mut self, ctx: u32, recs: &[Rec]) {
         if ctx >= MAX_CONTEXTS {
-            self.counters.dropped += 1;
+            self.counters.dropped += recs.len() as u64;
             return;
         }
         let i = ctx as usize;
@@ -554,12 +579,23 @@ impl State {
             self.ctxs.resize_with(i + 1, Ctx::default);
         }
         let c = &mut self.ctxs[i];
-        c.last_in = rec.ts;
-        if c.queue.is_empty() {
-            self.active.push(ctx);
+        if c.head == c.queue.len() {
+            if !recs.is_empty() {
+                self.active.push(ctx);
+            }
+            c.queue.clear();
+            c.head = 0;
+        } else if c.queue.capacity() - c.queue.len() < recs.len() && c.head >= c.queue.len() / 2 {
+            // Drop what was released rather than grow (at least half the queue, so each record
+            // is moved at most once on average).
+            c.queue.drain(..c.head);
+            c.head = 0;
         }
-        c.queue.push_back(rec);
-        self.queued += 1;
+        c.queue.extend_from_slice(recs);
+        if let Some(r) = recs.last() {
+            c.last_in = r.ts;
+        }
+        self.queued += recs.len();
     }
 
     /// Merges queued records in time order: down to half the window, or everything.
@@ -568,7 +604,8 @@ impl State {
         while self.queued > keep {
             let (mut best, mut best_ts, mut second) = (usize::MAX, u64::MAX, u64::MAX);
             for (k, &i) in self.active.iter().enumerate() {
-                let ts = self.ctxs[i as usize].queue.front().map_or(u64::MAX, |r| r.ts);
+                let c = &self.ctxs[i as usize];
+                let ts = c.queue.get(c.head).map_or(u64::MAX, |r| r.ts);
                 if ts < best_ts {
                     second = best_ts;
                     best_ts = ts;
@@ -584,12 +621,14 @@ impl State {
             let best = self.active[slot] as usize;
             // Every record of `best` up to the next context's head is next in time order
             // (a context's own records are in order).
-            let mut q = std::mem::take(&mut self.ctxs[best].queue);
-            let limit = q.len().min(self.queued - keep);
-            let run =
-                if second == u64::MAX { limit } else { q.iter().take(limit).take_while(|r| r.ts <= second).count() };
-            self.queued -= run;
-            if let (Some(first), Some(last)) = (q.front(), q.get(run.wrapping_sub(1))) {
+            let q = std::mem::take(&mut self.ctxs[best].queue);
+            let head = self.ctxs[best].head;
+            let held = &q[head..];
+            let limit = held.len().min(self.queued - keep);
+            let run = held[..limit].iter().position(|r| r.ts > second).unwrap_or(limit).max(1);
+            let run = &held[..run];
+            self.queued -= run.len();
+            if let (Some(first), Some(last)) = (run.first(), run.last()) {
                 if first.ts < meta.end {
                     self.counters.late += 1;
                 }
@@ -598,12 +637,18 @@ impl State {
                 }
                 meta.end = meta.end.max(last.ts);
             }
-            for r in q.drain(..run) {
-                self.apply(meta, v, best as u32, r);
+            self.counters.records += run.len() as u64;
+            for r in run {
+                let name = if r.kind == Kind::Loss { 0 } else { meta.names.intern(r.callsite) };
+                self.apply(meta, v, best as u32, QRec { ts: r.ts, a: r.a, name, b: r.b, kind: r.kind });
             }
-            let empty = q.is_empty();
-            self.ctxs[best].queue = q;
-            if empty {
+            let head = head + run.len();
+            let c = &mut self.ctxs[best];
+            c.queue = q;
+            c.head = head;
+            if head == c.queue.len() {
+                c.queue.clear();
+                c.head = 0;
                 self.active.swap_remove(slot);
             }
         }
@@ -611,8 +656,14 @@ impl State {
 
     #[inline]
     fn apply(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
-        self.counters.records += 1;
         let c = &mut self.ctxs[ctx as usize];
+        if r.kind == Kind::Loss {
+            // Placed after the context's last record (the batch's time so far says no more).
+            let now = c.now;
+            self.counters.records -= 1;
+            self.counters.lost += r.a as u64;
+            return self.mark(meta, v, ctx, now, 0, MarkKind::Loss(r.a));
+        }
         if r.ts < c.now {
             self.time_jump(meta, v, ctx);
         }
@@ -637,11 +688,6 @@ impl State {
                 }
                 self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Task(r.a))
             }
-            Kind::Loss => {
-                self.counters.records -= 1;
-                self.counters.lost += r.a as u64;
-                self.mark(meta, v, ctx, r.ts, 0, MarkKind::Loss(r.a));
-            }
             Kind::IsrEnter => self.isr_enter(meta, v, ctx, r),
             Kind::IsrExit => self.isr_exit(meta, v, ctx, r),
             Kind::SpanStart => self.manual_start(meta, v, ctx, r),
@@ -650,8 +696,8 @@ impl State {
                     self.counters.unmatched += 1;
                 }
             }
-            // Clock extension is the decoder's business.
-            Kind::Sync => {}
+            // Clock extension is the decoder's business; losses were handled above.
+            Kind::Sync | Kind::Loss => {}
         }
     }
 

@@ -1,7 +1,7 @@
 //! The read → decode loop shared by every subcommand: warnings for damaged data, a progress bar,
 //! Ctrl-C, and the exit codes.
 
-use crate::item::{DecodeError, Decoder, Item};
+use crate::item::{DecodeError, Decoder, Item, Rec, Sink};
 use crate::source::{is_idle, Source};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
@@ -64,26 +64,19 @@ const CHUNK: usize = 256 * 1024;
 /// Files at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN: u64 = 16 << 20;
 
-/// Reads `src` to its end (or Ctrl-C), handing every decoded item to `on_item`, and `None`
-/// whenever a live source has had nothing to say for a while.
-pub fn decode(src: &mut dyn Source, quiet: bool, mut on_item: impl FnMut(Option<Item<'_>>)) -> Result<Summary, Fail> {
+/// Reads `src` to its end (or Ctrl-C), handing what it decodes to `out` (records in runs), and
+/// calling `idle` whenever a live source has had nothing to say for a while.
+pub fn decode<S: Sink>(
+    src: &mut dyn Source,
+    quiet: bool,
+    out: &mut S,
+    mut idle: impl FnMut(&mut S),
+) -> Result<Summary, Fail> {
     let mut dec = Decoder::new();
     let mut buf = vec![0u8; CHUNK];
-    let mut sum = Summary::default();
     let bar = progress(src.len(), quiet);
     let name = src.describe();
-    let mut sink = |item: Option<Item<'_>>| {
-        if let Some(Item::Skipped { offset, bytes }) = item {
-            sum.skipped_regions += 1;
-            sum.skipped_bytes += bytes;
-            if !quiet && sum.skipped_regions <= MAX_WARNINGS {
-                bar.suspend(|| {
-                    eprintln!("warning: {name}: skipped {bytes} bytes of damaged or truncated data at offset {offset}")
-                });
-            }
-        }
-        on_item(item);
-    };
+    let mut sink = Watch { out, sum: Summary::default(), quiet, bar: &bar, name: &name };
     let fatal = |e: DecodeError| Fail { code: exit::NOT_A_TRACE, msg: format!("{name}: {e}") };
     let mut bytes = 0u64;
     loop {
@@ -95,9 +88,9 @@ pub fn decode(src: &mut dyn Source, quiet: bool, mut on_item: impl FnMut(Option<
             Ok(n) => {
                 bytes += n as u64;
                 bar.inc(n as u64);
-                dec.feed(&buf[..n], &mut |i| sink(Some(i))).map_err(fatal)?;
+                dec.feed_sink(&buf[..n], &mut sink).map_err(fatal)?;
             }
-            Err(e) if is_idle(&e) => sink(None),
+            Err(e) if is_idle(&e) => idle(sink.out),
             Err(e) => {
                 bar.finish_and_clear();
                 return Err(Fail::io(format!("reading {name}"), e));
@@ -105,8 +98,9 @@ pub fn decode(src: &mut dyn Source, quiet: bool, mut on_item: impl FnMut(Option<
         }
     }
     let frames = dec.frames();
-    dec.finish(&mut |i| sink(Some(i)));
+    dec.finish_sink(&mut sink);
     bar.finish_and_clear();
+    let mut sum = sink.sum;
     sum.bytes = bytes;
     if !quiet && sum.skipped_regions > MAX_WARNINGS {
         eprintln!(
@@ -123,6 +117,47 @@ pub fn decode(src: &mut dyn Source, quiet: bool, mut on_item: impl FnMut(Option<
         });
     }
     Ok(sum)
+}
+
+/// Counts and reports skipped regions on their way to the real sink.
+struct Watch<'a, S> {
+    out: &'a mut S,
+    sum: Summary,
+    quiet: bool,
+    bar: &'a ProgressBar,
+    name: &'a str,
+}
+
+impl<S: Sink> Sink for Watch<'_, S> {
+    fn item(&mut self, item: Item<'_>) {
+        if let Item::Skipped { offset, bytes } = item {
+            self.sum.skipped_regions += 1;
+            self.sum.skipped_bytes += bytes;
+            if !self.quiet && self.sum.skipped_regions <= MAX_WARNINGS {
+                let name = self.name;
+                self.bar.suspend(|| {
+                    eprintln!("warning: {name}: skipped {bytes} bytes of damaged or truncated data at offset {offset}")
+                });
+            }
+        }
+        self.out.item(item);
+    }
+    #[inline]
+    fn records(&mut self, ctx: u32, records: &[Rec]) {
+        self.out.records(ctx, records)
+    }
+}
+
+/// A closure taking every item, records one by one, as a [`Sink`].
+pub struct Items<F>(pub F);
+
+impl<F: FnMut(Item<'_>)> Sink for Items<F> {
+    fn item(&mut self, item: Item<'_>) {
+        (self.0)(item)
+    }
+    fn records(&mut self, ctx: u32, records: &[Rec]) {
+        records.iter().for_each(|r| (self.0)(r.item(ctx)))
+    }
 }
 
 fn progress(len: Option<u64>, quiet: bool) -> ProgressBar {

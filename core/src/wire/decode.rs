@@ -6,6 +6,10 @@
 //! Anything that fails is reported once as [`Item::Skipped`] with its stream offset, merged with
 //! neighbouring bad bytes, just before the next good frame (or at [`Decoder::finish`]).
 //! Every read is bounds-checked and every time sum wraps: no input panics or allocates.
+//!
+//! Two ways out: [`Decoder::feed`] calls a closure per [`Item`]; [`Decoder::feed_sink`] hands a
+//! batch's records over as slices of [`Rec`] to a [`Sink`], one call per run of records instead
+//! of one per record: the host CLI's throughput is decided there.
 
 use super::{
     body, callsite_kind_from_u8, frame_type, level_from_u8, op, payload_of, CallsiteInfo, DecodeError, Item,
@@ -22,6 +26,103 @@ const BUF_LEN: usize = cobs::max_encoding_length(MAX_FRAME_LEN);
 
 /// A CRC-valid frame whose body does not parse (an encoder bug or a CRC collision).
 struct Malformed;
+
+/// A record of a batch frame: what [`Item::Record`] carries, without the context. A loss
+/// travels as kind [`Kind::Loss`] with the count in `a` (its `ts` is the batch's time so far).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rec {
+    /// Ticks, 64-bit.
+    pub ts: u64,
+    /// Callsite id (0 for kinds without one).
+    pub callsite: u32,
+    /// Payload, as in [`Item::Record`].
+    pub a: u32,
+    /// Payload, as in [`Item::Record`].
+    pub b: u32,
+    /// What happened.
+    pub kind: Kind,
+}
+
+impl Rec {
+    /// The record as the [`Item`] [`Decoder::feed`] hands out.
+    #[inline]
+    pub fn item(&self, ctx: u32) -> Item<'static> {
+        match self.kind {
+            Kind::Loss => Item::Loss { ctx, count: self.a },
+            kind => Item::Record { ctx, ts: self.ts, kind, callsite: self.callsite, a: self.a, b: self.b },
+        }
+    }
+}
+
+/// Receives what a [`Decoder`] finds, records in runs ([`Decoder::feed_sink`]).
+pub trait Sink {
+    /// Any item but a record or a loss.
+    fn item(&mut self, item: Item<'_>);
+    /// Consecutive records (and losses) of one batch of context `ctx`, in stream order; a
+    /// batch may come in several calls.
+    fn records(&mut self, ctx: u32, records: &[Rec]);
+}
+
+/// Where [`Decoder::end_chunk`] puts what it finds: a closure per item ([`Each`]) or a [`Sink`]
+/// taking records in runs ([`Runs`]).
+trait Out {
+    fn item(&mut self, item: Item<'_>);
+    /// Parses the entries of a batch of context `ctx` (see [`entries`]).
+    fn batch(&mut self, ctx: u32, c: &mut Cursor<'_>) -> Result<(), Malformed>;
+}
+
+/// A closure taking every item, records one by one.
+struct Each<F>(F);
+
+impl<F: FnMut(Item<'_>)> Out for Each<F> {
+    #[inline]
+    fn item(&mut self, item: Item<'_>) {
+        (self.0)(item)
+    }
+    #[inline]
+    fn batch(&mut self, ctx: u32, c: &mut Cursor<'_>) -> Result<(), Malformed> {
+        entries(c, &mut |r| (self.0)(r.item(ctx)))
+    }
+}
+
+/// A [`Sink`], records gathered into runs of up to [`RUN`] (the buffer lives as long as one
+/// `feed_sink` call, not one batch: filling it anew per batch would cost more than the records).
+struct Runs<'a, S> {
+    sink: &'a mut S,
+    run: [Rec; RUN],
+}
+
+impl<'a, S: Sink> Runs<'a, S> {
+    fn new(sink: &'a mut S) -> Self {
+        Runs { sink, run: [Rec { ts: 0, callsite: 0, a: 0, b: 0, kind: Kind::Sync }; RUN] }
+    }
+}
+
+impl<S: Sink> Out for Runs<'_, S> {
+    #[inline]
+    fn item(&mut self, item: Item<'_>) {
+        self.sink.item(item)
+    }
+    #[inline]
+    fn batch(&mut self, ctx: u32, c: &mut Cursor<'_>) -> Result<(), Malformed> {
+        let Runs { sink, run } = self;
+        let mut n = 0;
+        let result = entries(c, &mut |r| {
+            if n == RUN {
+                sink.records(ctx, run);
+                n = 0;
+            }
+            run[n] = r;
+            n += 1;
+        });
+        sink.records(ctx, &run[..n]);
+        result
+    }
+}
+
+/// Records a batch parse hands over per [`Sink::records`] call (at most; a batch holds fewer
+/// than `MAX_FRAME_LEN / 2`).
+const RUN: usize = 128;
 
 /// Streaming decoder of a tickspan byte stream. About 1 KiB, no allocation.
 pub struct Decoder {
@@ -70,6 +171,15 @@ impl Decoder {
     /// (unknown format version, input that is not a tickspan stream); after one, every call
     /// returns it again.
     pub fn feed(&mut self, input: &[u8], sink: &mut impl FnMut(Item<'_>)) -> Result<(), DecodeError> {
+        self.feed_out(input, &mut Each(sink))
+    }
+
+    /// [`feed`](Self::feed), handing records over in runs.
+    pub fn feed_sink(&mut self, input: &[u8], sink: &mut impl Sink) -> Result<(), DecodeError> {
+        self.feed_out(input, &mut Runs::new(sink))
+    }
+
+    fn feed_out(&mut self, input: &[u8], sink: &mut impl Out) -> Result<(), DecodeError> {
         if let Some(e) = self.fatal {
             return Err(e);
         }
@@ -109,11 +219,20 @@ impl Decoder {
     /// End of input: decodes a last frame that lacks only its `0x00`, reports whatever else
     /// is left as [`Item::Skipped`], and resets the decoder for a new stream.
     pub fn finish(&mut self, sink: &mut impl FnMut(Item<'_>)) {
+        self.finish_out(&mut Each(sink))
+    }
+
+    /// [`finish`](Self::finish), handing records over in runs.
+    pub fn finish_sink(&mut self, sink: &mut impl Sink) {
+        self.finish_out(&mut Runs::new(sink))
+    }
+
+    fn finish_out(&mut self, sink: &mut impl Out) {
         if self.fatal.is_none() && (self.len > 0 || self.overflow) {
             self.end_chunk(sink);
         }
         if let Some(start) = self.bad_start.take() {
-            sink(Item::Skipped { offset: start, bytes: self.offset - start });
+            sink.item(Item::Skipped { offset: start, bytes: self.offset - start });
         }
         *self = Decoder::new();
     }
@@ -132,7 +251,7 @@ impl Decoder {
     }
 
     /// The chunk `[chunk_start, offset - 1)` ended (at a `0x00` or at end of input).
-    fn end_chunk(&mut self, sink: &mut impl FnMut(Item<'_>)) {
+    fn end_chunk(&mut self, sink: &mut impl Out) {
         let (start, len, overflow) = (self.chunk_start, self.len, self.overflow);
         self.chunk_start = self.offset;
         self.len = 0;
@@ -150,13 +269,13 @@ impl Decoder {
         }
         self.frames += 1;
         if let Some(bad) = self.bad_start.take() {
-            sink(Item::Skipped { offset: bad, bytes: start - bad });
+            sink.item(Item::Skipped { offset: bad, bytes: start - bad });
         }
         let (ty, body) = (frame[0], &frame[1..]);
         let result = match ty {
             frame_type::HEADER => match header(body) {
                 Ok(Ok(h)) => {
-                    sink(Item::Header(h));
+                    sink.item(Item::Header(h));
                     Ok(())
                 }
                 Ok(Err(e)) => {
@@ -165,12 +284,12 @@ impl Decoder {
                 }
                 Err(m) => Err(m),
             },
-            frame_type::CALLSITE => callsite(body).map(|c| sink(Item::Callsite(c))),
+            frame_type::CALLSITE => callsite(body).map(|c| sink.item(Item::Callsite(c))),
             frame_type::CONTEXT => postcard::take_from_bytes::<body::Context>(body)
-                .map(|(c, _)| sink(Item::Context { ctx: c.ctx, name: c.name }))
+                .map(|(c, _)| sink.item(Item::Context { ctx: c.ctx, name: c.name }))
                 .map_err(|_| Malformed),
             frame_type::SYNC => postcard::take_from_bytes::<body::Sync>(body)
-                .map(|(s, _)| sink(Item::Sync { ts: s.ts, unix_ns: s.unix_ns }))
+                .map(|(s, _)| sink.item(Item::Sync { ts: s.ts, unix_ns: s.unix_ns }))
                 .map_err(|_| Malformed),
             frame_type::BATCH => batch(body, sink),
             _ => Err(Malformed),
@@ -283,14 +402,20 @@ impl Cursor<'_> {
     }
 }
 
-/// Parses a batch, handing each entry to `sink` as it goes: a malformed entry ends the batch
-/// (the entries before it were valid and are kept).
-fn batch(body: &[u8], sink: &mut impl FnMut(Item<'_>)) -> Result<(), Malformed> {
+/// Parses a batch, handing its entries to `sink`: a malformed entry ends the batch (the entries
+/// before it were valid and are kept).
+fn batch(body: &[u8], sink: &mut impl Out) -> Result<(), Malformed> {
     let mut c = Cursor { buf: body, pos: 0 };
     let ctx = c.varint32()?;
+    sink.batch(ctx, &mut c)
+}
+
+/// The entries of a batch body after its context id.
+#[inline(always)]
+fn entries(c: &mut Cursor<'_>, out: &mut impl FnMut(Rec)) -> Result<(), Malformed> {
     let mut cur = c.varint()?;
     let mut slots = [None::<u32>; 16];
-    while c.pos < body.len() {
+    while c.pos < c.buf.len() {
         let head = c.byte()?;
         let (code, slot) = (head & 0xF, (head >> 4) as usize);
         match code {
@@ -308,7 +433,7 @@ fn batch(body: &[u8], sink: &mut impl FnMut(Item<'_>)) -> Result<(), Malformed> 
                     if slot != 0 {
                         return Err(Malformed);
                     }
-                    sink(Item::Loss { ctx, count: c.varint32()? });
+                    out(Rec { ts: cur, callsite: 0, a: c.varint32()?, b: 0, kind });
                     continue;
                 }
                 let callsite = if super::has_callsite(kind) {
@@ -330,7 +455,7 @@ fn batch(body: &[u8], sink: &mut impl FnMut(Item<'_>)) -> Result<(), Malformed> 
                     }
                     Payload::F64 => split(c.varint()?.swap_bytes()),
                 };
-                sink(Item::Record { ctx, ts: cur, kind, callsite, a, b });
+                out(Rec { ts: cur, callsite, a, b, kind });
             }
         }
     }

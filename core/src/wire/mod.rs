@@ -42,7 +42,7 @@ pub mod encode;
 #[cfg(feature = "decode")]
 mod decode;
 #[cfg(feature = "decode")]
-pub use decode::Decoder;
+pub use decode::{Decoder, Rec, Sink};
 
 /// Version of the wire format this crate writes and reads (`docs/wire-format.md`, version table).
 ///
