@@ -20,23 +20,9 @@ impl Rng {
     }
 }
 
-const KINDS: [Kind; 13] = [
-    Kind::SpanEnter,
-    Kind::SpanExit,
-    Kind::Event,
-    Kind::ValueU,
-    Kind::IsrEnter,
-    Kind::IsrExit,
-    Kind::TaskSwitch,
-    Kind::Sync,
-    Kind::Loss,
-    Kind::SpanStart,
-    Kind::SpanEnd,
-    Kind::ValueI,
-    Kind::ValueF,
-];
-
 fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
+    // Every kind the record format defines, from the core's tag decoder.
+    let kinds: Vec<Kind> = (0..16).filter_map(Kind::from_bits).collect();
     let mut r = Rng(seed);
     let mut ts = 1_000u64;
     let mut out = vec![Item::Header(StreamHeader {
@@ -77,7 +63,7 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
             _ => Item::Record {
                 ctx,
                 ts,
-                kind: KINDS[r.below(13) as usize],
+                kind: kinds[r.below(kinds.len() as u64) as usize],
                 callsite: cs,
                 a: r.below(8) as u32,
                 b: r.next() as u32,

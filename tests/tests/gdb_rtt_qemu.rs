@@ -13,44 +13,20 @@
 
 mod gdb_support;
 
-use gdb_support::{build_firmware, qemu_available, Dumped, Qemu};
+use gdb_support::{boot, dump, Booted, Dumped};
 use std::path::Path;
 use std::time::Duration;
-use tickspan_tests::{run, scratch};
+use tickspan_tests::run;
 
 /// Thread-mode records the firmware writes: 200 rounds × (2 enters, value, 2 exits).
 const THREAD_RECORDS: u64 = 200 * 5;
 
-fn capture(elf: &Path, gdb: &str, out: &Path) -> (Dumped, String) {
-    let args = [
-        "attach",
-        "--gdb",
-        gdb,
-        "--elf",
-        elf.to_str().unwrap(),
-        "--until",
-        "tickspan_rtt_done",
-        "-o",
-        out.to_str().unwrap(),
-        "--view",
-        "stats",
-    ];
-    let res = run(&args);
-    let stats = String::from_utf8_lossy(&res.stdout).into_owned();
-    assert_eq!(
-        res.status.code(),
-        Some(0),
-        "tickspan {args:?}: {}",
-        String::from_utf8_lossy(&res.stderr)
-    );
-    let dump = run(&["dump", "--json", out.to_str().unwrap()]);
-    assert_eq!(
-        dump.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&dump.stderr)
-    );
-    (Dumped::parse(&String::from_utf8_lossy(&dump.stdout)), stats)
+/// Attaches until the firmware is done, saving the stream to `out`; the stream's records and
+/// the stats the CLI printed.
+fn capture(fw: &Booted, out: &Path) -> (Dumped, String) {
+    let res = fw.attach(out, &["--view", "stats"]);
+    assert_eq!(res.status.code(), Some(0), "{}", String::from_utf8_lossy(&res.stderr));
+    (dump(out, None), String::from_utf8_lossy(&res.stdout).into_owned())
 }
 
 /// Checks what any capture of the `rtt` firmware must satisfy.
@@ -98,14 +74,11 @@ fn check(d: &Dumped) {
 
 #[test]
 fn attach_over_gdb_from_reset_reads_the_rtt_stream() {
-    if !qemu_available("gdb_rtt_qemu") {
-        return;
-    }
-    let elf = build_firmware("rtt", "rtt");
-    let dir = scratch("gdb-rtt");
     // Held at reset: the host attaches before the firmware has initialised its control block.
-    let qemu = Qemu::start(&elf, &dir, true);
-    let (d, stats) = capture(&elf, &qemu.gdb, &dir.join("reset.tspn"));
+    let Some(fw) = boot("gdb_rtt_qemu", "rtt", "rtt", "gdb-rtt", true) else {
+        return;
+    };
+    let (d, stats) = capture(&fw, &fw.dir.join("reset.tspn"));
     check(&d);
     assert!(
         stats.contains("round") && stats.contains("SysTick"),
@@ -115,16 +88,13 @@ fn attach_over_gdb_from_reset_reads_the_rtt_stream() {
 
 #[test]
 fn attach_after_the_channel_filled_with_nobody_reading() {
-    if !qemu_available("gdb_rtt_qemu") {
-        return;
-    }
-    let elf = build_firmware("rtt", "rtt");
-    let dir = scratch("gdb-rtt-late");
     // Running with no debugger: the channel fills and the firmware keeps going (it reaches its
     // final wait without blocking), its rings refusing and counting records.
-    let qemu = Qemu::start(&elf, &dir, false);
+    let Some(fw) = boot("gdb_rtt_qemu", "rtt", "rtt", "gdb-rtt-late", false) else {
+        return;
+    };
     std::thread::sleep(Duration::from_millis(500));
-    let (d, _) = capture(&elf, &qemu.gdb, &dir.join("late.tspn"));
+    let (d, _) = capture(&fw, &fw.dir.join("late.tspn"));
     check(&d);
     assert!(
         d.lost(0) > 0,
@@ -149,14 +119,12 @@ fn word(ram: &[u8], at: usize) -> u32 {
 
 #[test]
 fn tickspan_rtt_and_defmt_rtt_work_in_one_firmware() {
-    if !qemu_available("gdb_rtt_qemu") {
+    let Some(fw) = boot("gdb_rtt_qemu", "rtt_defmt", "rtt,defmt", "gdb-rtt-defmt", true) else {
         return;
-    }
-    let elf = build_firmware("rtt_defmt", "rtt,defmt");
-    let dir = scratch("gdb-rtt-defmt");
-    let qemu = Qemu::start(&elf, &dir, true);
-    let (d, _) = capture(&elf, &qemu.gdb, &dir.join("defmt.tspn"));
+    };
+    let (d, _) = capture(&fw, &fw.dir.join("defmt.tspn"));
     check(&d);
+    let Booted { elf, dir, qemu } = &fw;
 
     // The target stopped at `tickspan_rtt_done`; look at its RAM as a scanning tool would.
     let ram_file = dir.join("ram.bin");

@@ -8,7 +8,7 @@
 
 mod gdb_support;
 
-use gdb_support::{build_firmware, qemu_available, Dumped, Qemu};
+use gdb_support::{boot, dump, Booted, Dumped};
 use tickspan_tests::{run, scratch};
 
 /// Ring size of the firmware build (examples/firmware/.cargo/config.toml).
@@ -34,13 +34,11 @@ fn shape(d: &Dumped, ctx: u64) -> Vec<(String, String, Option<u64>)> {
 
 #[test]
 fn postmortem_over_gdb_and_from_a_ram_dump_recovers_the_last_moments() {
-    if !qemu_available("postmortem_qemu") {
+    let Some(fw) = boot("postmortem_qemu", "postmortem", "flight-recorder", "postmortem", false) else {
         return;
-    }
-    let elf = build_firmware("postmortem", "flight-recorder");
+    };
+    let Booted { elf, dir, qemu } = fw;
     let elf_s = elf.to_str().unwrap();
-    let dir = scratch("postmortem");
-    let qemu = Qemu::start(&elf, &dir, false);
     // "FAULT <ring 0 written> <ring 1 written>": printed by the HardFault handler, which then
     // spins without recording.
     let fault = qemu.wait_uart("FAULT ");
@@ -87,8 +85,7 @@ fn postmortem_over_gdb_and_from_a_ram_dump_recovers_the_last_moments() {
         "{summary}"
     );
 
-    let (json, _) = ok(&["dump", "--json", stream.to_str().unwrap()]);
-    let d = Dumped::parse(&json);
+    let d = dump(&stream, None);
     assert_eq!(d.skipped, 0);
     // Thread mode: the overwritten records are one loss entry before the newest 256.
     assert_eq!(d.losses, [(0, written0 - SLOTS)]);
@@ -169,8 +166,7 @@ fn postmortem_over_gdb_and_from_a_ram_dump_recovers_the_last_moments() {
         "--view",
         "stats",
     ]);
-    let (json, _) = ok(&["dump", "--json", from_dump.to_str().unwrap()]);
-    let d2 = Dumped::parse(&json);
+    let d2 = dump(&from_dump, None);
     assert_eq!(shape(&d2, 0), shape(&d, 0));
     assert_eq!(shape(&d2, 1), shape(&d, 1));
     assert_eq!(d2.losses, d.losses);

@@ -8,29 +8,15 @@
 
 mod gdb_support;
 
-use gdb_support::{build_firmware, qemu_available, Dumped, Qemu};
-use tickspan_tests::{run, scratch};
+use gdb_support::{boot, dump};
 
 #[test]
 fn attach_shows_defmt_lines_inside_the_spans_that_logged_them() {
-    if !qemu_available("qemu_defmt_tree") {
+    let Some(fw) = boot("qemu_defmt_tree", "defmt_tree", "rtt,defmt", "defmt-tree", true) else {
         return;
-    }
-    let elf = build_firmware("defmt_tree", "rtt,defmt");
-    let dir = scratch("defmt-tree");
-    let qemu = Qemu::start(&elf, &dir, true);
-    let out = dir.join("defmt.tspn");
-    let res = run(&[
-        "attach",
-        "--gdb",
-        &qemu.gdb,
-        "--elf",
-        elf.to_str().unwrap(),
-        "--until",
-        "tickspan_rtt_done",
-        "-o",
-        out.to_str().unwrap(),
-    ]);
+    };
+    let out = fw.dir.join("defmt.tspn");
+    let res = fw.attach(&out, &[]);
     let tree = String::from_utf8_lossy(&res.stdout).into_owned();
     let err = String::from_utf8_lossy(&res.stderr);
     assert_eq!(res.status.code(), Some(0), "{err}");
@@ -81,9 +67,7 @@ fn attach_shows_defmt_lines_inside_the_spans_that_logged_them() {
 
     // The saved stream carries the lines: `dump` has them as events of the right contexts,
     // each between its span's enter and exit.
-    let dump = run(&["dump", "--json", out.to_str().unwrap()]);
-    assert_eq!(dump.status.code(), Some(0));
-    let d = Dumped::parse(&String::from_utf8_lossy(&dump.stdout));
+    let d = dump(&out, None);
     assert_eq!(d.skipped, 0);
     let t = d.ctx(0);
     let names: Vec<(&str, &str)> = t

@@ -12,63 +12,10 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use tickspan_tests::{run, scratch};
 
 mod gdb_support;
-use gdb_support::{run_to_exit as run_qemu, summary};
-
-const QEMU: &str = "qemu-system-arm";
-
-fn firmware_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/firmware")
-}
-
-fn qemu_available() -> bool {
-    match Command::new(QEMU)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-    {
-        Ok(s) if s.success() => true,
-        _ if std::env::var_os("CI").is_some() => {
-            panic!("{QEMU} is not installed, and CI must run this test")
-        }
-        _ => {
-            // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!! SKIPPED qemu_e2e: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n"
-            );
-            false
-        }
-    }
-}
-
-/// Builds the firmware in its own workspace and returns the `demo` ELF.
-fn build_firmware() -> PathBuf {
-    let dir = firmware_dir();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // The firmware has its own target dir, target and rustflags (.cargo/config.toml): drop
-    // whatever the outer build set that would override them.
-    let status = Command::new(cargo)
-        .current_dir(&dir)
-        .args(["build", "--release", "--bin", "demo"])
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .status()
-        .expect("run cargo build for the firmware");
-    assert!(status.success(), "building examples/firmware failed");
-    let elf = dir.join("target/thumbv7m-none-eabi/release/demo");
-    assert!(elf.exists(), "{} missing", elf.display());
-    elf
-}
+use gdb_support::{build_firmware, dump, qemu_available, run_to_exit as run_qemu, summary};
 
 fn cli_ok(args: &[&str]) -> String {
     let out = run(args);
@@ -85,21 +32,12 @@ fn u(v: &Value) -> u64 {
     v.as_u64().unwrap_or_else(|| panic!("not a u64: {v}"))
 }
 
-/// One decoded record of `tickspan dump --json`.
-struct Rec {
-    ctx: u64,
-    kind: String,
-    name: String,
-    ns: u64,
-    value: Option<u64>,
-}
-
 #[test]
 fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
-    if !qemu_available() {
+    if !qemu_available("qemu_e2e") {
         return;
     }
-    let elf = build_firmware();
+    let elf = build_firmware("demo", "");
     let dir = scratch("qemu");
     let (bytes, stdout) = run_qemu(&elf, &dir.join("uart.tsp"));
     let fw = summary(&stdout, "tickspan-firmware:");
@@ -117,28 +55,12 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
     );
 
     let trace = dir.join("uart.tsp");
-    let trace = trace.to_str().unwrap();
     // Callsite names come from the firmware's ELF (records carry only addresses).
-    let elf = elf.to_str().unwrap();
-    let mut recs = Vec::new();
-    let mut lost_entries = 0;
-    let mut header = None;
-    for line in cli_ok(&["dump", trace, "--json", "--elf", elf]).lines() {
-        let v: Value = serde_json::from_str(line).expect("dump JSON line");
-        match v["type"].as_str() {
-            Some("header") => header = Some(v),
-            Some("loss") => lost_entries += u(&v["count"]),
-            Some("record") => recs.push(Rec {
-                ctx: u(&v["ctx"]),
-                kind: v["kind"].as_str().unwrap().to_string(),
-                name: v["name"].as_str().unwrap().to_string(),
-                ns: u(&v["ns"]),
-                value: v.get("value").and_then(Value::as_u64),
-            }),
-            _ => {}
-        }
-    }
-    let header = header.expect("stream header");
+    let d = dump(&trace, Some(&elf));
+    let (trace, elf) = (trace.to_str().unwrap(), elf.to_str().unwrap());
+    let recs = &d.records;
+    let lost_entries: u64 = d.losses.iter().map(|l| l.1).sum();
+    let header = d.header.as_ref().expect("stream header");
     assert_eq!(header["target"], "thumbv7m-none-eabi");
     assert_eq!(u(&header["clock_hz"]), 200_000_000);
     assert_eq!(
@@ -249,8 +171,8 @@ fn firmware_trace_over_uart_decodes_to_the_tree_it_recorded() {
         let mut out = Vec::new();
         for r in recs.iter().filter(|r| r.ctx == ctx && r.name == name) {
             match r.kind.as_str() {
-                "SpanEnter" | "IsrEnter" => open.push(r.ns),
-                "SpanExit" | "IsrExit" => out.push((open.pop().unwrap(), r.ns)),
+                "SpanEnter" | "IsrEnter" => open.push(r.ns.expect("ns")),
+                "SpanExit" | "IsrExit" => out.push((open.pop().unwrap(), r.ns.expect("ns"))),
                 _ => {}
             }
         }

@@ -1,14 +1,16 @@
 //! What the QEMU tests share: building a firmware binary with features, running it to its
-//! semihosting exit or with its gdbstub on a free port, and `tickspan dump --json` parsed into
-//! records.
+//! semihosting exit or with its gdbstub on a free port, attaching the CLI to that gdbstub, and
+//! `tickspan dump --json` parsed into records.
 #![allow(dead_code)] // each test file uses its own part
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+use tickspan_tests::{run, scratch};
 
 pub const QEMU: &str = "qemu-system-arm";
 
@@ -25,7 +27,11 @@ pub fn qemu_available(test: &str) -> bool {
             panic!("{QEMU} is not installed, and CI must run {test}")
         }
         _ => {
-            eprintln!("\n!!! SKIPPED {test}: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n");
+            // Straight to stderr: the test harness captures `eprintln!`, and a skip must show.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!! SKIPPED {test}: {QEMU} is not installed (apt-get install qemu-system-arm) !!!\n"
+            );
             false
         }
     }
@@ -53,31 +59,26 @@ pub fn build_firmware(bin: &str, features: &str) -> PathBuf {
     elf
 }
 
+/// QEMU's lm3s6965evb (Cortex-M3) running `elf` with deterministic virtual time
+/// (`-icount shift=3`), UART0 into the file `uart`.
+fn qemu(elf: &Path, uart: &Path) -> Command {
+    let mut cmd = Command::new(QEMU);
+    cmd.args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"])
+        .args(["-icount", "shift=3"])
+        .arg("-serial")
+        .arg(format!("file:{}", uart.display()))
+        .arg("-kernel")
+        .arg(elf);
+    cmd
+}
+
 /// Runs `elf` under QEMU (semihosting, `-icount shift=3`, UART0 into the file `uart`) until
 /// the firmware exits through semihosting with success; returns (UART bytes, semihosting
 /// output).
 pub fn run_to_exit(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
     let _ = std::fs::remove_file(uart);
-    let mut child = Command::new(QEMU)
-        .args([
-            "-cpu",
-            "cortex-m3",
-            "-machine",
-            "lm3s6965evb",
-            "-nographic",
-            "-monitor",
-            "none",
-        ])
-        .args([
-            "-semihosting-config",
-            "enable=on,target=native",
-            "-icount",
-            "shift=3",
-        ])
-        .arg("-serial")
-        .arg(format!("file:{}", uart.display()))
-        .arg("-kernel")
-        .arg(elf)
+    let mut child = qemu(elf, uart)
+        .args(["-semihosting-config", "enable=on,target=native"])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -131,25 +132,11 @@ impl Qemu {
             .unwrap()
             .port();
         let uart = dir.join(format!("uart-{port}.txt"));
-        let mut cmd = Command::new(QEMU);
-        cmd.args([
-            "-cpu",
-            "cortex-m3",
-            "-machine",
-            "lm3s6965evb",
-            "-nographic",
-            "-monitor",
-            "none",
-        ])
-        .args(["-icount", "shift=3"])
-        .arg("-serial")
-        .arg(format!("file:{}", uart.display()))
-        .args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
-        .arg("-kernel")
-        .arg(elf)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        let mut cmd = qemu(elf, &uart);
+        cmd.args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         if halted {
             cmd.arg("-S");
         }
@@ -193,6 +180,49 @@ impl Drop for Qemu {
     }
 }
 
+/// A firmware binary running under QEMU with its gdbstub, and the test's scratch directory.
+pub struct Booted {
+    pub elf: PathBuf,
+    pub dir: PathBuf,
+    pub qemu: Qemu,
+}
+
+/// Builds firmware binary `bin` with cargo features `features` and starts it under QEMU
+/// ([`Qemu::start`]), with scratch directory `scratch`. `None` when QEMU is missing: the test
+/// `test` is then skipped ([`qemu_available`]).
+pub fn boot(test: &str, bin: &str, features: &str, scratch_dir: &str, halted: bool) -> Option<Booted> {
+    if !qemu_available(test) {
+        return None;
+    }
+    let elf = build_firmware(bin, features);
+    let dir = scratch(scratch_dir);
+    let qemu = Qemu::start(&elf, &dir, halted);
+    Some(Booted { elf, dir, qemu })
+}
+
+impl Booted {
+    /// `tickspan attach` over the gdbstub with the ELF's names, saving the stream to `out`,
+    /// until the firmware reaches `tickspan_rtt_done`; `extra` are more CLI arguments.
+    pub fn attach(&self, out: &Path, extra: &[&str]) -> Output {
+        let (elf, out) = (self.elf.to_str().unwrap(), out.to_str().unwrap());
+        let mut args = vec!["attach", "--gdb", &self.qemu.gdb, "--elf", elf];
+        args.extend(["--until", "tickspan_rtt_done", "-o", out]);
+        args.extend(extra);
+        run(&args)
+    }
+}
+
+/// `tickspan dump --json STREAM` (names from `elf` when given), checked for success and parsed.
+pub fn dump(stream: &Path, elf: Option<&Path>) -> Dumped {
+    let mut args = vec!["dump", "--json", stream.to_str().unwrap()];
+    if let Some(elf) = elf {
+        args.extend(["--elf", elf.to_str().unwrap()]);
+    }
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "tickspan {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Dumped::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
 /// A record line of `tickspan dump --json`.
 #[derive(Clone, Debug)]
 pub struct Rec {
@@ -201,6 +231,8 @@ pub struct Rec {
     pub name: String,
     pub value: Option<u64>,
     pub ts: u64,
+    /// Nanoseconds since the stream's start (only where the clock frequency is known).
+    pub ns: Option<u64>,
     /// The record's first payload word (task id of a `TaskSwitch`, IRQ of an ISR record).
     pub a: u64,
 }
@@ -235,6 +267,7 @@ impl Dumped {
                     name: v["name"].as_str().unwrap().to_string(),
                     value: v.get("value").and_then(Value::as_u64),
                     ts: u(&v["ts"]),
+                    ns: v.get("ns").and_then(Value::as_u64),
                     a: v["a"].as_u64().unwrap_or(0),
                 }),
                 _ => {}
