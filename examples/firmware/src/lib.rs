@@ -6,6 +6,8 @@
 #![no_std]
 #![deny(missing_docs)]
 
+#[cfg(feature = "rtt")]
+pub mod rtt;
 pub mod timer;
 
 use cortex_m::peripheral::syst::SystClkSource;
@@ -41,6 +43,15 @@ pub fn start_systick(syst: &mut SYST, reload: u32, interrupt: bool) {
         syst.disable_interrupt();
     }
     syst.enable_counter();
+}
+
+/// The examples' start: the core peripherals, the system clock at full speed ([`full_speed`]),
+/// and SysTick counting with period `reload + 1` ticks and its interrupt on.
+pub fn init(reload: u32) -> cortex_m::Peripherals {
+    let mut cp = cortex_m::Peripherals::take().unwrap();
+    full_speed();
+    start_systick(&mut cp.SYST, reload, true);
+    cp
 }
 
 /// Reads SysTick as an up-counter (what tickspan's SysTick clock records).

@@ -46,9 +46,7 @@ static TICKS: AtomicU32 = AtomicU32::new(0);
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    board::full_speed();
-    board::start_systick(&mut cp.SYST, RELOAD, true);
+    let mut cp = board::init(RELOAD);
 
     let mut uart = Uart0;
     let mut drain = Drain::global();

@@ -20,7 +20,7 @@ use cortex_m_rt::{entry, exception};
 use defmt_rtt as _;
 use tickspan::drain::Drain;
 use tickspan::transport::rtt;
-use tickspan_firmware::{self as board, spin, tickspan_rtt_done};
+use tickspan_firmware::{self as board, spin};
 
 // The same ticks tickspan's records carry (their low 32 bits).
 defmt::timestamp!("{=u32}", tickspan::clock::now32());
@@ -33,9 +33,7 @@ static TICKS: AtomicU32 = AtomicU32::new(0);
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    board::full_speed();
-    board::start_systick(&mut cp.SYST, 0x00FF_FFFF, true);
+    let mut cp = board::init(0x00FF_FFFF);
     defmt::info!("defmt_tree: {=u32} messages", MESSAGES);
     let mut drain = Drain::global();
     for msg in 0..MESSAGES {
@@ -59,12 +57,7 @@ fn main() -> ! {
             rtt::drain(&mut drain);
         }
     }
-    cp.SYST.disable_interrupt();
-    while !rtt::drain(&mut drain).complete {}
-    tickspan_rtt_done();
-    loop {
-        cortex_m::asm::wfi();
-    }
+    board::rtt::finish(&mut cp.SYST, &mut drain)
 }
 
 /// "Parses" message `msg` and logs its length from inside the `parse` span.
@@ -77,8 +70,6 @@ fn parse(msg: u32) -> u32 {
     spin(50);
     n
 }
-
-
 
 #[exception]
 fn SysTick() {

@@ -22,10 +22,8 @@ const ROUNDS: u32 = 100;
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    board::full_speed();
     // A SysTick interrupt every 20 000 ticks (100 µs at 200 MHz).
-    board::start_systick(&mut cp.SYST, 19_999, true);
+    board::init(19_999);
     for round in 0..ROUNDS {
         let _outer = tickspan::span!("round");
         {
