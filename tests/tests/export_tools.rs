@@ -1,0 +1,127 @@
+//! The exports checked by their formats' own tools rather than by our parsers: OTLP/JSON by
+//! OpenTelemetry's protobuf schema (tests/tools/check_otlp.py, PyPI `opentelemetry-proto` and
+//! `protobuf`).
+//!
+//! The Python interpreter is `$TICKSPAN_PYTHON` (set by .ci/run to its venv), else `python3`.
+//! Without the modules the tests skip with a message, except under CI (`CI` set), where that
+//! is a failure.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use tickspan_tests::{run, scratch};
+
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace")
+}
+
+/// The interpreter if it imports `modules`; `None` (skip) when not, a panic under CI.
+fn python_with(modules: &str) -> Option<PathBuf> {
+    let py = PathBuf::from(std::env::var_os("TICKSPAN_PYTHON").unwrap_or_else(|| "python3".into()));
+    let probe = Command::new(&py).args(["-c", &format!("import {modules}")]).output();
+    let why = match probe {
+        Ok(o) if o.status.success() => return Some(py),
+        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or_default().to_string(),
+        Err(e) => e.to_string(),
+    };
+    let msg = format!("{}: cannot import {modules}: {why} (.ci/run installs them)", py.display());
+    assert!(!in_ci(), "{msg}");
+    eprintln!("skipped: {msg}");
+    None
+}
+
+fn otlp_python() -> Option<PathBuf> {
+    python_with("google.protobuf.json_format, opentelemetry.proto.collector.trace.v1.trace_service_pb2")
+}
+
+/// The chain recording (tests/src/bin/chain.rs), made once for this file.
+fn chain() -> &'static PathBuf {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| {
+        let path = scratch("export-tools").join("chain.tspn");
+        let status = Command::new(env!("CARGO_BIN_EXE_chain")).arg(&path).status().expect("run chain");
+        assert!(status.success());
+        path
+    })
+}
+
+/// The std demo's recording kept as a fuzz seed (examples/std-demo).
+fn std_demo() -> PathBuf {
+    workspace().join("fuzz/seeds/std-demo.tspn")
+}
+
+/// `tickspan export TRACE -f FORMAT` written to a file beside the trace.
+fn export(trace: &Path, format: &str) -> PathBuf {
+    let out = run(&["export", trace.to_str().unwrap(), "--format", format]);
+    assert_eq!(out.status.code(), Some(0), "export {format}: {}", String::from_utf8_lossy(&out.stderr));
+    let stem = trace.file_stem().unwrap().to_str().unwrap();
+    let path = trace.with_file_name(format!("{stem}.{format}.out"));
+    std::fs::write(&path, out.stdout).unwrap();
+    path
+}
+
+fn check_otlp(py: &Path, doc: &Path, expect: &[&str]) -> Output {
+    let script = workspace().join("tests/tools/check_otlp.py");
+    Command::new(py).arg(script).arg(doc).args(expect).output().expect("run check_otlp.py")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+#[test]
+fn otlp_export_parses_as_export_trace_service_request() {
+    let Some(py) = otlp_python() else { return };
+    // chain: 3 × request { decode store }, then job { job_io } ended on another thread.
+    let doc = export(chain(), "otlp");
+    let o = check_otlp(&py, &doc, &["request=3", "decode=3", "store=3", "job=1", "job_io=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("OTLP ok: 11 spans in 4 traces, 3 events"), "{}", text(&o));
+
+    let demo = scratch("export-tools").join("std-demo.tspn");
+    std::fs::copy(std_demo(), &demo).unwrap();
+    let doc = export(&demo, "otlp");
+    let o = check_otlp(&py, &doc, &["handle_request=4", "parse=4", "checksum=4"]);
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+/// The checker fails on the mistakes it is there to catch (so a pass above means something).
+#[test]
+fn otlp_checker_rejects_broken_documents() {
+    let Some(py) = otlp_python() else { return };
+    let good: Value = serde_json::from_slice(&std::fs::read(export(chain(), "otlp")).unwrap()).unwrap();
+    type Edit = fn(&mut Value);
+    let cases: [(&str, Edit, &str); 7] = [
+        ("misspelt field", |s| rename(s, "spanId", "spanID"), "has no field named \"spanID\""),
+        ("snake-case time", |s| rename(s, "endTimeUnixNano", "end_time_unix_nano"), "round trip"),
+        ("kind as a float", |s| s["kind"] = "1.5".into(), "Invalid enum value 1.5"),
+        ("kind out of range", |s| s["kind"] = 7.into(), "kind 7, expected SPAN_KIND_INTERNAL"),
+        ("base64 id", |s| s["spanId"] = "AAAAAAAAAAE=".into(), "not 16 lowercase hex digits"),
+        ("time as text", |s| s["startTimeUnixNano"] = "soon".into(), "Failed to parse startTimeUnixNano"),
+        ("dangling parent", |s| s["parentSpanId"] = "00000000000000ff".into(), "is not in the export"),
+    ];
+    let dir = scratch("export-tools-bad");
+    for (what, edit, expect) in cases {
+        let mut doc = good.clone();
+        edit(&mut doc["resourceSpans"][0]["scopeSpans"][0]["spans"][0]);
+        let path = dir.join("bad.json");
+        std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let o = check_otlp(&py, &path, &[]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text(&o));
+        assert!(text(&o).contains(expect), "{what}: expected {expect:?} in {}", text(&o));
+    }
+    // Wrong expectations fail too.
+    let o = check_otlp(&py, &export(chain(), "otlp"), &["request=4"]);
+    assert!(text(&o).contains("3 spans named 'request', expected 4"), "{}", text(&o));
+}
+
+fn rename(span: &mut Value, from: &str, to: &str) {
+    let obj = span.as_object_mut().unwrap();
+    let v = obj.remove(from).unwrap();
+    obj.insert(to.into(), v);
+}
