@@ -671,7 +671,15 @@ impl State {
         match r.kind {
             Kind::SpanEnter => self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0),
             Kind::SpanExit => {
-                self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
+                // Almost always the innermost span; anything else unwinds out of line.
+                match self.ctxs[ctx as usize].stack.last() {
+                    Some(f) if f.name == r.name && f.kind == SpanKind::Scoped => {
+                        self.close_top(meta, v, ctx, r.ts, false)
+                    }
+                    _ => {
+                        self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
+                    }
+                }
             }
             Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
             Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
@@ -756,7 +764,7 @@ impl State {
 
     /// Closes the innermost open span of `ctx` with this name and kind; spans opened inside it
     /// whose ends were lost are closed first, marked unfinished.
-    #[inline]
+    #[inline(never)]
     fn close(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind) -> bool {
         let stack = &self.ctxs[ctx as usize].stack;
         let Some(pos) = stack.iter().rposition(|f| f.name == name && f.kind == kind) else {
