@@ -404,6 +404,97 @@ struct Ctx {
     now: u64,
 }
 
+impl Ctx {
+    #[inline(always)]
+    fn mark(&self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: MarkKind) {
+        let span = self.stack.last().map_or(0, |f| f.uid);
+        v.mark(meta, &Mark { ctx, ts, name, kind, span });
+    }
+
+    /// Opens a span with this uid; false (nothing opened) at the nesting limit.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn open(
+        &mut self,
+        acc: &[u64],
+        uid: u64,
+        meta: &Meta,
+        v: &mut impl Visitor,
+        ctx: u32,
+        ts: u64,
+        name: NameId,
+        kind: SpanKind,
+        id: u32,
+    ) -> bool {
+        if self.stack.len() >= MAX_DEPTH {
+            return false;
+        }
+        let (parent, root) = match (self.stack.last(), self.stack.first()) {
+            (Some(p), Some(r)) => (p.uid, r.uid),
+            _ => (0, uid),
+        };
+        let isr_snap = acc[self.isr_level as usize];
+        self.stack.push(Frame { uid, name, kind, id, start: ts, child_dur: 0, child_isr: 0, isr_snap });
+        self.path.push(name);
+        let depth = (self.stack.len() - 1) as u32;
+        let span = Span {
+            uid,
+            parent,
+            root,
+            ctx,
+            name,
+            kind,
+            start: ts,
+            end: ts,
+            depth,
+            self_ticks: 0,
+            isr_ticks: 0,
+            id,
+            unfinished: false,
+        };
+        v.open(meta, &span);
+        true
+    }
+
+    // Inlined: it runs once per span, and the visitors' fast paths inline into it.
+    #[inline(always)]
+    fn close_top(&mut self, acc: &[u64], meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
+        let c = self;
+        let Some(f) = c.stack.pop() else { return };
+        let end = ts.max(f.start);
+        let dur = end - f.start;
+        let isr = acc[c.isr_level as usize].saturating_sub(f.isr_snap).min(dur);
+        let self_ticks = dur.saturating_sub(f.child_dur).saturating_sub(isr.saturating_sub(f.child_isr));
+        let depth = c.stack.len();
+        let (parent, root) = match c.stack.last_mut() {
+            Some(p) => {
+                p.child_dur = p.child_dur.saturating_add(dur);
+                p.child_isr = p.child_isr.saturating_add(isr);
+                (p.uid, c.stack[0].uid)
+            }
+            None => (0, f.uid),
+        };
+        let span = Span {
+            uid: f.uid,
+            parent,
+            root,
+            ctx,
+            name: f.name,
+            kind: f.kind,
+            start: f.start,
+            end,
+            depth: depth as u32,
+            self_ticks,
+            isr_ticks: isr,
+            id: f.id,
+            unfinished,
+        };
+        v.close(meta, &span, &c.path[..depth]);
+        c.path.truncate(depth);
+    }
+
+}
+
 struct IsrFrame {
     ctx: u32,
     enter: u64,
@@ -637,11 +728,7 @@ impl State {
                 }
                 meta.end = meta.end.max(last.ts);
             }
-            self.counters.records += run.len() as u64;
-            for r in run {
-                let name = if r.kind == Kind::Loss { 0 } else { meta.names.intern(r.callsite) };
-                self.apply(meta, v, best as u32, QRec { ts: r.ts, a: r.a, name, b: r.b, kind: r.kind });
-            }
+            self.apply_run(meta, v, best as u32, run);
             let head = head + run.len();
             let c = &mut self.ctxs[best];
             c.queue = q;
@@ -652,6 +739,51 @@ impl State {
                 self.active.swap_remove(slot);
             }
         }
+    }
+
+    /// Applies a run of one context's records. Span enters, exits of the innermost span and
+    /// events — nearly every record — are handled on the context held in a local; the rest
+    /// goes through [`apply`](Self::apply) with the context put back.
+    #[inline]
+    fn apply_run(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, run: &[Rec]) {
+        self.counters.records += run.len() as u64;
+        let i = ctx as usize;
+        let mut c = std::mem::take(&mut self.ctxs[i]);
+        for r in run {
+            if r.ts >= c.now {
+                if r.kind == Kind::SpanEnter {
+                    c.now = r.ts;
+                    let name = meta.names.intern(r.callsite);
+                    if c.open(&self.acc, self.next_uid, meta, v, ctx, r.ts, name, SpanKind::Scoped, 0) {
+                        self.next_uid += 1;
+                    } else {
+                        self.counters.dropped += 1;
+                    }
+                    continue;
+                }
+                if r.kind == Kind::SpanExit {
+                    let name = meta.names.intern(r.callsite);
+                    if let Some(f) = c.stack.last() {
+                        if f.name == name && f.kind == SpanKind::Scoped {
+                            c.now = r.ts;
+                            c.close_top(&self.acc, meta, v, ctx, r.ts, false);
+                            continue;
+                        }
+                    }
+                }
+                if r.kind == Kind::Event {
+                    c.now = r.ts;
+                    let name = meta.names.intern(r.callsite);
+                    c.mark(meta, v, ctx, r.ts, name, MarkKind::Event);
+                    continue;
+                }
+            }
+            self.ctxs[i] = c;
+            let name = if r.kind == Kind::Loss { 0 } else { meta.names.intern(r.callsite) };
+            self.apply(meta, v, ctx, QRec { ts: r.ts, a: r.a, name, b: r.b, kind: r.kind });
+            c = std::mem::take(&mut self.ctxs[i]);
+        }
+        self.ctxs[i] = c;
     }
 
     #[inline]
@@ -668,19 +800,21 @@ impl State {
             self.time_jump(meta, v, ctx);
         }
         self.ctxs[ctx as usize].now = r.ts;
-        match r.kind {
-            Kind::SpanEnter => self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0),
-            Kind::SpanExit => {
-                // Almost always the innermost span; anything else unwinds out of line.
-                match self.ctxs[ctx as usize].stack.last() {
-                    Some(f) if f.name == r.name && f.kind == SpanKind::Scoped => {
-                        self.close_top(meta, v, ctx, r.ts, false)
-                    }
-                    _ => {
-                        self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
-                    }
+        // Enter and exit are most records: tested first, as branches the predictor learns
+        // from history, instead of one jump table for all kinds.
+        if r.kind == Kind::SpanEnter {
+            return self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0);
+        }
+        if r.kind == Kind::SpanExit {
+            // Almost always the innermost span; anything else unwinds out of line.
+            return match self.ctxs[ctx as usize].stack.last() {
+                Some(f) if f.name == r.name && f.kind == SpanKind::Scoped => self.close_top(meta, v, ctx, r.ts, false),
+                _ => {
+                    self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
                 }
-            }
+            };
+        }
+        match r.kind {
             Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
             Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
             Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
@@ -704,8 +838,8 @@ impl State {
                     self.counters.unmatched += 1;
                 }
             }
-            // Clock extension is the decoder's business; losses were handled above.
-            Kind::Sync | Kind::Loss => {}
+            // Clock extension is the decoder's business; the rest was handled above.
+            Kind::Sync | Kind::Loss | Kind::SpanEnter | Kind::SpanExit => {}
         }
     }
 
@@ -722,44 +856,18 @@ impl State {
 
     #[inline]
     fn mark(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: MarkKind) {
-        let span = self.ctxs[ctx as usize].stack.last().map_or(0, |f| f.uid);
-        v.mark(meta, &Mark { ctx, ts, name, kind, span });
+        self.ctxs[ctx as usize].mark(meta, v, ctx, ts, name, kind)
     }
 
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn open(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind, id: u32) {
-        let c = &mut self.ctxs[ctx as usize];
-        if c.stack.len() >= MAX_DEPTH {
-            self.counters.dropped += 1;
-            return;
-        }
         let uid = self.next_uid;
-        self.next_uid += 1;
-        let (parent, root) = match (c.stack.last(), c.stack.first()) {
-            (Some(p), Some(r)) => (p.uid, r.uid),
-            _ => (0, uid),
-        };
-        let isr_snap = self.acc[c.isr_level as usize];
-        c.stack.push(Frame { uid, name, kind, id, start: ts, child_dur: 0, child_isr: 0, isr_snap });
-        c.path.push(name);
-        let depth = (c.stack.len() - 1) as u32;
-        let span = Span {
-            uid,
-            parent,
-            root,
-            ctx,
-            name,
-            kind,
-            start: ts,
-            end: ts,
-            depth,
-            self_ticks: 0,
-            isr_ticks: 0,
-            id,
-            unfinished: false,
-        };
-        v.open(meta, &span);
+        if self.ctxs[ctx as usize].open(&self.acc, uid, meta, v, ctx, ts, name, kind, id) {
+            self.next_uid += 1;
+        } else {
+            self.counters.dropped += 1;
+        }
     }
 
     /// Closes the innermost open span of `ctx` with this name and kind; spans opened inside it
@@ -778,41 +886,9 @@ impl State {
         true
     }
 
-    // Inlined: it runs once per span, and the visitors' fast paths inline into it.
-    #[inline(always)]
+    #[inline]
     fn close_top(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
-        let c = &mut self.ctxs[ctx as usize];
-        let Some(f) = c.stack.pop() else { return };
-        let end = ts.max(f.start);
-        let dur = end - f.start;
-        let isr = self.acc[c.isr_level as usize].saturating_sub(f.isr_snap).min(dur);
-        let self_ticks = dur.saturating_sub(f.child_dur).saturating_sub(isr.saturating_sub(f.child_isr));
-        let depth = c.stack.len();
-        let (parent, root) = match c.stack.last_mut() {
-            Some(p) => {
-                p.child_dur = p.child_dur.saturating_add(dur);
-                p.child_isr = p.child_isr.saturating_add(isr);
-                (p.uid, c.stack[0].uid)
-            }
-            None => (0, f.uid),
-        };
-        let span = Span {
-            uid: f.uid,
-            parent,
-            root,
-            ctx,
-            name: f.name,
-            kind: f.kind,
-            start: f.start,
-            end,
-            depth: depth as u32,
-            self_ticks,
-            isr_ticks: isr,
-            id: f.id,
-            unfinished,
-        };
-        v.close(meta, &span, &c.path[..depth]);
-        c.path.truncate(depth);
+        self.ctxs[ctx as usize].close_top(&self.acc, meta, v, ctx, ts, unfinished)
     }
 
     fn isr_enter(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
