@@ -418,6 +418,14 @@ fn entries(c: &mut Cursor<'_>, out: &mut impl FnMut(Rec)) -> Result<(), Malforme
     while c.pos < c.buf.len() {
         let head = c.byte()?;
         let (code, slot) = (head & 0xF, (head >> 4) as usize);
+        // Span enter and exit are most entries: a callsite, a time delta, no payload.
+        if code == Kind::SpanEnter as u8 || code == Kind::SpanExit as u8 {
+            let callsite = slots[slot].ok_or(Malformed)?;
+            cur = cur.wrapping_add(c.varint()?);
+            let kind = if code == Kind::SpanEnter as u8 { Kind::SpanEnter } else { Kind::SpanExit };
+            out(Rec { ts: cur, callsite, a: 0, b: 0, kind });
+            continue;
+        }
         match code {
             op::REBASE if slot == 0 => cur = c.varint()?,
             op::DEFINE => {
