@@ -182,7 +182,7 @@ impl Visitor for Stats {
         // Inlined into the timeline: an array index for a name seen before, the rest out of line.
         let e = match self.entries.get_mut(s.name as usize) {
             Some(Some(e)) if s.id == 0 || s.kind != SpanKind::Scoped => e,
-            _ => self.entry(s),
+            _ => self.entry(s.name, s.id, s.kind),
         };
         // Tick sums cannot reach 2^64 from a real clock; wrapping (not saturating) keeps garbage
         // input from panicking in a debug build at a third of the cost.
@@ -201,19 +201,20 @@ impl Visitor for Stats {
 impl Stats {
     /// The entry of a task poll, or of a name seen for the first time.
     #[inline(never)]
-    fn entry(&mut self, s: &Span) -> &mut Entry {
-        let key = (s.name, s.id);
-        if s.kind == SpanKind::Scoped
-            && s.id != 0
+    // Scalars, not `&Span`: a reference would make the caller build the span in memory.
+    fn entry(&mut self, name: NameId, id: u32, kind: SpanKind) -> &mut Entry {
+        let key = (name, id);
+        if kind == SpanKind::Scoped
+            && id != 0
             && (self.tasks.len() < MAX_TASKS || self.tasks.contains_key(&key))
         {
-            return self.tasks.entry(key).or_insert_with(|| Entry::new(s.kind));
+            return self.tasks.entry(key).or_insert_with(|| Entry::new(kind));
         }
-        let i = s.name as usize;
+        let i = name as usize;
         if i >= self.entries.len() {
             self.entries.resize_with(i + 1, || None);
         }
-        self.entries[i].get_or_insert_with(|| Entry::new(s.kind))
+        self.entries[i].get_or_insert_with(|| Entry::new(kind))
     }
 }
 

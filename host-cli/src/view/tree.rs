@@ -558,7 +558,7 @@ impl<W: Write> Visitor for Tree<W> {
                 }
             }
         }
-        self.open_slow(meta, s)
+        self.open_slow(meta, *s)
     }
 
     #[inline(always)]
@@ -569,7 +569,7 @@ impl<W: Write> Visitor for Tree<W> {
             }
             return;
         }
-        self.close_slow(meta, s, path)
+        self.close_slow(meta, *s, path)
     }
 
     #[inline(always)]
@@ -585,13 +585,15 @@ impl<W: Write> Visitor for Tree<W> {
             }
             return;
         }
-        self.mark_slow(meta, m)
+        self.mark_slow(meta, *m)
     }
 }
 
 impl<W: Write> Tree<W> {
     #[inline(never)]
-    fn open_slow(&mut self, _meta: &Meta, s: &Span) {
+    // By value: a reference would make the caller build the span in memory on every call of
+    // the inlined fast path, not only on the way here.
+    fn open_slow(&mut self, _meta: &Meta, s: Span) {
         if self.merge {
             let key = if s.kind == SpanKind::Manual { MANUAL_KEY } else { s.ctx };
             if s.kind != SpanKind::Manual {
@@ -648,7 +650,7 @@ impl<W: Write> Tree<W> {
     }
 
     #[inline(never)]
-    fn close_slow(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
+    fn close_slow(&mut self, meta: &Meta, s: Span, path: &[NameId]) {
         if self.merge {
             if s.kind == SpanKind::Manual {
                 let mut at = self.agg_root(MANUAL_KEY);
@@ -658,9 +660,9 @@ impl<W: Write> Tree<W> {
                     }
                     at = self.agg_child(at, p, false);
                 }
-                self.agg_add(at, s);
+                self.agg_add(at, &s);
             } else if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|st| st.pop()) {
-                self.agg_add(i, s);
+                self.agg_add(i, &s);
             }
             return;
         }
@@ -702,7 +704,7 @@ impl<W: Write> Tree<W> {
     }
 
     #[inline(never)]
-    fn mark_slow(&mut self, meta: &Meta, m: &Mark) {
+    fn mark_slow(&mut self, meta: &Meta, m: Mark) {
         let cap = self.max_nodes;
         let t = self.ctx(m.ctx);
         let node = Node {
