@@ -677,9 +677,9 @@ impl State {
             }
             c.queue.clear();
             c.head = 0;
-        } else if c.queue.capacity() - c.queue.len() < recs.len() && c.head >= c.queue.len() / 2 {
-            // Drop what was released rather than grow (at least half the queue, so each record
-            // is moved at most once on average).
+        } else if c.queue.capacity() - c.queue.len() < recs.len() && c.head >= c.queue.len() / 4 * 3 {
+            // Drop what was released rather than grow, once it is three quarters of the queue:
+            // a record is moved a third of a time on average, for a queue at most 4× the window.
             c.queue.drain(..c.head);
             c.head = 0;
         }
