@@ -1,9 +1,9 @@
 //! What the macros call: guards, manual spans, events, values, ISR and task records.
 
 use crate::callsite::Callsite;
-use crate::clock::{Active, Clock};
-use crate::context::{with_held, with_ring, with_ring_held, GlobalRing, Held};
-use crate::record::{Kind, Record};
+use crate::clock::{now32, Active, Clock};
+use crate::context::{with_held, with_ring, with_ring_held, GlobalRing, Held, CLOCK_FORMAT};
+use crate::record::{Kind, Record, CALLSITE_MASK};
 use core::marker::PhantomData;
 
 /// Writes one record stamped with the active clock; `b` is bits 32..64 of the clock.
@@ -15,14 +15,19 @@ pub(crate) fn emit(tag: u32, a: u32) {
 /// Writes one record stamped with the active clock into `ring`.
 #[inline(always)]
 fn emit_to(ring: &GlobalRing, tag: u32, a: u32) {
-    let t = <Active as Clock>::now();
-    ring.push(Record { tag, ts: t as u32, a, b: (t >> 32) as u32 });
+    if CLOCK_FORMAT == 0 {
+        let t = <Active as Clock>::now();
+        ring.push_with(tag, a, (t >> 32) as u32, || t as u32);
+    } else {
+        // A 32-bit clock: `b` is 0 and the clock is read once the record has a slot.
+        ring.push_with(tag, a, 0, now32);
+    }
 }
 
 /// Writes one record whose `b` word carries payload instead of clock bits.
 #[inline(always)]
 fn emit_ab(tag: u32, a: u32, b: u32) {
-    with_ring(|ring| ring.push(Record { tag, ts: <Active as Clock>::now() as u32, a, b }))
+    with_ring(|ring| ring.push_with(tag, a, b, now32))
 }
 
 /// An open scoped span, to be closed by [`ScopedSpan::exit`] in the same context.
@@ -32,6 +37,9 @@ fn emit_ab(tag: u32, a: u32, b: u32) {
 /// whose `drop` the compiler inlines even at `opt-level = "s"` (a drop shared by every span,
 /// as [`SpanGuard`]'s is, stays an out-of-line call there).
 pub struct ScopedSpan {
+    /// The enter record's tag (the exit's differs in the kind bits). Keeping the tag the enter
+    /// has in a register anyway, rather than a second one, keeps an out-of-line enter within
+    /// the call-clobbered registers.
     tag: u32,
     held: Held,
     _not_send: PhantomData<*const ()>,
@@ -41,15 +49,19 @@ impl ScopedSpan {
     /// Writes the enter record.
     #[inline(always)]
     pub fn enter(cs: &'static Callsite) -> ScopedSpan {
-        let id = cs.id();
-        let held = with_ring_held(|ring| emit_to(ring, id | Kind::SpanEnter as u32, 0));
-        ScopedSpan { tag: id | Kind::SpanExit as u32, held, _not_send: PhantomData }
+        let tag = cs.id() | Kind::SpanEnter as u32;
+        let held = with_ring_held(|ring| emit_to(ring, tag, 0));
+        ScopedSpan { tag, held, _not_send: PhantomData }
     }
 
     /// Writes the exit record. Call once, in the context that entered.
     #[inline(always)]
     pub fn exit(&self) {
-        with_held(&self.held, |ring| emit_to(ring, self.tag, 0));
+        // Masked and or-ed rather than derived arithmetically from the enter tag: an `add` or
+        // `xor` of a callsite address folds into a constant that is rebuilt at every use,
+        // where an `or` of it is hoisted out of a loop like any other instruction.
+        let tag = self.tag & CALLSITE_MASK | Kind::SpanExit as u32;
+        with_held(&self.held, |ring| emit_to(ring, tag, 0));
     }
 }
 

@@ -30,17 +30,21 @@ pub static RINGS: [GlobalRing; CONTEXTS] = [const { Ring::new() }; CONTEXTS];
 #[used]
 #[export_name = "_TICKSPAN_RINGS_LAYOUT"]
 pub static RINGS_LAYOUT: [u32; 7] = {
-    let clock = if cfg!(feature = "clock-custom") {
-        1
-    } else if cfg!(feature = "std") {
-        0
-    } else if cfg!(all(tickspan_cortex_m, any(armv6m, feature = "clock-systick"))) {
-        2
-    } else {
-        1
-    };
     let hz = crate::clock::CONFIGURED_HZ;
-    [RING_SLOTS as u32, CONTEXTS as u32, cfg!(feature = "flight-recorder") as u32, 16, clock, hz as u32, (hz >> 32) as u32]
+    [RING_SLOTS as u32, CONTEXTS as u32, cfg!(feature = "flight-recorder") as u32, 16, CLOCK_FORMAT, hz as u32, (hz >> 32) as u32]
+};
+
+/// The clock word of [`RINGS_LAYOUT`]. Only std clocks are wider than 32 bits (a custom
+/// clock returns `u32`; bare-metal counters are 32 or 24 bits), so only there do records carry
+/// clock bits in `b`.
+pub(crate) const CLOCK_FORMAT: u32 = if cfg!(feature = "clock-custom") {
+    1
+} else if cfg!(feature = "std") {
+    0
+} else if cfg!(all(tickspan_cortex_m, any(armv6m, feature = "clock-systick"))) {
+    2
+} else {
+    1
 };
 
 /// Index of a ring in [`RINGS`] (the context id written to the wire).

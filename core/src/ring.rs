@@ -101,14 +101,26 @@ impl<const N: usize, const OVERWRITE: bool> Ring<N, OVERWRITE> {
     /// would not cause undefined behaviour (every word is atomic) but could lose or mix records.
     #[inline(always)]
     pub fn push(&self, rec: Record) {
+        self.push_with(rec.tag, rec.a, rec.b, || rec.ts);
+    }
+
+    /// Appends the record `tag, ts(), a, b` like [`push`](Self::push), calling `ts` only once
+    /// the record has a slot, between storing the payload words and the head words.
+    ///
+    /// Reading the clock that late keeps it out of the registers while the payload is stored:
+    /// on a Cortex-M3 the record path then fits the five call-clobbered registers, so an
+    /// out-of-line record needs no stack frame. (A refused record reads no clock at all.)
+    #[inline(always)]
+    pub(crate) fn push_with(&self, tag: u32, a: u32, b: u32, ts: impl FnOnce() -> u32) {
         let w = self.write.load(Relaxed);
-        let slot = &self.slots[(w & Self::MASK) as usize];
+        let i = w & Self::MASK;
         // A non-zero tag is a record the reader has not consumed yet: the ring is full. (Every
         // record's tag is non-zero: its kind is.) Acquire: the reader's copy of the slot
         // happened before it zeroed the tag, so it is done before the stores below.
-        if !OVERWRITE && observe(&slot[0]) != 0 {
+        if !OVERWRITE && observe(&self.slots[i as usize][0]) != 0 {
             // Release: a reader that sees this count also sees every record written before.
             publish(&self.lost, self.lost.load(Relaxed).wrapping_add(1));
+            frame_here();
             return;
         }
         // Overwrite mode: a reader that copies any word stored below must, after its acquire
@@ -116,7 +128,11 @@ impl<const N: usize, const OVERWRITE: bool> Ring<N, OVERWRITE> {
         if OVERWRITE {
             release_fence();
         }
-        store_slot(self, w & Self::MASK, rec.to_words());
+        // The order of the words within the slot does not matter: no reader looks at the slot
+        // before the write index below says it is written (and in overwrite mode the reader's
+        // seqlock check covers every word).
+        store_pair::<N, OVERWRITE, 8>(self, i, a, b);
+        store_pair::<N, OVERWRITE, 0>(self, i, tag, ts());
         publish(&self.write, w.wrapping_add(1));
     }
 
@@ -260,6 +276,23 @@ impl<const N: usize, const OVERWRITE: bool> Ring<N, OVERWRITE> {
     }
 }
 
+/// Puts the stack frame of an out-of-line record on the path that refuses the record.
+///
+/// Thumb targets keep frame pointers, so a function that is not inlined sets up a frame
+/// (`push {r7, lr}`, `mov r7, sp`) on the paths that need one, or at its entry if none does.
+/// The path that writes a record fits the call-clobbered registers and needs none; declaring
+/// `lr` clobbered here (the asm is empty) makes the compiler save it on the rare drop-newest
+/// refusal instead: two instructions less per record written out of line.
+#[inline(always)]
+fn frame_here() {
+    #[cfg(tickspan_cortex_m)]
+    // SAFETY: an empty asm: it touches nothing, and a clobbered `lr` only makes the compiler
+    // save the return address first.
+    unsafe {
+        core::arch::asm!("", out("lr") _, options(nomem, nostack, preserves_flags));
+    }
+}
+
 /// An in-place read of a ring, from [`Ring::peek`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Peek {
@@ -282,7 +315,7 @@ fn load_pair<const N: usize, const O: bool, const W: usize>(ring: &Ring<N, O>, i
 }
 
 /// Loads two words of slot `i` with one `ldrd` (the counterpart of the thumb2
-/// [`store_slot`]): each word of an `ldrd` is a single-copy-atomic word access, so this is two
+/// [`store_pair`]): each word of an `ldrd` is a single-copy-atomic word access, so this is two
 /// relaxed atomic loads.
 #[cfg(tickspan_thumb2)]
 #[inline(always)]
@@ -305,40 +338,36 @@ fn load_pair<const N: usize, const O: bool, const W: usize>(ring: &Ring<N, O>, i
     (lo, hi)
 }
 
-/// Stores a record's four words into slot `i` as four relaxed atomic word stores.
+/// Stores words `W / 4` and `W / 4 + 1` of slot `i` as two relaxed atomic word stores.
 #[cfg(not(tickspan_thumb2))]
 #[inline(always)]
-fn store_slot<const N: usize, const O: bool>(ring: &Ring<N, O>, i: u32, words: [u32; 4]) {
-    for (word, v) in ring.slots[i as usize].iter().zip(words) {
-        word.store(v, Relaxed);
-    }
+fn store_pair<const N: usize, const O: bool, const W: usize>(ring: &Ring<N, O>, i: u32, lo: u32, hi: u32) {
+    let s = &ring.slots[i as usize];
+    s[W / 4].store(lo, Relaxed);
+    s[W / 4 + 1].store(hi, Relaxed);
 }
 
-/// Stores a record's four words into slot `i` with two `strd`: two instructions instead of
-/// four, which the compiler does not emit for atomic stores.
+/// Stores two words of slot `i` with one `strd`, which the compiler does not emit for atomic
+/// stores: a record is two instructions instead of four.
 ///
-/// Each word of an ARMv7-M `strd` is a single-copy-atomic word access, so this is four relaxed
+/// Each word of an ARMv7-M `strd` is a single-copy-atomic word access, so this is two relaxed
 /// atomic word stores, like the portable version: a reader never sees a torn word, and a
 /// misconfigured second writer mixes records but causes no undefined behaviour.
 #[cfg(tickspan_thumb2)]
 #[inline(always)]
-fn store_slot<const N: usize, const O: bool>(ring: &Ring<N, O>, i: u32, words: [u32; 4]) {
-    // Addressed from the ring's start so that the slot's offset folds into the instructions.
+fn store_pair<const N: usize, const O: bool, const W: usize>(ring: &Ring<N, O>, i: u32, lo: u32, hi: u32) {
+    // Addressed from the ring's start so that the slot's offset folds into the instruction.
     let base = (ring as *const Ring<N, O>).cast::<u8>().wrapping_add(i as usize * 16);
-    // SAFETY: `i < N`, so the 16 bytes at `base + offset_of!(slots)` are slot `i`, inside
-    // `ring` and 4-aligned; they are `AtomicU32`s, which may be written through a shared
-    // reference. The asm touches no other memory and no stack.
+    // SAFETY: `i < N` and `W` is 0 or 8, so the 8 bytes at `base + offset_of!(slots) + W` are
+    // two words of slot `i`, inside `ring` and 4-aligned; they are `AtomicU32`s, which may be
+    // written through a shared reference. The asm touches no other memory and no stack.
     unsafe {
         core::arch::asm!(
-            "strd {w0}, {w1}, [{base}, #{lo}]",
-            "strd {w2}, {w3}, [{base}, #{hi}]",
+            "strd {lo}, {hi}, [{base}, #{off}]",
             base = in(reg) base,
-            w0 = in(reg) words[0],
-            w1 = in(reg) words[1],
-            w2 = in(reg) words[2],
-            w3 = in(reg) words[3],
-            lo = const core::mem::offset_of!(Ring<N, O>, slots),
-            hi = const core::mem::offset_of!(Ring<N, O>, slots) + 8,
+            lo = in(reg) lo,
+            hi = in(reg) hi,
+            off = const core::mem::offset_of!(Ring<N, O>, slots) + W,
             options(nostack, preserves_flags),
         );
     }

@@ -11,33 +11,36 @@
 use super::{Clock, CONFIGURED_HZ};
 
 const SYST_RVR: *const u32 = 0xE000_E014 as *const u32;
-/// Offset of CVR from [`scs_base`].
-const SYST_CVR_OFFSET: usize = 0x18;
 
-/// 0xE000_E000, the System Control Space block that holds SysTick.
+/// Reads CVR (0xE000_E018).
 ///
-/// On Thumb-2 it is one `mov.w` (a valid modified immediate, `0xXY00XY00`) where the compiler
-/// would emit `movw` + `movt` for the register's own address: one instruction less on every
-/// record path that does not already hold the address in a register. `pure` lets the compiler
-/// hoist or share it like any constant.
+/// On Thumb-2 an `ldr` from 0xE000_E000, the System Control Space block that holds SysTick, at
+/// offset 0x18: the base is one `mov.w` (a valid modified immediate, `0xXY00XY00`) where the
+/// compiler would emit `movw` + `movt` for the register's own address. Being a plain constant,
+/// the base is hoisted out of loops, and where registers run short it is rematerialised instead
+/// of kept in one.
 #[inline(always)]
-fn scs_base() -> *const u32 {
+fn read_cvr() -> u32 {
     #[cfg(tickspan_thumb2)]
     {
-        let base: usize;
-        // SAFETY: materialises a constant in a register; touches no memory, stack or flags.
+        let cvr: u32;
+        // SAFETY: reads CVR, an architecturally defined register whose reads have no side
+        // effects; writes no memory, touches no stack or flags. Not `pure`: every call must
+        // read the counter again.
         unsafe {
             core::arch::asm!(
-                "mov.w {0}, #0xE000E000",
-                out(reg) base,
-                options(pure, nomem, nostack, preserves_flags)
+                "ldr {cvr}, [{base}, #0x18]",
+                base = in(reg) 0xE000_E000u32,
+                cvr = lateout(reg) cvr,
+                options(readonly, nostack, preserves_flags)
             )
         };
-        base as *const u32
+        cvr
     }
     #[cfg(not(tickspan_thumb2))]
     {
-        0xE000_E000 as *const u32
+        // SAFETY: as above.
+        unsafe { (0xE000_E018 as *const u32).read_volatile() }
     }
 }
 
@@ -47,9 +50,7 @@ pub struct SysTick;
 impl Clock for SysTick {
     #[inline(always)]
     fn now() -> u64 {
-        // SAFETY: CVR (0xE000_E018) is an architecturally defined, side-effect-free readable
-        // register.
-        !unsafe { scs_base().byte_add(SYST_CVR_OFFSET).read_volatile() } as u64
+        !read_cvr() as u64
     }
     fn frequency_hz() -> u64 {
         CONFIGURED_HZ
