@@ -5,7 +5,9 @@
 //! pairs; events are thread-scoped instants, sampled values counter tracks, losses instants in
 //! category `loss`. `ts`/`dur` are microseconds from the start of the trace (ticks, when the
 //! clock frequency is unknown). Metadata events name the process (target) and threads
-//! (contexts). Output streams as spans close: nothing but the set of contexts seen is kept.
+//! (contexts); a context's `tid` is its id + 1, as Perfetto takes tid 0 (like pid 0) for the
+//! idle task and files such events under it, unnamed and outside the process. Output streams
+//! as spans close: nothing but the set of contexts seen is kept.
 
 use super::{js, Errors};
 use crate::item::CallsiteKind;
@@ -47,12 +49,12 @@ impl<W: Write> Chrome<W> {
             js(&process)
         ));
         for ctx in std::mem::take(&mut self.ctxs) {
-            let name = js(&meta.ctx_name(ctx));
+            let (name, tid) = (js(&meta.ctx_name(ctx)), tid(ctx));
             self.event(format_args!(
-                r#""name":"thread_name","ph":"M","pid":{pid},"tid":{ctx},"args":{{"name":{name}}}"#
+                r#""name":"thread_name","ph":"M","pid":{pid},"tid":{tid},"args":{{"name":{name}}}"#
             ));
             self.event(format_args!(
-                r#""name":"thread_sort_index","ph":"M","pid":{pid},"tid":{ctx},"args":{{"sort_index":{ctx}}}"#
+                r#""name":"thread_sort_index","ph":"M","pid":{pid},"tid":{tid},"args":{{"sort_index":{ctx}}}"#
             ));
         }
         let unit = if meta.clock.is_real() { "ns" } else { "ticks" };
@@ -69,6 +71,11 @@ fn pid(meta: &Meta) -> u64 {
     meta.node.saturating_add(1)
 }
 
+/// The `tid` of context `ctx` (never 0: see the module doc).
+fn tid(ctx: u32) -> u64 {
+    u64::from(ctx) + 1
+}
+
 /// Ticks since the trace start, in µs with ns precision.
 fn us(meta: &Meta, ticks: u64) -> String {
     format!("{:.3}", meta.clock.to_ns_f64(ticks) / 1e3)
@@ -83,7 +90,7 @@ impl<W: Write> Visitor for Chrome<W> {
         let (pid, name, ts) = (pid(meta), js(meta.names.name(s.name)), us(meta, meta.rel(s.start)));
         self.event(format_args!(
             r#""name":{name},"cat":"manual","ph":"b","id":"0x{:x}","ts":{ts},"pid":{pid},"tid":{},"args":{{"span_id":{}}}"#,
-            s.uid, s.ctx, s.id
+            s.uid, tid(s.ctx), s.id
         ));
     }
 
@@ -94,7 +101,8 @@ impl<W: Write> Visitor for Chrome<W> {
             let end = us(meta, meta.rel(s.end));
             self.event(format_args!(
                 r#""name":{name},"cat":"manual","ph":"e","id":"0x{:x}","ts":{end},"pid":{pid},"tid":{}"#,
-                s.uid, s.ctx
+                s.uid,
+                tid(s.ctx)
             ));
             return;
         }
@@ -105,7 +113,7 @@ impl<W: Write> Visitor for Chrome<W> {
         let unfinished = if s.unfinished { ",\"unfinished\":true" } else { "" };
         self.event(format_args!(
             r#""name":{name},"cat":"{cat}","ph":"X","ts":{ts},"dur":{dur},"pid":{pid},"tid":{},"args":{{"self_us":{self_us},"isr_us":{isr_us},"depth":{}{extra}{unfinished}}}"#,
-            s.ctx, s.depth
+            tid(s.ctx), s.depth
         ));
     }
 
@@ -123,26 +131,26 @@ impl<W: Write> Visitor for Chrome<W> {
                     crate::model::Value::F(f) if !f.is_finite() => return,
                     v => v.to_string(),
                 };
-                self.event(format_args!(r#""name":{name},"ph":"C","ts":{ts},"pid":{pid},"tid":{},"args":{{{name}:{v}}}"#, m.ctx))
+                self.event(format_args!(r#""name":{name},"ph":"C","ts":{ts},"pid":{pid},"tid":{},"args":{{{name}:{v}}}"#, tid(m.ctx)))
             }
             MarkKind::Value(v) => {
                 let v = js(&v.to_string());
                 self.event(format_args!(
                     r#""name":{name},"cat":"event","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{"value":{v}}}"#,
-                    m.ctx
+                    tid(m.ctx)
                 ))
             }
             MarkKind::Event => self.event(format_args!(
                 r#""name":{name},"cat":"event","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{}"#,
-                m.ctx
+                tid(m.ctx)
             )),
             MarkKind::Task(t) => self.event(format_args!(
                 r#""name":{name},"cat":"task","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{"task":{t}}}"#,
-                m.ctx
+                tid(m.ctx)
             )),
             MarkKind::Loss(n) => self.event(format_args!(
                 r#""name":"{n} records lost","cat":"loss","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{"lost":{n}}}"#,
-                m.ctx
+                tid(m.ctx)
             )),
         }
     }
@@ -191,7 +199,7 @@ mod tests {
         let outer = x.iter().find(|e| e["name"] == "outer").unwrap();
         assert_eq!(
             (outer["ts"].as_f64(), outer["dur"].as_f64(), outer["tid"].as_u64()),
-            (Some(0.0), Some(100.0), Some(0))
+            (Some(0.0), Some(100.0), Some(1))
         );
         assert_eq!(outer["args"]["self_us"].as_f64(), Some(90.0));
         assert!(ev.iter().any(|e| e["ph"] == "C" && e["args"]["depth"] == 3));
