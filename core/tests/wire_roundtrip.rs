@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use std::cell::Cell;
 use tickspan::drain::{Drain, StreamInfo};
-use tickspan::wire::{encode::FrameEncoder, Decoder, Item, ENCODED_CAPACITY};
+use tickspan::wire::{encode::FrameEncoder, frame_type, Decoder, Item, Rec, Sink, ENCODED_CAPACITY};
 use tickspan::{Kind, Record, Ring};
 
 #[derive(Clone, Debug)]
@@ -54,11 +54,29 @@ fn batches() -> impl Strategy<Value = Vec<(u32, u64, Vec<Entry>)>> {
     prop::collection::vec((0u32..300, any::<u64>(), prop::collection::vec(entry(), 0..40)), 0..8)
 }
 
+/// Items as text, records expanded from the runs `feed_sink` hands over.
+struct Text(Vec<String>);
+
+impl Sink for Text {
+    fn item(&mut self, item: Item<'_>) {
+        self.0.push(format!("{item:?}"))
+    }
+    fn records(&mut self, ctx: u32, records: &[Rec]) {
+        self.0.extend(records.iter().map(|r| format!("{:?}", r.item(ctx))))
+    }
+}
+
+/// Decodes with `feed` (an item at a time) and with `feed_sink` (records in runs, what the CLI
+/// uses); both must give the same items.
 fn decode_all(bytes: &[u8]) -> Vec<String> {
     let mut items = Vec::new();
     let mut dec = Decoder::new();
     dec.feed(bytes, &mut |i| items.push(format!("{i:?}"))).unwrap();
     dec.finish(&mut |i| items.push(format!("{i:?}")));
+    let mut runs = Text(Vec::new());
+    dec.feed_sink(bytes, &mut runs).unwrap();
+    dec.finish_sink(&mut runs);
+    assert_eq!(runs.0, items, "feed_sink and feed disagree");
     items
 }
 
@@ -123,6 +141,41 @@ proptest! {
         dec.finish(&mut |i| parts.push(format!("{i:?}")));
         prop_assert_eq!(parts, whole);
     }
+}
+
+/// A batch frame built by hand, longer than the encoder writes (up to the decoder's 1 KiB
+/// limit): its records reach a sink in more than one run, all of them, in order.
+#[test]
+fn long_batches_come_in_several_runs_without_loss() {
+    const N: usize = 400;
+    // Batch: context 3, base time 1000, slot 0 = callsite 0x40, then N span enters 1 tick apart.
+    let mut body = vec![frame_type::BATCH, 3, 0xE8, 0x07, 0x0E, 0x04];
+    body.extend([0x01, 0x01].repeat(N));
+    let crc = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI).checksum(&body);
+    body.extend(crc.to_le_bytes());
+    let mut bytes = vec![0u8; cobs::max_encoding_length(body.len())];
+    let n = cobs::encode(&body, &mut bytes);
+    bytes.truncate(n);
+    bytes.push(0);
+
+    struct Runs(Vec<usize>, Vec<Rec>);
+    impl Sink for Runs {
+        fn item(&mut self, _: Item<'_>) {}
+        fn records(&mut self, ctx: u32, records: &[Rec]) {
+            assert_eq!(ctx, 3);
+            self.0.push(records.len());
+            self.1.extend_from_slice(records);
+        }
+    }
+    let mut runs = Runs(Vec::new(), Vec::new());
+    let mut dec = Decoder::new();
+    dec.feed_sink(&bytes, &mut runs).unwrap();
+    assert!(runs.0.len() > 1, "one run of {N}: {:?}", runs.0);
+    assert_eq!(runs.1.len(), N);
+    for (i, r) in runs.1.iter().enumerate() {
+        assert_eq!((r.kind, r.callsite, r.ts), (Kind::SpanEnter, 0x40, 1001 + i as u64));
+    }
+    assert_eq!(decode_all(&bytes).len(), N);
 }
 
 thread_local! {
