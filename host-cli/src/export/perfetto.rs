@@ -5,9 +5,9 @@
 //! pairs; events are thread-scoped instants, sampled values counter tracks, losses instants in
 //! category `loss`. `ts`/`dur` are microseconds from the start of the trace (ticks, when the
 //! clock frequency is unknown). Metadata events name the process (target) and threads
-//! (contexts); a context's `tid` is its id + 1, as Perfetto takes tid 0 (like pid 0) for the
-//! idle task and files such events under it, unnamed and outside the process. Output streams
-//! as spans close: nothing but the set of contexts seen is kept.
+//! (contexts); a context's `tid` is its id + 1: Perfetto's importer reads tid 0 as the pid,
+//! which put context 0 on context 1's thread. Output streams as spans close: nothing but the
+//! set of contexts seen is kept.
 
 use super::{js, Errors};
 use crate::item::CallsiteKind;
