@@ -155,24 +155,30 @@ async function main(argv) {
     // thread's track (X at the export's depth), b/e pairs on async tracks; nothing else.
     const ns = (us) => Math.round(us * 1000);
     const near = (a, b) => Math.abs(a - b) <= 1;
-    const unmatched = new Set(slices);
-    const take = (what, pred) => {
-      const s = [...unmatched].find(pred);
-      if (s) unmatched.delete(s);
-      else problems.push(`${what}: no such slice in Perfetto`);
-      return s;
+    // Slices not yet claimed by an event, by thread (null: async) and name.
+    const unmatched = new Map();
+    for (const s of slices) {
+      const k = `${s.tid}|${s.name}`;
+      if (!unmatched.has(k)) unmatched.set(k, []);
+      unmatched.get(k).push(s);
+    }
+    const take = (what, tid, name, pred) => {
+      const list = unmatched.get(`${tid}|${name}`) ?? [];
+      const i = list.findIndex(pred);
+      if (i < 0) problems.push(`${what}: no such slice in Perfetto`);
+      return i < 0 ? undefined : list.splice(i, 1)[0];
     };
     const begins = new Map();
     let pairs = 0;
     for (const e of events) {
       const what = `${e.ph} event '${e.name}' at ${e.ts} µs on tid ${e.tid}`;
       if (e.ph === "X") {
-        const s = take(what, (s) => s.tid === e.tid && s.name === e.name && near(s.ts, ns(e.ts)) && near(s.dur, ns(e.dur)));
+        const s = take(what, e.tid, e.name, (s) => near(s.ts, ns(e.ts)) && near(s.dur, ns(e.dur)));
         if (s && e.args?.depth !== undefined && s.depth !== e.args.depth) {
           problems.push(`${what}: depth ${e.args.depth} in the export, ${s.depth} in Perfetto`);
         }
       } else if (e.ph === "i" || e.ph === "I") {
-        take(what, (s) => s.tid === e.tid && s.name === e.name && s.dur === 0 && near(s.ts, ns(e.ts)));
+        take(what, e.tid, e.name, (s) => s.dur === 0 && near(s.ts, ns(e.ts)));
       } else if (e.ph === "b") {
         begins.set(`${e.cat}/${e.id}`, e);
       } else if (e.ph === "e") {
@@ -181,12 +187,14 @@ async function main(argv) {
         else {
           pairs++;
           begins.delete(`${e.cat}/${e.id}`);
-          take(what, (s) => s.tid === null && s.name === b.name && near(s.ts, ns(b.ts)) && near(s.dur, ns(e.ts) - ns(b.ts)));
+          take(what, null, b.name, (s) => near(s.ts, ns(b.ts)) && near(s.dur, ns(e.ts) - ns(b.ts)));
         }
       }
     }
     for (const b of begins.values()) problems.push(`b event '${b.name}' id ${b.id}: no e event`);
-    for (const s of unmatched) problems.push(`slice '${s.name}' at ${s.ts} ns: no event of the document made it`);
+    for (const s of [...unmatched.values()].flat()) {
+      problems.push(`slice '${s.name}' at ${s.ts} ns: no event of the document made it`);
+    }
 
     // Counter events: one sample per argument, on a track named "<name> <arg>".
     const samples = await rows(
@@ -196,8 +204,13 @@ async function main(argv) {
     const counters = events.filter((e) => e.ph === "C");
     const expected = counters.flatMap((e) => Object.entries(e.args).map(([k, v]) => [`${e.name} ${k}`, ns(e.ts), v]));
     if (samples.length !== expected.length) problems.push(`${expected.length} counter values, ${samples.length} in Perfetto`);
+    const byTrack = new Map();
+    for (const c of samples) {
+      if (!byTrack.has(c.name)) byTrack.set(c.name, []);
+      byTrack.get(c.name).push(c);
+    }
     for (const [name, ts, v] of expected) {
-      if (!samples.some((c) => c.name === name && near(c.ts, ts) && c.value === v)) {
+      if (!(byTrack.get(name) ?? []).some((c) => near(c.ts, ts) && c.value === v)) {
         problems.push(`counter '${name}' = ${v} at ${ts} ns: not in Perfetto`);
       }
     }
