@@ -14,8 +14,9 @@
 // and the export's depth, each instant a 0-length slice there, each b/e pair a slice on an
 // async track, and no slice came from anything else; every slice is named, ended, at the depth
 // of its parent chain and within its parent; counter events became counter samples of the same
-// value; the threads named by metadata events exist; if given, the number of slices of each
-// name. Prints one line of totals and exits 0, or prints the problems and exits 1.
+// value; the threads and processes named by metadata events exist; if given, the number of
+// slices of each name. Prints one line of totals and exits 0, or prints the problems and
+// exits 1.
 
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -215,9 +216,11 @@ async function main(argv) {
       }
     }
 
-    const threads = new Set((await rows(engine, "select name from thread where name is not null")).map((t) => t.name));
-    for (const e of events.filter((e) => e.ph === "M" && e.name === "thread_name")) {
-      if (!threads.has(e.args.name)) problems.push(`thread '${e.args.name}' missing in Perfetto's thread table`);
+    for (const table of ["thread", "process"]) {
+      const names = new Set((await rows(engine, `select name from ${table} where name is not null`)).map((t) => t.name));
+      for (const e of events.filter((e) => e.ph === "M" && e.name === `${table}_name`)) {
+        if (!names.has(e.args.name)) problems.push(`${table} '${e.args.name}' missing in Perfetto's ${table} table`);
+      }
     }
     const counts = new Map();
     for (const s of slices) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
