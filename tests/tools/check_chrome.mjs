@@ -204,7 +204,9 @@ async function main(argv) {
     );
     const counters = events.filter((e) => e.ph === "C");
     const expected = counters.flatMap((e) => Object.entries(e.args).map(([k, v]) => [`${e.name} ${k}`, ns(e.ts), v]));
-    if (samples.length !== expected.length) problems.push(`${expected.length} counter values, ${samples.length} in Perfetto`);
+    if (samples.length !== expected.length) {
+      problems.push(`${expected.length} counter values, ${samples.length} in Perfetto`);
+    }
     const byTrack = new Map();
     for (const c of samples) {
       if (!byTrack.has(c.name)) byTrack.set(c.name, []);
@@ -217,7 +219,8 @@ async function main(argv) {
     }
 
     for (const table of ["thread", "process"]) {
-      const names = new Set((await rows(engine, `select name from ${table} where name is not null`)).map((t) => t.name));
+      const named = await rows(engine, `select name from ${table} where name is not null`);
+      const names = new Set(named.map((t) => t.name));
       for (const e of events.filter((e) => e.ph === "M" && e.name === `${table}_name`)) {
         if (!names.has(e.args.name)) problems.push(`${table} '${e.args.name}' missing in Perfetto's ${table} table`);
       }
@@ -227,7 +230,8 @@ async function main(argv) {
     for (const arg of expectArgs) {
       const i = arg.lastIndexOf("=");
       const [name, n] = [arg.slice(0, i), Number(arg.slice(i + 1))];
-      if ((counts.get(name) ?? 0) !== n) problems.push(`${counts.get(name) ?? 0} slices named '${name}', expected ${n}`);
+      const got = counts.get(name) ?? 0;
+      if (got !== n) problems.push(`${got} slices named '${name}', expected ${n}`);
     }
     const maxDepth = Math.max(0, ...slices.map((s) => s.depth));
     if (problems.length) {
@@ -236,7 +240,8 @@ async function main(argv) {
     }
     const nthreads = new Set(slices.filter((s) => s.tid !== null).map((s) => s.tid)).size;
     console.log(
-      `Perfetto ${engine.version} ok: ${slices.length} slices (${pairs} async) on ${nthreads} threads, depth ≤ ${maxDepth}, ${samples.length} counter values`,
+      `Perfetto ${engine.version} ok: ${slices.length} slices (${pairs} async) on ${nthreads} threads, ` +
+        `depth ≤ ${maxDepth}, ${samples.length} counter values`,
     );
     return 0;
   } finally {
