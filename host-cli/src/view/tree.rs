@@ -144,6 +144,17 @@ struct Agg {
     children: Vec<(u32, u32)>,
 }
 
+/// A context's open path in the merged tree, and the root it starts from (kept here so that a
+/// root span opens without a map lookup).
+#[derive(Clone)]
+struct AggStack {
+    root: u32,
+    stack: Vec<u32>,
+}
+
+/// [`AggStack::root`] of a context that has not opened a span yet.
+const UNROOTED: u32 = NONE - 1;
+
 /// Set in a child key for a mark (events and losses are counted apart from spans).
 const MARK: u32 = 1 << 31;
 
@@ -159,7 +170,8 @@ pub struct Tree<W: Write> {
     manual_node: FxHashMap<u64, (u64, u32)>,
     agg: Vec<Agg>,
     agg_roots: FxHashMap<u32, u32>,
-    agg_stacks: Vec<Vec<u32>>,
+    /// Per context (index): the merged node of each open scoped span.
+    agg_stacks: Vec<AggStack>,
     /// A run of the same event outside any span, printed as one line when it ends.
     run: Option<Run>,
     error: Option<io::Error>,
@@ -550,12 +562,11 @@ impl<W: Write> Visitor for Tree<W> {
     #[inline(always)]
     fn open(&mut self, meta: &Meta, s: &Span) {
         if self.merge && s.kind != SpanKind::Manual {
-            if let Some(&p) = self.agg_stacks.get(s.ctx as usize).and_then(|st| st.last()) {
-                if p != NONE {
-                    let node = self.agg_child(p, s.name, false);
-                    self.agg_stacks[s.ctx as usize].push(node);
-                    return;
-                }
+            if let Some(a) = self.agg_stacks.get(s.ctx as usize).filter(|a| a.root != UNROOTED) {
+                let parent = a.stack.last().copied().unwrap_or(a.root);
+                let node = if parent == NONE { NONE } else { self.agg_child(parent, s.name, false) };
+                self.agg_stacks[s.ctx as usize].stack.push(node);
+                return;
             }
         }
         self.open_slow(meta, *s)
@@ -564,7 +575,7 @@ impl<W: Write> Visitor for Tree<W> {
     #[inline(always)]
     fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
         if self.merge && s.kind != SpanKind::Manual {
-            if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|st| st.pop()) {
+            if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|a| a.stack.pop()) {
                 self.agg_add(i, s);
             }
             return;
@@ -575,7 +586,7 @@ impl<W: Write> Visitor for Tree<W> {
     #[inline(always)]
     fn mark(&mut self, meta: &Meta, m: &Mark) {
         if self.merge {
-            let Some(&top) = self.agg_stacks.get(m.ctx as usize).and_then(|s| s.last()) else { return };
+            let Some(&top) = self.agg_stacks.get(m.ctx as usize).and_then(|a| a.stack.last()) else { return };
             if top != NONE {
                 let i = self.agg_child(top, m.name, true);
                 if i != NONE {
@@ -595,18 +606,15 @@ impl<W: Write> Tree<W> {
     // the inlined fast path, not only on the way here.
     fn open_slow(&mut self, _meta: &Meta, s: Span) {
         if self.merge {
-            let key = if s.kind == SpanKind::Manual { MANUAL_KEY } else { s.ctx };
+            // The first span of a context: its merged tree gets a root.
             if s.kind != SpanKind::Manual {
                 let i = s.ctx as usize;
                 if i >= self.agg_stacks.len() {
-                    self.agg_stacks.resize_with(i + 1, Vec::new);
+                    self.agg_stacks.resize(i + 1, AggStack { root: UNROOTED, stack: Vec::new() });
                 }
-                let parent = match self.agg_stacks[i].last() {
-                    Some(&p) => p,
-                    None => self.agg_root(key),
-                };
-                let node = if parent == NONE { NONE } else { self.agg_child(parent, s.name, false) };
-                self.agg_stacks[i].push(node);
+                let root = self.agg_root(s.ctx);
+                self.agg_stacks[i].root = root;
+                self.open(_meta, &s);
             }
             return;
         }
@@ -661,7 +669,7 @@ impl<W: Write> Tree<W> {
                     at = self.agg_child(at, p, false);
                 }
                 self.agg_add(at, &s);
-            } else if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|st| st.pop()) {
+            } else if let Some(i) = self.agg_stacks.get_mut(s.ctx as usize).and_then(|a| a.stack.pop()) {
                 self.agg_add(i, &s);
             }
             return;
