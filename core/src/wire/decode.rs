@@ -19,7 +19,22 @@ use crate::record::Kind;
 
 /// CRC-32C, slice-by-16: the decoder runs on hosts, where 16 KiB of tables buy several times
 /// the speed of the encoder's one-table loop (same algorithm as [`super::CRC`]).
+#[cfg(any(not(feature = "hw-crc"), test))]
 static CRC16: crc::Crc<u32, crc::Table<16>> = crc::Crc::<u32, crc::Table<16>>::new(&crc::CRC_32_ISCSI);
+
+/// A frame's CRC-32C.
+#[cfg(not(feature = "hw-crc"))]
+#[inline]
+fn checksum(frame: &[u8]) -> u32 {
+    CRC16.checksum(frame)
+}
+
+/// A frame's CRC-32C, with the CPU's instruction where it has one.
+#[cfg(feature = "hw-crc")]
+#[inline]
+fn checksum(frame: &[u8]) -> u32 {
+    crc32c::crc32c(frame)
+}
 
 /// Encoded bytes a frame of [`MAX_FRAME_LEN`] can take.
 const BUF_LEN: usize = cobs::max_encoding_length(MAX_FRAME_LEN);
@@ -264,7 +279,7 @@ impl Decoder {
             _ => return self.mark_bad(start),
         };
         let (frame, crc) = self.buf[..raw_len].split_at(raw_len - 4);
-        if CRC16.checksum(frame).to_le_bytes() != crc {
+        if checksum(frame).to_le_bytes() != crc {
             return self.mark_bad(start);
         }
         self.frames += 1;
@@ -477,7 +492,19 @@ fn split(v: u64) -> (u32, u32) {
 
 #[cfg(test)]
 mod tests {
-    use super::unstuff;
+    use super::{checksum, unstuff, CRC16};
+
+    #[test]
+    fn checksum_is_crc32c_whichever_implementation() {
+        assert_eq!(checksum(b"123456789"), 0xE306_9283);
+        let data: Vec<u8> = (0..2000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        for len in [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 255, 1024, 2000] {
+            for start in [0, 1, 3] {
+                let s = &data[start..start + len.min(data.len() - start)];
+                assert_eq!(checksum(s), CRC16.checksum(s), "{} bytes at {start}", s.len());
+            }
+        }
+    }
 
     #[test]
     fn unstuff_inverts_the_cobs_crate() {
