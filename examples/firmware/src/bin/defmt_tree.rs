@@ -48,9 +48,12 @@ fn main() -> ! {
     {
         let _idle = tickspan::span!("idle");
         while TICKS.load(Ordering::Relaxed) < 2 {
-            // Logged with interrupts off until `wfi`: the next SysTick, and its line, come
-            // less than one period after this line.
+            // Drained and logged with interrupts off until `wfi`: the next SysTick, its line
+            // and the drain after it come less than one period after this drain and this line
+            // (the drain's contract for a wrapping clock; a drain only after `wfi` would come
+            // a whole period after the one before it).
             cortex_m::interrupt::free(|_| {
+                rtt::drain(&mut drain);
                 defmt::info!("waiting for tick {=u32}", TICKS.load(Ordering::Relaxed) + 1);
                 cortex_m::asm::wfi();
             });
