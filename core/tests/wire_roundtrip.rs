@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use std::cell::Cell;
 use tickspan::drain::{Drain, StreamInfo};
-use tickspan::wire::{encode::FrameEncoder, frame_type, Decoder, Item, Rec, Sink, ENCODED_CAPACITY};
+use tickspan::wire::{encode::FrameEncoder, frame_type, Decoder, Item, Items, Rec, Sink, ENCODED_CAPACITY};
 use tickspan::{Kind, Record, Ring};
 
 #[derive(Clone, Debug)]
@@ -54,18 +54,6 @@ fn batches() -> impl Strategy<Value = Vec<(u32, u64, Vec<Entry>)>> {
     prop::collection::vec((0u32..300, any::<u64>(), prop::collection::vec(entry(), 0..40)), 0..8)
 }
 
-/// Items as text, records expanded from the runs `feed_sink` hands over.
-struct Text(Vec<String>);
-
-impl Sink for Text {
-    fn item(&mut self, item: Item<'_>) {
-        self.0.push(format!("{item:?}"))
-    }
-    fn records(&mut self, ctx: u32, records: &[Rec]) {
-        self.0.extend(records.iter().map(|r| format!("{:?}", r.item(ctx))))
-    }
-}
-
 /// Decodes with `feed` (an item at a time) and with `feed_sink` (records in runs, what the CLI
 /// uses); both must give the same items.
 fn decode_all(bytes: &[u8]) -> Vec<String> {
@@ -73,10 +61,11 @@ fn decode_all(bytes: &[u8]) -> Vec<String> {
     let mut dec = Decoder::new();
     dec.feed(bytes, &mut |i| items.push(format!("{i:?}"))).unwrap();
     dec.finish(&mut |i| items.push(format!("{i:?}")));
-    let mut runs = Text(Vec::new());
-    dec.feed_sink(bytes, &mut runs).unwrap();
-    dec.finish_sink(&mut runs);
-    assert_eq!(runs.0, items, "feed_sink and feed disagree");
+    let mut runs = Vec::new();
+    let mut sink = Items(|i: Item<'_>| runs.push(format!("{i:?}")));
+    dec.feed_sink(bytes, &mut sink).unwrap();
+    dec.finish_sink(&mut sink);
+    assert_eq!(runs, items, "feed_sink and feed disagree");
     items
 }
 

@@ -78,6 +78,19 @@ pub trait Sink {
     fn records(&mut self, ctx: u32, records: &[Rec]);
 }
 
+/// A closure taking every item, as a [`Sink`]: for code handed a sink that wants items, records
+/// one by one (expanded from their runs).
+pub struct Items<F>(pub F);
+
+impl<F: FnMut(Item<'_>)> Sink for Items<F> {
+    fn item(&mut self, item: Item<'_>) {
+        (self.0)(item)
+    }
+    fn records(&mut self, ctx: u32, records: &[Rec]) {
+        records.iter().for_each(|r| (self.0)(r.item(ctx)))
+    }
+}
+
 /// Where [`Decoder::end_chunk`] puts what it finds: a closure per item ([`Each`]) or a [`Sink`]
 /// taking records in runs ([`Runs`]).
 trait Out {

@@ -42,7 +42,7 @@ pub mod encode;
 #[cfg(feature = "decode")]
 mod decode;
 #[cfg(feature = "decode")]
-pub use decode::{Decoder, Rec, Sink};
+pub use decode::{Decoder, Items, Rec, Sink};
 
 /// Version of the wire format this crate writes and reads (`docs/wire-format.md`, version table).
 ///
