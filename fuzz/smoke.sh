@@ -7,7 +7,7 @@ secs="${1:-30}"
 rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 cargo +nightly fuzz build
-for target in decode_frame decode_stream; do
+for target in $(cargo +nightly fuzz list); do
     mkdir -p "corpus/$target"
     cargo +nightly fuzz run "$target" "corpus/$target" seeds -- -max_total_time="$secs"
 done

@@ -139,6 +139,7 @@ pub struct Input {
 /// `tree` options.
 #[derive(Args, Debug)]
 pub struct TreeArgs {
+    /// Where the trace comes from.
     #[command(flatten)]
     pub input: Input,
     /// Only subtrees rooted at spans whose name contains this.
@@ -167,6 +168,7 @@ pub struct TreeArgs {
 /// `stats` options.
 #[derive(Args, Debug)]
 pub struct StatsArgs {
+    /// Where the trace comes from.
     #[command(flatten)]
     pub input: Input,
     /// One JSON document instead of a table.
@@ -177,6 +179,7 @@ pub struct StatsArgs {
 /// `dump` options.
 #[derive(Args, Debug)]
 pub struct DumpArgs {
+    /// Where the trace comes from.
     #[command(flatten)]
     pub input: Input,
     /// JSON lines instead of text.
@@ -200,6 +203,7 @@ pub enum Format {
 /// `export` options.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// Where the trace comes from.
     #[command(flatten)]
     pub input: Input,
     /// Output format.

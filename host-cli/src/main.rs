@@ -1,31 +1,16 @@
-//! `tickspan`: decode tickspan streams and rebuild call trees.
-//!
-//! Data flows one way: a [`source`] yields bytes, `tickspan::wire::Decoder` turns them into
-//! items, the [`model`] merges contexts into time order and rebuilds spans, and a view
-//! ([`view`]) or an export ([`mod@export`]) consumes them as they close.
-
-mod bench;
-mod cli;
-mod export;
-mod item;
-mod model;
-#[cfg(test)]
-mod robustness;
-mod run;
-mod source;
-mod target;
-mod units;
-mod view;
+//! `tickspan`: the command-line entry point. Parses the arguments and runs a subcommand with the
+//! pipeline from the [`tickspan_cli`] library.
 
 use clap::Parser;
-use cli::{Cli, Cmd, Format, Input};
-use model::{Counters, Timeline, Visitor};
-use run::{exit, Fail, Summary, STOP};
-use source::Source;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
+use tickspan_cli::cli::{self, Cli, Cmd, Format, Input};
+use tickspan_cli::model::{self, Counters, Timeline, Visitor};
+use tickspan_cli::run::{self, exit, Fail, Summary, STOP};
+use tickspan_cli::source::{self, Source};
+use tickspan_cli::{bench, export, item, target, view};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {

@@ -16,6 +16,7 @@ use std::time::Duration;
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// A stream of trace bytes.
+#[allow(clippy::len_without_is_empty)] // `len` is the stream's expected size, not a collection's
 pub trait Source {
     /// Reads some bytes into `buf`. `Ok(0)` ends the stream; an error of kind
     /// [`io::ErrorKind::WouldBlock`] means no data arrived for a while (a live source is idle:

@@ -8,6 +8,7 @@ pub struct StdinSource(io::Stdin);
 
 impl StdinSource {
     /// Standard input.
+    #[allow(clippy::new_without_default)] // a handle on the process's stdin, not a default value
     pub fn new() -> Self {
         StdinSource(io::stdin())
     }

@@ -23,8 +23,10 @@ use tickspan::wire::{
 /// `tickspan attach`: arguments.
 #[derive(clap::Args, Debug)]
 pub struct AttachCmd {
+    /// What to attach to and how.
     #[command(flatten)]
     pub target: AttachArgs,
+    /// Where the capture goes.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -32,8 +34,10 @@ pub struct AttachCmd {
 /// `tickspan postmortem`: arguments.
 #[derive(clap::Args, Debug)]
 pub struct PostmortemCmd {
+    /// What to read the rings from.
     #[command(flatten)]
     pub target: PostmortemArgs,
+    /// Where the capture goes.
     #[command(flatten)]
     pub out: OutputArgs,
 }
@@ -223,7 +227,7 @@ pub struct AttachArgs {
     /// A debug probe attached to this chip (probe-rs target name, e.g. nRF52840_xxAA).
     #[arg(long, conflicts_with = "gdb")]
     pub chip: Option<String>,
-    /// Which probe, when several are connected (VID:PID[:SERIAL]).
+    /// Which probe, when several are connected (`VID:PID[:SERIAL]`).
     #[arg(long, value_name = "SELECTOR", requires = "chip")]
     pub probe: Option<String>,
     /// The firmware ELF: locates the RTT block (`_TICKSPAN_RTT`) and names callsites.
@@ -258,7 +262,7 @@ pub struct PostmortemArgs {
     /// A debug probe attached to this chip (probe-rs target name); the core is halted.
     #[arg(long)]
     pub chip: Option<String>,
-    /// Which probe, when several are connected (VID:PID[:SERIAL]).
+    /// Which probe, when several are connected (`VID:PID[:SERIAL]`).
     #[arg(long, value_name = "SELECTOR", requires = "chip")]
     pub probe: Option<String>,
     /// A RAM image (e.g. GDB `dump binary memory ram.bin 0x20000000 0x20010000`).

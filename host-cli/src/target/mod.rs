@@ -1,22 +1,22 @@
 //! Reading a microcontroller's memory: through a GDB stub, a debug probe (probe-rs) or a RAM
-//! dump, all behind one small [`Memory`] trait. The RTT reader ([`rtt`]) and the post-mortem
-//! ring reader ([`rings`]) are written once on top of it; [`elf`] finds what they read by symbol
+//! dump, all behind one small [`Memory`] trait. The RTT reader (`rtt`) and the post-mortem
+//! ring reader (`rings`) are written once on top of it; [`elf`] finds what they read by symbol
 //! and turns callsite ids back into names.
 //!
 //! Nothing read from the target or the ELF is trusted: every pointer, length and index is
 //! bounds-checked before use, so a corrupt target gives an error, never a panic or a huge read.
 
-pub mod attach;
+pub(crate) mod attach;
 pub mod cmd;
-pub mod defmt_log;
-pub mod dump;
+pub(crate) mod defmt_log;
+pub(crate) mod dump;
 pub mod elf;
-pub mod gdb;
-pub mod postmortem;
+pub(crate) mod gdb;
+pub(crate) mod postmortem;
 #[cfg(feature = "probe")]
-pub mod probe;
-pub mod rings;
-pub mod rtt;
+pub(crate) mod probe;
+pub(crate) mod rings;
+pub(crate) mod rtt;
 
 use anyhow::{bail, Result};
 
