@@ -22,7 +22,7 @@ pub type NameId = u32;
 /// Most callsites the timeline interns; later unknown ids share one placeholder name.
 const MAX_NAMES: usize = 1 << 16;
 /// Highest context id accepted (ring indexes are small; larger ids are garbage).
-pub const MAX_CONTEXTS: u32 = 4096;
+pub(crate) const MAX_CONTEXTS: u32 = 4096;
 /// Deepest scoped-span nesting kept per context.
 const MAX_DEPTH: usize = 1024;
 /// Deepest interrupt nesting tracked.
@@ -79,7 +79,7 @@ impl Default for Names {
 impl Names {
     /// The name id of a callsite id, creating a placeholder for an id not seen before.
     #[inline]
-    pub fn intern(&mut self, cs: u32) -> NameId {
+    pub(crate) fn intern(&mut self, cs: u32) -> NameId {
         let slot = cache_slot(cs);
         let (c, id) = self.cache[slot];
         if c == cs {
@@ -117,7 +117,7 @@ impl Names {
     }
 
     /// Records a dictionary entry (names an id, before or after its first record).
-    pub fn define(&mut self, info: &CallsiteInfo<'_>) {
+    pub(crate) fn define(&mut self, info: &CallsiteInfo<'_>) {
         let id = self.intern(info.id);
         if id == 0 {
             return;
@@ -136,12 +136,12 @@ impl Names {
     }
 
     /// Everything known about an id.
-    pub fn info(&self, id: NameId) -> &NameInfo {
+    pub(crate) fn info(&self, id: NameId) -> &NameInfo {
         &self.infos[id as usize]
     }
 
     /// Whether an id names a task: its scoped spans are polls of the task (`tickspan::traced!`).
-    pub fn is_task(&self, id: NameId) -> bool {
+    pub(crate) fn is_task(&self, id: NameId) -> bool {
         self.infos[id as usize].kind == Some(CallsiteKind::Task)
     }
 }
@@ -174,12 +174,12 @@ pub struct Meta {
 
 impl Meta {
     /// The name of the task whose id (an address) lies in a known task's memory.
-    pub fn task_name(&self, id: u32) -> Option<&str> {
+    pub(crate) fn task_name(&self, id: u32) -> Option<&str> {
         self.task_names.iter().find(|t| (t.0..t.1).contains(&id)).map(|t| &*t.2)
     }
 
     /// A context's name, or `ctx N`.
-    pub fn ctx_name(&self, ctx: u32) -> String {
+    pub(crate) fn ctx_name(&self, ctx: u32) -> String {
         match self.ctx_names.get(ctx as usize) {
             Some(Some(n)) => n.to_string(),
             _ => format!("ctx {ctx}"),
@@ -188,12 +188,12 @@ impl Meta {
 
     /// Ticks since the start of the trace.
     #[inline]
-    pub fn rel(&self, ts: u64) -> u64 {
+    pub(crate) fn rel(&self, ts: u64) -> u64 {
         ts.saturating_sub(self.start.unwrap_or(0))
     }
 
     /// Wall-clock time of a tick in ns since the Unix epoch, if the stream had an anchor.
-    pub fn unix_ns(&self, ts: u64) -> Option<u64> {
+    pub(crate) fn unix_ns(&self, ts: u64) -> Option<u64> {
         let (at, unix) = self.anchor?;
         let clock = self.clock;
         Some(if ts >= at {
@@ -250,7 +250,7 @@ pub struct Span {
 impl Span {
     /// Duration in ticks.
     #[inline]
-    pub fn dur(&self) -> u64 {
+    pub(crate) fn dur(&self) -> u64 {
         self.end - self.start
     }
 }

@@ -17,7 +17,7 @@ impl Clock {
 
     /// Ticks to nanoseconds (ticks unchanged when the frequency is unknown).
     #[inline]
-    pub fn to_ns(self, ticks: u64) -> u64 {
+    pub(crate) fn to_ns(self, ticks: u64) -> u64 {
         if self.hz == 0 || self.hz == 1_000_000_000 {
             ticks
         } else {
@@ -27,7 +27,7 @@ impl Clock {
 
     /// Ticks to nanoseconds as a float (exports that take fractions).
     #[inline]
-    pub fn to_ns_f64(self, ticks: u64) -> f64 {
+    pub(crate) fn to_ns_f64(self, ticks: u64) -> f64 {
         if self.hz == 0 {
             ticks as f64
         } else {
@@ -37,7 +37,7 @@ impl Clock {
 
     /// Nanoseconds to ticks (rounded up, so "at least 10 µs" keeps its meaning).
     #[allow(clippy::wrong_self_convention)] // `self` is the clock that converts, not the value
-    pub fn from_ns(self, ns: u64) -> u64 {
+    pub(crate) fn from_ns(self, ns: u64) -> u64 {
         if self.hz == 0 {
             ns
         } else {
@@ -46,7 +46,7 @@ impl Clock {
     }
 
     /// A span or interval for display: `12.345 µs`, or `1234 ticks`.
-    pub fn dur(self, ticks: u64) -> Dur {
+    pub(crate) fn dur(self, ticks: u64) -> Dur {
         Dur { ns: self.to_ns(ticks), real: self.is_real() }
     }
 }
@@ -66,7 +66,7 @@ impl fmt::Display for Dur {
 }
 
 /// `950 ns`, `12.345 µs`, `1.500 ms`, `2.000 s`.
-pub fn format_ns(ns: u64) -> String {
+pub(crate) fn format_ns(ns: u64) -> String {
     if ns < 1_000 {
         format!("{ns} ns")
     } else if ns < 1_000_000 {

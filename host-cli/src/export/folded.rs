@@ -44,7 +44,7 @@ impl Folded {
     }
 
     /// The folded lines, sorted (what inferno expects), values in ns or ticks.
-    pub fn lines(&self, meta: &Meta) -> Vec<String> {
+    pub(crate) fn lines(&self, meta: &Meta) -> Vec<String> {
         self.paths(meta).into_iter().map(|(p, v)| format!("{p} {v}")).collect()
     }
 

@@ -5,7 +5,7 @@
 //! decimal strings. Each root span (a context's outermost span, an ISR, a manual span without
 //! parent) starts a trace; ids are derived from the stream (node, anchor) and the span's
 //! position, so an export is reproducible. Events inside a span become span events (at most
-//! [`MAX_EVENTS`] per span). Times are wall-clock when the stream carried a clock anchor, else
+//! `MAX_EVENTS` per span). Times are wall-clock when the stream carried a clock anchor, else
 //! nanoseconds from the start of the trace.
 
 use super::{js, Errors};
@@ -15,7 +15,7 @@ use std::fmt::Write as _;
 use std::io::{self, Write};
 
 /// Events kept per span.
-pub const MAX_EVENTS: usize = 64;
+pub(crate) const MAX_EVENTS: usize = 64;
 
 /// Streams OTLP spans to `out`.
 pub struct Otlp<W: Write> {
@@ -61,12 +61,12 @@ impl<W: Write> Otlp<W> {
     }
 
     /// Hex trace id of the trace rooted at span `root`.
-    pub fn trace_id(&self, root: u64) -> String {
+    pub(crate) fn trace_id(&self, root: u64) -> String {
         format!("{:016x}{:016x}", mix(self.seed ^ root), mix(self.seed.rotate_left(32) ^ !root))
     }
 
     /// Hex span id of span `uid` (never all zeros).
-    pub fn span_id(&self, uid: u64) -> String {
+    pub(crate) fn span_id(&self, uid: u64) -> String {
         format!("{:016x}", mix(self.seed ^ uid.rotate_left(17)).max(1))
     }
 

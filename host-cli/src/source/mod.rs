@@ -13,7 +13,7 @@ use std::io;
 use std::time::Duration;
 
 /// How long a live source waits for data before reporting that it is idle.
-pub const IDLE_POLL: Duration = Duration::from_millis(200);
+pub(crate) const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// A stream of trace bytes.
 #[allow(clippy::len_without_is_empty)] // `len` is the stream's expected size, not a collection's
@@ -33,11 +33,11 @@ pub trait Source {
 }
 
 /// The idle "error" a live source returns when no data arrived within [`IDLE_POLL`].
-pub fn idle() -> io::Error {
+pub(crate) fn idle() -> io::Error {
     io::Error::from(io::ErrorKind::WouldBlock)
 }
 
 /// Whether an I/O error only means "no data yet".
-pub fn is_idle(e: &io::Error) -> bool {
+pub(crate) fn is_idle(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted)
 }

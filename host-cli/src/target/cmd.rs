@@ -289,7 +289,7 @@ fn parse_u64(s: &str) -> Result<u64, String> {
 }
 
 /// Refuses firmware whose version symbol names a wire format this build does not read.
-pub fn check_version(elf: &Elf) -> Result<()> {
+pub(crate) fn check_version(elf: &Elf) -> Result<()> {
     match elf.format_version()? {
         Some(v) if v != FORMAT_VERSION => {
             bail!("the firmware writes tickspan wire format v{v}; this tickspan reads v{FORMAT_VERSION}")

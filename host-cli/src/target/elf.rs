@@ -13,7 +13,7 @@ use std::path::Path;
 /// Largest ELF accepted (debug info included).
 const MAX_ELF: u64 = 1 << 30;
 /// What the wire format's version symbol starts with (`tickspan::wire`).
-pub const VERSION_PREFIX: &str = "_tickspan_version_ = ";
+pub(crate) const VERSION_PREFIX: &str = "_tickspan_version_ = ";
 /// Longest callsite name or file path believed.
 const MAX_STR: u32 = 4096;
 
@@ -166,18 +166,18 @@ impl Elf {
 
     /// Whether the firmware is for a 32-bit Arm core (Cortex-M: SysTick and DWT registers at
     /// their architectural addresses).
-    pub fn is_arm(&self) -> bool {
+    pub(crate) fn is_arm(&self) -> bool {
         self.is_arm
     }
 
     /// Whether pointers in this target's statics are 32 bits wide.
-    pub fn is_32bit(&self) -> bool {
+    pub(crate) fn is_32bit(&self) -> bool {
         !self.is_64
     }
 
     /// The span of the writable sections (`.data`, `.bss`, …): where the target's RAM state
     /// lives. `None` when there are none.
-    pub fn ram(&self) -> Option<Range<u64>> {
+    pub(crate) fn ram(&self) -> Option<Range<u64>> {
         let w = self.sections.iter().filter(|s| s.writable);
         let start = w.clone().map(|s| s.addr.start).min()?;
         let end = w.map(|s| s.addr.end).max()?;
@@ -186,7 +186,7 @@ impl Elf {
 
     /// The initial bytes at `addr..addr + len`, if they lie in one section with file data
     /// (read-only statics hold their final values there).
-    pub fn read_static(&self, addr: u64, len: u64) -> Option<&[u8]> {
+    pub(crate) fn read_static(&self, addr: u64, len: u64) -> Option<&[u8]> {
         let end = addr.checked_add(len)?;
         let s = self
             .sections
@@ -216,7 +216,7 @@ impl Elf {
     /// Every callsite static the ELF names (the macros' `static CS`), with its id, sorted.
     /// Statics the symbol table does not name (a stripped ELF) resolve through
     /// [`callsite`](Self::callsite) all the same.
-    pub fn callsites(&self) -> Vec<(u32, ElfCallsite)> {
+    pub(crate) fn callsites(&self) -> Vec<(u32, ElfCallsite)> {
         let mut ids: Vec<u32> = self
             .symbols
             .iter()

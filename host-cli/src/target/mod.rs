@@ -1,5 +1,5 @@
 //! Reading a microcontroller's memory: through a GDB stub, a debug probe (probe-rs) or a RAM
-//! dump, all behind one small [`Memory`] trait. The RTT reader (`rtt`) and the post-mortem
+//! dump, all behind one small `Memory` trait. The RTT reader (`rtt`) and the post-mortem
 //! ring reader (`rings`) are written once on top of it; [`elf`] finds what they read by symbol
 //! and turns callsite ids back into names.
 //!
@@ -21,7 +21,7 @@ pub(crate) mod rtt;
 use anyhow::{bail, Result};
 
 /// Byte-addressed target memory.
-pub trait Memory {
+pub(crate) trait Memory {
     /// Reads `buf.len()` bytes at `addr`, or fails; never returns partial data.
     fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<()>;
 
@@ -62,7 +62,7 @@ pub trait Memory {
 }
 
 /// Reads little-endian 32-bit words at `addr`.
-pub fn read_words(mem: &mut dyn Memory, addr: u64, out: &mut [u32]) -> Result<()> {
+pub(crate) fn read_words(mem: &mut dyn Memory, addr: u64, out: &mut [u32]) -> Result<()> {
     let mut bytes = vec![0u8; out.len() * 4];
     mem.read(addr, &mut bytes)?;
     for (w, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
@@ -72,7 +72,7 @@ pub fn read_words(mem: &mut dyn Memory, addr: u64, out: &mut [u32]) -> Result<()
 }
 
 /// Reads one little-endian 32-bit word at `addr`.
-pub fn read_word(mem: &mut dyn Memory, addr: u64) -> Result<u32> {
+pub(crate) fn read_word(mem: &mut dyn Memory, addr: u64) -> Result<u32> {
     let mut w = [0u32];
     read_words(mem, addr, &mut w)?;
     Ok(w[0])

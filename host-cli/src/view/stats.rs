@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 /// Bucket lower bounds in ns, after Go's x/net/trace.
-pub const BUCKETS_NS: [u64; 6] = [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+pub(crate) const BUCKETS_NS: [u64; 6] = [10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
 const BUCKET_LABELS: [&str; 6] = ["≥10µs", "≥100µs", "≥1ms", "≥10ms", "≥100ms", "≥1s"];
 const BUCKET_LABELS_TICKS: [&str; 6] = ["≥10k", "≥100k", "≥1M", "≥10M", "≥100M", "≥1G"];
 
@@ -109,7 +109,7 @@ impl LogHist {
 }
 
 /// A task id as printed: decimal when small (`traced!`'s ids), hex when an address (embassy's).
-pub fn task_id(id: u32) -> String {
+pub(crate) fn task_id(id: u32) -> String {
     if id >= 0x1_0000 {
         format!("{id:#x}")
     } else {
@@ -224,7 +224,7 @@ fn bucket_ticks(clock: Clock) -> [u64; 6] {
 
 impl Stats {
     /// The report, longest total first.
-    pub fn report(&self, meta: &Meta) -> Report {
+    pub(crate) fn report(&self, meta: &Meta) -> Report {
         let c = meta.clock;
         let row = |name: String, i: NameId, e: &Entry| Row {
             name,
