@@ -50,7 +50,7 @@ pub struct NameInfo {
 }
 
 /// Names a callsite id the stream did not describe (e.g. from a firmware ELF).
-pub type Resolver = Box<dyn Fn(u32) -> Option<NameInfo>>;
+pub(crate) type Resolver = Box<dyn Fn(u32) -> Option<NameInfo>>;
 
 /// Callsite ids interned as dense [`NameId`]s, so views index arrays instead of hashing.
 pub struct Names {
@@ -112,7 +112,7 @@ impl Names {
     }
 
     /// Names ids seen from now on that no dictionary entry named before.
-    pub fn set_resolver(&mut self, r: Resolver) {
+    pub(crate) fn set_resolver(&mut self, r: Resolver) {
         self.resolver = Some(r);
     }
 

@@ -9,7 +9,7 @@ use std::io::{self, IsTerminal};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by Ctrl-C (and by views whose output went away): stop reading, print what we have.
-pub static STOP: AtomicBool = AtomicBool::new(false);
+pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
 
 /// Exit codes, as documented in `--help`.
 pub mod exit {
@@ -49,7 +49,7 @@ impl fmt::Display for Fail {
 
 /// What a decode run saw.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Bytes read.
     pub bytes: u64,
     /// Damaged regions skipped.
@@ -66,7 +66,7 @@ const PROGRESS_MIN: u64 = 16 << 20;
 
 /// Reads `src` to its end (or Ctrl-C), handing what it decodes to `out` (records in runs), and
 /// calling `idle` whenever a live source has had nothing to say for a while.
-pub fn decode<S: Sink>(
+pub(crate) fn decode<S: Sink>(
     src: &mut dyn Source,
     quiet: bool,
     out: &mut S,
@@ -149,7 +149,7 @@ impl<S: Sink> Sink for Watch<'_, S> {
 }
 
 /// A closure taking every item, records one by one, as a [`Sink`].
-pub struct Items<F>(pub F);
+pub(crate) struct Items<F>(pub F);
 
 impl<F: FnMut(Item<'_>)> Sink for Items<F> {
     fn item(&mut self, item: Item<'_>) {
@@ -176,7 +176,7 @@ fn progress(len: Option<u64>, quiet: bool) -> ProgressBar {
 
 /// Installs the Ctrl-C handler: the first press stops reading and prints the results so far,
 /// a second one exits at once.
-pub fn install_ctrlc() {
+pub(crate) fn install_ctrlc() {
     let _ = ctrlc::set_handler(|| {
         if STOP.swap(true, Ordering::Relaxed) {
             std::process::exit(130);

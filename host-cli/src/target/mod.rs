@@ -1,6 +1,6 @@
 //! Reading a microcontroller's memory: through a GDB stub, a debug probe (probe-rs) or a RAM
 //! dump, all behind one small `Memory` trait. The RTT reader (`rtt`) and the post-mortem
-//! ring reader (`rings`) are written once on top of it; [`elf`] finds what they read by symbol
+//! ring reader (`rings`) are written once on top of it; `elf` finds what they read by symbol
 //! and turns callsite ids back into names.
 //!
 //! Nothing read from the target or the ELF is trusted: every pointer, length and index is
@@ -10,7 +10,7 @@ pub(crate) mod attach;
 pub mod cmd;
 pub(crate) mod defmt_log;
 pub(crate) mod dump;
-pub mod elf;
+pub(crate) mod elf;
 pub(crate) mod gdb;
 pub(crate) mod postmortem;
 #[cfg(feature = "probe")]

@@ -1,0 +1,274 @@
+//! The subcommands: each opens its input, runs the pipeline with its view or export, and
+//! reports what went wrong in the data. Run from this crate, not from the binary, so that the
+//! pipeline's generic code (timeline, views) is compiled here with its callees: instantiated in
+//! the binary, `tickspan stats` took 2 % more instructions per record.
+
+use crate::cli::{self, Cli, Cmd, Format, Input};
+use crate::model::{self, Counters, Timeline, Visitor};
+use crate::run::{self, exit, Fail, Summary, STOP};
+use crate::source::{self, Source};
+use crate::{bench, export, item, target, view};
+use clap::Parser;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::sync::atomic::Ordering;
+
+/// Runs one subcommand; returns the exit code (see [`exit`]).
+pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
+    match cmd {
+        Cmd::Tree(a) => {
+            let filter = view::tree::Filter {
+                name: a.name,
+                min_duration: a.min_duration,
+                from: a.from,
+                to: a.to,
+                contexts: a.context,
+            };
+            let mut tree = view::tree::Tree::new(stdout(), filter, a.merge, a.max_nodes);
+            let (tl, sum) = timeline(&a.input, &mut tree, |t, meta| t.flush_output(meta))?;
+            let r = tree.finish(&tl.meta);
+            output_result(r, "standard output")?;
+            Ok(report(&a.input, &tl, sum))
+        }
+        Cmd::Stats(a) => {
+            let mut stats = view::stats::Stats::default();
+            let (tl, sum) = timeline(&a.input, &mut stats, |_, _| false)?;
+            let mut out = stdout();
+            let r = if a.json { stats.write_json(&tl.meta, &mut out) } else { stats.write_table(&tl.meta, &mut out) };
+            output_result(r.and_then(|_| out.flush()), "standard output")?;
+            Ok(report(&a.input, &tl, sum))
+        }
+        Cmd::Dump(a) => {
+            let mut src = open(&a.input)?;
+            run::install_ctrlc();
+            let mut dump = view::dump::Dump::new(stdout(), a.json);
+            elf_names(&a.input, dump.names())?;
+            let mut each = run::Items(|i: item::Item<'_>| {
+                dump.item(i);
+                if dump.failed() {
+                    STOP.store(true, Ordering::Relaxed);
+                }
+            });
+            let sum = run::decode(src.as_mut(), a.input.quiet, &mut each, |_| {})?;
+            output_result(dump.finish(), "standard output")?;
+            let damaged = sum.skipped_regions > 0;
+            Ok(if a.input.strict && damaged { exit::DAMAGED } else { exit::OK })
+        }
+        Cmd::Export(a) => export(a),
+        Cmd::Attach(a) => target::cmd::run_attach(&a, show),
+        Cmd::Postmortem(a) => target::cmd::run_postmortem(&a, show),
+        Cmd::BenchGen(a) => bench::generate(&a.output, a.records).map(|_| exit::OK),
+        Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
+    }
+}
+
+/// Runs a view subcommand given as arguments (on a stream `attach`/`postmortem` saved).
+fn show(args: Vec<String>) -> Result<u8, Fail> {
+    let cli = Cli::try_parse_from(args).map_err(|e| Fail { code: exit::USAGE, msg: e.to_string() })?;
+    dispatch(cli.cmd)
+}
+
+fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
+    let what = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
+    let out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fail::io(format!("creating {what}"), e))?)),
+        None => Box::new(stdout()),
+    };
+    let (tl, sum) = match a.format {
+        Format::Chrome => {
+            let mut v = export::perfetto::Chrome::new(out);
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
+            if !tl.meta.clock.is_real() && !a.input.quiet {
+                eprintln!("warning: the stream gives no clock frequency: `ts` values are ticks, not µs");
+            }
+            output_result(v.finish(&tl.meta), &what)?;
+            (tl, sum)
+        }
+        Format::Otlp => {
+            let mut v = export::otlp::Otlp::new(out);
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
+            if tl.meta.anchor.is_none() && !a.input.quiet {
+                eprintln!("warning: the stream has no wall-clock anchor: span times count from the Unix epoch");
+            }
+            output_result(v.finish(&tl.meta), &what)?;
+            (tl, sum)
+        }
+        Format::Folded | Format::Flamegraph => {
+            let mut v = export::folded::Folded::default();
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
+            let mut out = out;
+            let r = if a.format == Format::Folded {
+                v.write(&tl.meta, &mut out)
+            } else {
+                let title = match &a.input.file {
+                    Some(p) => format!("tickspan {}", p.display()),
+                    None => "tickspan".into(),
+                };
+                v.write_svg(&tl.meta, &title, &mut out).and_then(|_| out.flush())
+            };
+            output_result(r, &what)?;
+            (tl, sum)
+        }
+    };
+    Ok(report(&a.input, &tl, sum))
+}
+
+fn stdout() -> BufWriter<io::StdoutLock<'static>> {
+    BufWriter::with_capacity(1 << 16, io::stdout().lock())
+}
+
+/// A closed pipe (`tickspan tree … | head`) is not a failure.
+fn output_result(r: io::Result<()>, what: &str) -> Result<(), Fail> {
+    match r {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Fail::io(format!("writing {what}"), e)),
+        _ => Ok(()),
+    }
+}
+
+fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
+    use source::{file::FileSource, serial::SerialSource, stdin::StdinSource, tcp::TcpSource};
+    if let Some(port) = &input.serial {
+        return Ok(Box::new(SerialSource::open(port, input.baud).map_err(|e| Fail::io(format!("opening {port}"), e))?));
+    }
+    if let Some(addr) = &input.tcp {
+        return Ok(Box::new(
+            TcpSource::connect(addr, input.follow).map_err(|e| Fail::io(format!("connecting to {addr}"), e))?,
+        ));
+    }
+    if let Some(addr) = &input.listen {
+        return Ok(Box::new(
+            TcpSource::listen(addr, input.follow).map_err(|e| Fail::io(format!("listening on {addr}"), e))?,
+        ));
+    }
+    match &input.file {
+        Some(p) if p.as_os_str() == "-" => Ok(Box::new(StdinSource::new())),
+        Some(p) => Ok(Box::new(FileSource::open(p, input.follow).map_err(|e| Fail::io(p.display(), e))?)),
+        None => Err(Fail { code: exit::USAGE, msg: "no input: give a FILE, `-`, --serial, --tcp or --listen".into() }),
+    }
+}
+
+/// With `--elf`, names callsite ids the stream itself does not describe by reading the
+/// `tickspan::Callsite` statics at those addresses in the firmware (dictionary entries in the
+/// stream still win). Also warns when the firmware was built for another wire version.
+/// Returns the firmware's task pools (see [`task_pools`]).
+fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, Box<str>)>, Fail> {
+    let Some(path) = &input.elf else { return Ok(Vec::new()) };
+    let elf = target::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
+    match elf.format_version() {
+        Ok(Some(v)) if v != tickspan::wire::FORMAT_VERSION && !input.quiet => eprintln!(
+            "warning: {} was built for wire format {v}; this tickspan reads {}",
+            path.display(),
+            tickspan::wire::FORMAT_VERSION
+        ),
+        _ => {}
+    }
+    const KINDS: [item::CallsiteKind; 7] = [
+        item::CallsiteKind::Span,
+        item::CallsiteKind::Event,
+        item::CallsiteKind::ValueU64,
+        item::CallsiteKind::ValueI64,
+        item::CallsiteKind::ValueF64,
+        item::CallsiteKind::Isr,
+        item::CallsiteKind::Task,
+    ];
+    let pools = task_pools(&elf);
+    names.set_resolver(Box::new(move |id| {
+        let cs = elf.callsite(id).ok()?;
+        Some(model::NameInfo {
+            cs: id,
+            name: cs.name.into(),
+            file: cs.file.into(),
+            line: cs.line,
+            kind: KINDS.get(cs.kind as usize).copied(),
+        })
+    }));
+    Ok(pools)
+}
+
+/// embassy task pools in a firmware ELF: `(start, end, task name)` of each `<task>::POOL`
+/// static (legacy Rust mangling, `_ZN…4POOL17h<hash>E`), which hold the tasks whose
+/// addresses embassy uses as task ids.
+fn task_pools(elf: &target::elf::Elf) -> Vec<(u32, u32, Box<str>)> {
+    /// The path components of a legacy-mangled symbol, hash last.
+    fn legacy_path(sym: &str) -> Option<Vec<&str>> {
+        let mut s = sym.strip_prefix("_ZN")?;
+        let mut parts = Vec::new();
+        while !s.starts_with('E') {
+            let digits = s.bytes().take_while(u8::is_ascii_digit).count();
+            let len: usize = s[..digits].parse().ok()?;
+            parts.push(s.get(digits..digits.checked_add(len)?)?);
+            s = &s[digits + len..];
+        }
+        Some(parts)
+    }
+    let mut pools: Vec<(u32, u32, Box<str>)> = elf
+        .symbols_with_prefix("_ZN")
+        .filter_map(|sym| {
+            let parts = legacy_path(sym)?;
+            let [.., task, "POOL", _hash] = parts.as_slice() else { return None };
+            let (addr, size) = elf.symbol(sym)?;
+            let start = u32::try_from(addr).ok()?;
+            Some((start, start.checked_add(u32::try_from(size).ok()?)?, (*task).into()))
+        })
+        .collect();
+    pools.sort();
+    pools
+}
+
+/// Decodes `input` through a timeline into `v`. `idle` runs when a live input pauses (after
+/// everything held back was processed) and says whether the view wants no more.
+fn timeline<V: Visitor>(
+    input: &Input,
+    v: &mut V,
+    mut idle: impl FnMut(&mut V, &model::Meta) -> bool,
+) -> Result<(Timeline, Summary), Fail> {
+    let mut src = open(input)?;
+    run::install_ctrlc();
+    let mut tl = Timeline::new(input.reorder_window);
+    tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
+    let sum = run::decode(src.as_mut(), input.quiet, &mut model::Feed { tl: &mut tl, v }, |f| {
+        // A live source went quiet: the target has drained everything up to now.
+        f.tl.flush(f.v);
+        if idle(f.v, &f.tl.meta) {
+            STOP.store(true, Ordering::Relaxed);
+        }
+    })?;
+    tl.finish(v);
+    Ok((tl, sum))
+}
+
+/// Prints what went wrong in the data (not fatal) and picks the exit code.
+fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
+    let c: Counters = tl.counters();
+    if !input.quiet {
+        if c.lost > 0 {
+            eprintln!("warning: the target lost {} records (rings full); '⚠' marks show where", c.lost);
+        }
+        if sum.skipped_regions > 0 {
+            eprintln!("warning: {} damaged regions ({} bytes) were skipped", sum.skipped_regions, sum.skipped_bytes);
+        }
+        if c.unmatched > 0 {
+            eprintln!("note: {} span ends had no matching start (lost, or begun before the trace)", c.unmatched);
+        }
+        if c.late > 0 {
+            eprintln!(
+                "note: {} records arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
+                c.late
+            );
+        }
+        if c.time_jumps > 0 {
+            eprintln!(
+                "warning: time went backwards {} times within a context (target restarted?); spans open then were cut",
+                c.time_jumps
+            );
+        }
+        if c.dropped > 0 {
+            eprintln!("warning: {} records dropped at limits (nesting depth, contexts, open manual spans)", c.dropped);
+        }
+    }
+    if input.strict && (c.lost > 0 || sum.skipped_regions > 0) {
+        exit::DAMAGED
+    } else {
+        exit::OK
+    }
+}
