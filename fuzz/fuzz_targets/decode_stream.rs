@@ -4,26 +4,15 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tickspan::wire::{Decoder, Item, Rec, Sink};
-
-/// Items as text, records expanded from their runs.
-struct Text(Vec<String>);
-
-impl Sink for Text {
-    fn item(&mut self, item: Item<'_>) {
-        self.0.push(format!("{item:?}"))
-    }
-    fn records(&mut self, ctx: u32, records: &[Rec]) {
-        self.0.extend(records.iter().map(|r| format!("{:?}", r.item(ctx))))
-    }
-}
+use tickspan::wire::{Decoder, Item, Items};
 
 fn decode(chunks: &mut dyn Iterator<Item = &[u8]>, runs: bool) -> (Vec<String>, Option<String>) {
-    let mut items = Text(Vec::new());
+    let mut text = Vec::new();
+    let mut items = Items(|i: Item<'_>| text.push(format!("{i:?}")));
     let mut dec = Decoder::new();
     let mut err = None;
     for c in chunks {
-        let r = if runs { dec.feed_sink(c, &mut items) } else { dec.feed(c, &mut |i| items.item(i)) };
+        let r = if runs { dec.feed_sink(c, &mut items) } else { dec.feed(c, &mut items.0) };
         if let Err(e) = r {
             err = Some(e.to_string());
             break;
@@ -33,10 +22,10 @@ fn decode(chunks: &mut dyn Iterator<Item = &[u8]>, runs: bool) -> (Vec<String>, 
         if runs {
             dec.finish_sink(&mut items);
         } else {
-            dec.finish(&mut |i| items.item(i));
+            dec.finish(&mut items.0);
         }
     }
-    (items.0, err)
+    (text, err)
 }
 
 fuzz_target!(|data: &[u8]| {

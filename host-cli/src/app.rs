@@ -43,7 +43,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             run::install_ctrlc();
             let mut dump = view::dump::Dump::new(stdout(), a.json);
             elf_names(&a.input, dump.names())?;
-            let mut each = run::Items(|i: item::Item<'_>| {
+            let mut each = tickspan::wire::Items(|i: item::Item<'_>| {
                 dump.item(i);
                 if dump.failed() {
                     STOP.store(true, Ordering::Relaxed);

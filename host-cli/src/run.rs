@@ -148,18 +148,6 @@ impl<S: Sink> Sink for Watch<'_, S> {
     }
 }
 
-/// A closure taking every item, records one by one, as a [`Sink`].
-pub(crate) struct Items<F>(pub F);
-
-impl<F: FnMut(Item<'_>)> Sink for Items<F> {
-    fn item(&mut self, item: Item<'_>) {
-        (self.0)(item)
-    }
-    fn records(&mut self, ctx: u32, records: &[Rec]) {
-        records.iter().for_each(|r| (self.0)(r.item(ctx)))
-    }
-}
-
 fn progress(len: Option<u64>, quiet: bool) -> ProgressBar {
     match len {
         Some(len) if !quiet && len >= PROGRESS_MIN && io::stderr().is_terminal() => {
