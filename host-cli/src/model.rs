@@ -248,6 +248,24 @@ pub struct Span {
 }
 
 impl Span {
+    /// A span as [`Visitor::open`] gets it: ends where it starts, nothing measured yet.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn opening(
+        uid: u64,
+        parent: u64,
+        root: u64,
+        ctx: u32,
+        name: NameId,
+        kind: SpanKind,
+        start: u64,
+        depth: u32,
+        id: u32,
+    ) -> Span {
+        let (end, self_ticks, isr_ticks, unfinished) = (start, 0, 0, false);
+        Span { uid, parent, root, ctx, name, kind, start, end, depth, self_ticks, isr_ticks, id, unfinished }
+    }
+
     /// Duration in ticks.
     #[inline]
     pub(crate) fn dur(&self) -> u64 {
@@ -437,22 +455,7 @@ impl Ctx {
         self.stack.push(Frame { uid, name, kind, id, start: ts, child_dur: 0, child_isr: 0, isr_snap });
         self.path.push(name);
         let depth = (self.stack.len() - 1) as u32;
-        let span = Span {
-            uid,
-            parent,
-            root,
-            ctx,
-            name,
-            kind,
-            start: ts,
-            end: ts,
-            depth,
-            self_ticks: 0,
-            isr_ticks: 0,
-            id,
-            unfinished: false,
-        };
-        v.open(meta, &span);
+        v.open(meta, &Span::opening(uid, parent, root, ctx, name, kind, ts, depth, id));
         true
     }
 
@@ -938,22 +941,7 @@ impl State {
             // The id was reused: the earlier span's end was lost.
             self.counters.unmatched += 1;
         }
-        let span = Span {
-            uid,
-            parent: parent_uid,
-            root,
-            ctx,
-            name: r.name,
-            kind: SpanKind::Manual,
-            start: r.ts,
-            end: r.ts,
-            depth,
-            self_ticks: 0,
-            isr_ticks: 0,
-            id,
-            unfinished: false,
-        };
-        v.open(meta, &span);
+        v.open(meta, &Span::opening(uid, parent_uid, root, ctx, r.name, SpanKind::Manual, r.ts, depth, id));
     }
 
     fn manual_end(&mut self, meta: &Meta, v: &mut impl Visitor, ts: u64, id: u32, unfinished: bool) -> bool {
