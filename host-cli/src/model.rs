@@ -429,13 +429,14 @@ impl Ctx {
         v.mark(meta, &Mark { ctx, ts, name, kind, span });
     }
 
-    /// Opens a span with this uid; false (nothing opened) at the nesting limit.
+    /// Opens a span with the next uid, or counts it in `dropped` at the nesting limit.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn open(
         &mut self,
         acc: &[u64],
-        uid: u64,
+        next_uid: &mut u64,
+        dropped: &mut u64,
         meta: &Meta,
         v: &mut impl Visitor,
         ctx: u32,
@@ -443,10 +444,13 @@ impl Ctx {
         name: NameId,
         kind: SpanKind,
         id: u32,
-    ) -> bool {
+    ) {
         if self.stack.len() >= MAX_DEPTH {
-            return false;
+            *dropped += 1;
+            return;
         }
+        let uid = *next_uid;
+        *next_uid += 1;
         let (parent, root) = match (self.stack.last(), self.stack.first()) {
             (Some(p), Some(r)) => (p.uid, r.uid),
             _ => (0, uid),
@@ -456,7 +460,6 @@ impl Ctx {
         self.path.push(name);
         let depth = (self.stack.len() - 1) as u32;
         v.open(meta, &Span::opening(uid, parent, root, ctx, name, kind, ts, depth, id));
-        true
     }
 
     // Inlined: it runs once per span, and the visitors' fast paths inline into it.
@@ -758,11 +761,8 @@ impl State {
                 if r.kind == Kind::SpanEnter {
                     c.now = r.ts;
                     let name = meta.names.intern(r.callsite);
-                    if c.open(&self.acc, self.next_uid, meta, v, ctx, r.ts, name, SpanKind::Scoped, 0) {
-                        self.next_uid += 1;
-                    } else {
-                        self.counters.dropped += 1;
-                    }
+                    let (uid, dropped) = (&mut self.next_uid, &mut self.counters.dropped);
+                    c.open(&self.acc, uid, dropped, meta, v, ctx, r.ts, name, SpanKind::Scoped, 0);
                     continue;
                 }
                 if r.kind == Kind::SpanExit {
@@ -804,21 +804,11 @@ impl State {
             self.time_jump(meta, v, ctx);
         }
         self.ctxs[ctx as usize].now = r.ts;
-        // Enter and exit are most records: tested first, as branches the predictor learns
-        // from history, instead of one jump table for all kinds.
-        if r.kind == Kind::SpanEnter {
-            return self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0);
-        }
-        if r.kind == Kind::SpanExit {
-            // Almost always the innermost span; anything else unwinds out of line.
-            return match self.ctxs[ctx as usize].stack.last() {
-                Some(f) if f.name == r.name && f.kind == SpanKind::Scoped => self.close_top(meta, v, ctx, r.ts, false),
-                _ => {
-                    self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
-                }
-            };
-        }
         match r.kind {
+            Kind::SpanEnter => self.open(meta, v, ctx, r.ts, r.name, SpanKind::Scoped, 0),
+            Kind::SpanExit => {
+                self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
+            }
             Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
             Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
             Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
@@ -842,8 +832,8 @@ impl State {
                     self.counters.unmatched += 1;
                 }
             }
-            // Clock extension is the decoder's business; the rest was handled above.
-            Kind::Sync | Kind::Loss | Kind::SpanEnter | Kind::SpanExit => {}
+            // Clock extension is the decoder's business; losses were handled above.
+            Kind::Sync | Kind::Loss => {}
         }
     }
 
@@ -866,12 +856,8 @@ impl State {
     #[inline]
     #[allow(clippy::too_many_arguments)]
     fn open(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind, id: u32) {
-        let uid = self.next_uid;
-        if self.ctxs[ctx as usize].open(&self.acc, uid, meta, v, ctx, ts, name, kind, id) {
-            self.next_uid += 1;
-        } else {
-            self.counters.dropped += 1;
-        }
+        let (uid, dropped) = (&mut self.next_uid, &mut self.counters.dropped);
+        self.ctxs[ctx as usize].open(&self.acc, uid, dropped, meta, v, ctx, ts, name, kind, id);
     }
 
     /// Closes the innermost open span of `ctx` with this name and kind; spans opened inside it
