@@ -7,7 +7,7 @@ use crate::cli::{self, Cli, Cmd, Format, Input};
 use crate::model::{self, Counters, Timeline, Visitor};
 use crate::run::{self, exit, Fail, Summary, STOP};
 use crate::source::{self, Source};
-use crate::{bench, export, item, target, view};
+use crate::{bench, device, export, item, view};
 use clap::Parser;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -55,8 +55,8 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             Ok(if a.input.strict && damaged { exit::DAMAGED } else { exit::OK })
         }
         Cmd::Export(a) => export(a),
-        Cmd::Attach(a) => target::cmd::run_attach(&a, show),
-        Cmd::Postmortem(a) => target::cmd::run_postmortem(&a, show),
+        Cmd::Attach(a) => device::cmd::run_attach(&a, show),
+        Cmd::Postmortem(a) => device::cmd::run_postmortem(&a, show),
         Cmd::BenchGen(a) => bench::generate(&a.output, a.records).map(|_| exit::OK),
         Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
     }
@@ -153,7 +153,7 @@ fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
 /// Returns the firmware's task pools (see [`task_pools`]).
 fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, Box<str>)>, Fail> {
     let Some(path) = &input.elf else { return Ok(Vec::new()) };
-    let elf = target::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
+    let elf = device::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
     match elf.format_version() {
         Ok(Some(v)) if v != tickspan::wire::FORMAT_VERSION && !input.quiet => eprintln!(
             "warning: {} was built for wire format {v}; this tickspan reads {}",
@@ -188,7 +188,7 @@ fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, B
 /// embassy task pools in a firmware ELF: `(start, end, task name)` of each `<task>::POOL`
 /// static (legacy Rust mangling, `_ZN…4POOL17h<hash>E`), which hold the tasks whose
 /// addresses embassy uses as task ids.
-fn task_pools(elf: &target::elf::Elf) -> Vec<(u32, u32, Box<str>)> {
+fn task_pools(elf: &device::elf::Elf) -> Vec<(u32, u32, Box<str>)> {
     /// The path components of a legacy-mangled symbol, hash last.
     fn legacy_path(sym: &str) -> Option<Vec<&str>> {
         let mut s = sym.strip_prefix("_ZN")?;

@@ -90,9 +90,9 @@ pub enum Cmd {
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
     /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
-    Attach(crate::target::cmd::AttachCmd),
+    Attach(crate::device::cmd::AttachCmd),
     /// Reads the rings of a halted or crashed target (GDB stub, debug probe or RAM dump).
-    Postmortem(crate::target::cmd::PostmortemCmd),
+    Postmortem(crate::device::cmd::PostmortemCmd),
     /// Writes a synthetic trace for benchmarking (`bench` reads it).
     #[command(hide = true)]
     BenchGen(BenchGenArgs),

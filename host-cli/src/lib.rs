@@ -10,6 +10,7 @@
 pub mod app;
 mod bench;
 pub mod cli;
+pub mod device;
 pub mod export;
 pub mod item;
 pub mod model;
@@ -17,6 +18,5 @@ pub mod model;
 mod robustness;
 pub mod run;
 mod source;
-pub mod target;
 pub mod units;
 pub mod view;

@@ -549,7 +549,7 @@ fn mark_text(meta: &Meta, name: NameId, kind: MarkKind) -> String {
     let n = meta.names.name(name);
     match kind {
         MarkKind::Loss(count) => format!("⚠ {count} records lost here"),
-        MarkKind::Event if &*meta.names.info(name).file == crate::target::defmt_log::LOG_FILE => format!("▸ {n}"),
+        MarkKind::Event if &*meta.names.info(name).file == crate::device::defmt_log::LOG_FILE => format!("▸ {n}"),
         MarkKind::Event => format!("• {n}"),
         MarkKind::Value(v) => format!("• {n} = {v}"),
         MarkKind::Task(t) => format!("↔ {n} task {t}"),

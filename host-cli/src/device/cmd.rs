@@ -635,8 +635,8 @@ fn open_probe_halted(chip: &str, selector: Option<&str>) -> Result<(Box<dyn Memo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::target::elf::tests::synthetic_elf;
-    use crate::target::rtt::tests::{image, Ram};
+    use crate::device::elf::tests::synthetic_elf;
+    use crate::device::rtt::tests::{image, Ram};
     use tickspan::record::{Kind, Record};
     use tickspan::ring::Ring;
 

@@ -119,7 +119,7 @@ pub fn halt(mem: &mut ProbeMemory) -> Result<()> {
 #[allow(clippy::single_range_in_vec_init)] // one RAM range is the common case
 mod tests {
     use super::*;
-    use crate::target::rtt::{self, UpChannel, TICKSPAN_ID};
+    use crate::device::rtt::{self, UpChannel, TICKSPAN_ID};
     use object::elf;
     use object::write::elf::{FileHeader, ProgramHeader, SectionHeader, Writer};
     use probe_rs::integration::FakeProbe;
