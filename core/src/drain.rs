@@ -41,12 +41,15 @@
 //! callsite definitions take out-of-line paths. About 85 instructions per record on a
 //! Cortex-M3 (`examples/firmware/icount.sh`).
 
+mod time;
+
 use crate::clock::{Active, Clock};
-use crate::config::RING_SLOTS;
-use crate::record::{Kind, Record};
+use crate::config::{CONTEXTS, RING_SLOTS};
+use crate::record::Record;
 use crate::ring::{Peek, Ring};
 use crate::wire::encode::{Dating, FrameEncoder};
 use crate::wire::StreamHeader;
+use time::{Marks, Timebase};
 
 /// Batches taken from one ring before the drain moves on to the next (fairness).
 const BATCHES_PER_TURN: u32 = 4;
@@ -96,72 +99,14 @@ fn wall_clock() -> u64 {
     0
 }
 
-/// Extends the clock to 64 bits across calls and dates records backwards from it.
-#[derive(Clone, Copy)]
-struct Timebase {
-    /// A clock of at most 32 bits (else 64).
-    short: bool,
-    /// Short clocks: the modulus, 0 meaning 2^32. (Not an `Option`: the per-record loop reads
-    /// it as is.)
-    wrap: u32,
-    now64: u64,
-    last_raw: u64,
-    started: bool,
-}
-
-impl Timebase {
-    fn new(wrap: u64) -> Timebase {
-        let short = wrap != 0 && wrap <= 1 << 32;
-        Timebase { short, wrap: wrap as u32, now64: 0, last_raw: 0, started: false }
-    }
-
-    fn tick(&mut self, raw: u64) {
-        match self.short.then_some(self.wrap) {
-            None => self.now64 = raw,
-            Some(w) => {
-                let (raw, last) = (raw as u32, self.last_raw as u32);
-                if !self.started {
-                    // Start one period in, so records up to a period old stay positive.
-                    self.now64 = raw as u64 + if w == 0 { 1 << 32 } else { w as u64 };
-                } else {
-                    let mut d = raw.wrapping_sub(last);
-                    if raw < last {
-                        d = d.wrapping_add(w);
-                    }
-                    self.now64 = self.now64.wrapping_add(d as u64);
-                }
-            }
-        }
-        self.last_raw = raw;
-        self.started = true;
-    }
-
-    /// 64-bit time of a record read before the last [`tick`](Self::tick).
-    #[inline(always)]
-    fn time_of(&self, r: &Record, kind: Kind) -> u64 {
-        let now32 = self.last_raw as u32;
-        match self.short.then_some(self.wrap) {
-            Some(w) => {
-                let mut age = now32.wrapping_sub(r.ts);
-                if now32 < r.ts {
-                    age = age.wrapping_add(w);
-                }
-                self.now64.saturating_sub(age as u64)
-            }
-            None => match kind {
-                Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::SpanStart | Kind::Loss => {
-                    self.now64.wrapping_sub(now32.wrapping_sub(r.ts) as u64)
-                }
-                Kind::Sync => (r.a as u64) << 32 | r.ts as u64,
-                _ => (r.b as u64) << 32 | r.ts as u64,
-            },
-        }
-    }
-}
-
-/// Reads a set of rings and encodes their records into a wire stream. See the module docs.
-pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature = "flight-recorder") }> {
-    rings: &'r [Ring<N, O>],
+/// Reads a set of `R` rings and encodes their records into a wire stream. See the module docs.
+pub struct Drain<
+    'r,
+    const N: usize = RING_SLOTS,
+    const O: bool = { cfg!(feature = "flight-recorder") },
+    const R: usize = CONTEXTS,
+> {
+    rings: &'r [Ring<N, O>; R],
     info: StreamInfo,
     /// Builds frames; the finished one is sent from its buffer, `out_pos..out_len`.
     enc: FrameEncoder,
@@ -170,6 +115,10 @@ pub struct Drain<'r, const N: usize = RING_SLOTS, const O: bool = { cfg!(feature
     header_sent: bool,
     sync_pending: bool,
     time: Timebase,
+    /// Per ring, the clock readings that date its unread records.
+    marks: [Marks; R],
+    /// Records the last batch could not date exactly, reported in the next frame.
+    ambiguous: Option<Ambiguous>,
     /// Ring being drained.
     ring: usize,
     /// Batches taken from it in this turn.
@@ -190,12 +139,15 @@ impl Drain<'static> {
     }
 }
 
-impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
+impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
     /// A drain of `rings` (ring `i` is context `i` on the wire). On std, if `rings` is
     /// [`crate::context::RINGS`], it also names the thread contexts and frees exited threads'
     /// rings.
-    pub fn new(rings: &'r [Ring<N, O>], info: StreamInfo) -> Self {
-        Drain {
+    ///
+    /// Reads the clock: records already in the rings are dated as if written less than one
+    /// clock period before, and reported as ambiguous (create the drain before recording).
+    pub fn new(rings: &'r [Ring<N, O>; R], info: StreamInfo) -> Self {
+        let mut drain = Drain {
             rings,
             info,
             enc: FrameEncoder::new(),
@@ -204,12 +156,16 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             header_sent: false,
             sync_pending: true,
             time: Timebase::new(info.clock_wrap),
+            marks: rings.each_ref().map(|r| Marks::new(r.peek().start)),
+            ambiguous: None,
             ring: 0,
             turn: 0,
             idle: 0,
             #[cfg(feature = "std")]
             host: host::State::new(rings.as_ptr() as *const u8),
-        }
+        };
+        drain.tick();
+        drain
     }
 
     /// Asks for a clock-anchor frame at the next frame boundary (do it every few seconds so
@@ -233,6 +189,8 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
     /// is empty and nothing is pending. Any buffer size works: a frame that does not fit is
     /// continued by the next call.
     pub fn read(&mut self, buf: &mut [u8]) -> usize {
+        // Every call reads the clock, however long the frame being sent takes.
+        self.tick();
         let mut written = 0;
         while written < buf.len() {
             if self.out_pos == self.out_len && !self.produce() {
@@ -254,6 +212,7 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
     /// Writes the stream to `w` until every ring is empty; returns the bytes written. After
     /// an error the unwritten bytes are kept and the next call resumes with them.
     pub fn write_to<W: embedded_io::Write>(&mut self, w: &mut W) -> Result<usize, W::Error> {
+        self.tick();
         let mut written = 0;
         loop {
             if self.out_pos == self.out_len && !self.produce() {
@@ -280,6 +239,10 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
         }
         if self.sync_pending {
             self.sync();
+            return self.emit();
+        }
+        if let Some(a) = self.ambiguous.take() {
+            self.enc.ambiguous(a.ctx, a.earliest, a.first, a.last, a.records);
             return self.emit();
         }
         loop {
@@ -342,8 +305,15 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
         true
     }
 
+    /// Reads the clock and marks every ring with it: each ring's write index first, so that
+    /// every record below it was stamped before the reading.
     fn tick(&mut self) {
-        self.time.tick((self.info.now)());
+        let written = self.rings.each_ref().map(|r| r.written());
+        let (raw, t) = self.time.tick((self.info.now)());
+        let merge_below = self.time.period() / 2;
+        for (m, w) in self.marks.iter_mut().zip(written) {
+            m.note(w, raw, t, merge_below);
+        }
     }
 
     fn next_ring(&mut self) {
@@ -356,30 +326,55 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
 
     /// Encodes the unread records of `ring` (read as `p`), and more that arrive meanwhile, as
     /// one batch frame; or, on std, a dictionary frame that a record needs first.
+    ///
+    /// Records are taken a window at a time (see [`time`]): each window's records are dated
+    /// from its mark, and where consecutive windows' times do not follow from the stamps'
+    /// difference (more than a period apart), a rebase entry carries the new window's time.
     fn batch(&mut self, ring: &Ring<N, O>, mut p: Peek) {
-        // Read the clock after the write index: every record of `p` is older than this.
+        // Marks every ring after `p` was read: the newest mark covers every record of `p`.
         self.tick();
-        // The batch starts at the first record's time (overwrite mode: of the first intact
-        // one), so that its delta is 0.
+        let ctx = self.ring;
+        self.turn += 1;
         let (mut from, mut lost) = (p.start, p.skipped);
-        let first = loop {
-            if from == p.end {
-                break None;
-            }
-            match ring.load(from) {
-                Some(r) => break Some(r),
-                None => {
-                    from = from.wrapping_add(1);
-                    lost += 1;
+        // Once the batch has a record: the stamp of the last one and its 64-bit time.
+        let mut last: Option<(u32, u64)> = None;
+        let mut begun = false;
+        loop {
+            let Some((mark, stop)) = self.marks.get_mut(ctx).and_then(|m| m.window(from, p.end)) else {
+                // Not reached (the tick above marked the ring); stop rather than misdate.
+                if !begun {
+                    self.enc.begin_batch(ctx as u32, self.time.now64);
+                }
+                return;
+            };
+            let time = self.time;
+            // The window's first intact record anchors it (overwrite mode: a torn one is lost).
+            let mut first = None;
+            while from != stop {
+                match ring.load(from) {
+                    Some(r) => {
+                        first = Some(r);
+                        break;
+                    }
+                    None => {
+                        from = from.wrapping_add(1);
+                        lost += 1;
+                    }
                 }
             }
-        };
-        let time = self.time;
-        let base = first.and_then(|r| Some(time.time_of(&r, r.kind()?))).unwrap_or(time.now64);
-        self.enc.begin_batch(self.ring as u32, base);
-        self.turn += 1;
-        let mut prev = first.map_or(0, |r| r.ts);
-        loop {
+            let anchor = first.map(|r| (r.ts, time.date(&mark, &r)));
+            if !begun {
+                self.enc.begin_batch(ctx as u32, anchor.map_or(time.now64, |a| a.1));
+                begun = true;
+            } else if let (Some((ts, t)), Some((prev, at)), true) = (anchor, last, time.short) {
+                if time.after(at, prev, ts) != t {
+                    self.enc.rebase(t);
+                    last = Some((ts, t));
+                }
+            }
+            if last.is_none() {
+                last = anchor;
+            }
             if lost > 0 {
                 self.enc.loss(lost);
             }
@@ -393,11 +388,24 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
                 }
                 false
             };
-            let time = self.time;
-            let long = |r: &Record, k| time.time_of(r, k);
+            let long = |r: &Record, _| time.date(&mark, r);
+            let prev = last.map_or(0, |l| l.0);
             let mut dating = Dating { prev, wrap: time.wrap, long: (!time.short).then_some(&long) };
-            let to = self.enc.records(ring, from, p.end, &mut dating, new_callsite);
-            prev = dating.prev;
+            let to = self.enc.records(ring, from, stop, &mut dating, new_callsite);
+            if to != from {
+                last = Some((dating.prev, time.stamp(&mark, dating.prev)));
+                if !time.certain(&mark) {
+                    let first = anchor.map_or(time.now64, |a| a.1);
+                    let end = last.map_or(first, |l| l.1);
+                    self.ambiguous = Some(Ambiguous {
+                        ctx: ctx as u32,
+                        earliest: mark.lo,
+                        first,
+                        last: end,
+                        records: to.wrapping_sub(from),
+                    });
+                }
+            }
             lost = ring.finish(&p, to);
             #[cfg(feature = "std")]
             if let Some(id) = undescribed {
@@ -414,8 +422,14 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             if lost > 0 {
                 self.enc.loss(lost);
             }
-            if to != p.end || !self.enc.has_room() {
+            // An ambiguous window ends the batch: its report goes next.
+            if to != stop || self.ambiguous.is_some() || !self.enc.has_room() {
                 return;
+            }
+            if stop != p.end {
+                // The next window of the same read.
+                from = stop;
+                continue;
             }
             // Same ring, more records meanwhile: keep filling this batch.
             p = ring.peek();
@@ -426,6 +440,16 @@ impl<'r, const N: usize, const O: bool> Drain<'r, N, O> {
             (from, lost) = (p.start, p.skipped);
         }
     }
+}
+
+/// Records of one context whose times the drain could not bound to one clock period.
+#[derive(Clone, Copy, Debug)]
+struct Ambiguous {
+    ctx: u32,
+    earliest: u64,
+    first: u64,
+    last: u64,
+    records: u32,
 }
 
 /// What only a std drain of the global rings does: dictionary, context names, ring release.

@@ -320,6 +320,12 @@ impl Decoder {
                 .map(|(s, _)| sink.item(Item::Sync { ts: s.ts, unix_ns: s.unix_ns }))
                 .map_err(|_| Malformed),
             frame_type::BATCH => batch(body, sink),
+            frame_type::AMBIGUOUS => postcard::take_from_bytes::<body::Ambiguous>(body)
+                .map(|(a, _)| {
+                    let (ctx, earliest, first, last, records) = (a.ctx, a.earliest, a.first, a.last, a.records);
+                    sink.item(Item::Ambiguous { ctx, earliest, first, last, records })
+                })
+                .map_err(|_| Malformed),
             _ => Err(Malformed),
         };
         if result.is_err() {
@@ -340,7 +346,8 @@ fn header(body: &[u8]) -> Result<Result<StreamHeader<'_>, DecodeError>, Malforme
     }
     let (v, rest) = rest.split_at_checked(2).ok_or(Malformed)?;
     let version = u16::from_le_bytes([v[0], v[1]]);
-    if version != FORMAT_VERSION {
+    // Version 1 is version 2 without ambiguous-time frames: read both.
+    if !(1..=FORMAT_VERSION).contains(&version) {
         return Ok(Err(DecodeError::UnsupportedVersion(version)));
     }
     // Trailing bytes are allowed: later minor revisions may append fields.

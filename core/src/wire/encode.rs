@@ -599,6 +599,28 @@ impl FrameEncoder {
     }
 }
 
+/// The drain's clock entries and frames (see `docs/wire-format.md`, Timestamps).
+impl FrameEncoder {
+    /// Appends a rebase entry to the open batch: the next record's delta counts from `ts`.
+    /// The caller checks [`has_room`](Self::has_room) first.
+    pub fn rebase(&mut self, ts: u64) {
+        self.at.put(&mut self.buf, op::REBASE);
+        self.at.varint(&mut self.buf, ts);
+        self.cur = ts;
+    }
+
+    /// Starts an ambiguous-time frame: `records` records of context `ctx`, dated `first` to
+    /// `last`, were written after `earliest` (0 = unknown) and may each be dated whole clock
+    /// periods late (the drain could not bound their age to one period).
+    pub fn ambiguous(&mut self, ctx: u32, earliest: u64, first: u64, last: u64, records: u32) -> bool {
+        self.start(frame_type::AMBIGUOUS);
+        for v in [ctx as u64, earliest, first, last, records as u64] {
+            self.at.varint(&mut self.buf, v);
+        }
+        true
+    }
+}
+
 /// How [`FrameEncoder::records`] dates records.
 pub(crate) struct Dating<'a, F> {
     /// Short clocks: `ts` of the batch's previous record.

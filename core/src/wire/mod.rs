@@ -46,8 +46,9 @@ pub use decode::{Decoder, Items, Rec, Sink};
 
 /// Version of the wire format this crate writes and reads (`docs/wire-format.md`, version table).
 ///
-/// Also in the binary as the symbol `_tickspan_version_ = 1` (see [`version_symbol`]).
-pub const FORMAT_VERSION: u16 = 1;
+/// Also in the binary as the symbol `_tickspan_version_ = 2` (see [`version_symbol`]).
+/// Decoders read version 1 too (version 2 without ambiguous-time frames).
+pub const FORMAT_VERSION: u16 = 2;
 
 /// Every stream-header frame body starts with these bytes, then the format version (u16 LE).
 pub const MAGIC: [u8; 4] = *b"TSPN";
@@ -74,6 +75,8 @@ pub mod frame_type {
     pub const SYNC: u8 = 0x04;
     /// Record batch of one context.
     pub const BATCH: u8 = 0x05;
+    /// Records whose times the drain could not bound to one clock period (version 2).
+    pub const AMBIGUOUS: u8 = 0x06;
 }
 
 /// Opcodes of batch entries that are not record kinds (low nibble of the entry's first byte;
@@ -91,7 +94,7 @@ pub(crate) mod op {
 /// It survives `--gc-sections` in every binary that drains, because [`version_symbol`] (which
 /// the drain's header uses) reads it.
 #[used]
-#[export_name = "_tickspan_version_ = 1"]
+#[export_name = "_tickspan_version_ = 2"]
 static VERSION_SYMBOL: u16 = FORMAT_VERSION;
 
 /// Reads the version symbol (what the drain writes into the stream header).
@@ -180,6 +183,22 @@ pub enum Item<'a> {
         ts: u64,
         /// Nanoseconds since the Unix epoch, or 0.
         unix_ns: u64,
+    },
+    /// `records` records of context `ctx`, decoded with times `first` to `last`, may each be
+    /// dated whole clock periods late: the drain could not bound their age to one period (it
+    /// read the clock less often than once per period, or they were written before its first
+    /// reading). They were written after `earliest` (0 = unknown). Version 2.
+    Ambiguous {
+        /// Context id.
+        ctx: u32,
+        /// Lower bound of their true times (0 = unknown).
+        earliest: u64,
+        /// Decoded time of the first of them.
+        first: u64,
+        /// Decoded time of the last of them.
+        last: u64,
+        /// How many records (counted from the batch before this item).
+        records: u32,
     },
     /// Corrupted, truncated or oversized data skipped while resynchronising.
     Skipped {
@@ -316,5 +335,16 @@ pub(crate) mod body {
     pub struct Sync {
         pub ts: u64,
         pub unix_ns: u64,
+    }
+
+    /// The encoder writes it field by field.
+    #[cfg(any(feature = "decode", test))]
+    #[derive(Serialize, Deserialize)]
+    pub struct Ambiguous {
+        pub ctx: u32,
+        pub earliest: u64,
+        pub first: u64,
+        pub last: u64,
+        pub records: u32,
     }
 }
