@@ -22,7 +22,8 @@
 //!
 //! The record layout is specified in `docs/record-layout.md`, the design in
 //! `docs/architecture.md`.
-#![cfg_attr(not(feature = "std"), no_std)]
+// Unit tests link std (they collect into `Vec`s); the crate itself stays `no_std` without `std`.
+#![cfg_attr(not(any(feature = "std", test)), no_std)]
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 

@@ -37,3 +37,45 @@ pub fn scratch(name: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
 }
+
+/// The start of the line a skipped test writes to stderr: `TICKSPAN-SKIP: <test>: <reason>`.
+/// `cargo xtask test` lists these in its summary.
+pub const SKIP_MARKER: &str = "TICKSPAN-SKIP:";
+
+/// The file `cargo xtask test` reads skip lines from (one [`SKIP_MARKER`] line per skipped
+/// test), named by this environment variable.
+pub const SKIP_LOG_ENV: &str = "TICKSPAN_SKIP_LOG";
+
+/// Whether this runs under CI (`CI` set and neither empty nor `false`): there, every test must
+/// run and a skip is a failure.
+pub fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// Skips the running test because of `reason` (a tool is missing): under CI a panic, so the
+/// test fails; otherwise the [`SKIP_MARKER`] line, written straight to stderr (the harness
+/// captures only `eprintln!`) and appended to the file in `$TICKSPAN_SKIP_LOG` if set. The
+/// caller then returns without testing anything.
+pub fn skip(reason: &str) {
+    let name = test_name();
+    assert!(!in_ci(), "{name} cannot run under CI: {reason}");
+    let line = format!("{SKIP_MARKER} {name}: {reason}\n");
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), line.as_bytes());
+    if let Some(log) = std::env::var_os(SKIP_LOG_ENV) {
+        // One write per line with O_APPEND: lines of parallel tests do not interleave.
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log);
+        if let Err(e) = file.and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes())) {
+            panic!("cannot record the skip in {}: {e}", Path::new(&log).display());
+        }
+    }
+}
+
+/// `<test binary>::<test>`: libtest runs each test on a thread named after it.
+fn test_name() -> String {
+    let exe = std::env::current_exe().ok();
+    let stem = exe.as_deref().and_then(Path::file_stem).and_then(|s| s.to_str()).unwrap_or("?");
+    // Cargo names test binaries `<name>-<hash>`.
+    let binary = stem.rsplit_once('-').map_or(stem, |(name, _)| name);
+    let thread = std::thread::current();
+    format!("{binary}::{}", thread.name().unwrap_or("?"))
+}

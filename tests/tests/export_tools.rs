@@ -5,18 +5,14 @@
 //!
 //! Where the tools are: the Python interpreter is `$TICKSPAN_PYTHON` (set by .ci/run to its
 //! venv), else `python3`; the trace processor is in `$TICKSPAN_PERFETTO_TP`. Without them the
-//! tests skip with a message, except under CI (`CI` set), where that is a failure.
+//! tests skip with a `TICKSPAN-SKIP:` line, except under CI (`CI` set), where that is a failure.
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use tickspan_tests::{run, scratch};
-
-fn in_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-}
+use tickspan_tests::{run, scratch, skip};
 
 fn workspace() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace")
@@ -34,10 +30,9 @@ fn python_with(modules: &str) -> Option<PathBuf> {
     missing(format!("{}: cannot import {modules}: {why} (.ci/run installs them)", py.display()))
 }
 
-/// Skips (or, under CI, fails) with `msg`.
+/// Skips (or, under CI, fails) with `msg` ([`skip`]).
 fn missing(msg: String) -> Option<PathBuf> {
-    assert!(!in_ci(), "{msg}");
-    eprintln!("skipped: {msg}");
+    skip(&msg);
     None
 }
 

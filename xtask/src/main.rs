@@ -8,7 +8,10 @@
 //! is non-zero if any failed.
 //!
 //! Tools that only CI is required to have (nightly with Miri, cargo-fuzz) are skipped with a
-//! message when missing, unless `CI` is set: then a missing tool is a failure.
+//! message when missing, unless `CI` is set: then a missing tool is a failure. Tests that skip
+//! themselves (QEMU, the export checkers) write a `TICKSPAN-SKIP: <test>: <reason>` line to the
+//! file named by `TICKSPAN_SKIP_LOG`, which each step gets (`tickspan_tests::skip`); the
+//! summary lists every such test, and under `CI` a step with a skipped test fails.
 #![deny(missing_docs)]
 
 use clap::{Parser, Subcommand};
@@ -96,7 +99,8 @@ fn main() {
                 }
                 0
             } else {
-                run_all(steps)
+                let skip_dir = target_dir(&root).join("xtask-skips");
+                run_all(steps, &skip_dir, in_ci())
             }
         }
         Cmd::Icount { levels } => script(&root, "examples/firmware/icount.sh", &levels),
@@ -124,11 +128,18 @@ fn step(name: impl Into<String>, cmd: Command) -> Step {
     Step { name: name.into(), cmd, missing: None }
 }
 
+fn target_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"))
+}
+
 fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target"));
+    let target_dir = target_dir(root);
     let mut steps = vec![
         // Default members: core, CLI, demo, end-to-end tests (QEMU firmware, CLI), xtask.
         step("host tests", cargo(root, &["test"])),
+        // What a user types: the core crate alone, no features (the workspace build above
+        // unifies `std` into it).
+        step("core tests", cargo(root, &["test", "-p", "tickspan"])),
         // The global-ring tests follow the build's ring mode: run them in the other one too.
         step(
             "core tests (flight-recorder)",
@@ -269,32 +280,73 @@ fn show(c: &Command) -> String {
     )
 }
 
-fn run_all(steps: Vec<Step>) -> i32 {
+/// The start of a skipped test's line in a step's skip log (`tickspan_tests::SKIP_MARKER`).
+const SKIP_MARKER: &str = "TICKSPAN-SKIP:";
+
+/// What one step did: its outcome, the tests it skipped (`<test>: <reason>`) and its time.
+struct Ran {
+    name: String,
+    outcome: Outcome,
+    skipped_tests: Vec<String>,
+    elapsed: Duration,
+}
+
+/// Runs `s` with `TICKSPAN_SKIP_LOG` set to a fresh `log`; under `ci` a missing tool or a
+/// skipped test fails the step.
+fn run_step(mut s: Step, log: &Path, ci: bool) -> Ran {
+    let start = Instant::now();
+    let _ = std::fs::remove_file(log);
+    let mut outcome = match s.missing.take() {
+        Some(why) if ci => Outcome::Failed(why),
+        Some(why) => Outcome::Skipped(why),
+        None => match s.cmd.env("TICKSPAN_SKIP_LOG", log).status() {
+            Ok(st) if st.success() => Outcome::Passed,
+            Ok(st) => Outcome::Failed(st.to_string()),
+            Err(e) => Outcome::Failed(format!("could not start: {e}")),
+        },
+    };
+    let skipped_tests = read_skips(log);
+    if ci && !skipped_tests.is_empty() && matches!(outcome, Outcome::Passed) {
+        outcome = Outcome::Failed(format!("{} skipped under CI", count(skipped_tests.len(), "test")));
+    }
+    Ran { name: s.name, outcome, skipped_tests, elapsed: start.elapsed() }
+}
+
+/// The `<test>: <reason>` of each marker line in `log` (none if there is no log).
+fn read_skips(log: &Path) -> Vec<String> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().filter_map(|l| l.strip_prefix(SKIP_MARKER)).map(|l| l.trim().to_owned()).collect()
+}
+
+/// `1 test`, `2 tests`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+fn run_all(steps: Vec<Step>, skip_dir: &Path, ci: bool) -> i32 {
+    let _ = std::fs::create_dir_all(skip_dir);
     let total = steps.len();
     let mut results = Vec::with_capacity(total);
-    for (i, mut s) in steps.into_iter().enumerate() {
+    for (i, s) in steps.into_iter().enumerate() {
         println!("\n==> [{}/{total}] {}: {}", i + 1, s.name, show(&s.cmd));
-        let start = Instant::now();
-        let outcome = match s.missing.take() {
-            Some(why) if in_ci() => Outcome::Failed(why),
-            Some(why) => Outcome::Skipped(why),
-            None => match s.cmd.status() {
-                Ok(st) if st.success() => Outcome::Passed,
-                Ok(st) => Outcome::Failed(st.to_string()),
-                Err(e) => Outcome::Failed(format!("could not start: {e}")),
-            },
-        };
-        let elapsed = start.elapsed();
-        if let Outcome::Failed(why) | Outcome::Skipped(why) = &outcome {
-            println!("--- {}: {why}", s.name);
+        let ran = run_step(s, &skip_dir.join(format!("step-{i}.log")), ci);
+        if let Outcome::Failed(why) | Outcome::Skipped(why) = &ran.outcome {
+            println!("--- {}: {why}", ran.name);
         }
-        results.push((s.name, outcome, elapsed));
+        results.push(ran);
     }
+    let (text, code) = summary(&results);
+    print!("{text}");
+    code
+}
 
-    println!("\n==> summary");
+/// The closing summary: one line per step, every skipped test, the tallies; and the exit code.
+fn summary(results: &[Ran]) -> (String, i32) {
+    use std::fmt::Write;
+    let mut out = String::from("\n==> summary\n");
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);
-    for (name, outcome, elapsed) in &results {
-        let (tag, why) = match outcome {
+    for r in results {
+        let (tag, why) = match &r.outcome {
             Outcome::Passed => {
                 passed += 1;
                 ("PASS", String::new())
@@ -308,14 +360,32 @@ fn run_all(steps: Vec<Step>) -> i32 {
                 ("SKIP", format!("  {why}"))
             }
         };
-        println!("{tag}  {name:<50} {:>7}{why}", secs(*elapsed));
+        let tests = match r.skipped_tests.len() {
+            0 => String::new(),
+            n => format!("  ({} skipped)", count(n, "test")),
+        };
+        let _ = writeln!(out, "{tag}  {:<50} {:>7}{why}{tests}", r.name, secs(r.elapsed));
     }
-    let total_time: Duration = results.iter().map(|r| r.2).sum();
+    let skipped_tests: Vec<(&str, &str)> =
+        results.iter().flat_map(|r| r.skipped_tests.iter().map(|t| (r.name.as_str(), t.as_str()))).collect();
+    if !skipped_tests.is_empty() {
+        let _ = writeln!(out, "\nskipped tests (they passed without testing anything; required under CI):");
+        for (step, test) in &skipped_tests {
+            let _ = writeln!(out, "SKIP  {test}  [{step}]");
+        }
+    }
+    let total_time: Duration = results.iter().map(|r| r.elapsed).sum();
     if skipped > 0 {
-        println!("{skipped} skipped (tool not installed; required under CI)");
+        let _ = writeln!(out, "{} skipped (tool not installed; required under CI)", count(skipped, "step"));
     }
-    println!("{passed} passed, {failed} failed ({})", secs(total_time));
-    i32::from(failed > 0)
+    let _ = writeln!(
+        out,
+        "{} passed, {failed} failed; {} skipped ({})",
+        count(passed, "step"),
+        count(skipped_tests.len(), "test"),
+        secs(total_time)
+    );
+    (out, i32::from(failed > 0))
 }
 
 fn secs(d: Duration) -> String {
@@ -329,5 +399,73 @@ fn script(root: &Path, path: &str, args: &[String]) -> i32 {
             eprintln!("could not run {path}: {e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A step running `script` under `sh`, as a test binary would run.
+    fn sh(name: &str, script: &str) -> Step {
+        let mut c = Command::new("sh");
+        c.args(["-c", script]);
+        step(name, c)
+    }
+
+    const SKIPS_TWO: &str = r#"echo "TICKSPAN-SKIP: qemu_e2e::boots: qemu-system-arm is not installed" >> "$TICKSPAN_SKIP_LOG"
+        echo "noise" >> "$TICKSPAN_SKIP_LOG"
+        echo "TICKSPAN-SKIP: export_tools::otlp: cannot import protobuf" >> "$TICKSPAN_SKIP_LOG""#;
+
+    fn log(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn skipped_tests_are_listed_in_the_summary_and_pass_outside_ci() {
+        let ran = vec![
+            run_step(sh("host tests", SKIPS_TWO), &log("a.log"), false),
+            run_step(sh("clean step", "true"), &log("b.log"), false),
+        ];
+        assert!(matches!(ran[0].outcome, Outcome::Passed));
+        assert_eq!(
+            ran[0].skipped_tests,
+            ["qemu_e2e::boots: qemu-system-arm is not installed", "export_tools::otlp: cannot import protobuf"]
+        );
+        assert!(ran[1].skipped_tests.is_empty());
+        let (text, code) = summary(&ran);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("(2 tests skipped)"), "{text}");
+        assert!(text.contains("SKIP  qemu_e2e::boots: qemu-system-arm is not installed  [host tests]"), "{text}");
+        assert!(text.contains("SKIP  export_tools::otlp: cannot import protobuf  [host tests]"), "{text}");
+        assert!(text.contains("2 steps passed, 0 failed; 2 tests skipped"), "{text}");
+    }
+
+    #[test]
+    fn a_skipped_test_fails_its_step_under_ci() {
+        let ran = vec![run_step(sh("host tests", SKIPS_TWO), &log("c.log"), true)];
+        assert!(matches!(&ran[0].outcome, Outcome::Failed(why) if why == "2 tests skipped under CI"));
+        let (text, code) = summary(&ran);
+        assert_eq!(code, 1, "{text}");
+    }
+
+    #[test]
+    fn a_stale_log_from_an_earlier_run_is_not_read() {
+        let path = log("d.log");
+        std::fs::write(&path, "TICKSPAN-SKIP: old::test: long ago\n").unwrap();
+        let ran = run_step(sh("host tests", "true"), &path, true);
+        assert!(matches!(ran.outcome, Outcome::Passed));
+        assert!(ran.skipped_tests.is_empty());
+    }
+
+    #[test]
+    fn the_crate_alone_is_tested_as_users_type_it() {
+        let steps = test_steps(Path::new("/nonexistent"), 1);
+        let core = steps.iter().find(|s| s.name == "core tests").expect("a core tests step");
+        let args: Vec<_> = core.cmd.get_args().collect();
+        assert_eq!(args, ["test", "-p", "tickspan"]);
+        assert_eq!(core.cmd.get_envs().count(), 0);
     }
 }
