@@ -237,6 +237,23 @@ fn timeline<V: Visitor>(
     Ok((tl, sum))
 }
 
+/// Says which records the target's drain could not date exactly, and where they are.
+fn clock_warnings(meta: &model::Meta, records: u64) {
+    eprintln!(
+        "warning: {records} records may be dated whole clock periods late: the target's drain could not bound their \
+         age to one clock period (it must read the clock at least once per period; docs/wire-format.md, Timestamps)"
+    );
+    let start = meta.start.unwrap_or(0);
+    let at = |t: u64| meta.clock.dur(t.saturating_sub(start));
+    for w in &meta.clock_warnings {
+        let after = match w.earliest {
+            0 => "written before the drain's first clock reading".to_string(),
+            e => format!("written after {}", at(e)),
+        };
+        eprintln!("  {}: {} records dated {} to {}, {after}", meta.ctx_name(w.ctx), w.records, at(w.first), at(w.last));
+    }
+}
+
 /// Prints what went wrong in the data (not fatal) and picks the exit code.
 fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
@@ -265,8 +282,11 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
         if c.dropped > 0 {
             eprintln!("warning: {} records dropped at limits (nesting depth, contexts, open manual spans)", c.dropped);
         }
+        if c.ambiguous > 0 {
+            clock_warnings(&tl.meta, c.ambiguous);
+        }
     }
-    if input.strict && (c.lost > 0 || sum.skipped_regions > 0) {
+    if input.strict && (c.lost > 0 || sum.skipped_regions > 0 || c.ambiguous > 0) {
         exit::DAMAGED
     } else {
         exit::OK

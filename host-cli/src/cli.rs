@@ -18,7 +18,7 @@ Exit codes:
   1  bad command line
   2  the input is not a tickspan trace, or its format version is not supported
   3  an input or output could not be opened, read or written
-  4  --strict was given and data was damaged or records were lost";
+  4  --strict was given and data was damaged, records were lost or their times are ambiguous";
 
 const TREE_HELP: &str = "\
 Times are real units from the stream's clock frequency (ticks if it has none). Each span line
@@ -125,7 +125,7 @@ pub struct Input {
     /// Firmware ELF whose callsite statics name the records (for streams without a dictionary).
     #[arg(long, value_name = "ELF")]
     pub elf: Option<PathBuf>,
-    /// Exit with code 4 if data was damaged or records were lost.
+    /// Exit with code 4 if data was damaged, records were lost or their times are ambiguous.
     #[arg(long)]
     pub strict: bool,
     /// No warnings on stderr.

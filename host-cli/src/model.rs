@@ -170,6 +170,28 @@ pub struct Meta {
     /// Task names by address range (`start..end`, name), from a firmware ELF: embassy's task
     /// ids are addresses inside each task's static pool.
     pub task_names: Vec<(u32, u32, Box<str>)>,
+    /// The first [`MAX_CLOCK_WARNINGS`] ambiguous-time reports of the stream (all are counted
+    /// in [`Counters::ambiguous`]).
+    pub clock_warnings: Vec<ClockWarning>,
+}
+
+/// Reports kept in [`Meta::clock_warnings`] (the rest are only counted).
+pub const MAX_CLOCK_WARNINGS: usize = 8;
+
+/// Records the target's drain could not date to within one clock period ([`Item::Ambiguous`]):
+/// each may be dated whole periods late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClockWarning {
+    /// Context of the records.
+    pub ctx: u32,
+    /// Lower bound of their true times (0 = unknown: written before the drain's first reading).
+    pub earliest: u64,
+    /// Decoded time of the first and the last of them.
+    pub first: u64,
+    /// See `first`.
+    pub last: u64,
+    /// How many records.
+    pub records: u32,
 }
 
 impl Meta {
@@ -385,6 +407,8 @@ pub struct Counters {
     /// Times a context's records arrived after later records of other contexts had been
     /// processed (the reorder window was too small for the drain's batches).
     pub late: u64,
+    /// Records whose times the target's drain could not bound to one clock period.
+    pub ambiguous: u64,
 }
 
 /// A record being applied, its callsite interned.
@@ -600,6 +624,12 @@ impl Timeline {
             Item::Sync { ts, unix_ns } => {
                 if unix_ns != 0 && self.meta.anchor.is_none() {
                     self.meta.anchor = Some((ts, unix_ns));
+                }
+            }
+            Item::Ambiguous { ctx, earliest, first, last, records } => {
+                self.st.counters.ambiguous += u64::from(records);
+                if self.meta.clock_warnings.len() < MAX_CLOCK_WARNINGS {
+                    self.meta.clock_warnings.push(ClockWarning { ctx, earliest, first, last, records });
                 }
             }
             Item::Skipped { bytes, .. } => {

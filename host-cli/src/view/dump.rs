@@ -94,6 +94,10 @@ impl<W: Write> Dump<W> {
             Item::Loss { ctx, count } => writeln!(w, "ctx {ctx:<3} lost {count} records"),
             Item::Sync { ts, unix_ns } => writeln!(w, "sync      tick {ts} = unix {unix_ns} ns"),
             Item::Skipped { offset, bytes } => writeln!(w, "skipped   {bytes} bytes at offset {offset}"),
+            Item::Ambiguous { ctx, earliest, first, last, records } => writeln!(
+                w,
+                "ctx {ctx:<3} ambiguous time: {records} records dated {first}..={last} may be whole clock periods late (written after {earliest})"
+            ),
         }
     }
 
@@ -123,6 +127,8 @@ impl<W: Write> Dump<W> {
             Item::Loss { ctx, count } => json!({"type": "loss", "ctx": ctx, "count": count}),
             Item::Sync { ts, unix_ns } => json!({"type": "sync", "ts": ts, "unix_ns": unix_ns}),
             Item::Skipped { offset, bytes } => json!({"type": "skipped", "offset": offset, "bytes": bytes}),
+            Item::Ambiguous { ctx, earliest, first, last, records } => json!({"type": "ambiguous", "ctx": ctx,
+                "earliest": earliest, "first": first, "last": last, "records": records}),
         };
         serde_json::to_writer(&mut self.out, &v)?;
         writeln!(self.out)
