@@ -7,6 +7,7 @@ use crate::cli::{self, Cli, Cmd, Format, Input};
 use crate::model::{self, Counters, Timeline, Visitor};
 use crate::run::{self, exit, Fail, Summary, STOP};
 use crate::source::{self, Source};
+use crate::units::count;
 use crate::{bench, device, export, item, view};
 use clap::Parser;
 use std::fs::File;
@@ -43,14 +44,24 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             run::install_ctrlc();
             let mut dump = view::dump::Dump::new(stdout(), a.json);
             elf_names(&a.input, dump.names())?;
-            let mut each = tickspan::wire::Items(|i: item::Item<'_>| {
-                dump.item(i);
-                if dump.failed() {
-                    STOP.store(true, Ordering::Relaxed);
+            // Shared by the sink and the idle hook, which flushes for a live input.
+            let dump = std::cell::RefCell::new(dump);
+            let stop_if_failed = |d: &view::dump::Dump<_>| {
+                if d.failed() {
+                    STOP.store(true, Ordering::Relaxed); // e.g. `| head` closed the pipe
                 }
+            };
+            let mut each = tickspan::wire::Items(|i: item::Item<'_>| {
+                let mut d = dump.borrow_mut();
+                d.item(i);
+                stop_if_failed(&d);
             });
-            let sum = run::decode(src.as_mut(), a.input.quiet, &mut each, |_| {})?;
-            output_result(dump.finish(), "standard output")?;
+            let sum = run::decode(src.as_mut(), a.input.quiet, &mut each, |_| {
+                let mut d = dump.borrow_mut();
+                d.flush();
+                stop_if_failed(&d);
+            })?;
+            output_result(dump.into_inner().finish(), "standard output")?;
             let damaged = sum.skipped_regions > 0;
             Ok(if a.input.strict && damaged { exit::DAMAGED } else { exit::OK })
         }
@@ -259,28 +270,35 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
     if !input.quiet {
         if c.lost > 0 {
-            eprintln!("warning: the target lost {} records (rings full); '⚠' marks show where", c.lost);
+            eprintln!("warning: the target lost {} (rings full); '⚠' marks show where", count(c.lost, "record"));
         }
         if sum.skipped_regions > 0 {
-            eprintln!("warning: {} damaged regions ({} bytes) were skipped", sum.skipped_regions, sum.skipped_bytes);
+            let (regions, bytes) = (count(sum.skipped_regions, "damaged region"), count(sum.skipped_bytes, "byte"));
+            eprintln!("warning: skipped {regions} ({bytes})");
         }
         if c.unmatched > 0 {
-            eprintln!("note: {} span ends had no matching start (lost, or begun before the trace)", c.unmatched);
+            eprintln!(
+                "note: {} without a matching start (lost, or begun before the trace)",
+                count(c.unmatched, "span end")
+            );
         }
         if c.late > 0 {
             eprintln!(
-                "note: {} records arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
-                c.late
+                "note: {} arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
+                count(c.late, "record")
             );
         }
         if c.time_jumps > 0 {
             eprintln!(
-                "warning: time went backwards {} times within a context (target restarted?); spans open then were cut",
-                c.time_jumps
+                "warning: time went backwards {} within a context (target restarted?); spans open then were cut",
+                count(c.time_jumps, "time")
             );
         }
         if c.dropped > 0 {
-            eprintln!("warning: {} records dropped at limits (nesting depth, contexts, open manual spans)", c.dropped);
+            eprintln!(
+                "warning: {} dropped at limits (nesting depth, contexts, open manual spans)",
+                count(c.dropped, "record")
+            );
         }
         if c.ambiguous > 0 {
             clock_warnings(&tl.meta, c.ambiguous);

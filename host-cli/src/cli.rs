@@ -14,11 +14,13 @@ Examples:
   tickspan tree --serial /dev/ttyACM0 --baud 921600   live from a UART (Ctrl-C to stop)
 
 Exit codes:
-  0  success (damaged data is skipped with a warning on stderr)
-  1  bad command line
-  2  the input is not a tickspan trace, or its format version is not supported
-  3  an input or output could not be opened, read or written
-  4  --strict was given and data was damaged, records were lost or their times are ambiguous";
+  0    success (damaged data is skipped with a warning on stderr)
+  1    bad command line
+  2    the input is not a tickspan trace, or its format version is not supported
+  3    an input or output could not be opened, read or written
+  4    --strict was given and data was damaged, records were lost or their times are ambiguous
+  130  stopped by Ctrl-C (what was read until then is shown)
+A closed output (`tickspan dump t.tspn | head`) ends the run quietly with 0.";
 
 const TREE_HELP: &str = "\
 Times are real units from the stream's clock frequency (ticks if it has none). Each span line

@@ -5,7 +5,7 @@ use clap::Parser;
 use std::process::ExitCode;
 use tickspan_cli::app::dispatch;
 use tickspan_cli::cli::Cli;
-use tickspan_cli::run::exit;
+use tickspan_cli::run::{exit, interrupted};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         }
     };
     match dispatch(cli.cmd) {
+        // Ctrl-C: what was read is shown, and the status says the run was cut short.
+        Ok(exit::OK) if interrupted() => ExitCode::from(exit::INTERRUPTED),
         Ok(code) => ExitCode::from(code),
         Err(f) => {
             eprintln!("error: {f}");

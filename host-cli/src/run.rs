@@ -3,6 +3,7 @@
 
 use crate::item::{DecodeError, Decoder, Item, Rec, Sink};
 use crate::source::{is_idle, Source};
+use crate::units::count;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::fmt;
 use std::io::{self, IsTerminal};
@@ -10,6 +11,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Set by Ctrl-C (and by views whose output went away): stop reading, print what we have.
 pub(crate) static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by Ctrl-C only: the run ends with [`exit::INTERRUPTED`].
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
 /// Exit codes, as documented in `--help`.
 pub mod exit {
@@ -23,6 +26,14 @@ pub mod exit {
     pub const IO: u8 = 3;
     /// `--strict` and the input had damaged data or lost records.
     pub const DAMAGED: u8 = 4;
+    /// Stopped by Ctrl-C (SIGINT) after showing what was read until then (128 + SIGINT, as
+    /// shells report it).
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// Whether Ctrl-C stopped the run.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
 }
 
 /// A failure with its exit code.
@@ -98,14 +109,19 @@ pub(crate) fn decode<S: Sink>(
         }
     }
     let frames = dec.frames();
-    dec.finish_sink(&mut sink);
+    // Stopped early (Ctrl-C, or the output went away as in `| head`): the frame being read
+    // is unfinished because we stopped reading it, not damaged.
+    if !STOP.load(Ordering::Relaxed) {
+        dec.finish_sink(&mut sink);
+    }
     bar.finish_and_clear();
     let mut sum = sink.sum;
     sum.bytes = bytes;
     if !quiet && sum.skipped_regions > MAX_WARNINGS {
         eprintln!(
-            "warning: {name}: {} damaged regions in all ({} bytes); only the first {MAX_WARNINGS} were shown",
-            sum.skipped_regions, sum.skipped_bytes
+            "warning: {name}: {} in all ({}); only the first {MAX_WARNINGS} were shown",
+            count(sum.skipped_regions, "damaged region"),
+            count(sum.skipped_bytes, "byte")
         );
     }
     if frames == 0 && !STOP.load(Ordering::Relaxed) {
@@ -136,7 +152,8 @@ impl<S: Sink> Sink for Watch<'_, S> {
             if !self.quiet && self.sum.skipped_regions <= MAX_WARNINGS {
                 let name = self.name;
                 self.bar.suspend(|| {
-                    eprintln!("warning: {name}: skipped {bytes} bytes of damaged or truncated data at offset {offset}")
+                    let bytes = count(bytes, "byte");
+                    eprintln!("warning: {name}: skipped {bytes} of damaged or truncated data at offset {offset}")
                 });
             }
         }
@@ -166,8 +183,9 @@ fn progress(len: Option<u64>, quiet: bool) -> ProgressBar {
 /// a second one exits at once.
 pub(crate) fn install_ctrlc() {
     let _ = ctrlc::set_handler(|| {
+        INTERRUPTED.store(true, Ordering::Relaxed);
         if STOP.swap(true, Ordering::Relaxed) {
-            std::process::exit(130);
+            std::process::exit(exit::INTERRUPTED.into());
         }
     });
 }

@@ -51,6 +51,11 @@ impl Clock {
     }
 }
 
+/// `1 record`, `2 records`, `0 records`: a count and its noun, plural unless exactly one.
+pub(crate) fn count(n: u64, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
+}
+
 /// A displayable duration.
 #[derive(Clone, Copy, Debug)]
 pub struct Dur {
@@ -60,7 +65,7 @@ pub struct Dur {
 
 impl fmt::Display for Dur {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = if !self.real { format!("{} ticks", self.ns) } else { format_ns(self.ns) };
+        let s = if !self.real { count(self.ns, "tick") } else { format_ns(self.ns) };
         f.pad(&s)
     }
 }
@@ -124,6 +129,14 @@ impl std::str::FromStr for Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1, "damaged region"), "1 damaged region");
+        assert_eq!(count(0, "record"), "0 records");
+        assert_eq!(count(71, "byte"), "71 bytes");
+        assert_eq!(Clock { hz: 0 }.dur(1).to_string(), "1 tick");
+    }
 
     #[test]
     fn parses_units() {

@@ -90,7 +90,7 @@ fn tree_shows_nesting_events_and_contexts() {
         let long = ok(&["tree", t, "--min-duration", &min, "--context", "main"]);
         assert_eq!(long.matches("├─ store  ").count(), 3, "{long}");
         assert!(!long.contains("decode  "), "{long}");
-        assert_eq!(long.matches("└─ … 1 spans hidden by filters").count(), 3, "{long}");
+        assert_eq!(long.matches("└─ … 1 span hidden by filters").count(), 3, "{long}");
     }
     let none = ok(&["tree", t, "--context", "no-such-context"]);
     assert!(none.is_empty(), "{none}");

@@ -170,7 +170,7 @@ fn capture(
     let name = src.describe();
     let mut buf = vec![0u8; 64 * 1024];
     while !crate::run::STOP.load(std::sync::atomic::Ordering::Relaxed) {
-        match src.read(&mut buf) {
+        let written = match src.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => {
                 sink.write_all(&buf[..n])
@@ -178,8 +178,12 @@ fn capture(
             }
             Err(e) if crate::source::is_idle(&e) => Ok(()),
             Err(e) => return Err(Fail::io(format!("reading {name}"), e)),
+        };
+        match written {
+            // `-o - | head`: the reader went away, which ends the capture (not a failure).
+            Err(e) if to_stdout && e.kind() == io::ErrorKind::BrokenPipe => return Ok(crate::run::exit::OK),
+            r => r.map_err(|e| Fail::io("writing the stream", e))?,
         }
-        .map_err(|e| Fail::io("writing the stream", e))?;
     }
     sink.flush()
         .map_err(|e| Fail::io("writing the stream", e))?;
@@ -543,9 +547,9 @@ pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
     let tb = Timebase::read(&layout, registers.then_some(mem.as_mut()), args.clock_wrap)?;
     for r in &rings {
         eprintln!(
-            "ring {}: {} records recovered, {} lost ({} written since boot, wrapping at 2^32)",
+            "ring {}: {} recovered, {} lost ({} written since boot, wrapping at 2^32)",
             r.ctx,
-            r.records().count(),
+            crate::units::count(r.records().count() as u64, "record"),
             r.lost(),
             r.written
         );
@@ -653,7 +657,7 @@ mod tests {
             now: || 3,
             unix_ns: || 0,
         };
-        let mut drain = tickspan::drain::Drain::new(std::slice::from_ref(&ring), info);
+        let mut drain = tickspan::drain::Drain::new(std::array::from_ref(&ring), info);
         let mut bytes = vec![0u8; 256];
         let n = drain.read(&mut bytes);
         let base = 0x2000_0000;

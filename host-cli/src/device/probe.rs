@@ -228,7 +228,7 @@ mod tests {
             now: || 30,
             unix_ns: || 0,
         };
-        let mut drain = tickspan::drain::Drain::new(std::slice::from_ref(&ring), info);
+        let mut drain = tickspan::drain::Drain::new(std::array::from_ref(&ring), info);
         let mut stream = vec![0u8; 512];
         let n = drain.read(&mut stream);
         stream.truncate(n);

@@ -149,7 +149,8 @@ impl<W: Write> Visitor for Chrome<W> {
                 tid(m.ctx)
             )),
             MarkKind::Loss(n) => self.event(format_args!(
-                r#""name":"{n} records lost","cat":"loss","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{"lost":{n}}}"#,
+                r#""name":"{} lost","cat":"loss","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{"lost":{n}}}"#,
+                crate::units::count(n.into(), "record"),
                 tid(m.ctx)
             )),
         }

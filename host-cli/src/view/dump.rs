@@ -3,7 +3,7 @@
 
 use crate::item::{Item, Kind};
 use crate::model::Names;
-use crate::units::Clock;
+use crate::units::{count, Clock};
 use serde_json::json;
 use std::io::{self, Write};
 
@@ -42,6 +42,14 @@ impl<W: Write> Dump<W> {
     /// Whether output failed (e.g. a closed pipe).
     pub fn failed(&self) -> bool {
         self.error.is_some()
+    }
+
+    /// Flushes what was printed so far (a live input went quiet); a failure is kept as a write
+    /// error is.
+    pub fn flush(&mut self) {
+        if self.error.is_none() {
+            self.error = self.out.flush().err();
+        }
     }
 
     /// Flushes; returns the first write error.
@@ -91,9 +99,9 @@ impl<W: Write> Dump<W> {
                 }
                 writeln!(w)
             }
-            Item::Loss { ctx, count } => writeln!(w, "ctx {ctx:<3} lost {count} records"),
+            Item::Loss { ctx, count: n } => writeln!(w, "ctx {ctx:<3} lost {}", count(n.into(), "record")),
             Item::Sync { ts, unix_ns } => writeln!(w, "sync      tick {ts} = unix {unix_ns} ns"),
-            Item::Skipped { offset, bytes } => writeln!(w, "skipped   {bytes} bytes at offset {offset}"),
+            Item::Skipped { offset, bytes } => writeln!(w, "skipped   {} at offset {offset}", count(bytes, "byte")),
             Item::Ambiguous { ctx, earliest, first, last, records } => writeln!(
                 w,
                 "ctx {ctx:<3} ambiguous time: {records} records dated {first}..={last} may be whole clock periods late (written after {earliest})"

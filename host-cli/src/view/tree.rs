@@ -6,7 +6,7 @@
 //! bounded by the number of distinct paths, and prints it at the end.
 
 use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
-use crate::units::{Clock, Duration};
+use crate::units::{self, Clock, Duration};
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
 
@@ -428,7 +428,7 @@ impl<W: Write> Tree<W> {
             }
         }
         if arena.elided != 0 {
-            writeln!(self.out, "   … {} more nodes not kept (--max-nodes {})", arena.elided, self.max_nodes)?;
+            writeln!(self.out, "   … {} not kept (--max-nodes {})", units::count(arena.elided as u64, "more node"), self.max_nodes)?;
         }
         Ok(())
     }
@@ -536,7 +536,7 @@ impl<W: Write> Tree<W> {
                     self.print_node(meta, arena, k, &child_prefix, Some((is_last, n.start)), b)?;
                 }
                 if hidden != 0 {
-                    writeln!(self.out, "{child_prefix}└─ … {hidden} spans hidden by filters")?;
+                    writeln!(self.out, "{child_prefix}└─ … {} hidden by filters", units::count(hidden as u64, "span"))?;
                 }
                 Ok(())
             }
@@ -548,7 +548,7 @@ impl<W: Write> Tree<W> {
 fn mark_text(meta: &Meta, name: NameId, kind: MarkKind) -> String {
     let n = meta.names.name(name);
     match kind {
-        MarkKind::Loss(count) => format!("⚠ {count} records lost here"),
+        MarkKind::Loss(n) => format!("⚠ {} lost here", units::count(u64::from(n), "record")),
         MarkKind::Event if &*meta.names.info(name).file == crate::device::defmt_log::LOG_FILE => format!("▸ {n}"),
         MarkKind::Event => format!("• {n}"),
         MarkKind::Value(v) => format!("• {n} = {v}"),
