@@ -68,7 +68,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::Export(a) => export(a),
         Cmd::Attach(a) => device::cmd::run_attach(&a, show),
         Cmd::Postmortem(a) => device::cmd::run_postmortem(&a, show),
-        Cmd::BenchGen(a) => bench::generate(&a.output, a.records).map(|_| exit::OK),
+        Cmd::BenchGen(a) => bench::generate(&a.output, a.records, a.force).map(|_| exit::OK),
         Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
     }
 }

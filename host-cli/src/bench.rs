@@ -6,7 +6,7 @@
 use crate::cli::BenchPass;
 use crate::item::{CallsiteInfo, CallsiteKind, Decoder, Item, Kind, Level, StreamHeader};
 use crate::model::{Feed, Meta, NameId, Span, Timeline, Visitor};
-use crate::run::Fail;
+use crate::run::{exit, Fail};
 use crate::view::{stats::Stats, tree::Tree};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -27,9 +27,14 @@ struct Gen {
 }
 
 /// Writes `records` records of a periodic control loop with nested spans, events and an ISR.
-pub fn generate(path: &Path, records: u64) -> Result<(), Fail> {
+pub fn generate(path: &Path, records: u64, force: bool) -> Result<(), Fail> {
     let what = path.display().to_string();
-    let file = File::create(path).map_err(|e| Fail::io(format!("creating {what}"), e))?;
+    // An existing file is kept unless asked (`create_new` checks and creates in one step).
+    let file = File::options().write(true).create(true).truncate(true).create_new(!force).open(path);
+    let file = file.map_err(|e| match e.kind() {
+        io::ErrorKind::AlreadyExists => Fail { code: exit::IO, msg: format!("{what} exists (--force overwrites it)") },
+        _ => Fail::io(format!("creating {what}"), e),
+    })?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
     write_trace(&mut w, records).map_err(|e| Fail::io(format!("writing {what}"), e))?;
     w.flush().map_err(|e| Fail::io(format!("writing {what}"), e))

@@ -67,6 +67,28 @@ Examples:
   tickspan export trace.tspn -f folded | inferno-flamegraph > flame.svg
   tickspan export trace.tspn -f otlp -o spans.json";
 
+const ATTACH_HELP: &str = "\
+Reads tickspan's RTT channel (`_TICKSPAN_RTT`) while the target runs, until it stops, --until,
+--duration or Ctrl-C, then shows a view of what was read. --elf names the callsites.
+
+Examples:
+  tickspan attach --chip STM32F411RETx --elf app             debug probe (probe-rs), until Ctrl-C
+  tickspan attach --gdb 127.0.0.1:3333 --elf app --duration 10   OpenOCD or QEMU's gdbstub
+  tickspan attach --gdb /dev/ttyACM0 --elf app --until done  Black Magic Probe, until fn `done`
+  tickspan attach --chip nRF52840_xxAA --elf app -o run.tspn --view stats   keep the stream
+  tickspan attach --gdb 127.0.0.1:3333 --elf app -o - | tickspan tree -     watch it live";
+
+const POSTMORTEM_HELP: &str = "\
+Reads the rings (`_TICKSPAN_RINGS`) of a target that stopped (halted by a debugger, stuck in a
+fault handler) or of a RAM image, and shows the records still in them; with the firmware's
+feature `flight-recorder` those are the newest.
+
+Examples:
+  tickspan postmortem --elf app --gdb 127.0.0.1:3333         a halted target (OpenOCD, QEMU)
+  tickspan postmortem --elf app --chip STM32F411RETx         through a debug probe (halts it)
+  tickspan postmortem --elf app --dump ram.bin --base 0x20000000   a saved RAM image
+  tickspan postmortem --elf app --gdb 127.0.0.1:3333 --save-dump ram.bin -o crash.tspn";
+
 /// Decode tickspan traces: call trees, statistics, raw records and exports.
 #[derive(Parser, Debug)]
 #[command(name = "tickspan", version, after_help = TOP_HELP, arg_required_else_help = true)]
@@ -92,8 +114,10 @@ pub enum Cmd {
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
     /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
+    #[command(after_help = ATTACH_HELP)]
     Attach(crate::device::cmd::AttachCmd),
     /// Reads the rings of a halted or crashed target (GDB stub, debug probe or RAM dump).
+    #[command(after_help = POSTMORTEM_HELP)]
     Postmortem(crate::device::cmd::PostmortemCmd),
     /// Writes a synthetic trace for benchmarking (`bench` reads it).
     #[command(hide = true)]
@@ -224,6 +248,9 @@ pub struct BenchGenArgs {
     /// Records to generate.
     #[arg(long, default_value_t = 100_000_000)]
     pub records: u64,
+    /// Overwrite FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `bench` options.
@@ -280,5 +307,27 @@ mod tests {
         assert_eq!(t.min_duration, Some(Duration::Ns(5_000)));
         assert!(Cli::try_parse_from(["tickspan", "stats", "a", "--tcp", "h:1"]).is_err());
         assert!(Cli::try_parse_from(["tickspan", "stats"]).is_err());
+    }
+
+    fn help(sub: &str) -> String {
+        let mut c = Cli::command();
+        c.build();
+        c.find_subcommand_mut(sub).unwrap().render_long_help().to_string()
+    }
+
+    #[test]
+    fn attach_and_postmortem_explain_themselves() {
+        // Neither --gdb nor --chip: the error names both.
+        let e = Cli::try_parse_from(["tickspan", "attach"]).unwrap_err().to_string();
+        assert!(e.contains("--gdb") && e.contains("--chip"), "{e}");
+        assert!(Cli::try_parse_from(["tickspan", "attach", "--chip", "nRF52840_xxAA"]).is_ok());
+
+        let attach = help("attach");
+        assert!(attach.contains("Examples:\n  tickspan attach --chip"), "{attach}");
+        let pm = help("postmortem");
+        assert!(pm.contains("Examples:\n  tickspan postmortem --elf"), "{pm}");
+        // Its own texts, not attach's: no --duration, no `tickspan attach` in it.
+        assert!(!pm.contains("duration") && !pm.contains("tickspan attach"), "{pm}");
+        assert!(pm.contains("rebuilt from the rings") && pm.contains("recovered from the rings"), "{pm}");
     }
 }

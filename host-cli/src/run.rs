@@ -87,7 +87,8 @@ pub(crate) fn decode<S: Sink>(
     let mut buf = vec![0u8; CHUNK];
     let bar = progress(src.len(), quiet);
     let name = src.describe();
-    let mut sink = Watch { out, sum: Summary::default(), quiet, bar: &bar, name: &name };
+    let mut sink =
+        Watch { out, sum: Summary::default(), quiet, bar: &bar, name: &name, held: Some(Vec::new()) };
     let fatal = |e: DecodeError| Fail { code: exit::NOT_A_TRACE, msg: format!("{name}: {e}") };
     let mut bytes = 0u64;
     loop {
@@ -115,6 +116,9 @@ pub(crate) fn decode<S: Sink>(
         dec.finish_sink(&mut sink);
     }
     bar.finish_and_clear();
+    if frames > 0 {
+        sink.release_warnings();
+    }
     let mut sum = sink.sum;
     sum.bytes = bytes;
     if !quiet && sum.skipped_regions > MAX_WARNINGS {
@@ -129,7 +133,8 @@ pub(crate) fn decode<S: Sink>(
         return Err(if bytes == 0 {
             Fail { code: exit::NOT_A_TRACE, msg: format!("{name}: empty input, no tickspan data") }
         } else {
-            fatal(DecodeError::NotATrace)
+            let bytes = count(bytes, "byte");
+            Fail { code: exit::NOT_A_TRACE, msg: format!("{name}: not a tickspan trace: no valid frame in its {bytes}") }
         });
     }
     Ok(sum)
@@ -142,6 +147,24 @@ struct Watch<'a, S> {
     quiet: bool,
     bar: &'a ProgressBar,
     name: &'a str,
+    /// Skipped regions (offset, bytes) held back until the input shows it is a trace (its first
+    /// item): input that is not one gets that error alone. `None` once released.
+    held: Option<Vec<(u64, u64)>>,
+}
+
+impl<S> Watch<'_, S> {
+    fn warn(&self, offset: u64, bytes: u64) {
+        let name = self.name;
+        let bytes = count(bytes, "byte");
+        self.bar.suspend(|| eprintln!("warning: {name}: skipped {bytes} of damaged or truncated data at offset {offset}"));
+    }
+
+    /// Prints the held-back warnings; later ones print at once.
+    fn release_warnings(&mut self) {
+        for (offset, bytes) in self.held.take().unwrap_or_default() {
+            self.warn(offset, bytes);
+        }
+    }
 }
 
 impl<S: Sink> Sink for Watch<'_, S> {
@@ -150,12 +173,13 @@ impl<S: Sink> Sink for Watch<'_, S> {
             self.sum.skipped_regions += 1;
             self.sum.skipped_bytes += bytes;
             if !self.quiet && self.sum.skipped_regions <= MAX_WARNINGS {
-                let name = self.name;
-                self.bar.suspend(|| {
-                    let bytes = count(bytes, "byte");
-                    eprintln!("warning: {name}: skipped {bytes} of damaged or truncated data at offset {offset}")
-                });
+                match &mut self.held {
+                    Some(held) => held.push((offset, bytes)),
+                    None => self.warn(offset, bytes),
+                }
             }
+        } else if self.held.is_some() {
+            self.release_warnings();
         }
         self.out.item(item);
     }

@@ -133,11 +133,14 @@ fn foreign_input_is_rejected_with_exit_code_2() {
         ("short", &noise[..100]),
         ("empty", &[][..]),
         ("text", &b"hello, world\n".repeat(500)[..]),
+        ("short text", b"a 25-byte text, no trace\n"),
     ] {
         let r = stats(&write(&dir, name, bytes));
         no_panic(&r);
         assert_eq!(r.0, Some(2), "{name}: {}", r.1);
         assert!(r.1.contains("not a tickspan trace") || r.1.contains("empty input"), "{name}: {}", r.1);
+        // The error comes alone: no warning about skipped bytes before it.
+        assert_eq!(r.1.lines().count(), 1, "{name}: {}", r.1);
     }
     // Random bytes on stdin end too (no hang), with the same code.
     let mut child = Command::new(cli())

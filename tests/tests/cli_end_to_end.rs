@@ -239,3 +239,17 @@ fn generated_trace_charges_interrupt_time() {
     let merged = ok(&["tree", p, "--merge", "--context", "SysTick"]);
     assert!(merged.contains("SysTick") && !merged.contains("main_loop"), "{merged}");
 }
+
+#[test]
+fn bench_gen_keeps_an_existing_file_unless_forced() {
+    let path = scratch("bench-gen-force").join("kept.tspn");
+    std::fs::write(&path, b"precious").unwrap();
+    let p = path.to_str().unwrap();
+    let out = run(&["bench-gen", p, "--records", "1000"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("exists (--force overwrites it)"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"precious");
+    ok(&["bench-gen", p, "--records", "1000", "--force"]);
+    assert!(ok(&["stats", p]).contains("main_loop"));
+}

@@ -31,8 +31,16 @@ pub struct AttachCmd {
     pub out: OutputArgs,
 }
 
-/// `tickspan postmortem`: arguments.
+/// `tickspan postmortem`: arguments. The output options are `attach`'s, described for a
+/// stream that is rebuilt from the rings at once rather than captured over time.
 #[derive(clap::Args, Debug)]
+#[command(
+    mut_arg("output", |a| a.help(
+        "Also save the stream rebuilt from the rings to FILE (`-`: write it to standard output \
+         instead of showing a view, e.g. `tickspan postmortem … -o - > crash.tspn`)"
+    )),
+    mut_arg("view", |a| a.help("The view shown of the records recovered from the rings")),
+)]
 pub struct PostmortemCmd {
     /// What to read the rings from.
     #[command(flatten)]
@@ -49,7 +57,7 @@ pub struct OutputArgs {
     /// view, e.g. `tickspan attach … -o - | tickspan tree -` to watch it live).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// The view shown once the stream ends (target stopped, --duration, Ctrl-C).
+    /// The view shown once the stream ends (target stopped, --until, --duration, Ctrl-C).
     #[arg(long, value_enum, default_value_t = View::Tree)]
     pub view: View,
 }
@@ -216,17 +224,14 @@ const GDB_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest RAM image `--save-dump` writes.
 const MAX_SAVE: u64 = 16 << 20;
 
-/// Where `tickspan attach` reads RTT from.
+/// Where `tickspan attach` reads RTT from: `--gdb` or `--chip` (one is required, and the
+/// error for neither names both).
 #[derive(clap::Args, Debug, Clone)]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["gdb", "chip"])))]
 pub struct AttachArgs {
     /// A GDB stub: HOST:PORT (QEMU `-gdb tcp::3333`, OpenOCD `localhost:3333`) or a serial
     /// device (a Black Magic Probe's GDB port, e.g. /dev/ttyACM0).
-    #[arg(
-        long,
-        value_name = "HOST:PORT|DEVICE",
-        requires = "elf",
-        required_unless_present = "chip"
-    )]
+    #[arg(long, value_name = "HOST:PORT|DEVICE", requires = "elf")]
     pub gdb: Option<String>,
     /// A debug probe attached to this chip (probe-rs target name, e.g. nRF52840_xxAA).
     #[arg(long, conflicts_with = "gdb")]
