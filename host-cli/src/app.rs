@@ -197,33 +197,32 @@ fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, B
 }
 
 /// embassy task pools in a firmware ELF: `(start, end, task name)` of each `<task>::POOL`
-/// static (legacy Rust mangling, `_ZN…4POOL17h<hash>E`), which hold the tasks whose
-/// addresses embassy uses as task ids.
+/// static, which hold the tasks whose addresses embassy uses as task ids. Symbols in either
+/// Rust mangling count: legacy (`_ZN…4POOL17h<hash>E`) and v0 (`_R…4POOL`, nightly's default).
 fn task_pools(elf: &device::elf::Elf) -> Vec<(u32, u32, Box<str>)> {
-    /// The path components of a legacy-mangled symbol, hash last.
-    fn legacy_path(sym: &str) -> Option<Vec<&str>> {
-        let mut s = sym.strip_prefix("_ZN")?;
-        let mut parts = Vec::new();
-        while !s.starts_with('E') {
-            let digits = s.bytes().take_while(u8::is_ascii_digit).count();
-            let len: usize = s[..digits].parse().ok()?;
-            parts.push(s.get(digits..digits.checked_add(len)?)?);
-            s = &s[digits + len..];
-        }
-        Some(parts)
-    }
     let mut pools: Vec<(u32, u32, Box<str>)> = elf
         .symbols_with_prefix("_ZN")
+        .chain(elf.symbols_with_prefix("_R"))
         .filter_map(|sym| {
-            let parts = legacy_path(sym)?;
-            let [.., task, "POOL", _hash] = parts.as_slice() else { return None };
+            let task = pool_task(sym)?;
             let (addr, size) = elf.symbol(sym)?;
             let start = u32::try_from(addr).ok()?;
-            Some((start, start.checked_add(u32::try_from(size).ok()?)?, (*task).into()))
+            Some((start, start.checked_add(u32::try_from(size).ok()?)?, task.into()))
         })
         .collect();
     pools.sort();
     pools
+}
+
+/// The task whose pool `sym` is, if it is a `…::<task>::POOL` static's mangled name.
+fn pool_task(sym: &str) -> Option<String> {
+    // `{:#}`: the path without hashes or crate disambiguators.
+    let path = format!("{:#}", rustc_demangle::try_demangle(sym).ok()?);
+    let mut parts = path.rsplit("::");
+    match (parts.next(), parts.next()) {
+        (Some("POOL"), Some(task)) if !task.is_empty() => Some(task.to_owned()),
+        _ => None,
+    }
 }
 
 /// Decodes `input` through a timeline into `v`. `idle` runs when a live input pauses (after
@@ -308,5 +307,58 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
         exit::DAMAGED
     } else {
         exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use object::write::{Object, StandardSection, Symbol, SymbolSection};
+    use object::{Architecture, BinaryFormat, Endianness, SymbolFlags, SymbolKind, SymbolScope};
+
+    /// `fn sensor_task() { static POOL: … }` in crate `app`, as rustc mangles it: legacy (stable's
+    /// default) and v0 (`-C symbol-mangling-version=v0`, nightly's default).
+    const LEGACY: &str = "_ZN3app11sensor_task4POOL17hf6daef2bd0dde1a1E";
+    const V0: &str = "_RNvNvCscAEuU5ehQ2G_3app10radio_task4POOL";
+
+    #[test]
+    fn pool_statics_are_found_in_both_manglings() {
+        assert_eq!(pool_task(LEGACY).as_deref(), Some("sensor_task"));
+        assert_eq!(pool_task(V0).as_deref(), Some("radio_task"));
+        for other in [
+            "_ZN3app11sensor_task17hf6daef2bd0dde1a1E", // the function itself
+            "_RNvNvCscAEuU5ehQ2G_3app10radio_task5POOLS",
+            "_Reset",
+            "_ZN99short",
+            "_R",
+            "POOL",
+        ] {
+            assert_eq!(pool_task(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn task_pools_of_an_elf_name_their_address_ranges() {
+        let mut obj = Object::new(BinaryFormat::Elf, Architecture::Arm, Endianness::Little);
+        let bss = obj.section_id(StandardSection::UninitializedData);
+        let mut add = |name: &str, size: u64| {
+            let value = obj.append_section_bss(bss, size, 4);
+            obj.add_symbol(Symbol {
+                name: name.as_bytes().to_vec(),
+                value,
+                size,
+                kind: SymbolKind::Data,
+                scope: SymbolScope::Dynamic,
+                weak: false,
+                section: SymbolSection::Section(bss),
+                flags: SymbolFlags::None,
+            });
+            value as u32
+        };
+        let (a, b) = (add(LEGACY, 64), add(V0, 32));
+        add("_RNvCscAEuU5ehQ2G_3app6BUFFER", 16);
+        let elf = device::elf::Elf::parse(obj.write().unwrap()).unwrap();
+        let pools = task_pools(&elf);
+        assert_eq!(pools, [(a, a + 64, "sensor_task".into()), (b, b + 32, "radio_task".into())]);
     }
 }
