@@ -7,7 +7,7 @@
 //! venv), else `python3`; the trace processor is in `$TICKSPAN_PERFETTO_TP`. Without them the
 //! tests skip with a `TICKSPAN-SKIP:` line, except under CI (`CI` set), where that is a failure.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -111,13 +111,51 @@ fn otlp_export_parses_as_export_trace_service_request() {
     assert!(o.status.success(), "{}", text(&o));
 }
 
+/// One span holding an event of each value type (tests/src/bin/values.rs).
+fn values() -> &'static PathBuf {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| {
+        let path = scratch("export-tools").join("values.tspn");
+        let status = Command::new(env!("CARGO_BIN_EXE_values")).arg(&path).status().expect("run values");
+        assert!(status.success());
+        path
+    })
+}
+
+#[test]
+fn otlp_event_values_keep_their_type() {
+    let Some(py) = otlp_python() else { return };
+    let doc = export(values(), "otlp");
+    let o = check_otlp(&py, &doc, &["work=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("OTLP ok: 1 spans in 1 traces, 7 events"), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&std::fs::read(&doc).unwrap()).unwrap();
+    let events = v["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["events"].as_array().unwrap();
+    let typed: Vec<(&str, &Value)> =
+        events.iter().map(|e| (e["name"].as_str().unwrap(), &e["attributes"][0]["value"])).collect();
+    assert_eq!(
+        typed,
+        [
+            ("count", &json!({"intValue": "7"})),
+            ("delta", &json!({"intValue": "-5"})),
+            ("ratio", &json!({"doubleValue": 0.5})),
+            ("whole", &json!({"doubleValue": 1.0})),
+            // Beyond int64: exact, as the only type that holds it.
+            ("huge", &json!({"stringValue": u64::MAX.to_string()})),
+            ("nan", &json!({"doubleValue": "NaN"})),
+            // The wire format has no bool kind: `true` is recorded as the unsigned 1.
+            ("ready", &json!({"intValue": "1"})),
+        ]
+    );
+}
+
 /// The checker fails on the mistakes it is there to catch (so a pass above means something).
 #[test]
 fn otlp_checker_rejects_broken_documents() {
     let Some(py) = otlp_python() else { return };
     let good: Value = serde_json::from_slice(&std::fs::read(export(chain(), "otlp")).unwrap()).unwrap();
     type Edit = fn(&mut Value);
-    let cases: [(&str, Edit, &str); 7] = [
+    let cases: [(&str, Edit, &str); 8] = [
         ("misspelt field", |s| rename(s, "spanId", "spanID"), "has no field named \"spanID\""),
         ("snake-case time", |s| rename(s, "endTimeUnixNano", "end_time_unix_nano"), "round trip"),
         ("kind as a float", |s| s["kind"] = "1.5".into(), "Invalid enum value 1.5"),
@@ -125,6 +163,11 @@ fn otlp_checker_rejects_broken_documents() {
         ("base64 id", |s| s["spanId"] = "AAAAAAAAAAE=".into(), "not 16 lowercase hex digits"),
         ("time as text", |s| s["startTimeUnixNano"] = "soon".into(), "Failed to parse startTimeUnixNano"),
         ("dangling parent", |s| s["parentSpanId"] = "00000000000000ff".into(), "is not in the export"),
+        (
+            "value as text",
+            |s| s["events"][0]["attributes"][0]["value"] = json!({"stringValue": "0"}),
+            "value '0' is a string, not typed",
+        ),
     ];
     let dir = scratch("export-tools-bad");
     for (what, edit, expect) in cases {

@@ -12,7 +12,9 @@ to JSON and must equal the input but for fields at their default value: nothing 
 renamed or coerced. Then the span facts:
 ids of 16 and 8 bytes, unique span ids, parents that resolve within the same trace and
 contain their children in time, one root per trace, end >= start, named spans of kind
-INTERNAL, events inside their span, and, if given, the number of spans of each name.
+INTERNAL, events inside their span, event values typed (`intValue`, `doubleValue`, `boolValue`;
+a string only for an unsigned integer beyond int64), and, if given, the number of spans of
+each name.
 
 Prints one line of totals and exits 0, or prints the problems and exits 1.
 """
@@ -118,6 +120,11 @@ def check(doc, expect):
                 problems.append(f"{tag}: event without a name")
             if not s.start_time_unix_nano <= e.time_unix_nano <= s.end_time_unix_nano:
                 problems.append(f"{tag}: event {e.name!r} at {e.time_unix_nano} lies outside the span")
+            for kv in e.attributes:
+                if kv.key == "value" and kv.value.WhichOneof("value") == "string_value":
+                    text = kv.value.string_value
+                    if not (text.isdigit() and 2**63 <= int(text) < 2**64):
+                        problems.append(f"{tag}: event {e.name!r} value {text!r} is a string, not typed")
 
     roots = Counter()
     for s in spans:

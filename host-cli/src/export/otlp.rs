@@ -5,11 +5,15 @@
 //! decimal strings. Each root span (a context's outermost span, an ISR, a manual span without
 //! parent) starts a trace; ids are derived from the stream (node, anchor) and the span's
 //! position, so an export is reproducible. Events inside a span become span events (at most
-//! `MAX_EVENTS` per span). Times are wall-clock when the stream carried a clock anchor, else
-//! nanoseconds from the start of the trace.
+//! `MAX_EVENTS` per span); a value event's `value` attribute has the value's type: `intValue`
+//! (a decimal string) for signed and unsigned integers, `doubleValue` for floats (`"NaN"`,
+//! `"Infinity"`, `"-Infinity"` as protobuf's JSON mapping writes them); an unsigned value above
+//! `i64::MAX`, which `intValue` cannot hold, is written exactly as a `stringValue`. Times are
+//! wall-clock when the stream carried a clock anchor, else nanoseconds from the start of the
+//! trace.
 
 use super::{js, Errors};
-use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Visitor};
+use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -89,6 +93,25 @@ fn kv_int(k: &str, v: u64) -> String {
     format!(r#"{{"key":{},"value":{{"intValue":"{}"}}}}"#, js(k), v.min(i64::MAX as u64))
 }
 
+/// A value event's value, typed (see the module docs).
+fn kv_value(k: &str, v: Value) -> String {
+    let value = match v {
+        Value::U(u) => match i64::try_from(u) {
+            Ok(i) => format!(r#"{{"intValue":"{i}"}}"#),
+            Err(_) => format!(r#"{{"stringValue":"{u}"}}"#),
+        },
+        Value::I(i) => format!(r#"{{"intValue":"{i}"}}"#),
+        Value::F(f) if f.is_nan() => r#"{"doubleValue":"NaN"}"#.into(),
+        Value::F(f) if f.is_infinite() => {
+            format!(r#"{{"doubleValue":"{}Infinity"}}"#, if f < 0.0 { "-" } else { "" })
+        }
+        // `{:?}` keeps a decimal point or an exponent (`1.0`, `1e300`): a JSON number that
+        // parses back as a double, never as an integer.
+        Value::F(f) => format!(r#"{{"doubleValue":{f:?}}}"#),
+    };
+    format!(r#"{{"key":{},"value":{value}}}"#, js(k))
+}
+
 fn time(meta: &Meta, ts: u64) -> u64 {
     meta.unix_ns(ts).unwrap_or_else(|| meta.clock.to_ns(meta.rel(ts)))
 }
@@ -154,7 +177,7 @@ impl<W: Write> Visitor for Otlp<W> {
         let e = match m.kind {
             MarkKind::Event => format!(r#""name":{}"#, js(meta.names.name(m.name))),
             MarkKind::Value(v) => {
-                format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_str("value", &v.to_string()))
+                format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_value("value", v))
             }
             MarkKind::Task(t) => {
                 format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_int("task", t as u64))
@@ -220,6 +243,23 @@ mod tests {
         assert!(outer.get("parentSpanId").is_none());
         assert_eq!(outer["startTimeUnixNano"], "1700000000001000000");
         assert_eq!(inner["events"][0]["name"], "rx");
-        assert_eq!(inner["events"][0]["attributes"][0]["value"]["stringValue"], "9");
+        assert_eq!(inner["events"][0]["attributes"][0]["value"]["intValue"], "9");
+    }
+
+    #[test]
+    fn values_keep_their_type() {
+        let typed = |v| serde_json::from_str::<Value>(&kv_value("value", v)).unwrap()["value"].clone();
+        use crate::model::Value::{F, I, U};
+        assert_eq!(typed(U(9)), serde_json::json!({"intValue": "9"}));
+        assert_eq!(typed(U(i64::MAX as u64)), serde_json::json!({"intValue": i64::MAX.to_string()}));
+        assert_eq!(typed(U(u64::MAX)), serde_json::json!({"stringValue": u64::MAX.to_string()}));
+        assert_eq!(typed(I(-5)), serde_json::json!({"intValue": "-5"}));
+        assert_eq!(typed(I(i64::MIN)), serde_json::json!({"intValue": i64::MIN.to_string()}));
+        assert_eq!(typed(F(2.5)), serde_json::json!({"doubleValue": 2.5}));
+        assert!(typed(F(1.0))["doubleValue"].is_f64(), "1.0 stays a double");
+        assert_eq!(typed(F(1e300)), serde_json::json!({"doubleValue": 1e300}));
+        assert_eq!(typed(F(f64::NAN)), serde_json::json!({"doubleValue": "NaN"}));
+        assert_eq!(typed(F(f64::NEG_INFINITY)), serde_json::json!({"doubleValue": "-Infinity"}));
+        assert_eq!(typed(F(f64::INFINITY)), serde_json::json!({"doubleValue": "Infinity"}));
     }
 }
