@@ -38,7 +38,8 @@ Examples:
 const STATS_HELP: &str = "\
 Per span name: count, total, self, min/mean/p50/p90/p99/max and how many spans lasted at least
 10µs, 100µs, 1ms, 10ms, 100ms and 1s (cumulative, as in Go's x/net/trace). Percentiles are
-within 1%; everything else is exact. JSON times are in ns ('unit': 'ticks' without a clock).
+within 1%; everything else is exact. JSON times are in ns ('unit': 'ticks' without a clock);
+each JSON bucket gives its bound: {\"at_least\": 10000, \"label\": \"≥10µs\", \"count\": 3}.
 
 Examples:
   tickspan stats trace.tspn

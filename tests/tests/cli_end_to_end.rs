@@ -57,7 +57,8 @@ fn stats_match_the_recorded_chain() {
     for r in s.values() {
         let (min, p50, p99, max) = (u(&r["min"]), u(&r["p50"]), u(&r["p99"]), u(&r["max"]));
         assert!(min <= p50 && p50 <= p99 && p99 <= max, "{r}");
-        assert_eq!(u(&r["buckets"][0]), u(&r["count"]), "all spans are ≥ 10 µs: {r}");
+        assert_eq!(u(&r["buckets"][0]["count"]), u(&r["count"]), "all spans are ≥ 10 µs: {r}");
+        assert_eq!((u(&r["buckets"][0]["at_least"]), &r["buckets"][0]["label"]), (10_000, &Value::from("≥10µs")));
     }
 }
 

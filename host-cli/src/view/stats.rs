@@ -159,8 +159,21 @@ pub struct Row {
     pub p99: u64,
     /// Longest.
     pub max: u64,
-    /// Spans at least 10µs, 100µs, 1ms, 10ms, 100ms, 1s long.
-    pub buckets: [u64; 6],
+    /// Spans at least 10µs, 100µs, 1ms, 10ms, 100ms, 1s long, each with its bound.
+    pub buckets: [Bucket; 6],
+}
+
+/// A latency bucket: how many spans lasted at least its bound. Buckets are cumulative (as in
+/// Go's x/net/trace), so a bucket has a lower bound only: a 2 ms span counts in ≥10µs, ≥100µs
+/// and ≥1ms.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct Bucket {
+    /// The lower bound (inclusive), in the report's unit: ns, or ticks without a clock.
+    pub at_least: u64,
+    /// The bound for people: `≥10µs` (`≥10k` in ticks).
+    pub label: &'static str,
+    /// Spans at least `at_least` long.
+    pub count: u64,
 }
 
 /// The whole report.
@@ -246,7 +259,11 @@ impl Stats {
             p90: c.to_ns(e.hist.quantile(0.90).clamp(e.min, e.max)),
             p99: c.to_ns(e.hist.quantile(0.99).clamp(e.min, e.max)),
             max: c.to_ns(e.max),
-            buckets: e.buckets,
+            buckets: std::array::from_fn(|i| Bucket {
+                at_least: BUCKETS_NS[i], // ns, or as many ticks without a clock (`bucket_ticks`)
+                label: if c.is_real() { BUCKET_LABELS[i] } else { BUCKET_LABELS_TICKS[i] },
+                count: e.buckets[i],
+            }),
         };
         let mut spans: Vec<Row> = self
             .entries
@@ -297,7 +314,7 @@ impl Stats {
                 fmt(s.max)
             )?;
             for b in s.buckets {
-                write!(w, " {b:>7}")?;
+                write!(w, " {:>7}", b.count)?;
             }
             writeln!(w)?;
         }
@@ -345,7 +362,7 @@ mod tests {
         assert_eq!(row.self_time, row.total);
         assert!((49_000..=51_500).contains(&row.p50), "p50 {}", row.p50);
         assert!((89_000..=91_500).contains(&row.p90), "p90 {}", row.p90);
-        assert_eq!(row.buckets, [92, 2, 1, 1, 1, 1]);
+        assert_eq!(row.buckets.map(|b| b.count), [92, 2, 1, 1, 1, 1]);
         let mut out = Vec::new();
         s.write_table(&t.meta, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -354,6 +371,10 @@ mod tests {
         s.write_json(&t.meta, &mut js).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&js).unwrap();
         assert_eq!(v["spans"][0]["count"], 101);
+        // Each bucket says its bound.
+        let b = &v["spans"][0]["buckets"];
+        assert_eq!(b[0], serde_json::json!({"at_least": 10_000, "label": "≥10µs", "count": 92}));
+        assert_eq!(b[5], serde_json::json!({"at_least": 1_000_000_000, "label": "≥1s", "count": 1}));
     }
 
     #[test]
