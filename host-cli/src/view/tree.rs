@@ -428,7 +428,7 @@ impl<W: Write> Tree<W> {
             }
         }
         if arena.elided != 0 {
-            writeln!(self.out, "   … {} not kept (--max-nodes {})", units::count(arena.elided as u64, "more node"), self.max_nodes)?;
+            writeln!(self.out, "   … {} not kept (--max-nodes {})", units::count(arena.elided, "more node"), self.max_nodes)?;
         }
         Ok(())
     }
