@@ -25,7 +25,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
                 to: a.to,
                 contexts: a.context,
             };
-            let mut tree = view::tree::Tree::new(stdout(), filter, a.merge, a.max_nodes);
+            let mut tree = view::tree::Tree::new(stdout(), filter, a.merge, a.max_nodes).json(a.json);
             let (tl, sum) = timeline(&a.input, &mut tree, |t, meta| t.flush_output(meta))?;
             let r = tree.finish(&tl.meta);
             output_result(r, "standard output")?;

@@ -33,6 +33,7 @@ Examples:
   tickspan tree trace.tspn --name parse --min-duration 10us
   tickspan tree trace.tspn --from 1.5ms --to 3ms --context main
   tickspan tree trace.tspn --merge              one aggregated tree per context
+  tickspan tree trace.tspn --json | jq -c '.root.children[] | {name, duration}'
   tickspan tree --tcp 127.0.0.1:7000 --follow   live, reconnecting";
 
 const STATS_HELP: &str = "\
@@ -190,6 +191,9 @@ pub struct TreeArgs {
     /// Most nodes kept per tree; the rest are counted as elided.
     #[arg(long, value_name = "N", default_value_t = 100_000)]
     pub max_nodes: usize,
+    /// JSON lines instead of text: one per tree, top-level event run or merged tree.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `stats` options.

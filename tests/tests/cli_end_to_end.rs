@@ -98,6 +98,38 @@ fn tree_shows_nesting_events_and_contexts() {
 }
 
 #[test]
+fn tree_json_lines_agree_with_the_text_view() {
+    let t = trace().to_str().unwrap();
+    let out = ok(&["tree", t, "--json"]);
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    let trees: Vec<&Value> = lines.iter().filter(|l| l["type"] == "tree" && l["root"]["name"] == "request").collect();
+    assert_eq!(trees.len(), 3, "{out}");
+    for (i, tr) in trees.iter().enumerate() {
+        assert_eq!((&tr["context"], &tr["unit"]), (&Value::from("main"), &Value::from("ns")), "{tr}");
+        let root = &tr["root"];
+        let kids = root["children"].as_array().unwrap();
+        let spans: Vec<&Value> = kids.iter().filter(|c| c["type"] == "span").collect();
+        assert_eq!(spans.iter().map(|c| c["name"].as_str().unwrap()).collect::<Vec<_>>(), ["decode", "store"]);
+        // Self time is the duration less the children's (ns rounding aside); children lie
+        // inside the parent.
+        let child_sum: u64 = spans.iter().map(|c| u(&c["duration"])).sum();
+        assert!(u(&root["self"]).abs_diff(u(&root["duration"]) - child_sum) <= 3, "{root}");
+        for c in &spans {
+            assert!(u(&c["start"]) >= u(&root["start"]), "{c}");
+            assert!(u(&c["start"]) + u(&c["duration"]) <= u(&root["start"]) + u(&root["duration"]), "{c}");
+        }
+        let bytes = &spans[0]["children"][0];
+        assert_eq!((&bytes["type"], &bytes["name"], u(&bytes["value"])), (&Value::from("value"), &Value::from("bytes"), i as u64));
+    }
+    let merged = ok(&["tree", t, "--json", "--merge"]);
+    let m: Value = serde_json::from_str(merged.lines().find(|l| l.contains("\"context\":\"main\"")).unwrap()).unwrap();
+    let req = m["children"].as_array().unwrap().iter().find(|c| c["name"] == "request").expect("request merged");
+    assert_eq!(u(&req["count"]), 3, "{req}");
+    let text_total: u64 = trees.iter().map(|tr| u(&tr["root"]["duration"])).sum();
+    assert!(u(&req["total"]).abs_diff(text_total) <= 3, "merged total is the sum of the trees: {req}");
+}
+
+#[test]
 fn chrome_export_nests_and_agrees_with_stats() {
     let t = trace().to_str().unwrap();
     let doc: Value = serde_json::from_str(&ok(&["export", t, "--format", "chrome"])).expect("chrome JSON");

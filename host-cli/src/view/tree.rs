@@ -3,12 +3,15 @@
 //! Only trees still open are held in memory (each capped at `max_nodes`; what does not fit is
 //! counted and reported as elided), so a long trace streams through. `--merge` instead folds
 //! every call path into one aggregated tree per context (count, total, self, ISR time),
-//! bounded by the number of distinct paths, and prints it at the end.
+//! bounded by the number of distinct paths, and prints it at the end. `--json` writes the
+//! same trees as JSON lines ([`json`]).
 
 use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
 use crate::units::{self, Clock, Duration};
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
+
+pub mod json;
 
 /// Which spans to print.
 #[derive(Clone, Debug, Default)]
@@ -174,6 +177,8 @@ pub struct Tree<W: Write> {
     agg_stacks: Vec<AggStack>,
     /// A run of the same event outside any span, printed as one line when it ends.
     run: Option<Run>,
+    /// JSON lines instead of text.
+    json: bool,
     error: Option<io::Error>,
 }
 
@@ -208,8 +213,15 @@ impl<W: Write> Tree<W> {
             agg_roots: FxHashMap::default(),
             agg_stacks: Vec::new(),
             run: None,
+            json: false,
             error: None,
         }
+    }
+
+    /// Writes JSON lines instead of text when `on` (`tree --json`, see [`json`]).
+    pub fn json(mut self, on: bool) -> Self {
+        self.json = on;
+        self
     }
 
     /// Pushes out what was printed so far (live inputs); true once output has failed (a
@@ -243,8 +255,13 @@ impl<W: Write> Tree<W> {
                 if ctx != MANUAL_KEY && !self.filter.ctx_ok(meta, ctx) {
                     continue;
                 }
-                let title = if ctx == MANUAL_KEY { "manual spans".to_string() } else { meta.ctx_name(ctx) };
-                let r = self.print_agg(meta, root, &title);
+                let r = if self.json {
+                    let b = self.bounds(meta);
+                    self.json_agg(meta, root, (ctx != MANUAL_KEY).then_some(ctx), b)
+                } else {
+                    let title = if ctx == MANUAL_KEY { "manual spans".to_string() } else { meta.ctx_name(ctx) };
+                    self.print_agg(meta, root, &title)
+                };
                 self.record(r);
             }
         }
@@ -388,6 +405,10 @@ impl<W: Write> Tree<W> {
     /// Prints the pending run of top-level events.
     fn end_run(&mut self, meta: &Meta) {
         let Some(r) = self.run.take() else { return };
+        if self.json {
+            let res = self.json_run(meta, &r);
+            return self.record(res);
+        }
         let (ctx, at) = (meta.ctx_name(r.ctx), meta.clock.dur(meta.rel(r.first)));
         let text = match (r.count, r.values) {
             (1, Some((v, _))) => mark_text(meta, r.name, MarkKind::Value(v)),
@@ -418,6 +439,7 @@ impl<W: Write> Tree<W> {
             return Ok(());
         }
         match self.filter.name.clone() {
+            None if self.json => return self.json_tree(meta, arena, 0, &[], b),
             None => {
                 self.header(meta, arena, 0, &[])?;
                 self.print_node(meta, arena, 0, "", None, b)?;
@@ -427,7 +449,7 @@ impl<W: Write> Tree<W> {
                 self.find(meta, arena, 0, &f, &mut path, b)?;
             }
         }
-        if arena.elided != 0 {
+        if arena.elided != 0 && !self.json {
             writeln!(self.out, "   … {} not kept (--max-nodes {})", units::count(arena.elided, "more node"), self.max_nodes)?;
         }
         Ok(())
@@ -448,6 +470,9 @@ impl<W: Write> Tree<W> {
             return Ok(());
         }
         if meta.names.name(n.name).contains(f) {
+            if self.json {
+                return self.json_tree(meta, arena, i, path, b);
+            }
             self.header(meta, arena, i, path)?;
             return self.print_node(meta, arena, i, "", None, b);
         }
@@ -745,8 +770,12 @@ impl<W: Write> Tree<W> {
                     MarkKind::Value(v) => Some(v),
                     MarkKind::Loss(_) | MarkKind::Task(_) => {
                         self.end_run(meta);
-                        let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
-                        let r = writeln!(self.out, "── {ctx} @ {at} ── {}", mark_text(meta, m.name, m.kind));
+                        let r = if self.json {
+                            self.json_mark(meta, m.ctx, m.ts, m.name, m.kind)
+                        } else {
+                            let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
+                            writeln!(self.out, "── {ctx} @ {at} ── {}", mark_text(meta, m.name, m.kind))
+                        };
                         self.record(r);
                         return;
                     }
