@@ -9,7 +9,7 @@ use crate::run::{self, exit, Fail, Summary, STOP};
 use crate::source::{self, Source};
 use crate::units::count;
 use crate::{bench, device, export, item, view};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::sync::atomic::Ordering;
@@ -68,6 +68,13 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::Export(a) => export(a),
         Cmd::Attach(a) => device::cmd::run_attach(&a, show),
         Cmd::Postmortem(a) => device::cmd::run_postmortem(&a, show),
+        Cmd::Completions { shell } => {
+            // Into memory first: clap_complete panics on a failed write (a closed pipe).
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "tickspan", &mut script);
+            output_result(stdout().write_all(&script), "standard output").map(|_| exit::OK)
+        }
+        Cmd::Man { out } => man_pages(&out).map(|_| exit::OK),
         Cmd::BenchGen(a) => bench::generate(&a.output, a.records, a.force).map(|_| exit::OK),
         Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
     }
@@ -90,7 +97,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
             let mut v = export::perfetto::Chrome::new(out);
             let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             if !tl.meta.clock.is_real() && !a.input.quiet {
-                eprintln!("warning: the stream gives no clock frequency: `ts` values are ticks, not µs");
+                crate::warning!("the stream gives no clock frequency: `ts` values are ticks, not µs");
             }
             output_result(v.finish(&tl.meta), &what)?;
             (tl, sum)
@@ -99,7 +106,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
             let mut v = export::otlp::Otlp::new(out);
             let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             if tl.meta.anchor.is_none() && !a.input.quiet {
-                eprintln!("warning: the stream has no wall-clock anchor: span times count from the Unix epoch");
+                crate::warning!("the stream has no wall-clock anchor: span times count from the Unix epoch");
             }
             output_result(v.finish(&tl.meta), &what)?;
             (tl, sum)
@@ -122,6 +129,25 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
         }
     };
     Ok(report(&a.input, &tl, sum))
+}
+
+/// `tickspan man`: the top page and one per visible subcommand, `tickspan-<name>.1`.
+fn man_pages(dir: &std::path::Path) -> Result<(), Fail> {
+    std::fs::create_dir_all(dir).map_err(|e| Fail::io(format!("creating {}", dir.display()), e))?;
+    let top = Cli::command().name("tickspan");
+    let mut pages = vec![("tickspan".to_string(), top.clone())];
+    for sub in top.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("tickspan-{}", sub.get_name());
+        let cmd = sub.clone().display_name(name.clone()).bin_name(format!("tickspan {}", sub.get_name()));
+        pages.push((name, cmd));
+    }
+    for (name, cmd) in pages {
+        let path = dir.join(format!("{name}.1"));
+        let mut page = Vec::new();
+        clap_mangen::Man::new(cmd).render(&mut page).map_err(|e| Fail::io(format!("rendering {name}.1"), e))?;
+        std::fs::write(&path, page).map_err(|e| Fail::io(format!("writing {}", path.display()), e))?;
+    }
+    Ok(())
 }
 
 fn stdout() -> BufWriter<io::StdoutLock<'static>> {
@@ -166,8 +192,8 @@ fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, B
     let Some(path) = &input.elf else { return Ok(Vec::new()) };
     let elf = device::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
     match elf.format_version() {
-        Ok(Some(v)) if v != tickspan::wire::FORMAT_VERSION && !input.quiet => eprintln!(
-            "warning: {} was built for wire format {v}; this tickspan reads {}",
+        Ok(Some(v)) if v != tickspan::wire::FORMAT_VERSION && !input.quiet => crate::warning!(
+            "{} was built for wire format {v}; this tickspan reads {}",
             path.display(),
             tickspan::wire::FORMAT_VERSION
         ),
@@ -249,8 +275,8 @@ fn timeline<V: Visitor>(
 
 /// Says which records the target's drain could not date exactly, and where they are.
 fn clock_warnings(meta: &model::Meta, records: u64) {
-    eprintln!(
-        "warning: {records} records may be dated whole clock periods late: the target's drain could not bound their \
+    crate::warning!(
+        "{records} records may be dated whole clock periods late: the target's drain could not bound their \
          age to one clock period (it must read the clock at least once per period; docs/wire-format.md, Timestamps)"
     );
     let start = meta.start.unwrap_or(0);
@@ -269,33 +295,33 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
     if !input.quiet {
         if c.lost > 0 {
-            eprintln!("warning: the target lost {} (rings full); '⚠' marks show where", count(c.lost, "record"));
+            crate::warning!("the target lost {} (rings full); '⚠' marks show where", count(c.lost, "record"));
         }
         if sum.skipped_regions > 0 {
             let (regions, bytes) = (count(sum.skipped_regions, "damaged region"), count(sum.skipped_bytes, "byte"));
-            eprintln!("warning: skipped {regions} ({bytes})");
+            crate::warning!("skipped {regions} ({bytes})");
         }
         if c.unmatched > 0 {
-            eprintln!(
-                "note: {} without a matching start (lost, or begun before the trace)",
+            crate::note!(
+                "{} without a matching start (lost, or begun before the trace)",
                 count(c.unmatched, "span end")
             );
         }
         if c.late > 0 {
-            eprintln!(
-                "note: {} arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
+            crate::note!(
+                "{} arrived after later ones of other contexts; raise --reorder-window for exact ISR times",
                 count(c.late, "record")
             );
         }
         if c.time_jumps > 0 {
-            eprintln!(
-                "warning: time went backwards {} within a context (target restarted?); spans open then were cut",
+            crate::warning!(
+                "time went backwards {} within a context (target restarted?); spans open then were cut",
                 count(c.time_jumps, "time")
             );
         }
         if c.dropped > 0 {
-            eprintln!(
-                "warning: {} dropped at limits (nesting depth, contexts, open manual spans)",
+            crate::warning!(
+                "{} dropped at limits (nesting depth, contexts, open manual spans)",
                 count(c.dropped, "record")
             );
         }

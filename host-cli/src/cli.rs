@@ -36,6 +36,12 @@ Examples:
   tickspan tree trace.tspn --json | jq -c '.root.children[] | {name, duration}'
   tickspan tree --tcp 127.0.0.1:7000 --follow   live, reconnecting";
 
+const COMPLETIONS_HELP: &str = "\
+Examples:
+  tickspan completions bash > ~/.local/share/bash-completion/completions/tickspan
+  tickspan completions zsh > ~/.zfunc/_tickspan       (with fpath+=~/.zfunc in .zshrc)
+  tickspan completions fish > ~/.config/fish/completions/tickspan.fish";
+
 const STATS_HELP: &str = "\
 Per span name: count, total, self, min/mean/p50/p90/p99/max and how many spans lasted at least
 10µs, 100µs, 1ms, 10ms, 100ms and 1s (cumulative, as in Go's x/net/trace). Percentiles are
@@ -121,6 +127,19 @@ pub enum Cmd {
     /// Reads the rings of a halted or crashed target (GDB stub, debug probe or RAM dump).
     #[command(after_help = POSTMORTEM_HELP)]
     Postmortem(crate::device::cmd::PostmortemCmd),
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = COMPLETIONS_HELP)]
+    Completions {
+        /// The shell to complete for.
+        shell: clap_complete::Shell,
+    },
+    /// Writes the man pages: tickspan.1 and one per subcommand (tickspan-tree.1, …).
+    #[command(after_help = "Example:\n  tickspan man -o ~/.local/share/man/man1 && man tickspan-tree")]
+    Man {
+        /// Directory to write them to (created if missing).
+        #[arg(short, long, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+    },
     /// Writes a synthetic trace for benchmarking (`bench` reads it).
     #[command(hide = true)]
     BenchGen(BenchGenArgs),

@@ -11,6 +11,7 @@ pub mod app;
 mod bench;
 pub mod cli;
 pub mod device;
+pub mod diag;
 pub mod export;
 pub mod item;
 pub mod model;

@@ -20,7 +20,7 @@ fn main() -> ExitCode {
         Ok(exit::OK) if interrupted() => ExitCode::from(exit::INTERRUPTED),
         Ok(code) => ExitCode::from(code),
         Err(f) => {
-            eprintln!("error: {f}");
+            tickspan_cli::diag::error(format_args!("{f}"));
             ExitCode::from(f.code)
         }
     }

@@ -122,8 +122,8 @@ pub(crate) fn decode<S: Sink>(
     let mut sum = sink.sum;
     sum.bytes = bytes;
     if !quiet && sum.skipped_regions > MAX_WARNINGS {
-        eprintln!(
-            "warning: {name}: {} in all ({}); only the first {MAX_WARNINGS} were shown",
+        crate::warning!(
+            "{name}: {} in all ({}); only the first {MAX_WARNINGS} were shown",
             count(sum.skipped_regions, "damaged region"),
             count(sum.skipped_bytes, "byte")
         );
@@ -156,7 +156,7 @@ impl<S> Watch<'_, S> {
     fn warn(&self, offset: u64, bytes: u64) {
         let name = self.name;
         let bytes = count(bytes, "byte");
-        self.bar.suspend(|| eprintln!("warning: {name}: skipped {bytes} of damaged or truncated data at offset {offset}"));
+        self.bar.suspend(|| crate::warning!("{name}: skipped {bytes} of damaged or truncated data at offset {offset}"));
     }
 
     /// Prints the held-back warnings; later ones print at once.

@@ -84,7 +84,7 @@ pub fn run_attach(
         return capture(src, &cmd.out, None, show);
     };
     if cmd.out.output.as_deref().is_some_and(|p| p.as_os_str() == "-") {
-        eprintln!("note: defmt lines are merged into saved streams only, not with `-o -`");
+        crate::note!("defmt lines are merged into saved streams only, not with `-o -`");
     }
     let merge = |path: &Path| defmt.merge_into(path);
     let code = capture(src, &cmd.out, Some(&merge), show);
@@ -107,7 +107,7 @@ impl DefmtCapture {
             return Ok(());
         }
         let elf = std::fs::read(&self.elf).map_err(|e| io(&self.elf, e))?;
-        let mut warn = |m: String| eprintln!("warning: {m}");
+        let mut warn = |m: String| crate::warning!("{m}");
         let lines = match super::defmt_log::decode(&elf, io::BufReader::new(raw), &mut warn) {
             Ok(l) => l,
             Err(e) => {
