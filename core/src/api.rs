@@ -219,3 +219,25 @@ pub fn sync() {
 
 /// A guard that does nothing: what [`span!`](crate::span) returns with feature `disabled`.
 pub struct NoopGuard;
+
+/// Runs a closure when dropped: how `#[instrument]` ends an `async fn`'s span on every exit,
+/// a future dropped before completion included. Not public API.
+#[doc(hidden)]
+pub struct __OnDrop<F: FnOnce()>(Option<F>);
+
+impl<F: FnOnce()> __OnDrop<F> {
+    /// Arms `f`.
+    #[inline]
+    pub fn new(f: F) -> Self {
+        __OnDrop(Some(f))
+    }
+}
+
+impl<F: FnOnce()> Drop for __OnDrop<F> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f()
+        }
+    }
+}

@@ -59,6 +59,8 @@ pub use api::*;
 pub use callsite::{Callsite, CallsiteKind, Level};
 pub use record::{Kind, Record};
 pub use ring::{ReadOutcome, Ring};
+#[cfg(feature = "macros")]
+pub use tickspan_macros::instrument;
 
 /// Declares the static callsite for a macro. Not public API.
 #[doc(hidden)]
@@ -102,12 +104,15 @@ macro_rules! span {
 }
 
 /// Starts a manual span: `let s = span_start!("request"); … s.end();`, or a child with
-/// `span_start!("io", parent = &s)`.
+/// `span_start!("io", parent = &s)`; a level may be given first: `span_start!(Debug, "io")`.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! span_start {
     ($name:literal) => {
-        $crate::Span::start($crate::__callsite!($name, Span, Info), ::core::option::Option::None)
+        $crate::span_start!(Info, $name)
+    };
+    ($level:ident, $name:literal) => {
+        $crate::Span::start($crate::__callsite!($name, Span, $level), ::core::option::Option::None)
     };
     ($name:literal, parent = $parent:expr) => {
         $crate::Span::start(

@@ -8,8 +8,9 @@
 //! `cargo run -p tickspan-std-demo -- - | cargo run -p tickspan-cli -- tree -`.
 use std::process::ExitCode;
 
+/// `#[instrument]` (feature `macros`) is `span!` named after the function.
+#[tickspan::instrument]
 fn checksum(data: &[u8]) -> u32 {
-    let _g = tickspan::span!("checksum");
     data.iter().map(|&b| b as u32).sum()
 }
 
