@@ -42,7 +42,7 @@ pub fn instrument(args: TokenStream, item: TokenStream) -> TokenStream {
             #(#body)*
         }}
     };
-    f.block = Box::new(block);
+    *f.block = block;
     quote!(#f).into()
 }
 
