@@ -77,6 +77,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::Man { out } => man_pages(&out).map(|_| exit::OK),
         Cmd::BenchGen(a) => bench::generate(&a.output, a.records, a.force).map(|_| exit::OK),
         Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
+        Cmd::Serve(a) => crate::serve::run(&a),
     }
 }
 
@@ -162,7 +163,7 @@ fn output_result(r: io::Result<()>, what: &str) -> Result<(), Fail> {
     }
 }
 
-fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
+pub(crate) fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
     use source::{file::FileSource, serial::SerialSource, stdin::StdinSource, tcp::TcpSource};
     if let Some(port) = &input.serial {
         return Ok(Box::new(SerialSource::open(port, input.baud).map_err(|e| Fail::io(format!("opening {port}"), e))?));
@@ -188,7 +189,7 @@ fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
 /// `tickspan::Callsite` statics at those addresses in the firmware (dictionary entries in the
 /// stream still win). Also warns when the firmware was built for another wire version.
 /// Returns the firmware's task pools (see [`task_pools`]).
-fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, Box<str>)>, Fail> {
+pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(u32, u32, Box<str>)>, Fail> {
     let Some(path) = &input.elf else { return Ok(Vec::new()) };
     let elf = device::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
     match elf.format_version() {

@@ -134,7 +134,7 @@ fn write_trace(w: &mut impl Write, records: u64) -> io::Result<()> {
 
 /// CPU time this thread has run, from /proc (Linux; 10 ms resolution): on a shared machine
 /// the wall clock also counts time spent waiting for a core.
-fn cpu_seconds() -> Option<f64> {
+pub(crate) fn cpu_seconds() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let rest = &s[s.rfind(')')? + 2..];
@@ -144,7 +144,7 @@ fn cpu_seconds() -> Option<f64> {
 }
 
 /// Records/s over wall-clock and CPU time.
-fn rates(n: u64, wall: f64, cpu0: Option<f64>) -> String {
+pub(crate) fn rates(n: u64, wall: f64, cpu0: Option<f64>) -> String {
     let mut s = format!("{:.1} M records/s", n as f64 / wall / 1e6);
     if let (Some(a), Some(b)) = (cpu0, cpu_seconds()) {
         if b > a {

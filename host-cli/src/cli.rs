@@ -97,6 +97,17 @@ Examples:
   tickspan postmortem --elf app --dump ram.bin --base 0x20000000   a saved RAM image
   tickspan postmortem --elf app --gdb 127.0.0.1:3333 --save-dump ram.bin -o crash.tspn";
 
+const SERVE_HELP: &str = "\
+Pages (live, no reload): /requests per span name, like Go's /debug/requests: latency buckets with
+their latest spans, open spans, counts over the last minute and hour of stream time,
+percentiles, and the data's losses and warnings. /api/requests gives the same as JSON
+(docs/serve.md). Binds loopback only unless --allow-remote; nothing on it can change the target.
+
+Examples:
+  tickspan serve trace.tspn                     then open http://127.0.0.1:7060/
+  tickspan serve --tcp 127.0.0.1:7000 --follow  live from a target's drain
+  tickspan serve fw.tspn --buckets 0ns,10us,100us,1ms,10ms   µs-scale firmware work";
+
 /// Decode tickspan traces: call trees, statistics, raw records and exports.
 #[derive(Parser, Debug)]
 #[command(name = "tickspan", version, after_help = TOP_HELP, arg_required_else_help = true)]
@@ -140,6 +151,9 @@ pub enum Cmd {
         #[arg(short, long, value_name = "DIR", default_value = ".")]
         out: PathBuf,
     },
+    /// A live dashboard in the browser: span families, latency buckets, recent and open spans.
+    #[command(after_help = SERVE_HELP)]
+    Serve(crate::serve::ServeArgs),
     /// Writes a synthetic trace for benchmarking (`bench` reads it).
     #[command(hide = true)]
     BenchGen(BenchGenArgs),

@@ -18,6 +18,7 @@ pub mod model;
 #[cfg(test)]
 mod robustness;
 pub mod run;
+pub mod serve;
 mod source;
 pub mod units;
 pub mod view;

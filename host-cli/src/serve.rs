@@ -1,0 +1,576 @@
+//! `tickspan serve`: a live dashboard over HTTP, after Go's x/net/trace `/debug/requests`.
+//!
+//! The decode runs on the calling thread as for every other view; the dashboard ([`Board`]) is
+//! its visitor. About four times a second, and whenever a live source pauses, the ingest thread
+//! renders the board into one JSON snapshot that the HTTP thread serves as it is: the hot path
+//! takes no lock and the pages never see a half-updated board. Memory is bounded by the number
+//! of span names, the configured buckets and `--recent` (the traces kept per bucket), never by
+//! the length of the stream. See docs/serve.md for the pages and the JSON API.
+
+use crate::app;
+use crate::cli::Input;
+use crate::item::{Item, Rec, Sink};
+use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, Span, Timeline, Visitor};
+use crate::run::{self, exit, Fail, STOP};
+use crate::units::{format_ns, Duration};
+use crate::view::stats::{Row, Stats};
+use clap::Args;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration as Wait, Instant};
+
+/// `serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Where the trace comes from.
+    #[command(flatten)]
+    pub input: Input,
+    /// Address of the dashboard. Loopback only unless --allow-remote.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7060")]
+    pub http: SocketAddr,
+    /// Allow a --http address other than loopback (anyone who can reach it sees the trace).
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Latency buckets' lower bounds (cumulative, as in x/net/trace), e.g. 0ns,10us,100us,1ms.
+    #[arg(long, value_name = "D,D,…", value_delimiter = ',', default_value = "0ns,50ms,100ms,200ms,500ms,1s,10s,100s")]
+    pub buckets: Vec<Duration>,
+    /// Traces kept per bucket and family (x/net/trace keeps 10).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub recent: usize,
+}
+
+/// How often the ingest thread renders a new snapshot while data flows.
+const PUBLISH_EVERY: Wait = Wait::from_millis(250);
+/// Most open spans tracked for "oldest active" (the timeline bounds open spans too).
+const MAX_ACTIVE: usize = 1 << 16;
+/// Oldest open spans listed per family.
+const OLDEST_ACTIVE: usize = 10;
+/// Most latency buckets.
+const MAX_BUCKETS: usize = 16;
+
+const REQUESTS_HTML: &str = include_str!("serve/requests.html");
+const DASHBOARD_JS: &str = include_str!("serve/dashboard.js");
+const DASHBOARD_CSS: &str = include_str!("serve/dashboard.css");
+
+/// A span as the pages list it (times in ns from the start of the trace, or ticks).
+#[derive(Serialize, Clone, Copy, Debug)]
+struct Trace {
+    /// Span uid (unique within this run) and its tree's root uid, for drill-down.
+    uid: u64,
+    root: u64,
+    ctx: u32,
+    start: u64,
+    duration: u64,
+    self_time: u64,
+    /// Cut short by lost records or a clock jump (the "errors" bucket).
+    unfinished: bool,
+}
+
+/// Counts in per-second (or per-minute) slots, each stamped with its second, so old slots
+/// drop out of a window without being cleared.
+#[derive(Clone, Copy)]
+struct Slots([(u64, u64); 60]);
+
+impl Slots {
+    fn add(&mut self, at: u64) {
+        let s = &mut self.0[(at % 60) as usize];
+        if s.0 != at {
+            *s = (at, 0);
+        }
+        s.1 += 1;
+    }
+
+    /// Counts in the 60 slots up to and including `now`.
+    fn sum(&self, now: u64) -> u64 {
+        self.0.iter().filter(|s| s.0 <= now && s.0 + 60 > now && s.1 > 0).map(|s| s.1).sum()
+    }
+}
+
+/// The last `recent` traces of a bucket, and how many it has had.
+#[derive(Default)]
+struct Recent {
+    count: u64,
+    traces: VecDeque<Trace>,
+}
+
+impl Recent {
+    fn push(&mut self, t: Trace, keep: usize) {
+        self.count += 1;
+        if self.traces.len() == keep {
+            self.traces.pop_front();
+        }
+        if keep > 0 {
+            self.traces.push_back(t);
+        }
+    }
+}
+
+/// One span name's x/net/trace "family".
+struct Family {
+    count: u64,
+    buckets: Vec<Recent>,
+    errors: Recent,
+    secs: Slots,
+    mins: Slots,
+}
+
+/// The dashboard's state: a [`Visitor`] fed by the timeline.
+pub struct Board {
+    stats: Stats,
+    bounds: Vec<Duration>,
+    /// `bounds` in ticks, fixed at the first span (the header precedes records).
+    ticks: Option<Vec<u64>>,
+    recent: usize,
+    families: Vec<Option<Box<Family>>>,
+    active: FxHashMap<u64, Span>,
+    /// Records lost per context (from loss marks).
+    lost: FxHashMap<u32, u64>,
+}
+
+impl Board {
+    /// A board with these bucket bounds (at most 16) keeping `recent` traces per bucket.
+    pub fn new(bounds: Vec<Duration>, recent: usize) -> Board {
+        let mut bounds = bounds;
+        bounds.truncate(MAX_BUCKETS);
+        Board {
+            stats: Stats::default(),
+            bounds,
+            ticks: None,
+            recent,
+            families: Vec::new(),
+            active: FxHashMap::default(),
+            lost: FxHashMap::default(),
+        }
+    }
+
+    fn family(&mut self, name: NameId) -> &mut Family {
+        let i = name as usize;
+        if i >= self.families.len() {
+            self.families.resize_with(i + 1, || None);
+        }
+        let n = self.bounds.len();
+        self.families[i].get_or_insert_with(|| {
+            Box::new(Family {
+                count: 0,
+                buckets: (0..n).map(|_| Recent::default()).collect(),
+                errors: Recent::default(),
+                secs: Slots([(u64::MAX, 0); 60]),
+                mins: Slots([(u64::MAX, 0); 60]),
+            })
+        })
+    }
+}
+
+impl Visitor for Board {
+    fn open(&mut self, _meta: &Meta, s: &Span) {
+        self.family(s.name); // listed while open, before any span of the name closed
+        if self.active.len() < MAX_ACTIVE {
+            self.active.insert(s.uid, *s);
+        }
+    }
+
+    fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
+        self.stats.close(meta, s, path);
+        self.active.remove(&s.uid);
+        let c = meta.clock;
+        let t = Trace {
+            uid: s.uid,
+            root: s.root,
+            ctx: s.ctx,
+            start: c.to_ns(meta.rel(s.start)),
+            duration: c.to_ns(s.dur()),
+            self_time: c.to_ns(s.self_ticks),
+            unfinished: s.unfinished,
+        };
+        let d = s.dur();
+        let ticks = self.ticks.get_or_insert_with(|| self.bounds.iter().map(|b| b.ticks(c)).collect()).clone();
+        let keep = self.recent;
+        let sec = c.to_ns(meta.rel(s.end)) / 1_000_000_000;
+        let f = self.family(s.name);
+        for (b, lo) in f.buckets.iter_mut().zip(ticks) {
+            if d >= lo {
+                b.push(t, keep);
+            }
+        }
+        if s.unfinished {
+            f.errors.push(t, keep);
+        }
+        f.count += 1;
+        f.secs.add(sec);
+        f.mins.add(sec / 60);
+    }
+
+    fn mark(&mut self, _meta: &Meta, m: &Mark) {
+        if let MarkKind::Loss(n) = m.kind {
+            *self.lost.entry(m.ctx).or_default() += u64::from(n);
+        }
+    }
+}
+
+/// A bucket as `/api/requests` gives it.
+#[derive(Serialize)]
+struct BucketView<'a> {
+    /// Lower bound in ns (ticks without a clock, or for a bound given in ticks).
+    at_least: u64,
+    label: String,
+    count: u64,
+    recent: &'a VecDeque<Trace>,
+}
+
+/// A family as `/api/requests` gives it.
+#[derive(Serialize)]
+struct FamilyView<'a> {
+    name: &'a str,
+    /// Spans that ended within the last minute / hour of the stream's time, and in all.
+    last_minute: u64,
+    last_hour: u64,
+    all: u64,
+    /// The `stats --json` row of this name (count, percentiles, …); none for task polls,
+    /// whose rows are per task id.
+    stats: Option<&'a Row>,
+    buckets: Vec<BucketView<'a>>,
+    errors: BucketView<'a>,
+    /// Open spans of this name, oldest first.
+    active: usize,
+    oldest_active: Vec<Trace>,
+}
+
+/// What was wrong with the data so far: shown on every page.
+#[derive(Serialize)]
+struct Health {
+    records: u64,
+    lost: u64,
+    lost_by_context: Vec<(String, u64)>,
+    damaged_regions: u64,
+    damaged_bytes: u64,
+    unmatched: u64,
+    dropped: u64,
+    time_jumps: u64,
+    late: u64,
+    ambiguous: u64,
+    clock_warnings: Vec<ClockWarningView>,
+}
+
+#[derive(Serialize)]
+struct ClockWarningView {
+    context: String,
+    earliest: u64,
+    first: u64,
+    last: u64,
+    records: u32,
+}
+
+/// `/api/requests`.
+#[derive(Serialize)]
+struct RequestsView<'a> {
+    source: &'a str,
+    target: &'a str,
+    /// `ns`, or `ticks` when the stream gave no clock frequency.
+    unit: &'static str,
+    /// The input ended: the numbers are final.
+    done: bool,
+    /// Stream time of the latest record (from the start of the trace).
+    now: u64,
+    health: Health,
+    families: Vec<FamilyView<'a>>,
+}
+
+impl Board {
+    /// Renders the board as `/api/requests` serves it.
+    fn render(&self, meta: &Meta, counters: Counters, source: &str, done: bool) -> String {
+        let c = meta.clock;
+        let now = c.to_ns(meta.rel(meta.end));
+        let report = self.stats.report(meta);
+        let rows: FxHashMap<&str, &Row> = report.spans.iter().map(|r| (r.name.as_str(), r)).collect();
+        let label = |b: &Duration| match *b {
+            Duration::Ns(ns) if c.is_real() => (ns, format!("≥{}", format_ns(ns))),
+            Duration::Ns(ns) => (ns, format!("≥{ns} ticks")),
+            Duration::Ticks(t) => (t, format!("≥{t} ticks")),
+        };
+        let mut oldest: FxHashMap<NameId, Vec<&Span>> = FxHashMap::default();
+        for s in self.active.values() {
+            oldest.entry(s.name).or_default().push(s);
+        }
+        let open_trace = |s: &Span| Trace {
+            uid: s.uid,
+            root: s.root,
+            ctx: s.ctx,
+            start: c.to_ns(meta.rel(s.start)),
+            duration: c.to_ns(meta.end.saturating_sub(s.start)),
+            self_time: 0,
+            unfinished: false,
+        };
+        let mut families: Vec<FamilyView> = self
+            .families
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| Some((i as NameId, f.as_deref()?)))
+            .map(|(id, f)| {
+                let name = meta.names.name(id);
+                let mut open = oldest.remove(&id).unwrap_or_default();
+                open.sort_by_key(|s| s.start);
+                let sec = now / 1_000_000_000;
+                FamilyView {
+                    name,
+                    last_minute: f.secs.sum(sec),
+                    last_hour: f.mins.sum(sec / 60),
+                    all: f.count,
+                    stats: rows.get(name).copied(),
+                    buckets: f
+                        .buckets
+                        .iter()
+                        .zip(&self.bounds)
+                        .map(|(b, bound)| {
+                            let (at_least, label) = label(bound);
+                            BucketView { at_least, label, count: b.count, recent: &b.traces }
+                        })
+                        .collect(),
+                    errors: BucketView { at_least: 0, label: "errors".into(), count: f.errors.count, recent: &f.errors.traces },
+                    active: open.len(),
+                    oldest_active: open.iter().take(OLDEST_ACTIVE).map(|s| open_trace(s)).collect(),
+                }
+            })
+            .collect();
+        families.sort_by(|a, b| a.name.cmp(b.name));
+        let mut lost_by_context: Vec<(String, u64)> = self.lost.iter().map(|(&ctx, &n)| (meta.ctx_name(ctx), n)).collect();
+        lost_by_context.sort();
+        let warning = |w: &ClockWarning| ClockWarningView {
+            context: meta.ctx_name(w.ctx),
+            earliest: if w.earliest == 0 { 0 } else { c.to_ns(meta.rel(w.earliest)) },
+            first: c.to_ns(meta.rel(w.first)),
+            last: c.to_ns(meta.rel(w.last)),
+            records: w.records,
+        };
+        let view = RequestsView {
+            source,
+            target: &meta.target,
+            unit: report.unit,
+            done,
+            now,
+            health: Health {
+                records: counters.records,
+                lost: counters.lost,
+                lost_by_context,
+                damaged_regions: counters.skipped_regions,
+                damaged_bytes: counters.skipped_bytes,
+                unmatched: counters.unmatched,
+                dropped: counters.dropped,
+                time_jumps: counters.time_jumps,
+                late: counters.late,
+                ambiguous: counters.ambiguous,
+                clock_warnings: meta.clock_warnings.iter().map(warning).collect(),
+            },
+            families,
+        };
+        serde_json::to_string(&view).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+/// The latest snapshot, shared with the HTTP threads.
+type Snapshot = Arc<Mutex<Arc<str>>>;
+
+/// The decoder's sink: the timeline with the board, publishing a snapshot now and then.
+struct Live<'a> {
+    feed: Feed<'a, Board>,
+    out: &'a Snapshot,
+    source: &'a str,
+    calls: u32,
+    last: Instant,
+}
+
+impl Live<'_> {
+    fn publish(&mut self, done: bool) {
+        let json = self.feed.v.render(&self.feed.tl.meta, self.feed.tl.counters(), self.source, done);
+        *self.out.lock().unwrap_or_else(|e| e.into_inner()) = json.into();
+        self.last = Instant::now();
+    }
+
+    #[inline]
+    fn tick(&mut self) {
+        self.calls = self.calls.wrapping_add(1);
+        if self.calls % 64 == 0 && self.last.elapsed() >= PUBLISH_EVERY {
+            self.publish(false);
+        }
+    }
+}
+
+impl Sink for Live<'_> {
+    fn item(&mut self, item: Item<'_>) {
+        self.feed.item(item);
+        self.tick();
+    }
+    #[inline]
+    fn records(&mut self, ctx: u32, records: &[Rec]) {
+        self.feed.records(ctx, records);
+        self.tick();
+    }
+}
+
+/// Runs `tickspan serve`: binds, reads the input into the board, then serves the final
+/// numbers until Ctrl-C.
+pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
+    let usage = |msg: String| Fail { code: exit::USAGE, msg };
+    if !a.http.ip().is_loopback() {
+        if !a.allow_remote {
+            return Err(usage(format!(
+                "--http {}: not a loopback address; add --allow-remote to let other machines see the trace",
+                a.http
+            )));
+        }
+        eprintln!("warning: serving the dashboard on {}: anyone who can reach it sees the trace", a.http);
+    }
+    if a.buckets.is_empty() || a.buckets.len() > MAX_BUCKETS {
+        return Err(usage(format!("--buckets: give 1 to {MAX_BUCKETS} bounds")));
+    }
+    let server = tiny_http::Server::http(a.http).map_err(|e| Fail { code: exit::IO, msg: format!("binding {}: {e}", a.http) })?;
+    let bound = server.server_addr().to_ip().unwrap_or(a.http);
+    let mut servers = vec![server];
+    // The default serves both loopbacks, as `localhost` may resolve to either.
+    if a.http.ip() == std::net::Ipv4Addr::LOCALHOST {
+        if let Ok(v6) = tiny_http::Server::http(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port()))) {
+            servers.push(v6);
+        }
+    }
+    let snapshot: Snapshot = Arc::new(Mutex::new(Arc::from("{\"families\":[],\"done\":false}")));
+    for s in servers {
+        let snap = snapshot.clone();
+        let loopback = !a.allow_remote;
+        std::thread::spawn(move || serve(s, &snap, loopback));
+    }
+    eprintln!("serving the dashboard at http://{bound}/ (Ctrl-C to stop)");
+
+    let mut src = app::open(&a.input)?;
+    run::install_ctrlc();
+    let mut tl = Timeline::new(a.input.reorder_window);
+    tl.meta.task_names = app::elf_names(&a.input, &mut tl.meta.names)?;
+    let mut board = Board::new(a.buckets.clone(), a.recent);
+    let source = src.describe();
+    let (t0, cpu0) = (Instant::now(), crate::bench::cpu_seconds());
+    let mut live = Live {
+        feed: Feed { tl: &mut tl, v: &mut board },
+        out: &snapshot,
+        source: &source,
+        calls: 0,
+        last: Instant::now(),
+    };
+    run::decode(src.as_mut(), a.input.quiet, &mut live, |l| {
+        l.feed.tl.flush(l.feed.v);
+        l.publish(false);
+    })?;
+    live.feed.tl.finish(live.feed.v);
+    live.publish(true);
+    let records = live.feed.tl.counters().records;
+    if !a.input.quiet {
+        let rates = crate::bench::rates(records, t0.elapsed().as_secs_f64(), cpu0);
+        eprintln!("input ended: {} ({rates}); serving the final numbers until Ctrl-C", crate::units::count(records, "record"));
+    }
+    while !STOP.load(Ordering::Relaxed) {
+        std::thread::sleep(Wait::from_millis(100));
+    }
+    Ok(exit::OK)
+}
+
+/// Whether a request's `Host` names a loopback address: refuses DNS rebinding, where a page
+/// from elsewhere reaches a loopback server under its own name.
+fn loopback_host(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => h,
+        _ => host,
+    };
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Serves the pages and the JSON API until the process ends. Read-only: only GET and HEAD.
+fn serve(server: tiny_http::Server, snapshot: &Snapshot, loopback: bool) {
+    use tiny_http::{Header, Method, Response};
+    let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header");
+    for req in server.incoming_requests() {
+        let host_ok = !loopback
+            || req.headers().iter().find(|h| h.field.equiv("Host")).is_some_and(|h| loopback_host(h.value.as_str()));
+        let path = req.url().split('?').next().unwrap_or("").to_string();
+        let (status, kind, body): (u16, &str, Arc<str>) = if !matches!(req.method(), Method::Get | Method::Head) {
+            (405, "text/plain", "read-only: GET only\n".into())
+        } else if !host_ok {
+            (403, "text/plain", "this dashboard answers to localhost only\n".into())
+        } else {
+            match path.as_str() {
+                "/" | "/requests" => (200, "text/html; charset=utf-8", REQUESTS_HTML.into()),
+                "/dashboard.js" => (200, "text/javascript; charset=utf-8", DASHBOARD_JS.into()),
+                "/dashboard.css" => (200, "text/css; charset=utf-8", DASHBOARD_CSS.into()),
+                "/api/requests" => (200, "application/json", snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+                _ => (404, "text/plain", "not found\n".into()),
+            }
+        };
+        let resp = Response::from_data(body.as_bytes().to_vec())
+            .with_status_code(status)
+            .with_header(header("Content-Type", kind))
+            .with_header(header("Cache-Control", "no-store"))
+            .with_header(header("X-Content-Type-Options", "nosniff"))
+            .with_header(header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'"));
+        let _ = req.respond(resp);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{CallsiteKind, Kind::*};
+    use crate::model::tests::{def, header, rec};
+
+    #[test]
+    fn buckets_windows_errors_and_active_spans() {
+        let mut t = Timeline::new(8);
+        let ms = |n: u64| Duration::Ns(n * 1_000_000);
+        let mut b = Board::new(vec![ms(0), ms(1), ms(10)], 2);
+        t.push(header(1_000_000_000), &mut b);
+        t.push(def(0x10, "<img src=x onerror=alert(1)>", CallsiteKind::Span), &mut b);
+        t.push(def(0x20, "outer", CallsiteKind::Span), &mut b);
+        t.push(rec(0, 0, SpanEnter, 0x20, 0, 0), &mut b);
+        // Spans of 0.5, 2, 20 and 3 ms, one per 100 s of stream time.
+        let mut ts = 1;
+        for d in [500_000, 2_000_000, 20_000_000, 3_000_000u64] {
+            t.push(rec(0, ts, SpanEnter, 0x10, 0, 0), &mut b);
+            t.push(rec(0, ts + d, SpanExit, 0x10, 0, 0), &mut b);
+            ts += 100_000_000_000;
+        }
+        t.flush(&mut b);
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), "test", false)).unwrap();
+        let f = &v["families"][0];
+        assert_eq!(f["name"], "<img src=x onerror=alert(1)>");
+        let counts: Vec<_> = f["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).collect();
+        assert_eq!(counts, [4, 3, 1]);
+        // Two kept per bucket, newest last.
+        let recent: Vec<_> =
+            f["buckets"][1]["recent"].as_array().unwrap().iter().map(|t| t["duration"].as_u64().unwrap()).collect();
+        assert_eq!(recent, [20_000_000, 3_000_000]);
+        assert_eq!(f["buckets"][1]["label"], "≥1.000 ms");
+        // Only the last span ended within the last minute of stream time; all within the hour
+        // except the first (300 s before the last).
+        assert_eq!((f["last_minute"].as_u64(), f["last_hour"].as_u64(), f["all"].as_u64()), (Some(1), Some(4), Some(4)));
+        assert_eq!(f["stats"]["count"], 4);
+        let outer = &v["families"][1];
+        assert_eq!(outer["name"], "outer");
+        assert_eq!(outer["all"], 0);
+        assert_eq!(outer["active"], 1);
+        assert_eq!(outer["oldest_active"][0]["start"], 0);
+        t.finish(&mut b);
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), "test", true)).unwrap();
+        // The end of the trace cut `outer`: an error.
+        assert_eq!(v["families"][1]["errors"]["count"], 1);
+        assert_eq!(v["families"][1]["active"], 0);
+    }
+
+    #[test]
+    fn only_loopback_hosts_are_answered() {
+        for h in ["localhost", "localhost:7060", "127.0.0.1:80", "[::1]:7060", "127.1.2.3"] {
+            assert!(loopback_host(h), "{h}");
+        }
+        for h in ["evil.example", "evil.example:7060", "10.0.0.1:7060", "", "localhost.evil:1"] {
+            assert!(!loopback_host(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,138 @@
+// tickspan serve: renders /api/requests every second. Every text reaches the page through
+// textContent (never parsed as HTML), so names from the trace cannot inject markup or script.
+"use strict";
+
+let unit = "ns";
+let selected = null; // {family, bucket} whose traces are listed
+let last = null;
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined && text !== null) e.textContent = String(text);
+  if (cls) e.className = cls;
+  return e;
+}
+
+// A duration in the stream's unit, as the CLI prints it.
+function dur(v) {
+  if (unit !== "ns") return v + " ticks";
+  if (v < 1e3) return v + " ns";
+  if (v < 1e6) return (v / 1e3).toFixed(3) + " µs";
+  if (v < 1e9) return (v / 1e6).toFixed(3) + " ms";
+  return (v / 1e9).toFixed(3) + " s";
+}
+
+function renderHealth(d) {
+  const h = d.health, box = document.getElementById("health");
+  box.replaceChildren();
+  const warn = (text) => box.appendChild(el("div", text, "warn"));
+  if (h.lost > 0) {
+    const by = h.lost_by_context.map(([c, n]) => c + ": " + n).join(", ");
+    warn("The target lost " + h.lost + " records (rings full)" + (by ? " — " + by : ""));
+  }
+  if (h.damaged_regions > 0) warn("Skipped " + h.damaged_regions + " damaged regions (" + h.damaged_bytes + " bytes)");
+  if (h.ambiguous > 0) {
+    warn(h.ambiguous + " records may be dated whole clock periods late (the drain could not bound their age)");
+    for (const w of h.clock_warnings) warn("  " + w.context + ": " + w.records + " records dated " + dur(w.first) + " to " + dur(w.last));
+  }
+  if (h.time_jumps > 0) warn("Time went backwards " + h.time_jumps + " times within a context (target restarted?)");
+  if (h.dropped > 0) warn(h.dropped + " records dropped at limits (nesting depth, contexts, open manual spans)");
+  if (h.late > 0) warn(h.late + " records arrived late; interrupt times may be approximate");
+  if (h.unmatched > 0) warn(h.unmatched + " span ends without a matching start");
+  if (box.childElementCount === 0) box.appendChild(el("span", "No loss, damage or clock warnings in " + h.records + " records.", "ok"));
+}
+
+function bucketLink(f, key, b) {
+  const a = el("a", b.count, "bucket" + (b.count === 0 ? " zero" : ""));
+  a.href = "#";
+  a.dataset.family = f.name;
+  a.dataset.bucket = key;
+  if (selected && selected.family === f.name && selected.bucket === key) a.classList.add("sel");
+  a.addEventListener("click", (ev) => {
+    ev.preventDefault();
+    selected = { family: f.name, bucket: key };
+    render(last);
+  });
+  return a;
+}
+
+function renderFamilies(d) {
+  const head = document.getElementById("families-head");
+  head.replaceChildren();
+  const labels = d.families.length ? d.families[0].buckets.map((b) => b.label) : [];
+  for (const t of ["name", "active", "last min", "last hour", "all", "p50", "p90", "p99", "max", ...labels, "errors"]) {
+    head.appendChild(el("th", t));
+  }
+  const body = document.querySelector("#families tbody");
+  body.replaceChildren();
+  for (const f of d.families) {
+    const tr = el("tr");
+    tr.dataset.family = f.name;
+    tr.appendChild(el("td", f.name, "name"));
+    const active = el("td");
+    active.appendChild(bucketLink(f, "active", { count: f.active }));
+    tr.appendChild(active);
+    for (const v of [f.last_minute, f.last_hour, f.all]) tr.appendChild(el("td", v));
+    for (const k of ["p50", "p90", "p99", "max"]) tr.appendChild(el("td", f.stats ? dur(f.stats[k]) : "–", "q-" + k));
+    f.buckets.forEach((b, i) => {
+      const td = el("td");
+      td.appendChild(bucketLink(f, String(i), b));
+      tr.appendChild(td);
+    });
+    const err = el("td", undefined, "err");
+    err.appendChild(bucketLink(f, "errors", f.errors));
+    tr.appendChild(err);
+    body.appendChild(tr);
+  }
+}
+
+function renderDetail(d) {
+  const box = document.getElementById("detail");
+  const f = selected && d.families.find((x) => x.name === selected.family);
+  if (!f) { box.hidden = true; return; }
+  box.hidden = false;
+  let traces, what;
+  if (selected.bucket === "active") { traces = f.oldest_active; what = "oldest open spans"; }
+  else if (selected.bucket === "errors") { traces = f.errors.recent; what = "latest spans cut short (lost records, end of trace)"; }
+  else { const b = f.buckets[Number(selected.bucket)]; traces = b.recent; what = "latest spans " + b.label; }
+  document.getElementById("detail-title").textContent = f.name + ": " + what;
+  const s = f.stats;
+  document.getElementById("detail-stats").textContent = s
+    ? "count " + s.count + ", total " + dur(s.total) + ", min " + dur(s.min) + ", mean " + dur(s.mean) + ", p50 " + dur(s.p50) +
+      ", p90 " + dur(s.p90) + ", p99 " + dur(s.p99) + ", max " + dur(s.max)
+    : "";
+  const body = document.querySelector("#traces tbody");
+  body.replaceChildren();
+  for (const t of [...traces].reverse()) {
+    const tr = el("tr");
+    for (const v of [dur(t.start), dur(t.duration), dur(t.self_time), t.ctx, t.uid, t.root, t.unfinished ? "cut short" : ""]) {
+      tr.appendChild(el("td", v));
+    }
+    body.appendChild(tr);
+  }
+}
+
+function render(d) {
+  if (!d) return;
+  unit = d.unit || "ns";
+  document.getElementById("source").textContent = (d.source || "") + (d.target ? " · " + d.target : "");
+  document.getElementById("status").textContent =
+    (d.done ? "input ended: final numbers" : "live") + " · stream time " + dur(d.now || 0) + " · times in " + unit;
+  renderHealth(d);
+  renderFamilies(d);
+  renderDetail(d);
+}
+
+async function poll() {
+  try {
+    const r = await fetch("/api/requests", { cache: "no-store" });
+    last = await r.json();
+    render(last);
+    document.body.dataset.done = String(Boolean(last.done));
+  } catch (e) {
+    document.getElementById("status").textContent = "dashboard unreachable: " + e;
+  }
+  setTimeout(poll, 1000);
+}
+
+poll();

@@ -1,0 +1,121 @@
+//! `tickspan serve` end to end: a real server on a recorded trace; its JSON API agrees with
+//! `stats --json` for the same stream, and it refuses what a read-only loopback server must.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tickspan_tests::{cli, run, scratch};
+
+/// A running `tickspan serve`, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(args: &[&str]) -> Server {
+    let mut child = Command::new(cli())
+        .arg("serve")
+        .args(args)
+        .args(["--http", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run tickspan serve");
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).expect("serve's first line");
+    let addr = line.split("http://").nth(1).and_then(|s| s.split('/').next()).unwrap_or_else(|| panic!("{line}"));
+    Server { addr: addr.to_string(), child }
+}
+
+/// `(status, body)` of one HTTP request.
+fn http(addr: &str, method: &str, path: &str, host: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).expect("connect to the dashboard");
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let (head, body) = resp.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{resp}"));
+    (head.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0), body.to_string())
+}
+
+/// `/api/requests` once the input has been read to its end.
+fn final_snapshot(s: &Server) -> Value {
+    let t0 = Instant::now();
+    loop {
+        let (code, body) = http(&s.addr, "GET", "/api/requests", "localhost");
+        assert_eq!(code, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).expect("JSON");
+        if v["done"] == true {
+            return v;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(30), "never done: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn chain_trace() -> String {
+    let path = scratch("serve").join("chain.tspn");
+    let status = Command::new(env!("CARGO_BIN_EXE_chain")).arg(&path).status().expect("run chain");
+    assert!(status.success());
+    path.to_str().unwrap().to_string()
+}
+
+#[test]
+fn api_agrees_with_stats_json() {
+    let trace = chain_trace();
+    let out = run(&["stats", &trace, "--json"]);
+    assert!(out.status.success());
+    let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s = serve(&[&trace, "--buckets", "0ns,10us,1ms", "--recent", "3"]);
+    let v = final_snapshot(&s);
+    assert_eq!(v["unit"], stats["unit"]);
+    let families = v["families"].as_array().unwrap();
+    let rows = stats["spans"].as_array().unwrap();
+    assert!(!rows.is_empty());
+    for row in rows.iter().filter(|r| r["kind"] != "task") {
+        let name = row["name"].as_str().unwrap();
+        let f = families.iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("no family {name}: {v}"));
+        // The same numbers as `stats --json`, from the same code.
+        assert_eq!(&f["stats"], row, "{name}");
+        let count = row["count"].as_u64().unwrap();
+        assert_eq!(f["all"], count, "{name}");
+        let b = f["buckets"].as_array().unwrap();
+        assert_eq!(b.len(), 3);
+        assert_eq!((&b[0]["label"], b[0]["count"].as_u64()), (&"≥0 ns".into(), Some(count)), "{name}");
+        // ≥10µs agrees with stats' own ≥10µs bucket; recent traces are kept, at most 3.
+        assert_eq!(b[1]["count"], row["buckets"][0]["count"], "{name}");
+        let recent = b[0]["recent"].as_array().unwrap();
+        assert_eq!(recent.len() as u64, count.min(3), "{name}");
+        assert!(recent.iter().all(|t| t["duration"].as_u64() >= Some(row["min"].as_u64().unwrap())));
+        assert_eq!(f["errors"]["count"], row["unfinished"], "{name}");
+    }
+    assert_eq!(v["health"]["lost"], 0);
+    assert!(v["health"]["records"].as_u64().unwrap() > 0);
+    // The page and its script are served; the page builds its text with textContent only.
+    let (code, html) = http(&s.addr, "GET", "/", "127.0.0.1");
+    assert!(code == 200 && html.contains("/dashboard.js"), "{html}");
+    let (_, js) = http(&s.addr, "GET", "/dashboard.js", "127.0.0.1");
+    assert!(js.contains("textContent") && !js.contains("innerHTML"));
+}
+
+#[test]
+fn read_only_and_loopback_only() {
+    let trace = chain_trace();
+    let s = serve(&[&trace]);
+    final_snapshot(&s);
+    assert_eq!(http(&s.addr, "POST", "/api/requests", "localhost").0, 405);
+    // DNS rebinding: a foreign Host is refused.
+    assert_eq!(http(&s.addr, "GET", "/api/requests", "attacker.example").0, 403);
+    assert_eq!(http(&s.addr, "GET", "/nope", "localhost").0, 404);
+    // Another address than loopback needs --allow-remote.
+    let out = run(&["serve", &trace, "--http", "0.0.0.0:0"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
+}
