@@ -8,7 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput};
 use std::path::PathBuf;
 use std::time::Duration;
-use tickspan_bench::peers::{Fastrace, Puffin, TracingRegistry, TracingRing};
+use tickspan_bench::peers::{Fastrace, Puffin, TracingRegistry, TracingRing, TracingTickspan};
 use tickspan_bench::tracy::Tracy;
 use tickspan_bench::{run, Floor, Tickspan, Tracer, FLAT_BATCH, NESTED_BATCH};
 
@@ -30,6 +30,7 @@ fn contenders() -> Vec<Contender> {
         c("tracing-ring", Box::new(TracingRing::new())),
         c("fastrace", Box::new(Fastrace::new())),
         c("tracing-registry", Box::new(TracingRegistry::new())),
+        c("tracing-tickspan", Box::new(TracingTickspan::new())),
         c("puffin", Box::new(Puffin::new())),
         c("tracy", Box::new(tracy)),
     ]

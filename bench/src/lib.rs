@@ -189,21 +189,28 @@ impl Tracer for Tickspan {
         timed(|| Self::nested_spans(n))
     }
     fn collect(&mut self) {
-        for ring in tickspan::context::RINGS.iter() {
-            loop {
-                let o = ring.read(&mut self.buf);
-                assert_eq!(o.lost(), 0, "tickspan lost records: the batch overfilled a ring");
-                if o.records == 0 {
-                    break;
-                }
-                self.received += self.buf[..o.records]
-                    .iter()
-                    .filter(|r| tickspan::Kind::from_bits(r.tag) == Some(tickspan::Kind::SpanExit))
-                    .count() as u64;
-            }
-        }
+        self.received += drain_exits(&mut self.buf);
     }
     fn received(&mut self) -> u64 {
         self.received
     }
+}
+
+/// Empties this process's rings into `buf`; returns how many span exits they held.
+pub fn drain_exits(buf: &mut [tickspan::Record]) -> u64 {
+    let mut exits = 0;
+    for ring in tickspan::context::RINGS.iter() {
+        loop {
+            let o = ring.read(buf);
+            assert_eq!(o.lost(), 0, "tickspan lost records: the batch overfilled a ring");
+            if o.records == 0 {
+                break;
+            }
+            exits += buf[..o.records]
+                .iter()
+                .filter(|r| tickspan::Kind::from_bits(r.tag) == Some(tickspan::Kind::SpanExit))
+                .count() as u64;
+        }
+    }
+    exits
 }

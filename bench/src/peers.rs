@@ -342,3 +342,44 @@ macro_rules! default_is_new {
     )*};
 }
 default_is_new!(Fastrace, TracingRing, TracingRegistry, Puffin);
+
+/// `tracing` recording into tickspan's rings through [`tickspan::tracing_bridge::Subscriber`],
+/// as a scoped default like [`TracingRegistry`]: what code instrumented with `tracing` costs
+/// when tickspan collects it.
+pub struct TracingTickspan {
+    dispatch: tracing::Dispatch,
+    buf: Vec<tickspan::Record>,
+    received: u64,
+}
+
+impl TracingTickspan {
+    /// The bridge subscriber, every level.
+    pub fn new() -> Self {
+        let dispatch = tracing::Dispatch::new(tickspan::tracing_bridge::Subscriber::new());
+        TracingTickspan { dispatch, buf: vec![tickspan::Record::default(); 4096], received: 0 }
+    }
+}
+
+impl Default for TracingTickspan {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tracer for TracingTickspan {
+    fn name(&self) -> &'static str {
+        "tracing → tickspan bridge"
+    }
+    fn flat(&mut self, n: u64) -> Duration {
+        tracing::dispatcher::with_default(&self.dispatch, || timed(|| TracingRing::flat_spans(n)))
+    }
+    fn nested(&mut self, n: u64) -> Duration {
+        tracing::dispatcher::with_default(&self.dispatch, || timed(|| TracingRing::nested_spans(n)))
+    }
+    fn collect(&mut self) {
+        self.received += crate::drain_exits(&mut self.buf);
+    }
+    fn received(&mut self) -> u64 {
+        self.received
+    }
+}

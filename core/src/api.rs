@@ -26,7 +26,7 @@ fn emit_to(ring: &GlobalRing, tag: u32, a: u32) {
 
 /// Writes one record whose `b` word carries payload instead of clock bits.
 #[inline(always)]
-fn emit_ab(tag: u32, a: u32, b: u32) {
+pub(crate) fn emit_ab(tag: u32, a: u32, b: u32) {
     with_ring(|ring| ring.push_with(tag, a, b, now32))
 }
 

@@ -85,7 +85,48 @@ impl Callsite {
 /// Returns `None` for an id that does not name a callsite of this binary (checked against the
 /// section bounds where the platform has them).
 pub fn resolve(id: u32) -> Option<&'static Callsite> {
+    #[cfg(all(feature = "std", not(miri)))]
+    if id & runtime::ID_BIT != 0 {
+        return runtime::resolve(id);
+    }
     imp::resolve(id)
+}
+
+/// Callsites made at run time, for metadata that is not a `static` of the `tickspan_cs`
+/// section (a `tracing` callsite, a `log` record's file and line). Their ids have bit 31 set,
+/// which a section offset never has (the section would have to be 2 GiB), and are handed
+/// out in registration order. A callsite is registered once and lives for the rest of the
+/// process, as statics do.
+#[cfg(all(feature = "std", not(miri)))]
+pub mod runtime {
+    use super::Callsite;
+    use std::sync::RwLock;
+
+    /// The bit that marks a run-time callsite's id.
+    pub const ID_BIT: u32 = 1 << 31;
+
+    /// Most run-time callsites (ids have 27 bits for the index): registering more fails.
+    pub const MAX: usize = 1 << 20;
+
+    static REGISTRY: RwLock<Vec<&'static Callsite>> = RwLock::new(Vec::new());
+
+    /// Registers `cs` and returns its id; `None` once [`MAX`] are registered.
+    pub fn register(cs: Callsite) -> Option<u32> {
+        let mut all = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+        if all.len() >= MAX {
+            return None;
+        }
+        all.push(Box::leak(Box::new(cs)));
+        Some(ID_BIT | (all.len() as u32) << 4)
+    }
+
+    pub(super) fn resolve(id: u32) -> Option<&'static Callsite> {
+        let i = ((id & !ID_BIT) >> 4).checked_sub(1)? as usize;
+        if id & 0xF != 0 {
+            return None;
+        }
+        REGISTRY.read().unwrap_or_else(|e| e.into_inner()).get(i).copied()
+    }
 }
 
 // Miri has no linker-defined section bounds: there ids are addresses, as on 32-bit targets.
@@ -190,5 +231,20 @@ mod tests {
         assert!(resolve(A.id() + 16 * 100_000).is_none());
         assert!(resolve(A.id() + 4).is_none());
         assert!(resolve(0).is_none());
+    }
+
+    #[test]
+    #[cfg(all(feature = "std", not(miri)))]
+    fn runtime_callsites_resolve_and_stay_apart_from_static_ones() {
+        let id = runtime::register(Callsite::new("dyn", "x.rs", 7, Level::Warn, CallsiteKind::Event)).unwrap();
+        assert_eq!(id & 0xF, 0);
+        assert_ne!(id & runtime::ID_BIT, 0);
+        let cs = resolve(id).expect("registered");
+        assert_eq!((cs.name, cs.line, cs.level), ("dyn", 7, Level::Warn));
+        let next = runtime::register(Callsite::new("dyn2", "x.rs", 8, Level::Info, CallsiteKind::Span)).unwrap();
+        assert_eq!(next, id + 16);
+        assert!(resolve(next + 16 * 1000).is_none(), "not registered");
+        assert!(resolve(id + 4).is_none(), "kind bits are not part of an id");
+        assert!(resolve(runtime::ID_BIT).is_none(), "index 0 is no callsite");
     }
 }

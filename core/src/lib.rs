@@ -45,6 +45,10 @@ pub mod ring;
 mod sync;
 #[cfg(not(loom))]
 pub mod task;
+#[cfg(all(feature = "log", not(loom), not(miri)))]
+pub mod log_bridge;
+#[cfg(all(feature = "tracing", not(loom), not(miri)))]
+pub mod tracing_bridge;
 #[cfg(all(feature = "std", not(loom)))]
 pub mod transport;
 /// Transports for bare-metal targets.
