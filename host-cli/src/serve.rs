@@ -501,6 +501,7 @@ fn serve(server: tiny_http::Server, snapshot: &Snapshot, loopback: bool) {
                 "/" | "/requests" => (200, "text/html; charset=utf-8", REQUESTS_HTML.into()),
                 "/dashboard.js" => (200, "text/javascript; charset=utf-8", DASHBOARD_JS.into()),
                 "/dashboard.css" => (200, "text/css; charset=utf-8", DASHBOARD_CSS.into()),
+                "/favicon.ico" => (204, "text/plain", "".into()), // none: browsers ask anyway
                 "/api/requests" => (200, "application/json", snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()),
                 _ => (404, "text/plain", "not found\n".into()),
             }
