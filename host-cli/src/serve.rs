@@ -18,6 +18,7 @@ use clap::Args;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -466,7 +467,9 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     let records = live.feed.tl.counters().records;
     if !a.input.quiet {
         let rates = crate::bench::rates(records, t0.elapsed().as_secs_f64(), cpu0);
-        eprintln!("input ended: {} ({rates}); serving the final numbers until Ctrl-C", crate::units::count(records, "record"));
+        let records = crate::units::count(records, "record");
+        // Not `eprintln!`: a closed stderr must not end the server.
+        let _ = writeln!(std::io::stderr(), "input ended: {records} ({rates}); serving the final numbers until Ctrl-C");
     }
     while !STOP.load(Ordering::Relaxed) {
         std::thread::sleep(Wait::from_millis(100));

@@ -30,7 +30,10 @@ fn serve(args: &[&str]) -> Server {
         .spawn()
         .expect("run tickspan serve");
     let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap()).read_line(&mut line).expect("serve's first line");
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    err.read_line(&mut line).expect("serve's first line");
+    // Keep reading: the rest goes to the test's output.
+    std::thread::spawn(move || err.lines().map_while(Result::ok).for_each(|l| eprintln!("serve: {l}")));
     let addr = line.split("http://").nth(1).and_then(|s| s.split('/').next()).unwrap_or_else(|| panic!("{line}"));
     Server { addr: addr.to_string(), child }
 }
