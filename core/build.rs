@@ -56,28 +56,20 @@ fn main() {
     writeln!(out, "pub const CONTEXTS: usize = {contexts};").unwrap();
 
     if cortex_m {
-        // Exception number (IPSR) → ring. Thread mode (0) uses ring 0; by default every
-        // exception shares ring 1, which is sound while they share one priority (the reset
-        // state of the NVIC). `TICKSPAN_EXCEPTION_RINGS="15:1,16:2"` assigns rings per
-        // exception so that handlers that can preempt each other write different rings.
+        // Rings are chosen by the running exception's priority (core/src/context.rs); the
+        // cache indexed by exception number covers 16 + TICKSPAN_IRQS entries (rounded up to a
+        // power of two); exceptions beyond it look their ring up on every record.
         let irqs = num("TICKSPAN_IRQS", 48);
-        let table = 16 + irqs;
-        let mut map = vec![if contexts > 1 { 1u8 } else { 0 }; table];
-        map[0] = 0;
-        if let Some(spec) = var("TICKSPAN_EXCEPTION_RINGS") {
-            for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                let (e, r) = pair
-                    .split_once(':')
-                    .unwrap_or_else(|| panic!("TICKSPAN_EXCEPTION_RINGS: {pair:?} is not EXC:RING"));
-                let e: usize = e.trim().parse().expect("exception number");
-                let r: u8 = r.trim().parse().expect("ring number");
-                assert!(e < table, "exception {e} is beyond TICKSPAN_IRQS");
-                assert!((r as usize) < contexts, "ring {r} is beyond TICKSPAN_CONTEXTS");
-                map[e] = r;
-            }
+        let bits = (16 + irqs).next_power_of_two().trailing_zeros();
+        assert!((4..=9).contains(&bits), "TICKSPAN_IRQS={irqs} must be at most 496");
+        writeln!(out, "/// log2 of the exception → ring cache's length (`16 + TICKSPAN_IRQS`, rounded up).").unwrap();
+        writeln!(out, "pub const EXCEPTION_TABLE_BITS: u32 = {bits};").unwrap();
+        if var("TICKSPAN_EXCEPTION_RINGS").is_some() {
+            println!(
+                "cargo:warning=TICKSPAN_EXCEPTION_RINGS is ignored: tickspan now gives each interrupt \
+                 priority its own ring (TICKSPAN_CONTEXTS = 1 + the priorities that record)"
+            );
         }
-        writeln!(out, "/// Ring index of each exception number (IPSR).").unwrap();
-        writeln!(out, "pub const EXCEPTION_RING: [u8; {table}] = {map:?};").unwrap();
     }
 
     let path = PathBuf::from(env::var("OUT_DIR").unwrap()).join("config.rs");

@@ -127,6 +127,9 @@ pub struct Drain<
     idle: usize,
     #[cfg(feature = "std")]
     host: host::State,
+    /// Draining [`crate::context::RINGS`]: also reports the records that found no ring.
+    #[cfg(any(feature = "std", tickspan_cortex_m))]
+    no_ring: Option<crate::context::no_ring::Report>,
 }
 
 #[cfg(not(loom))]
@@ -163,6 +166,9 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
             idle: 0,
             #[cfg(feature = "std")]
             host: host::State::new(rings.as_ptr() as *const u8),
+            #[cfg(any(feature = "std", tickspan_cortex_m))]
+            no_ring: core::ptr::eq(rings.as_ptr() as *const u8, crate::context::RINGS.as_ptr() as *const u8)
+                .then(crate::context::no_ring::Report::new),
         };
         drain.tick();
         drain
@@ -183,6 +189,10 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
         self.out_len = 0;
         #[cfg(feature = "std")]
         self.host.restart();
+        #[cfg(any(feature = "std", tickspan_cortex_m))]
+        if let Some(r) = &mut self.no_ring {
+            r.restart();
+        }
     }
 
     /// Fills `buf` with the next bytes of the stream and returns how many; 0 when every ring
@@ -253,9 +263,11 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
                 self.idle = 0;
                 // Keeps the 64-bit extension of short clocks going while nothing is recorded.
                 self.tick();
-                #[cfg(feature = "std")]
-                if self.host.unclaimed_frame(&mut self.enc) {
-                    return self.emit();
+                #[cfg(any(feature = "std", tickspan_cortex_m))]
+                if let Some(r) = &mut self.no_ring {
+                    if r.frame(&mut self.enc) {
+                        return self.emit();
+                    }
                 }
                 return false;
             }
@@ -460,7 +472,6 @@ mod host {
     use crate::context::threads;
     use crate::wire::{encode::FrameEncoder, CallsiteInfo};
     use std::collections::HashSet;
-    use std::sync::atomic::Ordering;
 
     pub(super) struct State {
         /// Draining `context::RINGS` (not a caller's own rings).
@@ -469,7 +480,6 @@ mod host {
         seen: HashSet<u32>,
         /// Generation of each ring's owner that was last named on the wire.
         named: [Option<u32>; CONTEXTS],
-        unclaimed_named: bool,
     }
 
     impl State {
@@ -478,13 +488,12 @@ mod host {
             let global = core::ptr::eq(rings, crate::context::RINGS.as_ptr() as *const u8);
             #[cfg(loom)]
             let global = false;
-            State { global, seen: HashSet::new(), named: [None; CONTEXTS], unclaimed_named: false }
+            State { global, seen: HashSet::new(), named: [None; CONTEXTS] }
         }
 
         pub(super) fn restart(&mut self) {
             self.seen.clear();
             self.named = [None; CONTEXTS];
-            self.unclaimed_named = false;
         }
 
         /// Whether `id` must be described before a record that uses it (asked only when the
@@ -530,25 +539,6 @@ mod host {
             if self.global {
                 threads::release_if_retired(i);
             }
-        }
-
-        /// Records dropped because no ring was free are reported as a loss of the pseudo
-        /// context `CONTEXTS`, named once.
-        pub(super) fn unclaimed_frame(&mut self, enc: &mut FrameEncoder) -> bool {
-            if !self.global {
-                return false;
-            }
-            if !self.unclaimed_named && threads::UNCLAIMED_LOST.load(Ordering::Relaxed) > 0 {
-                self.unclaimed_named = true;
-                return enc.context(CONTEXTS as u32, "(no free ring: raise TICKSPAN_CONTEXTS)");
-            }
-            let lost = threads::UNCLAIMED_LOST.swap(0, Ordering::Relaxed);
-            if lost == 0 {
-                return false;
-            }
-            enc.begin_batch(CONTEXTS as u32, 0);
-            enc.loss(lost.min(u32::MAX as u64) as u32);
-            true
         }
     }
 }
