@@ -295,6 +295,19 @@ impl Span {
     }
 }
 
+/// A span not closed yet, as [`Timeline::open_spans`] lists it.
+#[derive(Clone, Copy, Debug)]
+pub struct OpenSpan {
+    /// Uid (as [`Span::uid`]).
+    pub uid: u64,
+    /// Context it started in.
+    pub ctx: u32,
+    /// Interned name.
+    pub name: NameId,
+    /// Start tick.
+    pub start: u64,
+}
+
 /// A decoded value payload.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Value {
@@ -589,6 +602,14 @@ impl Timeline {
                 counters: Counters::default(),
             },
         }
+    }
+
+    /// The spans open now: each context's stack (innermost last), then the open manual spans.
+    pub fn open_spans(&self) -> impl Iterator<Item = OpenSpan> + '_ {
+        let stacks = self.st.ctxs.iter().zip(0u32..).flat_map(|(c, ctx)| {
+            c.stack.iter().map(move |f| OpenSpan { uid: f.uid, ctx, name: f.name, start: f.start })
+        });
+        stacks.chain(self.st.manual.values().map(|m| OpenSpan { uid: m.uid, ctx: m.ctx, name: m.name, start: m.start }))
     }
 
     /// Anomaly counters so far.

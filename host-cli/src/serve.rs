@@ -10,7 +10,7 @@
 use crate::app;
 use crate::cli::Input;
 use crate::item::{Item, Rec, Sink};
-use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, Span, Timeline, Visitor};
+use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, Timeline, Visitor};
 use crate::run::{self, exit, Fail, STOP};
 use crate::units::{format_ns, Duration};
 use crate::view::stats::{Row, Stats};
@@ -46,8 +46,6 @@ pub struct ServeArgs {
 
 /// How often the ingest thread renders a new snapshot while data flows.
 const PUBLISH_EVERY: Wait = Wait::from_millis(250);
-/// Most open spans tracked for "oldest active" (the timeline bounds open spans too).
-const MAX_ACTIVE: usize = 1 << 16;
 /// Oldest open spans listed per family.
 const OLDEST_ACTIVE: usize = 10;
 /// Most latency buckets.
@@ -69,6 +67,15 @@ struct Trace {
     self_time: u64,
     /// Cut short by lost records or a clock jump (the "errors" bucket).
     unfinished: bool,
+}
+
+/// An open span as the pages list it: `duration` is the time open so far.
+#[derive(Serialize, Clone, Copy, Debug)]
+struct Open {
+    uid: u64,
+    ctx: u32,
+    start: u64,
+    duration: u64,
 }
 
 /// Counts in per-second (or per-minute) slots, each stamped with its second, so old slots
@@ -127,7 +134,6 @@ pub struct Board {
     ticks: Option<Vec<u64>>,
     recent: usize,
     families: Vec<Option<Box<Family>>>,
-    active: FxHashMap<u64, Span>,
     /// Records lost per context (from loss marks).
     lost: FxHashMap<u32, u64>,
 }
@@ -143,40 +149,15 @@ impl Board {
             ticks: None,
             recent,
             families: Vec::new(),
-            active: FxHashMap::default(),
             lost: FxHashMap::default(),
         }
     }
 
-    fn family(&mut self, name: NameId) -> &mut Family {
-        let i = name as usize;
-        if i >= self.families.len() {
-            self.families.resize_with(i + 1, || None);
-        }
-        let n = self.bounds.len();
-        self.families[i].get_or_insert_with(|| {
-            Box::new(Family {
-                count: 0,
-                buckets: (0..n).map(|_| Recent::default()).collect(),
-                errors: Recent::default(),
-                secs: Slots([(u64::MAX, 0); 60]),
-                mins: Slots([(u64::MAX, 0); 60]),
-            })
-        })
-    }
 }
 
 impl Visitor for Board {
-    fn open(&mut self, _meta: &Meta, s: &Span) {
-        self.family(s.name); // listed while open, before any span of the name closed
-        if self.active.len() < MAX_ACTIVE {
-            self.active.insert(s.uid, *s);
-        }
-    }
-
     fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
         self.stats.close(meta, s, path);
-        self.active.remove(&s.uid);
         let c = meta.clock;
         let t = Trace {
             uid: s.uid,
@@ -188,11 +169,13 @@ impl Visitor for Board {
             unfinished: s.unfinished,
         };
         let d = s.dur();
-        let ticks = self.ticks.get_or_insert_with(|| self.bounds.iter().map(|b| b.ticks(c)).collect()).clone();
+        if self.ticks.is_none() {
+            self.ticks = Some(self.bounds.iter().map(|b| b.ticks(c)).collect());
+        }
         let keep = self.recent;
         let sec = c.to_ns(meta.rel(s.end)) / 1_000_000_000;
-        let f = self.family(s.name);
-        for (b, lo) in f.buckets.iter_mut().zip(ticks) {
+        let (ticks, f) = (self.ticks.as_deref().unwrap_or_default(), family(&mut self.families, s.name, self.bounds.len()));
+        for (b, &lo) in f.buckets.iter_mut().zip(ticks) {
             if d >= lo {
                 b.push(t, keep);
             }
@@ -210,6 +193,23 @@ impl Visitor for Board {
             *self.lost.entry(m.ctx).or_default() += u64::from(n);
         }
     }
+}
+
+/// The family of `name`, made with `n` buckets if new.
+fn family(families: &mut Vec<Option<Box<Family>>>, name: NameId, n: usize) -> &mut Family {
+    let i = name as usize;
+    if i >= families.len() {
+        families.resize_with(i + 1, || None);
+    }
+    families[i].get_or_insert_with(|| {
+        Box::new(Family {
+            count: 0,
+            buckets: (0..n).map(|_| Recent::default()).collect(),
+            errors: Recent::default(),
+            secs: Slots([(u64::MAX, 0); 60]),
+            mins: Slots([(u64::MAX, 0); 60]),
+        })
+    })
 }
 
 /// A bucket as `/api/requests` gives it.
@@ -237,7 +237,7 @@ struct FamilyView<'a> {
     errors: BucketView<'a>,
     /// Open spans of this name, oldest first.
     active: usize,
-    oldest_active: Vec<Trace>,
+    oldest_active: Vec<Open>,
 }
 
 /// What was wrong with the data so far: shown on every page.
@@ -282,7 +282,7 @@ struct RequestsView<'a> {
 
 impl Board {
     /// Renders the board as `/api/requests` serves it.
-    fn render(&self, meta: &Meta, counters: Counters, source: &str, done: bool) -> String {
+    fn render(&mut self, meta: &Meta, counters: Counters, open: &[OpenSpan], source: &str, done: bool) -> String {
         let c = meta.clock;
         let now = c.to_ns(meta.rel(meta.end));
         let report = self.stats.report(meta);
@@ -292,18 +292,16 @@ impl Board {
             Duration::Ns(ns) => (ns, format!("≥{ns} ticks")),
             Duration::Ticks(t) => (t, format!("≥{t} ticks")),
         };
-        let mut oldest: FxHashMap<NameId, Vec<&Span>> = FxHashMap::default();
-        for s in self.active.values() {
+        let mut oldest: FxHashMap<NameId, Vec<&OpenSpan>> = FxHashMap::default();
+        for s in open {
+            family(&mut self.families, s.name, self.bounds.len()); // listed before one closed
             oldest.entry(s.name).or_default().push(s);
         }
-        let open_trace = |s: &Span| Trace {
+        let open_view = |s: &OpenSpan| Open {
             uid: s.uid,
-            root: s.root,
             ctx: s.ctx,
             start: c.to_ns(meta.rel(s.start)),
             duration: c.to_ns(meta.end.saturating_sub(s.start)),
-            self_time: 0,
-            unfinished: false,
         };
         let mut families: Vec<FamilyView> = self
             .families
@@ -332,7 +330,7 @@ impl Board {
                         .collect(),
                     errors: BucketView { at_least: 0, label: "errors".into(), count: f.errors.count, recent: &f.errors.traces },
                     active: open.len(),
-                    oldest_active: open.iter().take(OLDEST_ACTIVE).map(|s| open_trace(s)).collect(),
+                    oldest_active: open.iter().take(OLDEST_ACTIVE).map(|s| open_view(s)).collect(),
                 }
             })
             .collect();
@@ -385,7 +383,8 @@ struct Live<'a> {
 
 impl Live<'_> {
     fn publish(&mut self, done: bool) {
-        let json = self.feed.v.render(&self.feed.tl.meta, self.feed.tl.counters(), self.source, done);
+        let open: Vec<OpenSpan> = self.feed.tl.open_spans().collect();
+        let json = self.feed.v.render(&self.feed.tl.meta, self.feed.tl.counters(), &open, self.source, done);
         *self.out.lock().unwrap_or_else(|e| e.into_inner()) = json.into();
         self.last = Instant::now();
     }
@@ -542,7 +541,8 @@ mod tests {
             ts += 100_000_000_000;
         }
         t.flush(&mut b);
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), "test", false)).unwrap();
+        let open: Vec<OpenSpan> = t.open_spans().collect();
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &open, "test", false)).unwrap();
         let f = &v["families"][0];
         assert_eq!(f["name"], "<img src=x onerror=alert(1)>");
         let counts: Vec<_> = f["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).collect();
@@ -562,7 +562,7 @@ mod tests {
         assert_eq!(outer["active"], 1);
         assert_eq!(outer["oldest_active"][0]["start"], 0);
         t.finish(&mut b);
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), "test", true)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "test", true)).unwrap();
         // The end of the trace cut `outer`: an error.
         assert_eq!(v["families"][1]["errors"]["count"], 1);
         assert_eq!(v["families"][1]["active"], 0);
