@@ -296,7 +296,15 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
     if !input.quiet {
         if c.lost > 0 {
-            crate::warning!("the target lost {} (rings full); '⚠' marks show where", count(c.lost, "record"));
+            // The target names the pseudo context of records that found no ring "(no … ring …)".
+            let no_ring = tl.meta.ctx_names.iter().flatten().find(|n| n.starts_with("(no ") && n.contains("ring"));
+            match no_ring {
+                Some(n) => crate::warning!(
+                    "the target lost {} (rings full, or no ring for their context: see context {n}); '⚠' marks show where",
+                    count(c.lost, "record")
+                ),
+                None => crate::warning!("the target lost {} (rings full); '⚠' marks show where", count(c.lost, "record")),
+            }
         }
         if sum.skipped_regions > 0 {
             let (regions, bytes) = (count(sum.skipped_regions, "damaged region"), count(sum.skipped_bytes, "byte"));

@@ -26,22 +26,36 @@ pub fn qemu_available(test: &str) -> bool {
 
 /// Builds firmware binary `bin` with cargo features `features` and returns its ELF.
 pub fn build_firmware(bin: &str, features: &str) -> PathBuf {
+    build_firmware_with(bin, features, &[])
+}
+
+/// [`build_firmware`] with tickspan's build-time configuration overridden by `env` (e.g.
+/// `TICKSPAN_CONTEXTS`), into a target directory of its own per configuration, so that other
+/// tests' builds neither clobber its ELF nor rebuild tickspan for it.
+pub fn build_firmware_with(bin: &str, features: &str, env: &[(&str, &str)]) -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/firmware");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut target = dir.join("target");
+    if !env.is_empty() || features.contains("flight-recorder") {
+        let tag: Vec<String> = env.iter().map(|(k, v)| format!("{k}-{v}")).collect();
+        target = target.join(format!("cfg-{}{}", tag.join("-"), features.replace(',', "-")));
+    }
     // The firmware is its own workspace with its own target and rustflags: drop whatever the
     // outer build set that would override them.
-    let status = Command::new(cargo)
-        .current_dir(&dir)
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&dir)
         .args(["build", "--release", "--bin", bin, "--features", features])
-        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_TARGET_DIR", &target)
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("CARGO_BUILD_RUSTFLAGS")
-        .status()
-        .expect("run cargo build for the firmware");
+        .env_remove("CARGO_BUILD_RUSTFLAGS");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().expect("run cargo build for the firmware");
     assert!(status.success(), "building firmware {bin} failed");
-    let elf = dir.join("target/thumbv7m-none-eabi/release").join(bin);
+    let elf = target.join("thumbv7m-none-eabi/release").join(bin);
     assert!(elf.exists(), "{} missing", elf.display());
     elf
 }
