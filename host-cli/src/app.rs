@@ -218,6 +218,7 @@ pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(
             file: cs.file.into(),
             line: cs.line,
             kind: KINDS.get(cs.kind as usize).copied(),
+            level: None, // the stream's dictionary gives it
         })
     }));
     Ok(pools)

@@ -100,8 +100,9 @@ Examples:
 const SERVE_HELP: &str = "\
 Pages (live, no reload): /requests per span name, like Go's /debug/requests: latency buckets with
 their latest spans, open spans, counts over the last minute and hour of stream time,
-percentiles, and the data's losses and warnings. /api/requests gives the same as JSON
-(docs/serve.md). Binds loopback only unless --allow-remote; nothing on it can change the target.
+percentiles, and the data's losses and warnings; /events one log per event name. /api/requests
+and /api/events give the same as JSON (docs/serve.md). Binds loopback only unless
+--allow-remote; nothing on it can change the target.
 
 Examples:
   tickspan serve trace.tspn                     then open http://127.0.0.1:7060/

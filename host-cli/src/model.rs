@@ -12,7 +12,7 @@
 //! level keeps a running total of the time its direct preempters took; a span's stolen time is
 //! the growth of its level's total while it was open.
 
-use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Rec, Sink};
+use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Level, Rec, Sink};
 use crate::units::Clock;
 use rustc_hash::FxHashMap;
 
@@ -47,6 +47,8 @@ pub struct NameInfo {
     pub line: u32,
     /// What the callsite records, when known.
     pub kind: Option<CallsiteKind>,
+    /// Its level, when a dictionary entry gave it.
+    pub level: Option<Level>,
 }
 
 /// Names a callsite id the stream did not describe (e.g. from a firmware ELF).
@@ -70,7 +72,7 @@ fn cache_slot(cs: u32) -> usize {
 
 impl Default for Names {
     fn default() -> Self {
-        let overflow = NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None };
+        let overflow = NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None, level: None };
         // Callsite ids have their low four bits clear, so `1` never matches a real id.
         Names { by_cs: FxHashMap::default(), infos: vec![overflow], resolver: None, cache: Box::new([(1, 0); CACHE]) }
     }
@@ -106,6 +108,7 @@ impl Names {
             file: "".into(),
             line: 0,
             kind: None,
+            level: None,
         }));
         self.by_cs.insert(cs, id);
         id
@@ -127,6 +130,7 @@ impl Names {
         e.file = info.file.into();
         e.line = info.line;
         e.kind = Some(info.kind);
+        e.level = Some(info.level);
     }
 
     /// The name of an id.
@@ -1030,7 +1034,7 @@ fn wide(r: QRec) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::item::{CallsiteInfo, Level, StreamHeader};
+    use crate::item::{CallsiteInfo, StreamHeader};
 
     /// Collects everything a timeline hands out.
     #[derive(Default)]
@@ -1201,7 +1205,7 @@ pub(crate) mod tests {
     fn resolver_names_ids_the_stream_did_not_describe() {
         let mut t = Timeline::new(4);
         t.meta.names.set_resolver(Box::new(|cs| {
-            (cs == 0x20).then(|| NameInfo { cs: 0, name: "from_elf".into(), file: "fw.rs".into(), line: 3, kind: None })
+            (cs == 0x20).then(|| NameInfo { cs: 0, name: "from_elf".into(), file: "fw.rs".into(), line: 3, kind: None, level: None })
         }));
         let mut c = Collect::default();
         for i in [

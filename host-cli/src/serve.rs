@@ -9,7 +9,7 @@
 
 use crate::app;
 use crate::cli::Input;
-use crate::item::{Item, Rec, Sink};
+use crate::item::{Item, Level, Rec, Sink};
 use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, Timeline, Visitor};
 use crate::run::{self, exit, Fail, STOP};
 use crate::units::{format_ns, Duration};
@@ -52,6 +52,7 @@ const OLDEST_ACTIVE: usize = 10;
 const MAX_BUCKETS: usize = 16;
 
 const REQUESTS_HTML: &str = include_str!("serve/requests.html");
+const EVENTS_HTML: &str = include_str!("serve/events.html");
 const DASHBOARD_JS: &str = include_str!("serve/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("serve/dashboard.css");
 
@@ -117,6 +118,24 @@ impl Recent {
     }
 }
 
+/// An event as the Events page lists it.
+#[derive(Serialize, Clone, Debug)]
+struct EventView {
+    /// Time from the start of the trace.
+    at: u64,
+    ctx: u32,
+    /// Its payload as text, if it has one.
+    value: Option<String>,
+}
+
+/// One event name's long-lived log (x/net/trace's `/debug/events`).
+struct EventLog {
+    count: u64,
+    secs: Slots,
+    mins: Slots,
+    recent: VecDeque<EventView>,
+}
+
 /// One span name's x/net/trace "family".
 struct Family {
     count: u64,
@@ -134,6 +153,7 @@ pub struct Board {
     ticks: Option<Vec<u64>>,
     recent: usize,
     families: Vec<Option<Box<Family>>>,
+    events: Vec<Option<Box<EventLog>>>,
     /// Records lost per context (from loss marks).
     lost: FxHashMap<u32, u64>,
 }
@@ -149,6 +169,7 @@ impl Board {
             ticks: None,
             recent,
             families: Vec::new(),
+            events: Vec::new(),
             lost: FxHashMap::default(),
         }
     }
@@ -188,9 +209,39 @@ impl Visitor for Board {
         f.mins.add(sec / 60);
     }
 
-    fn mark(&mut self, _meta: &Meta, m: &Mark) {
-        if let MarkKind::Loss(n) = m.kind {
-            *self.lost.entry(m.ctx).or_default() += u64::from(n);
+    fn mark(&mut self, meta: &Meta, m: &Mark) {
+        let value = match m.kind {
+            MarkKind::Loss(n) => {
+                *self.lost.entry(m.ctx).or_default() += u64::from(n);
+                return;
+            }
+            MarkKind::Task(_) => return,
+            MarkKind::Event => None,
+            MarkKind::Value(v) => Some(v.to_string()),
+        };
+        let c = meta.clock;
+        let at = c.to_ns(meta.rel(m.ts));
+        let i = m.name as usize;
+        if i >= self.events.len() {
+            self.events.resize_with(i + 1, || None);
+        }
+        let log = self.events[i].get_or_insert_with(|| {
+            Box::new(EventLog {
+                count: 0,
+                secs: Slots([(u64::MAX, 0); 60]),
+                mins: Slots([(u64::MAX, 0); 60]),
+                recent: VecDeque::new(),
+            })
+        });
+        log.count += 1;
+        let sec = at / 1_000_000_000;
+        log.secs.add(sec);
+        log.mins.add(sec / 60);
+        if log.recent.len() == self.recent {
+            log.recent.pop_front();
+        }
+        if self.recent > 0 {
+            log.recent.push_back(EventView { at, ctx: m.ctx, value });
         }
     }
 }
@@ -265,9 +316,24 @@ struct ClockWarningView {
     records: u32,
 }
 
-/// `/api/requests`.
+/// An event log as `/api/events` gives it.
 #[derive(Serialize)]
-struct RequestsView<'a> {
+struct EventLogView<'a> {
+    name: &'a str,
+    /// The callsite's level (`trace` … `error`), when the stream's dictionary gave it.
+    level: Option<&'static str>,
+    /// Whether the level is `warn` or `error`: these are the page's error counts.
+    error: bool,
+    last_minute: u64,
+    last_hour: u64,
+    all: u64,
+    /// The latest `--recent` events, oldest first.
+    recent: &'a VecDeque<EventView>,
+}
+
+/// What every page's JSON starts with.
+#[derive(Serialize)]
+struct Common<'a> {
     source: &'a str,
     target: &'a str,
     /// `ns`, or `ticks` when the stream gave no clock frequency.
@@ -277,12 +343,27 @@ struct RequestsView<'a> {
     /// Stream time of the latest record (from the start of the trace).
     now: u64,
     health: Health,
+}
+
+/// `/api/events`.
+#[derive(Serialize)]
+struct EventsView<'a> {
+    #[serde(flatten)]
+    common: &'a Common<'a>,
+    events: Vec<EventLogView<'a>>,
+}
+
+/// `/api/requests`.
+#[derive(Serialize)]
+struct RequestsView<'a> {
+    #[serde(flatten)]
+    common: &'a Common<'a>,
     families: Vec<FamilyView<'a>>,
 }
 
 impl Board {
-    /// Renders the board as `/api/requests` serves it.
-    fn render(&mut self, meta: &Meta, counters: Counters, open: &[OpenSpan], source: &str, done: bool) -> String {
+    /// Renders the board as `/api/requests` and `/api/events` serve it.
+    fn render(&mut self, meta: &Meta, counters: Counters, open: &[OpenSpan], source: &str, done: bool) -> Pages {
         let c = meta.clock;
         let now = c.to_ns(meta.rel(meta.end));
         let report = self.stats.report(meta);
@@ -344,33 +425,69 @@ impl Board {
             last: c.to_ns(meta.rel(w.last)),
             records: w.records,
         };
-        let view = RequestsView {
-            source,
-            target: &meta.target,
-            unit: report.unit,
-            done,
-            now,
-            health: Health {
-                records: counters.records,
-                lost: counters.lost,
-                lost_by_context,
-                damaged_regions: counters.skipped_regions,
-                damaged_bytes: counters.skipped_bytes,
-                unmatched: counters.unmatched,
-                dropped: counters.dropped,
-                time_jumps: counters.time_jumps,
-                late: counters.late,
-                ambiguous: counters.ambiguous,
-                clock_warnings: meta.clock_warnings.iter().map(warning).collect(),
-            },
-            families,
+        let health = Health {
+            records: counters.records,
+            lost: counters.lost,
+            lost_by_context,
+            damaged_regions: counters.skipped_regions,
+            damaged_bytes: counters.skipped_bytes,
+            unmatched: counters.unmatched,
+            dropped: counters.dropped,
+            time_jumps: counters.time_jumps,
+            late: counters.late,
+            ambiguous: counters.ambiguous,
+            clock_warnings: meta.clock_warnings.iter().map(warning).collect(),
         };
-        serde_json::to_string(&view).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+        let sec = now / 1_000_000_000;
+        let mut events: Vec<EventLogView> = self
+            .events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| Some((i as NameId, l.as_deref()?)))
+            .map(|(id, l)| {
+                let level = meta.names.info(id).level;
+                EventLogView {
+                    name: meta.names.name(id),
+                    level: level.map(level_name),
+                    error: level.is_some_and(|l| l >= Level::Warn),
+                    last_minute: l.secs.sum(sec),
+                    last_hour: l.mins.sum(sec / 60),
+                    all: l.count,
+                    recent: &l.recent,
+                }
+            })
+            .collect();
+        events.sort_by(|a, b| a.name.cmp(b.name));
+        let json = |r: serde_json::Result<String>| -> Arc<str> {
+            r.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")).into()
+        };
+        let common = Common { source, target: &meta.target, unit: report.unit, done, now, health };
+        Pages {
+            events: json(serde_json::to_string(&EventsView { common: &common, events })),
+            requests: json(serde_json::to_string(&RequestsView { common: &common, families })),
+        }
     }
 }
 
+fn level_name(l: Level) -> &'static str {
+    match l {
+        Level::Trace => "trace",
+        Level::Debug => "debug",
+        Level::Info => "info",
+        Level::Warn => "warn",
+        Level::Error => "error",
+    }
+}
+
+/// The JSON of each page, rendered together from one state of the board.
+#[derive(Clone)]
+struct Pages {
+    requests: Arc<str>,
+    events: Arc<str>,
+}
+
 /// The latest snapshot, shared with the HTTP threads.
-type Snapshot = Arc<Mutex<Arc<str>>>;
+type Snapshot = Arc<Mutex<Pages>>;
 
 /// The decoder's sink: the timeline with the board, publishing a snapshot now and then.
 struct Live<'a> {
@@ -384,8 +501,8 @@ struct Live<'a> {
 impl Live<'_> {
     fn publish(&mut self, done: bool) {
         let open: Vec<OpenSpan> = self.feed.tl.open_spans().collect();
-        let json = self.feed.v.render(&self.feed.tl.meta, self.feed.tl.counters(), &open, self.source, done);
-        *self.out.lock().unwrap_or_else(|e| e.into_inner()) = json.into();
+        let pages = self.feed.v.render(&self.feed.tl.meta, self.feed.tl.counters(), &open, self.source, done);
+        *self.out.lock().unwrap_or_else(|e| e.into_inner()) = pages;
         self.last = Instant::now();
     }
 
@@ -435,7 +552,8 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
             servers.push(v6);
         }
     }
-    let snapshot: Snapshot = Arc::new(Mutex::new(Arc::from("{\"families\":[],\"done\":false}")));
+    let empty = Board::new(a.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
+    let snapshot: Snapshot = Arc::new(Mutex::new(empty));
     for s in servers {
         let snap = snapshot.clone();
         let loopback = !a.allow_remote;
@@ -490,6 +608,7 @@ fn loopback_host(host: &str) -> bool {
 fn serve(server: tiny_http::Server, snapshot: &Snapshot, loopback: bool) {
     use tiny_http::{Header, Method, Response};
     let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header");
+    let pages = || snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for req in server.incoming_requests() {
         let host_ok = !loopback
             || req.headers().iter().find(|h| h.field.equiv("Host")).is_some_and(|h| loopback_host(h.value.as_str()));
@@ -504,7 +623,9 @@ fn serve(server: tiny_http::Server, snapshot: &Snapshot, loopback: bool) {
                 "/dashboard.js" => (200, "text/javascript; charset=utf-8", DASHBOARD_JS.into()),
                 "/dashboard.css" => (200, "text/css; charset=utf-8", DASHBOARD_CSS.into()),
                 "/favicon.ico" => (204, "text/plain", "".into()), // none: browsers ask anyway
-                "/api/requests" => (200, "application/json", snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone()),
+                "/events" => (200, "text/html; charset=utf-8", EVENTS_HTML.into()),
+                "/api/requests" => (200, "application/json", pages().requests),
+                "/api/events" => (200, "application/json", pages().events),
                 _ => (404, "text/plain", "not found\n".into()),
             }
         };
@@ -542,7 +663,7 @@ mod tests {
         }
         t.flush(&mut b);
         let open: Vec<OpenSpan> = t.open_spans().collect();
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &open, "test", false)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &open, "test", false).requests).unwrap();
         let f = &v["families"][0];
         assert_eq!(f["name"], "<img src=x onerror=alert(1)>");
         let counts: Vec<_> = f["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).collect();
@@ -562,10 +683,34 @@ mod tests {
         assert_eq!(outer["active"], 1);
         assert_eq!(outer["oldest_active"][0]["start"], 0);
         t.finish(&mut b);
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "test", true)).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "test", true).requests).unwrap();
         // The end of the trace cut `outer`: an error.
         assert_eq!(v["families"][1]["errors"]["count"], 1);
         assert_eq!(v["families"][1]["active"], 0);
+    }
+
+    #[test]
+    fn event_logs_count_windows_and_errors() {
+        use crate::item::CallsiteInfo;
+        let mut t = Timeline::new(8);
+        let mut b = Board::new(vec![Duration::Ns(0)], 2);
+        t.push(header(1_000_000_000), &mut b);
+        t.push(def(0x10, "rx", CallsiteKind::Event), &mut b);
+        let fail = CallsiteInfo { id: 0x20, kind: CallsiteKind::Event, level: Level::Error, line: 1, name: "crc_fail", file: "x.rs" };
+        t.push(Item::Callsite(fail), &mut b);
+        // rx with values 0..5, one per 30 s; one crc_fail at the end.
+        for i in 0..5u32 {
+            t.push(rec(0, u64::from(i) * 30_000_000_000, Event, 0x10, i, 0), &mut b);
+        }
+        t.push(rec(0, 120_000_000_000, Event, 0x20, 0, 0), &mut b);
+        t.finish(&mut b);
+        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "t", true).events).unwrap();
+        let (fail, rx) = (&v["events"][0], &v["events"][1]);
+        assert_eq!((&fail["name"], &fail["level"], &fail["error"], &fail["all"]), (&"crc_fail".into(), &"error".into(), &true.into(), &1.into()));
+        assert_eq!((&rx["name"], &rx["error"], &rx["all"], &rx["last_minute"]), (&"rx".into(), &false.into(), &5.into(), &2.into()));
+        let latest: Vec<_> = rx["recent"].as_array().unwrap().iter().map(|e| e["at"].as_u64().unwrap()).collect();
+        assert_eq!(latest, [90_000_000_000, 120_000_000_000]);
+        assert_eq!(v["health"]["records"], 6);
     }
 
     #[test]

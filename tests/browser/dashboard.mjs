@@ -48,6 +48,13 @@ try {
   // Live: after another poll the selection is kept.
   await page.waitForTimeout(1200);
   out.detail_after_poll = await page.textContent("#detail-title");
+  // The Events page: one row per event name.
+  await page.goto(new URL("/events", url).href);
+  await page.waitForSelector('body[data-done="true"]', { timeout: 20000 });
+  out.events = await page.$$eval("#events tbody tr", (trs) =>
+    trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  out.events_health = await page.textContent("#health");
+  await page.screenshot({ path: join(artifacts, "events.png"), fullPage: true });
 } finally {
   await browser.close();
 }

@@ -73,7 +73,7 @@ fn drive(trace: &Path, family: &str, artifacts: &str) -> Value {
     assert!(out.status.success(), "driver failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("driver JSON");
     assert_eq!(v["errors"], serde_json::json!([]), "errors on the page");
-    for shot in ["requests.png", "drill-down.png"] {
+    for shot in ["requests.png", "drill-down.png", "events.png"] {
         assert!(std::fs::metadata(dir.join(shot)).is_ok_and(|m| m.len() > 1000), "{shot}");
     }
     v
@@ -136,6 +136,20 @@ fn std_demo_dashboard_matches_stats() {
     let count = stats(&trace).iter().find(|r| r["name"] == "handle_request").unwrap()["count"].as_u64().unwrap();
     assert_eq!(page["detail_rows"].as_array().unwrap().len() as u64, count.min(10));
     assert_eq!(page["detail_after_poll"], page["detail_title"]);
+    // The Events page lists the demo's events with their counts (as `dump --json` counts them).
+    let dump = run(&["dump", trace.to_str().unwrap(), "--json"]);
+    let events = page["events"].as_array().unwrap();
+    assert!(!events.is_empty(), "{page}");
+    for e in events {
+        let name = e[0].as_str().unwrap();
+        let n = String::from_utf8_lossy(&dump.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|d| d["type"] == "record" && d["name"] == name)
+            .count();
+        assert_eq!(e[4].as_str().unwrap(), n.to_string(), "{name}");
+    }
+    assert_eq!(page["events_health"], page["health"]);
 }
 
 #[test]

@@ -99,6 +99,15 @@ fn api_agrees_with_stats_json() {
         assert!(recent.iter().all(|t| t["duration"].as_u64() >= Some(row["min"].as_u64().unwrap())));
         assert_eq!(f["errors"]["count"], row["unfinished"], "{name}");
     }
+    // Events: chain.rs records `bytes` = 0, 1, 2 once per request.
+    let (code, body) = http(&s.addr, "GET", "/api/events", "localhost");
+    assert_eq!(code, 200);
+    let ev: Value = serde_json::from_str(&body).unwrap();
+    let bytes = ev["events"].as_array().unwrap().iter().find(|e| e["name"] == "bytes").unwrap_or_else(|| panic!("{ev}"));
+    assert_eq!((&bytes["all"], &bytes["error"], &bytes["level"]), (&3.into(), &false.into(), &"info".into()));
+    let values: Vec<_> = bytes["recent"].as_array().unwrap().iter().map(|e| e["value"].as_str().unwrap()).collect();
+    assert_eq!(values, ["0", "1", "2"]);
+    assert_eq!(ev["health"], v["health"]);
     assert_eq!(v["health"]["lost"], 0);
     assert!(v["health"]["records"].as_u64().unwrap() > 0);
     // The page and its script are served; the page builds its text with textContent only.

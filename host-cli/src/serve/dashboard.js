@@ -1,10 +1,11 @@
-// tickspan serve: renders /api/requests every second. Every text reaches the page through
+// tickspan serve: renders /api/requests (or /api/events on the Events page) every second. Every text reaches the page through
 // textContent (never parsed as HTML), so names from the trace cannot inject markup or script.
 "use strict";
 
 let unit = "ns";
 let selected = null; // {family, bucket} whose traces are listed
 let last = null;
+const page = document.body.dataset.page;
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -112,6 +113,22 @@ function renderDetail(d) {
   }
 }
 
+// Events page: one row per event name; warn/error logs are marked, their counts are errors.
+function renderEvents(d) {
+  const body = document.querySelector("#events tbody");
+  body.replaceChildren();
+  for (const l of d.events) {
+    const tr = el("tr", undefined, l.error ? "error" : "");
+    tr.dataset.event = l.name;
+    tr.appendChild(el("td", l.name, "name"));
+    tr.appendChild(el("td", l.level || "?"));
+    for (const v of [l.last_minute, l.last_hour, l.all]) tr.appendChild(el("td", v));
+    const latest = [...l.recent].reverse().map((e) => dur(e.at) + (e.value !== null ? " = " + e.value : ""));
+    tr.appendChild(el("td", latest.join(", "), "latest"));
+    body.appendChild(tr);
+  }
+}
+
 function render(d) {
   if (!d) return;
   unit = d.unit || "ns";
@@ -119,13 +136,17 @@ function render(d) {
   document.getElementById("status").textContent =
     (d.done ? "input ended: final numbers" : "live") + " · stream time " + dur(d.now || 0) + " · times in " + unit;
   renderHealth(d);
+  if (page === "events") {
+    renderEvents(d);
+    return;
+  }
   renderFamilies(d);
   renderDetail(d);
 }
 
 async function poll() {
   try {
-    const r = await fetch("/api/requests", { cache: "no-store" });
+    const r = await fetch(page === "events" ? "/api/events" : "/api/requests", { cache: "no-store" });
     last = await r.json();
     render(last);
     document.body.dataset.done = String(Boolean(last.done));
