@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as Wait, Instant};
 
@@ -42,6 +43,9 @@ pub struct ServeArgs {
     /// Traces kept per bucket and family (x/net/trace keeps 10).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub recent: usize,
+    /// Latest closed spans kept for drill-down to call trees (about 64 bytes each).
+    #[arg(long, value_name = "N", default_value_t = 1 << 16)]
+    pub tree_spans: usize,
 }
 
 /// How often the ingest thread renders a new snapshot while data flows.
@@ -53,6 +57,7 @@ const MAX_BUCKETS: usize = 16;
 
 const REQUESTS_HTML: &str = include_str!("serve/requests.html");
 const EVENTS_HTML: &str = include_str!("serve/events.html");
+const TRACE_HTML: &str = include_str!("serve/trace.html");
 const DASHBOARD_JS: &str = include_str!("serve/dashboard.js");
 const DASHBOARD_CSS: &str = include_str!("serve/dashboard.css");
 
@@ -156,7 +161,27 @@ pub struct Board {
     events: Vec<Option<Box<EventLog>>>,
     /// Records lost per context (from loss marks).
     lost: FxHashMap<u32, u64>,
+    /// The latest closed spans, oldest first, for drill-down; `ring_cap` at most.
+    ring: VecDeque<Node>,
+    ring_cap: usize,
 }
+
+/// A closed span as drill-down keeps it.
+#[derive(Clone, Copy)]
+struct Node {
+    uid: u64,
+    parent: u64,
+    root: u64,
+    name: NameId,
+    ctx: u32,
+    start: u64,
+    end: u64,
+    self_ticks: u64,
+    unfinished: bool,
+}
+
+/// Most spans one `/api/trace` answer lists.
+const MAX_TREE: usize = 10_000;
 
 impl Board {
     /// A board with these bucket bounds (at most 16) keeping `recent` traces per bucket.
@@ -171,6 +196,8 @@ impl Board {
             families: Vec::new(),
             events: Vec::new(),
             lost: FxHashMap::default(),
+            ring: VecDeque::new(),
+            ring_cap: 0,
         }
     }
 
@@ -179,6 +206,13 @@ impl Board {
 impl Visitor for Board {
     fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
         self.stats.close(meta, s, path);
+        if self.ring_cap > 0 {
+            if self.ring.len() == self.ring_cap {
+                self.ring.pop_front();
+            }
+            let (uid, parent, root, name, ctx, start, end) = (s.uid, s.parent, s.root, s.name, s.ctx, s.start, s.end);
+            self.ring.push_back(Node { uid, parent, root, name, ctx, start, end, self_ticks: s.self_ticks, unfinished: s.unfinished });
+        }
         let c = meta.clock;
         let t = Trace {
             uid: s.uid,
@@ -469,6 +503,76 @@ impl Board {
     }
 }
 
+/// A span of `/api/trace`.
+#[derive(Serialize)]
+struct TreeSpan<'a> {
+    uid: u64,
+    parent: u64,
+    depth: u32,
+    name: &'a str,
+    ctx: u32,
+    context: String,
+    start: u64,
+    duration: u64,
+    self_time: u64,
+    unfinished: bool,
+}
+
+/// `/api/trace?uid=N`.
+#[derive(Serialize)]
+struct TreeView<'a> {
+    /// The span asked for, and the root of the tree listed (the span itself when its root
+    /// is no longer held or still open).
+    uid: u64,
+    root: u64,
+    unit: &'static str,
+    /// Whether every span of the tree is listed: none aged out of the drill-down window
+    /// (`--tree-spans`) and none beyond the answer's limit.
+    complete: bool,
+    /// The tree in depth-first order, children by start time.
+    spans: Vec<TreeSpan<'a>>,
+}
+
+impl Board {
+    /// The call tree holding span `uid`, from the latest closed spans; `None` if not held.
+    fn tree(&self, meta: &Meta, uid: u64) -> Option<String> {
+        let me = self.ring.iter().find(|n| n.uid == uid)?;
+        let top = self.ring.iter().find(|n| n.uid == me.root).unwrap_or(me);
+        let mut children: FxHashMap<u64, Vec<&Node>> = FxHashMap::default();
+        for n in self.ring.iter().filter(|n| n.root == me.root && n.uid != top.uid) {
+            children.entry(n.parent).or_default().push(n);
+        }
+        children.values_mut().for_each(|v| v.sort_by_key(|n| n.start));
+        let c = meta.clock;
+        let mut spans = Vec::new();
+        let mut todo = vec![(top, 0u32)];
+        while let Some((n, depth)) = todo.pop() {
+            if spans.len() == MAX_TREE {
+                break;
+            }
+            spans.push(TreeSpan {
+                uid: n.uid,
+                parent: n.parent,
+                depth,
+                name: meta.names.name(n.name),
+                ctx: n.ctx,
+                context: meta.ctx_name(n.ctx),
+                start: c.to_ns(meta.rel(n.start)),
+                duration: c.to_ns(n.end - n.start),
+                self_time: c.to_ns(n.self_ticks),
+                unfinished: n.unfinished,
+            });
+            todo.extend(children.get(&n.uid).into_iter().flatten().rev().map(|&k| (k, depth + 1)));
+        }
+        // Every span of the tree closed after its root began: if the oldest span held closed
+        // before that, none of them can have aged out.
+        let held_all = self.ring.len() < self.ring_cap || self.ring.front().is_some_and(|o| o.end <= top.start);
+        let complete = held_all && todo.is_empty() && top.uid == me.root;
+        let unit = if c.is_real() { "ns" } else { "ticks" };
+        serde_json::to_string(&TreeView { uid, root: top.uid, unit, complete, spans }).ok()
+    }
+}
+
 fn level_name(l: Level) -> &'static str {
     match l {
         Level::Trace => "trace",
@@ -486,12 +590,17 @@ struct Pages {
     events: Arc<str>,
 }
 
+/// A drill-down question: a span uid, and where to send its tree's JSON.
+type Query = (u64, SyncSender<Option<String>>);
+
 /// The latest snapshot, shared with the HTTP threads.
 type Snapshot = Arc<Mutex<Pages>>;
 
 /// The decoder's sink: the timeline with the board, publishing a snapshot now and then.
 struct Live<'a> {
     feed: Feed<'a, Board>,
+    /// Drill-down questions from the HTTP threads, answered at each publish.
+    queries: &'a Receiver<Query>,
     out: &'a Snapshot,
     source: &'a str,
     calls: u32,
@@ -504,6 +613,13 @@ impl Live<'_> {
         let pages = self.feed.v.render(&self.feed.tl.meta, self.feed.tl.counters(), &open, self.source, done);
         *self.out.lock().unwrap_or_else(|e| e.into_inner()) = pages;
         self.last = Instant::now();
+        self.answer();
+    }
+
+    fn answer(&mut self) {
+        while let Ok((uid, reply)) = self.queries.try_recv() {
+            let _ = reply.send(self.feed.v.tree(&self.feed.tl.meta, uid));
+        }
     }
 
     #[inline]
@@ -554,10 +670,11 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     }
     let empty = Board::new(a.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
     let snapshot: Snapshot = Arc::new(Mutex::new(empty));
+    let (ask, queries) = mpsc::channel::<Query>();
     for s in servers {
-        let snap = snapshot.clone();
+        let (snap, ask) = (snapshot.clone(), ask.clone());
         let loopback = !a.allow_remote;
-        std::thread::spawn(move || serve(s, &snap, loopback));
+        std::thread::spawn(move || serve(s, &snap, &ask, loopback));
     }
     eprintln!("serving the dashboard at http://{bound}/ (Ctrl-C to stop)");
 
@@ -566,10 +683,12 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     let mut tl = Timeline::new(a.input.reorder_window);
     tl.meta.task_names = app::elf_names(&a.input, &mut tl.meta.names)?;
     let mut board = Board::new(a.buckets.clone(), a.recent);
+    board.ring_cap = a.tree_spans;
     let source = src.describe();
     let (t0, cpu0) = (Instant::now(), crate::bench::cpu_seconds());
     let mut live = Live {
         feed: Feed { tl: &mut tl, v: &mut board },
+        queries: &queries,
         out: &snapshot,
         source: &source,
         calls: 0,
@@ -589,9 +708,26 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
         let _ = writeln!(std::io::stderr(), "input ended: {records} ({rates}); serving the final numbers until Ctrl-C");
     }
     while !STOP.load(Ordering::Relaxed) {
-        std::thread::sleep(Wait::from_millis(100));
+        if let Ok((uid, reply)) = queries.recv_timeout(Wait::from_millis(100)) {
+            let _ = reply.send(live.feed.v.tree(&live.feed.tl.meta, uid));
+        }
     }
     Ok(exit::OK)
+}
+
+/// `/api/trace?uid=N`: asks the ingest thread, which answers at its next publish.
+fn tree(ask: &Sender<Query>, query: &str) -> (u16, &'static str, Arc<str>) {
+    let uid = query.split('&').find_map(|kv| kv.strip_prefix("uid=")).and_then(|v| v.parse::<u64>().ok());
+    let Some(uid) = uid else { return (400, "text/plain", "give ?uid=N\n".into()) };
+    let (reply, answer) = mpsc::sync_channel(1);
+    if ask.send((uid, reply)).is_err() {
+        return (503, "text/plain", "the ingest has stopped\n".into());
+    }
+    match answer.recv_timeout(Wait::from_secs(5)) {
+        Ok(Some(json)) => (200, "application/json", json.into()),
+        Ok(None) => (404, "text/plain", "span not held (aged out of --tree-spans, or still open)\n".into()),
+        Err(_) => (503, "text/plain", "the ingest did not answer in time\n".into()),
+    }
 }
 
 /// Whether a request's `Host` names a loopback address: refuses DNS rebinding, where a page
@@ -605,14 +741,15 @@ fn loopback_host(host: &str) -> bool {
 }
 
 /// Serves the pages and the JSON API until the process ends. Read-only: only GET and HEAD.
-fn serve(server: tiny_http::Server, snapshot: &Snapshot, loopback: bool) {
+fn serve(server: tiny_http::Server, snapshot: &Snapshot, ask: &Sender<Query>, loopback: bool) {
     use tiny_http::{Header, Method, Response};
     let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header");
     let pages = || snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for req in server.incoming_requests() {
         let host_ok = !loopback
             || req.headers().iter().find(|h| h.field.equiv("Host")).is_some_and(|h| loopback_host(h.value.as_str()));
-        let path = req.url().split('?').next().unwrap_or("").to_string();
+        let (path, query) = req.url().split_once('?').unwrap_or((req.url(), ""));
+        let (path, query) = (path.to_string(), query.to_string());
         let (status, kind, body): (u16, &str, Arc<str>) = if !matches!(req.method(), Method::Get | Method::Head) {
             (405, "text/plain", "read-only: GET only\n".into())
         } else if !host_ok {
@@ -624,6 +761,8 @@ fn serve(server: tiny_http::Server, snapshot: &Snapshot, loopback: bool) {
                 "/dashboard.css" => (200, "text/css; charset=utf-8", DASHBOARD_CSS.into()),
                 "/favicon.ico" => (204, "text/plain", "".into()), // none: browsers ask anyway
                 "/events" => (200, "text/html; charset=utf-8", EVENTS_HTML.into()),
+                "/trace" => (200, "text/html; charset=utf-8", TRACE_HTML.into()),
+                "/api/trace" => tree(ask, &query),
                 "/api/requests" => (200, "application/json", pages().requests),
                 "/api/events" => (200, "application/json", pages().events),
                 _ => (404, "text/plain", "not found\n".into()),

@@ -48,6 +48,17 @@ try {
   // Live: after another poll the selection is kept.
   await page.waitForTimeout(1200);
   out.detail_after_poll = await page.textContent("#detail-title");
+  // Drill-down to the call tree and timeline of the newest span listed.
+  await page.locator("#traces a.tree-link").first().click();
+  await page.waitForSelector('body[data-page="trace"][data-done="true"]');
+  out.tree = await page.$$eval("#tree tbody tr", (trs) => trs.map((tr) => tr.children[0].textContent.trim()));
+  out.bars = await page.$$eval("#flame .bar", (bs) => bs.length);
+  await page.screenshot({ path: join(artifacts, "trace.png"), fullPage: true });
+  // Zoom in on the timeline: fewer or narrower bars, no errors.
+  await page.mouse.move(300, (await page.locator("#flame").boundingBox()).y + 30);
+  await page.mouse.wheel(0, -500);
+  out.bars_zoomed = await page.$$eval("#flame .bar", (bs) => bs.length);
+
   // The Events page: one row per event name.
   await page.goto(new URL("/events", url).href);
   await page.waitForSelector('body[data-done="true"]', { timeout: 20000 });

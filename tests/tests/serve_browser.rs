@@ -73,7 +73,7 @@ fn drive(trace: &Path, family: &str, artifacts: &str) -> Value {
     assert!(out.status.success(), "driver failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("driver JSON");
     assert_eq!(v["errors"], serde_json::json!([]), "errors on the page");
-    for shot in ["requests.png", "drill-down.png", "events.png"] {
+    for shot in ["requests.png", "drill-down.png", "trace.png", "events.png"] {
         assert!(std::fs::metadata(dir.join(shot)).is_ok_and(|m| m.len() > 1000), "{shot}");
     }
     v
@@ -136,6 +136,9 @@ fn std_demo_dashboard_matches_stats() {
     let count = stats(&trace).iter().find(|r| r["name"] == "handle_request").unwrap()["count"].as_u64().unwrap();
     assert_eq!(page["detail_rows"].as_array().unwrap().len() as u64, count.min(10));
     assert_eq!(page["detail_after_poll"], page["detail_title"]);
+    // The newest handle_request's tree and timeline: handle_request { parse { checksum } }.
+    assert_eq!(page["tree"], serde_json::json!(["handle_request", "parse", "checksum"]), "{page}");
+    assert!(page["bars"].as_u64().unwrap() >= 1 && page["bars_zoomed"].as_u64().is_some());
     // The Events page lists the demo's events with their counts (as `dump --json` counts them).
     let dump = run(&["dump", trace.to_str().unwrap(), "--json"]);
     let events = page["events"].as_array().unwrap();

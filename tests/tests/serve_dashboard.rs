@@ -63,8 +63,9 @@ fn final_snapshot(s: &Server) -> Value {
     }
 }
 
-fn chain_trace() -> String {
-    let path = scratch("serve").join("chain.tspn");
+/// A fresh recording per test (tests run in parallel: one file each).
+fn chain_trace(name: &str) -> String {
+    let path = scratch("serve").join(format!("{name}.tspn"));
     let status = Command::new(env!("CARGO_BIN_EXE_chain")).arg(&path).status().expect("run chain");
     assert!(status.success());
     path.to_str().unwrap().to_string()
@@ -72,7 +73,7 @@ fn chain_trace() -> String {
 
 #[test]
 fn api_agrees_with_stats_json() {
-    let trace = chain_trace();
+    let trace = chain_trace("api");
     let out = run(&["stats", &trace, "--json"]);
     assert!(out.status.success());
     let stats: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -108,6 +109,22 @@ fn api_agrees_with_stats_json() {
     let values: Vec<_> = bytes["recent"].as_array().unwrap().iter().map(|e| e["value"].as_str().unwrap()).collect();
     assert_eq!(values, ["0", "1", "2"]);
     assert_eq!(ev["health"], v["health"]);
+    // Drill-down: a `decode` span's tree is its request: request { decode, store }.
+    let decode = families.iter().find(|f| f["name"] == "decode").unwrap();
+    let uid = decode["buckets"][0]["recent"][0]["uid"].as_u64().unwrap();
+    let (code, body) = http(&s.addr, "GET", &format!("/api/trace?uid={uid}"), "localhost");
+    assert_eq!(code, 200, "{body}");
+    let tree: Value = serde_json::from_str(&body).unwrap();
+    let shape: Vec<(String, u64)> = tree["spans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["depth"].as_u64().unwrap()))
+        .collect();
+    let want = [("request", 0), ("decode", 1), ("store", 1)].map(|(n, d)| (n.to_string(), d));
+    assert_eq!((shape.as_slice(), &tree["complete"]), (want.as_slice(), &true.into()));
+    assert_eq!(http(&s.addr, "GET", "/api/trace?uid=999999", "localhost").0, 404);
+    assert_eq!(http(&s.addr, "GET", "/api/trace", "localhost").0, 400);
     assert_eq!(v["health"]["lost"], 0);
     assert!(v["health"]["records"].as_u64().unwrap() > 0);
     // The page and its script are served; the page builds its text with textContent only.
@@ -119,7 +136,7 @@ fn api_agrees_with_stats_json() {
 
 #[test]
 fn read_only_and_loopback_only() {
-    let trace = chain_trace();
+    let trace = chain_trace("refusals");
     let s = serve(&[&trace]);
     final_snapshot(&s);
     assert_eq!(http(&s.addr, "POST", "/api/requests", "localhost").0, 405);

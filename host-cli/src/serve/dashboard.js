@@ -106,9 +106,13 @@ function renderDetail(d) {
   body.replaceChildren();
   for (const t of [...traces].reverse()) {
     const tr = el("tr");
-    for (const v of [dur(t.start), dur(t.duration), dur(t.self_time), t.ctx, t.uid, t.root, t.unfinished ? "cut short" : ""]) {
-      tr.appendChild(el("td", v));
-    }
+    for (const v of [dur(t.start), dur(t.duration), dur(t.self_time), t.ctx]) tr.appendChild(el("td", v));
+    const link = el("td");
+    const a = el("a", t.uid, "tree-link");
+    a.href = "/trace?uid=" + encodeURIComponent(t.uid);
+    link.appendChild(a);
+    tr.appendChild(link);
+    for (const v of [t.root, t.unfinished ? "cut short" : ""]) tr.appendChild(el("td", v));
     body.appendChild(tr);
   }
 }
@@ -144,6 +148,81 @@ function render(d) {
   renderDetail(d);
 }
 
+// Trace page: the call tree of one span, as a table and a flame chart per context. Only the
+// spans inside the visible window are drawn, so zooming into a large tree stays cheap.
+let view = null; // {t0, t1} shown
+function drawFlame(d) {
+  const box = document.getElementById("flame");
+  box.replaceChildren();
+  const ctxs = [...new Set(d.spans.map((s) => s.context))];
+  const width = box.clientWidth || 1000;
+  const span = Math.max(view.t1 - view.t0, 1);
+  for (const c of ctxs) {
+    box.appendChild(el("div", c, "lane-label"));
+    const lane = el("div", undefined, "lane");
+    const mine = d.spans.filter((s) => s.context === c);
+    lane.style.height = 18 * (1 + Math.max(...mine.map((s) => s.depth))) + "px";
+    for (const s of mine) {
+      if (s.start + s.duration < view.t0 || s.start > view.t1) continue;
+      const x0 = Math.max(0, ((s.start - view.t0) / span) * width);
+      const x1 = Math.min(width, ((s.start + s.duration - view.t0) / span) * width);
+      if (x1 - x0 < 0.5) continue;
+      const b = el("div", x1 - x0 > 40 ? s.name : "", "bar" + (s.unfinished ? " cut" : ""));
+      b.title = s.name + " " + dur(s.duration);
+      b.style.left = x0 + "px";
+      b.style.width = Math.max(1, x1 - x0 - 1) + "px";
+      b.style.top = 18 * s.depth + "px";
+      lane.appendChild(b);
+    }
+    box.appendChild(lane);
+  }
+}
+
+async function loadTrace() {
+  const uid = new URLSearchParams(location.search).get("uid");
+  const r = await fetch("/api/trace?uid=" + encodeURIComponent(uid || ""), { cache: "no-store" });
+  if (!r.ok) {
+    document.getElementById("status").textContent = "no tree: " + (await r.text());
+    return;
+  }
+  const d = await r.json();
+  unit = d.unit;
+  const body = document.querySelector("#tree tbody");
+  for (const s of d.spans) {
+    const tr = el("tr", undefined, s.uid === d.uid ? "sel" : "");
+    const name = el("td", "\u00a0".repeat(2 * s.depth) + s.name, "name");
+    tr.appendChild(name);
+    for (const v of [s.context, dur(s.start), dur(s.duration), dur(s.self_time), s.unfinished ? "cut short" : ""]) {
+      tr.appendChild(el("td", v));
+    }
+    body.appendChild(tr);
+  }
+  document.getElementById("status").textContent =
+    d.spans.length + " spans" + (d.complete ? "" : " — incomplete: part of the tree is no longer held (--tree-spans)");
+  const t0 = Math.min(...d.spans.map((s) => s.start));
+  const t1 = Math.max(...d.spans.map((s) => s.start + s.duration));
+  view = { t0, t1 };
+  drawFlame(d);
+  const box = document.getElementById("flame");
+  box.addEventListener("wheel", (ev) => {
+    ev.preventDefault();
+    const f = ev.deltaY > 0 ? 1.25 : 0.8;
+    const at = view.t0 + ((view.t1 - view.t0) * ev.offsetX) / (box.clientWidth || 1000);
+    view = { t0: at - (at - view.t0) * f, t1: at + (view.t1 - at) * f };
+    drawFlame(d);
+  });
+  let drag = null;
+  box.addEventListener("mousedown", (ev) => { drag = { x: ev.clientX, v: { ...view } }; });
+  window.addEventListener("mouseup", () => { drag = null; });
+  window.addEventListener("mousemove", (ev) => {
+    if (!drag) return;
+    const shift = ((drag.x - ev.clientX) * (drag.v.t1 - drag.v.t0)) / (box.clientWidth || 1000);
+    view = { t0: drag.v.t0 + shift, t1: drag.v.t1 + shift };
+    drawFlame(d);
+  });
+  document.body.dataset.done = "true";
+}
+
 async function poll() {
   try {
     const r = await fetch(page === "events" ? "/api/events" : "/api/requests", { cache: "no-store" });
@@ -156,4 +235,4 @@ async function poll() {
   setTimeout(poll, 1000);
 }
 
-poll();
+if (page === "trace") loadTrace(); else poll();
