@@ -2,13 +2,15 @@
 //! playwright-core from tests/browser/) loads the page of a real `tickspan serve`, and what it
 //! shows must match `tickspan stats --json` for the same stream. Screenshots are saved to
 //! `target/browser-artifacts/<test>/`. Skips (fails under CI) without chromium, node or
-//! `npm ci` in tests/browser.
+//! `npm ci` in tests/browser (the QEMU test also without qemu-system-arm).
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use tickspan_tests::{cli, run, scratch, skip};
+
+mod gdb_support;
 
 /// A running `tickspan serve`, killed when dropped.
 struct Server(Child, String);
@@ -20,10 +22,11 @@ impl Drop for Server {
     }
 }
 
-fn serve(trace: &Path) -> Server {
+fn serve(trace: &Path, extra: &[&str]) -> Server {
     let mut child = Command::new(cli())
         .arg("serve")
         .arg(trace)
+        .args(extra)
         .args(["--http", "127.0.0.1:0", "--buckets", "0ns,10us,1ms,10ms"])
         .stderr(Stdio::piped())
         .spawn()
@@ -58,8 +61,8 @@ fn have_browser() -> bool {
 }
 
 /// Runs the driver on `trace`'s dashboard; returns what the page showed.
-fn drive(trace: &Path, family: &str, artifacts: &str) -> Value {
-    let server = serve(trace);
+fn drive(trace: &Path, extra: &[&str], family: &str, artifacts: &str) -> Value {
+    let server = serve(trace, extra);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/browser-artifacts").join(artifacts);
     std::fs::create_dir_all(&dir).unwrap();
     let out = Command::new("node")
@@ -89,8 +92,8 @@ fn dur(ns: u64) -> String {
     }
 }
 
-fn stats(trace: &Path) -> Vec<Value> {
-    let out = run(&["stats", trace.to_str().unwrap(), "--json"]);
+fn stats(trace: &Path, extra: &[&str]) -> Vec<Value> {
+    let out = run(&[&["stats", trace.to_str().unwrap(), "--json"], extra].concat());
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["spans"].as_array().unwrap().clone()
@@ -127,13 +130,13 @@ fn std_demo_dashboard_matches_stats() {
     }
     let trace = scratch("serve-browser").join("std-demo.tspn");
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/std-demo.tspn"), &trace).unwrap();
-    let page = drive(&trace, "handle_request", "std-demo");
-    check_rows(&page, &stats(&trace));
+    let page = drive(&trace, &[], "handle_request", "std-demo");
+    check_rows(&page, &stats(&trace, &[]));
     assert!(page["status"].as_str().unwrap().contains("final numbers"), "{}", page["status"]);
     assert!(page["health"].as_str().unwrap().contains("No loss"), "{}", page["health"]);
     // The drill-down lists the family's latest spans in the clicked bucket (≥0 ns: all).
     assert!(page["detail_title"].as_str().unwrap().starts_with("handle_request: latest spans ≥0 ns"));
-    let count = stats(&trace).iter().find(|r| r["name"] == "handle_request").unwrap()["count"].as_u64().unwrap();
+    let count = stats(&trace, &[]).iter().find(|r| r["name"] == "handle_request").unwrap()["count"].as_u64().unwrap();
     assert_eq!(page["detail_rows"].as_array().unwrap().len() as u64, count.min(10));
     assert_eq!(page["detail_after_poll"], page["detail_title"]);
     // The newest handle_request's tree and timeline: handle_request { parse { checksum } }.
@@ -163,8 +166,28 @@ fn names_with_markup_are_text() {
     let trace = scratch("serve-browser").join("hostile.tspn");
     let status = Command::new(env!("CARGO_BIN_EXE_hostile")).arg(&trace).status().expect("run hostile");
     assert!(status.success());
-    let page = drive(&trace, "<img src=x onerror=\"window.__xss=1\">", "hostile");
-    check_rows(&page, &stats(&trace));
+    let page = drive(&trace, &[], "<img src=x onerror=\"window.__xss=1\">", "hostile");
+    check_rows(&page, &stats(&trace, &[]));
     assert_eq!((&page["xss"], &page["injected"]), (&Value::Null, &Value::from(0)));
     assert!(page["detail_title"].as_str().unwrap().starts_with("<img src=x onerror"));
+}
+
+#[test]
+fn qemu_firmware_dashboard_matches_stats_and_shows_its_losses() {
+    if !have_browser() || !gdb_support::qemu_available("serve_browser") {
+        return;
+    }
+    let elf = gdb_support::build_firmware("demo", "");
+    let trace = scratch("serve-browser").join("firmware.tsp");
+    gdb_support::run_to_exit(&elf, &trace);
+    let elf_args = ["--elf", elf.to_str().unwrap()];
+    let page = drive(&trace, &elf_args, "frame", "qemu-firmware");
+    let rows = stats(&trace, &elf_args);
+    check_rows(&page, &rows);
+    assert!(rows.iter().any(|r| r["name"] == "tick_work"), "{rows:?}");
+    // The demo overflows its rings on purpose: the loss is on both pages, not only on stderr.
+    for health in [&page["health"], &page["events_health"]] {
+        assert!(health.as_str().unwrap().contains("The target lost"), "{health}");
+    }
+    assert_eq!(page["tree"][0], "frame", "{page}");
 }
