@@ -107,7 +107,8 @@ and /api/events give the same as JSON (docs/serve.md). Binds loopback only unles
 Examples:
   tickspan serve trace.tspn                     then open http://127.0.0.1:7060/
   tickspan serve --tcp 127.0.0.1:7000 --follow  live from a target's drain
-  tickspan serve fw.tspn --buckets 0ns,10us,100us,1ms,10ms   µs-scale firmware work";
+  tickspan serve fw.tspn --buckets 0ns,10us,100us,1ms,10ms   µs-scale firmware work
+  tickspan serve a.tspn --also b.tspn --also tcp:10.0.0.7:7000   several sources, ?source=N";
 
 /// Decode tickspan traces: call trees, statistics, raw records and exports.
 #[derive(Parser, Debug)]

@@ -43,6 +43,10 @@ pub struct ServeArgs {
     /// Traces kept per bucket and family (x/net/trace keeps 10).
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub recent: usize,
+    /// Another source to serve beside the first, each on its own page (`?source=N`): a file,
+    /// or `tcp:HOST:PORT`; repeat for more. --follow, --elf and --reorder-window apply to all.
+    #[arg(long, value_name = "FILE|tcp:HOST:PORT")]
+    pub also: Vec<String>,
     /// Latest closed spans kept for drill-down to call trees (about 64 bytes each).
     #[arg(long, value_name = "N", default_value_t = 1 << 16)]
     pub tree_spans: usize,
@@ -669,50 +673,95 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
         }
     }
     let empty = Board::new(a.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
-    let snapshot: Snapshot = Arc::new(Mutex::new(empty));
-    let (ask, queries) = mpsc::channel::<Query>();
+    let mut inputs = vec![a.input.clone()];
+    for more in &a.also {
+        let mut i = Input { file: None, serial: None, tcp: None, listen: None, ..a.input.clone() };
+        match more.strip_prefix("tcp:") {
+            Some(addr) => i.tcp = Some(addr.to_string()),
+            None => i.file = Some(more.into()),
+        }
+        inputs.push(i);
+    }
+    let mut slots = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in &inputs {
+        let (ask, queries) = mpsc::channel::<Query>();
+        slots.push(Slot { pages: Arc::new(Mutex::new(empty.clone())), ask });
+        receivers.push(queries);
+    }
+    let names: Vec<String> = std::iter::once(a.input.file.as_ref().map_or("input".into(), |f| f.display().to_string()))
+        .chain(a.also.iter().cloned())
+        .collect();
+    let sources = Arc::new(Sources { slots, list: serde_json::to_string(&names).unwrap_or_default().into() });
     for s in servers {
-        let (snap, ask) = (snapshot.clone(), ask.clone());
-        let loopback = !a.allow_remote;
-        std::thread::spawn(move || serve(s, &snap, &ask, loopback));
+        let (sources, loopback) = (sources.clone(), !a.allow_remote);
+        std::thread::spawn(move || serve(s, &sources, loopback));
     }
     eprintln!("serving the dashboard at http://{bound}/ (Ctrl-C to stop)");
-
-    let mut src = app::open(&a.input)?;
     run::install_ctrlc();
-    let mut tl = Timeline::new(a.input.reorder_window);
-    tl.meta.task_names = app::elf_names(&a.input, &mut tl.meta.names)?;
-    let mut board = Board::new(a.buckets.clone(), a.recent);
-    board.ring_cap = a.tree_spans;
+    let mut each = inputs.into_iter().zip(receivers).enumerate();
+    let first = each.next().expect("one input at least");
+    for (i, (input, queries)) in each {
+        let (sources, board) = (sources.clone(), board(a));
+        std::thread::spawn(move || {
+            if let Err(f) = ingest(&input, board, &sources.slots[i].pages, &queries) {
+                let _ = writeln!(std::io::stderr(), "error: source {i}: {f}");
+            }
+        });
+    }
+    let (_, (input, queries)) = first;
+    ingest(&input, board(a), &sources.slots[0].pages, &queries)?;
+    Ok(exit::OK)
+}
+
+/// A new board with the command line's settings.
+fn board(a: &ServeArgs) -> Board {
+    let mut b = Board::new(a.buckets.clone(), a.recent);
+    b.ring_cap = a.tree_spans;
+    b
+}
+
+/// One source's pages and the way to ask its ingest thread for trees.
+struct Slot {
+    pages: Snapshot,
+    ask: Sender<Query>,
+}
+
+/// Every source, in command-line order, and their names as JSON (`/api/sources`).
+struct Sources {
+    slots: Vec<Slot>,
+    list: Arc<str>,
+}
+
+/// Reads `input` into `board`, publishing to `out`, then answers drill-down questions with
+/// the final state until Ctrl-C.
+fn ingest(input: &Input, mut board: Board, out: &Snapshot, queries: &Receiver<Query>) -> Result<(), Fail> {
+    let mut src = app::open(input)?;
+    let mut tl = Timeline::new(input.reorder_window);
+    tl.meta.task_names = app::elf_names(input, &mut tl.meta.names)?;
     let source = src.describe();
     let (t0, cpu0) = (Instant::now(), crate::bench::cpu_seconds());
-    let mut live = Live {
-        feed: Feed { tl: &mut tl, v: &mut board },
-        queries: &queries,
-        out: &snapshot,
-        source: &source,
-        calls: 0,
-        last: Instant::now(),
-    };
-    run::decode(src.as_mut(), a.input.quiet, &mut live, |l| {
+    let mut live =
+        Live { feed: Feed { tl: &mut tl, v: &mut board }, queries, out, source: &source, calls: 0, last: Instant::now() };
+    run::decode(src.as_mut(), input.quiet, &mut live, |l| {
         l.feed.tl.flush(l.feed.v);
         l.publish(false);
     })?;
     live.feed.tl.finish(live.feed.v);
     live.publish(true);
     let records = live.feed.tl.counters().records;
-    if !a.input.quiet {
+    if !input.quiet {
         let rates = crate::bench::rates(records, t0.elapsed().as_secs_f64(), cpu0);
         let records = crate::units::count(records, "record");
         // Not `eprintln!`: a closed stderr must not end the server.
-        let _ = writeln!(std::io::stderr(), "input ended: {records} ({rates}); serving the final numbers until Ctrl-C");
+        let _ = writeln!(std::io::stderr(), "{source}: input ended: {records} ({rates}); serving the final numbers until Ctrl-C");
     }
     while !STOP.load(Ordering::Relaxed) {
         if let Ok((uid, reply)) = queries.recv_timeout(Wait::from_millis(100)) {
             let _ = reply.send(live.feed.v.tree(&live.feed.tl.meta, uid));
         }
     }
-    Ok(exit::OK)
+    Ok(())
 }
 
 /// `/api/trace?uid=N`: asks the ingest thread, which answers at its next publish.
@@ -741,15 +790,21 @@ fn loopback_host(host: &str) -> bool {
 }
 
 /// Serves the pages and the JSON API until the process ends. Read-only: only GET and HEAD.
-fn serve(server: tiny_http::Server, snapshot: &Snapshot, ask: &Sender<Query>, loopback: bool) {
+fn serve(server: tiny_http::Server, sources: &Sources, loopback: bool) {
     use tiny_http::{Header, Method, Response};
     let header = |k: &str, v: &str| Header::from_bytes(k.as_bytes(), v.as_bytes()).expect("valid header");
-    let pages = || snapshot.lock().unwrap_or_else(|e| e.into_inner()).clone();
     for req in server.incoming_requests() {
         let host_ok = !loopback
             || req.headers().iter().find(|h| h.field.equiv("Host")).is_some_and(|h| loopback_host(h.value.as_str()));
         let (path, query) = req.url().split_once('?').unwrap_or((req.url(), ""));
         let (path, query) = (path.to_string(), query.to_string());
+        let source = query.split('&').find_map(|kv| kv.strip_prefix("source=")).map_or(Some(0), |v| v.parse::<usize>().ok());
+        let slot = source.and_then(|i| sources.slots.get(i));
+        let pages = || slot.map(|s| s.pages.lock().unwrap_or_else(|e| e.into_inner()).clone());
+        let json = |body: Option<Arc<str>>| match body {
+            Some(b) => (200, "application/json", b),
+            None => (404, "text/plain", Arc::from("no such source\n")),
+        };
         let (status, kind, body): (u16, &str, Arc<str>) = if !matches!(req.method(), Method::Get | Method::Head) {
             (405, "text/plain", "read-only: GET only\n".into())
         } else if !host_ok {
@@ -762,9 +817,13 @@ fn serve(server: tiny_http::Server, snapshot: &Snapshot, ask: &Sender<Query>, lo
                 "/favicon.ico" => (204, "text/plain", "".into()), // none: browsers ask anyway
                 "/events" => (200, "text/html; charset=utf-8", EVENTS_HTML.into()),
                 "/trace" => (200, "text/html; charset=utf-8", TRACE_HTML.into()),
-                "/api/trace" => tree(ask, &query),
-                "/api/requests" => (200, "application/json", pages().requests),
-                "/api/events" => (200, "application/json", pages().events),
+                "/api/trace" => match slot {
+                    Some(s) => tree(&s.ask, &query),
+                    None => json(None),
+                },
+                "/api/sources" => json(Some(sources.list.clone())),
+                "/api/requests" => json(pages().map(|p| p.requests)),
+                "/api/events" => json(pages().map(|p| p.events)),
                 _ => (404, "text/plain", "not found\n".into()),
             }
         };

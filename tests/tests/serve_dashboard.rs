@@ -148,3 +148,36 @@ fn read_only_and_loopback_only() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--allow-remote"));
 }
+
+#[test]
+fn several_sources_each_on_their_own_pages() {
+    let chain = chain_trace("several");
+    let demo = scratch("serve").join("std-demo.tspn");
+    std::fs::copy(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/std-demo.tspn"), &demo).unwrap();
+    let demo = demo.to_str().unwrap();
+    let s = serve(&[&chain, "--also", demo]);
+    let (_, list) = http(&s.addr, "GET", "/api/sources", "localhost");
+    assert_eq!(serde_json::from_str::<Value>(&list).unwrap(), serde_json::json!([chain, demo]));
+    for (i, trace) in [&chain as &str, demo].into_iter().enumerate() {
+        let t0 = Instant::now();
+        let v = loop {
+            let (code, body) = http(&s.addr, "GET", &format!("/api/requests?source={i}"), "localhost");
+            assert_eq!(code, 200, "{body}");
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if v["done"] == true {
+                break v;
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "source {i} never done");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        assert_eq!(v["source"], trace);
+        let stats: Value = serde_json::from_slice(&run(&["stats", trace, "--json"]).stdout).unwrap();
+        for row in stats["spans"].as_array().unwrap() {
+            let f = v["families"].as_array().unwrap().iter().find(|f| f["name"] == row["name"]);
+            assert_eq!(f.map(|f| &f["stats"]), Some(row), "source {i}");
+        }
+        let uid = v["families"][0]["buckets"][0]["recent"][0]["uid"].as_u64().unwrap();
+        assert_eq!(http(&s.addr, "GET", &format!("/api/trace?uid={uid}&source={i}"), "localhost").0, 200);
+    }
+    assert_eq!(http(&s.addr, "GET", "/api/requests?source=2", "localhost").0, 404);
+}

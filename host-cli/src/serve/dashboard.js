@@ -6,6 +6,24 @@ let unit = "ns";
 let selected = null; // {family, bucket} whose traces are listed
 let last = null;
 const page = document.body.dataset.page;
+// Which source's pages these are (`tickspan serve A --also B`: ?source=1 is B).
+const source = new URLSearchParams(location.search).get("source") || "0";
+const withSource = (path) => path + (path.includes("?") ? "&" : "?") + "source=" + encodeURIComponent(source);
+
+// Links to every source's page of this kind, and the page's own links kept on this source.
+async function sourcesNav() {
+  for (const a of document.querySelectorAll("nav a")) a.href = withSource(a.getAttribute("href"));
+  const names = await (await fetch("/api/sources", { cache: "no-store" })).json();
+  if (names.length < 2) return;
+  const nav = document.getElementById("sources");
+  nav.appendChild(el("span", "· sources: "));
+  names.forEach((n, i) => {
+    const a = el("a", n, String(i) === source ? "bucket sel" : "bucket");
+    a.href = location.pathname + "?source=" + i;
+    nav.appendChild(a);
+    nav.appendChild(el("span", " "));
+  });
+}
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -109,7 +127,7 @@ function renderDetail(d) {
     for (const v of [dur(t.start), dur(t.duration), dur(t.self_time), t.ctx]) tr.appendChild(el("td", v));
     const link = el("td");
     const a = el("a", t.uid, "tree-link");
-    a.href = "/trace?uid=" + encodeURIComponent(t.uid);
+    a.href = withSource("/trace?uid=" + encodeURIComponent(t.uid));
     link.appendChild(a);
     tr.appendChild(link);
     for (const v of [t.root, t.unfinished ? "cut short" : ""]) tr.appendChild(el("td", v));
@@ -180,7 +198,7 @@ function drawFlame(d) {
 
 async function loadTrace() {
   const uid = new URLSearchParams(location.search).get("uid");
-  const r = await fetch("/api/trace?uid=" + encodeURIComponent(uid || ""), { cache: "no-store" });
+  const r = await fetch(withSource("/api/trace?uid=" + encodeURIComponent(uid || "")), { cache: "no-store" });
   if (!r.ok) {
     document.getElementById("status").textContent = "no tree: " + (await r.text());
     return;
@@ -225,7 +243,7 @@ async function loadTrace() {
 
 async function poll() {
   try {
-    const r = await fetch(page === "events" ? "/api/events" : "/api/requests", { cache: "no-store" });
+    const r = await fetch(withSource(page === "events" ? "/api/events" : "/api/requests"), { cache: "no-store" });
     last = await r.json();
     render(last);
     document.body.dataset.done = String(Boolean(last.done));
@@ -235,4 +253,5 @@ async function poll() {
   setTimeout(poll, 1000);
 }
 
+sourcesNav();
 if (page === "trace") loadTrace(); else poll();
