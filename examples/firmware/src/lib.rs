@@ -60,6 +60,54 @@ pub fn ticks() -> u32 {
     0x00FF_FFFF - SYST::get_current()
 }
 
+/// Timer 0A of the LM3S6965's general-purpose timer module.
+pub mod timer0 {
+    const BASE: usize = 0x4003_0000;
+    const CFG: *mut u32 = BASE as *mut u32;
+    const TAMR: *mut u32 = (BASE + 0x04) as *mut u32;
+    const CTL: *mut u32 = (BASE + 0x0C) as *mut u32;
+    const IMR: *mut u32 = (BASE + 0x18) as *mut u32;
+    const ICR: *mut u32 = (BASE + 0x24) as *mut u32;
+    const TAILR: *mut u32 = (BASE + 0x28) as *mut u32;
+    /// RCGC1: run-mode clock gating; bit 16 clocks timer 0.
+    const RCGC1: *mut u32 = 0x400F_E104 as *mut u32;
+
+    /// A periodic 32-bit timer with its time-out interrupt.
+    pub fn start(period: u32) {
+        // SAFETY: the LM3S6965's RCGC1 and timer 0 registers, written in the datasheet's order.
+        unsafe {
+            RCGC1.write_volatile(RCGC1.read_volatile() | 1 << 16);
+            CTL.write_volatile(0);
+            CFG.write_volatile(0);
+            TAMR.write_volatile(2);
+            TAILR.write_volatile(period - 1);
+            IMR.write_volatile(1);
+            CTL.write_volatile(1);
+        }
+    }
+
+    /// Stops it.
+    pub fn stop() {
+        // SAFETY: timer 0's control register; 0 disables it.
+        unsafe { CTL.write_volatile(0) };
+    }
+
+    /// Acknowledges its time-out interrupt (call from the handler).
+    pub fn clear() {
+        // SAFETY: timer 0's interrupt clear register.
+        unsafe { ICR.write_volatile(1) };
+    }
+}
+
+/// A device interrupt number, as `cortex_m`'s NVIC API wants it (these examples have no PAC).
+#[derive(Clone, Copy)]
+pub struct Irq(pub u16);
+// SAFETY: the examples pass interrupt numbers of the LM3S6965 (0: GPIO port A, 19: timer 0A).
+unsafe impl cortex_m::interrupt::InterruptNumber for Irq {
+    fn number(self) -> u16 {
+        self.0
+    }
+}
 /// UART0 of the LM3S6965 (a PL011): usable without setup in QEMU.
 pub struct Uart0;
 

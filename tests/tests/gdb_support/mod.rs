@@ -249,6 +249,8 @@ pub struct Dumped {
     pub losses: Vec<(u64, u64)>,
     pub contexts: Vec<(u64, String)>,
     pub skipped: u64,
+    /// Records the target's drain could not date exactly (ambiguous-time reports).
+    pub ambiguous: u64,
 }
 
 impl Dumped {
@@ -264,6 +266,7 @@ impl Dumped {
                     .contexts
                     .push((u(&v["ctx"]), v["name"].as_str().unwrap().to_string())),
                 Some("skipped") => d.skipped += u(&v["bytes"]),
+                Some("ambiguous") => d.ambiguous += u(&v["records"]),
                 Some("record") => d.records.push(Rec {
                     ctx: u(&v["ctx"]),
                     kind: v["kind"].as_str().unwrap().to_string(),

@@ -21,7 +21,7 @@ use cortex_m::peripheral::NVIC;
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::hprintln;
 use tickspan::drain::Drain;
-use tickspan_firmware::{self as board, Uart0};
+use tickspan_firmware::{self as board, timer0, Irq, Uart0};
 
 const THREAD_EVENTS: u32 = 6000;
 /// SysTick period − 1 (also the clock's period): 100 µs.
@@ -43,52 +43,6 @@ fn record(writer: u32) {
     c.store(seq + 1, Relaxed);
 }
 
-/// Timer 0A of the LM3S6965's general-purpose timer module.
-mod timer0 {
-    const BASE: usize = 0x4003_0000;
-    const CFG: *mut u32 = BASE as *mut u32;
-    const TAMR: *mut u32 = (BASE + 0x04) as *mut u32;
-    const CTL: *mut u32 = (BASE + 0x0C) as *mut u32;
-    const IMR: *mut u32 = (BASE + 0x18) as *mut u32;
-    const ICR: *mut u32 = (BASE + 0x24) as *mut u32;
-    const TAILR: *mut u32 = (BASE + 0x28) as *mut u32;
-    /// RCGC1: run-mode clock gating; bit 16 clocks timer 0.
-    const RCGC1: *mut u32 = 0x400F_E104 as *mut u32;
-
-    /// A periodic 32-bit timer with its time-out interrupt.
-    pub fn start(period: u32) {
-        // SAFETY: the LM3S6965's RCGC1 and timer 0 registers, written in the datasheet's order.
-        unsafe {
-            RCGC1.write_volatile(RCGC1.read_volatile() | 1 << 16);
-            CTL.write_volatile(0);
-            CFG.write_volatile(0);
-            TAMR.write_volatile(2);
-            TAILR.write_volatile(period - 1);
-            IMR.write_volatile(1);
-            CTL.write_volatile(1);
-        }
-    }
-
-    pub fn stop() {
-        // SAFETY: timer 0's control register; 0 disables it.
-        unsafe { CTL.write_volatile(0) };
-    }
-
-    pub fn clear() {
-        // SAFETY: timer 0's interrupt clear register.
-        unsafe { ICR.write_volatile(1) };
-    }
-}
-
-/// IRQ numbers as `cortex_m`'s NVIC API wants them.
-#[derive(Clone, Copy)]
-struct Irq(u16);
-// SAFETY: 0 and 19 are interrupts of the LM3S6965 (GPIO port A, timer 0A).
-unsafe impl cortex_m::interrupt::InterruptNumber for Irq {
-    fn number(self) -> u16 {
-        self.0
-    }
-}
 const GPIOA: Irq = Irq(0);
 const TIMER0A: Irq = Irq(19);
 
