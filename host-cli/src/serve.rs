@@ -8,6 +8,7 @@
 //! the length of the stream. See docs/serve.md for the pages and the JSON API.
 
 use crate::app;
+use crate::source::Source;
 use crate::cli::Input;
 use crate::item::{Item, Level, Rec, Sink};
 use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, Timeline, Visitor};
@@ -38,7 +39,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub allow_remote: bool,
     /// Latency buckets' lower bounds (cumulative, as in x/net/trace), e.g. 0ns,10us,100us,1ms.
-    #[arg(long, value_name = "D,D,…", value_delimiter = ',', default_value = "0ns,50ms,100ms,200ms,500ms,1s,10s,100s")]
+    #[arg(long, value_name = "D,D,…", value_delimiter = ',', default_value = DEFAULT_BUCKETS)]
     pub buckets: Vec<Duration>,
     /// Traces kept per bucket and family (x/net/trace keeps 10).
     #[arg(long, value_name = "N", default_value_t = 10)]
@@ -51,6 +52,9 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 1 << 16)]
     pub tree_spans: usize,
 }
+
+/// x/net/trace's latency buckets.
+const DEFAULT_BUCKETS: &str = "0ns,50ms,100ms,200ms,500ms,1s,10s,100s";
 
 /// How often the ingest thread renders a new snapshot while data flows.
 const PUBLISH_EVERY: Wait = Wait::from_millis(250);
@@ -663,15 +667,7 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     if a.buckets.is_empty() || a.buckets.len() > MAX_BUCKETS {
         return Err(usage(format!("--buckets: give 1 to {MAX_BUCKETS} bounds")));
     }
-    let server = tiny_http::Server::http(a.http).map_err(|e| Fail { code: exit::IO, msg: format!("binding {}: {e}", a.http) })?;
-    let bound = server.server_addr().to_ip().unwrap_or(a.http);
-    let mut servers = vec![server];
-    // The default serves both loopbacks, as `localhost` may resolve to either.
-    if a.http.ip() == std::net::Ipv4Addr::LOCALHOST {
-        if let Ok(v6) = tiny_http::Server::http(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port()))) {
-            servers.push(v6);
-        }
-    }
+    let (servers, bound) = bind(a.http)?;
     let empty = Board::new(a.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
     let mut inputs = vec![a.input.clone()];
     for more in &a.also {
@@ -714,6 +710,21 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     Ok(exit::OK)
 }
 
+/// Listens on `http`, and on `[::1]` too for the default `127.0.0.1`; returns the servers and
+/// the address bound (its port chosen by the system for port 0).
+fn bind(http: SocketAddr) -> Result<(Vec<tiny_http::Server>, SocketAddr), Fail> {
+    let server = tiny_http::Server::http(http).map_err(|e| Fail { code: exit::IO, msg: format!("binding {}: {e}", http) })?;
+    let bound = server.server_addr().to_ip().unwrap_or(http);
+    let mut servers = vec![server];
+    // The default serves both loopbacks, as `localhost` may resolve to either.
+    if http.ip() == std::net::Ipv4Addr::LOCALHOST {
+        if let Ok(v6) = tiny_http::Server::http(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, bound.port()))) {
+            servers.push(v6);
+        }
+    }
+    Ok((servers, bound))
+}
+
 /// A new board with the command line's settings.
 fn board(a: &ServeArgs) -> Board {
     let mut b = Board::new(a.buckets.clone(), a.recent);
@@ -735,22 +746,34 @@ struct Sources {
 
 /// Reads `input` into `board`, publishing to `out`, then answers drill-down questions with
 /// the final state until Ctrl-C.
-fn ingest(input: &Input, mut board: Board, out: &Snapshot, queries: &Receiver<Query>) -> Result<(), Fail> {
-    let mut src = app::open(input)?;
+fn ingest(input: &Input, board: Board, out: &Snapshot, queries: &Receiver<Query>) -> Result<(), Fail> {
+    let src = app::open(input)?;
     let mut tl = Timeline::new(input.reorder_window);
     tl.meta.task_names = app::elf_names(input, &mut tl.meta.names)?;
+    ingest_source(src, tl, input.quiet, board, out, queries)
+}
+
+/// [`ingest`] of an opened source.
+fn ingest_source(
+    mut src: Box<dyn Source>,
+    mut tl: Timeline,
+    quiet: bool,
+    mut board: Board,
+    out: &Snapshot,
+    queries: &Receiver<Query>,
+) -> Result<(), Fail> {
     let source = src.describe();
     let (t0, cpu0) = (Instant::now(), crate::bench::cpu_seconds());
     let mut live =
         Live { feed: Feed { tl: &mut tl, v: &mut board }, queries, out, source: &source, calls: 0, last: Instant::now() };
-    run::decode(src.as_mut(), input.quiet, &mut live, |l| {
+    run::decode(src.as_mut(), quiet, &mut live, |l| {
         l.feed.tl.flush(l.feed.v);
         l.publish(false);
     })?;
     live.feed.tl.finish(live.feed.v);
     live.publish(true);
     let records = live.feed.tl.counters().records;
-    if !input.quiet {
+    if !quiet {
         let rates = crate::bench::rates(records, t0.elapsed().as_secs_f64(), cpu0);
         let records = crate::units::count(records, "record");
         // Not `eprintln!`: a closed stderr must not end the server.
@@ -762,6 +785,92 @@ fn ingest(input: &Input, mut board: Board, out: &Snapshot, queries: &Receiver<Qu
         }
     }
     Ok(())
+}
+
+/// The dashboard of a std app's own trace, served from inside the app (as Go's x/net/trace
+/// serves a Go server's): see [`in_process`].
+pub struct InProcess {
+    /// Where the pages are (its port chosen by the system for port 0).
+    pub addr: SocketAddr,
+    drain: tickspan::transport::DrainHandle,
+}
+
+impl InProcess {
+    /// Stops draining (drains what is left first); the pages keep the final numbers.
+    pub fn finish(self) -> std::io::Result<u64> {
+        self.drain.finish()
+    }
+}
+
+/// Serves this process's own trace on `http` (a loopback address): starts tickspan's drain
+/// thread into an in-memory channel, decodes it on a thread of its own and serves the same
+/// pages and API as `tickspan serve`, with its default settings. Only one drain can run, so
+/// this replaces `tickspan::transport::to_file` and the like.
+pub fn in_process(http: SocketAddr) -> Result<InProcess, Fail> {
+    if !http.ip().is_loopback() {
+        return Err(Fail { code: exit::USAGE, msg: format!("{http}: the in-process dashboard binds loopback only") });
+    }
+    let (servers, addr) = bind(http)?;
+    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(64);
+    let drain = tickspan::transport::spawn(ChannelWriter(tx), tickspan::transport::DEFAULT_PERIOD)
+        .map_err(|e| Fail::io("starting the tickspan drain", e))?;
+    let buckets: Vec<Duration> = DEFAULT_BUCKETS.split(',').filter_map(|b| b.parse().ok()).collect();
+    let empty = Board::new(buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
+    let (ask, queries) = mpsc::channel::<Query>();
+    let slot = Slot { pages: Arc::new(Mutex::new(empty)), ask };
+    let sources = Arc::new(Sources { slots: vec![slot], list: Arc::from("[\"this process\"]") });
+    for s in servers {
+        let sources = sources.clone();
+        std::thread::spawn(move || serve(s, &sources, true));
+    }
+    std::thread::spawn(move || {
+        let mut board = Board::new(buckets, 10);
+        board.ring_cap = 1 << 16;
+        let src = Box::new(ChannelSource { rx, pending: Vec::new(), at: 0 });
+        let tl = Timeline::new(crate::model::DEFAULT_WINDOW);
+        let _ = ingest_source(src, tl, true, board, &sources.slots[0].pages, &queries);
+    });
+    Ok(InProcess { addr, drain })
+}
+
+/// The drain's writer in [`in_process`]: each batch goes to the decoding thread.
+struct ChannelWriter(mpsc::SyncSender<Vec<u8>>);
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf.to_vec()).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The decoding side of [`ChannelWriter`]: a live source, idle when nothing came for a while.
+struct ChannelSource {
+    rx: Receiver<Vec<u8>>,
+    pending: Vec<u8>,
+    at: usize,
+}
+
+impl Source for ChannelSource {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.pending.len() {
+            match self.rx.recv_timeout(Wait::from_millis(200)) {
+                Ok(v) => (self.pending, self.at) = (v, 0),
+                Err(mpsc::RecvTimeoutError::Timeout) => return Err(std::io::Error::from(std::io::ErrorKind::WouldBlock)),
+                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.pending.len() - self.at);
+        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+
+    fn describe(&self) -> String {
+        "this process".into()
+    }
 }
 
 /// `/api/trace?uid=N`: asks the ingest thread, which answers at its next publish.
