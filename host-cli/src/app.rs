@@ -88,6 +88,12 @@ fn show(args: Vec<String>) -> Result<u8, Fail> {
 }
 
 fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
+    if a.push.endpoint.is_some() {
+        if a.format != Format::Otlp {
+            return Err(Fail { code: exit::USAGE, msg: "--endpoint pushes OTLP: give -f otlp".into() });
+        }
+        return push(&a.input, &a.push, export::push::WhenFull::Wait);
+    }
     let what = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
     let out: Box<dyn Write> = match &a.output {
         Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fail::io(format!("creating {what}"), e))?)),
@@ -104,7 +110,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
             (tl, sum)
         }
         Format::Otlp => {
-            let mut v = export::otlp::Otlp::new(out);
+            let mut v = export::otlp::Otlp::new(out, resource_config(&a.input)?);
             let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             if tl.meta.anchor.is_none() && !a.input.quiet {
                 crate::warning!("the stream has no wall-clock anchor: span times count from the Unix epoch");
@@ -130,6 +136,21 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
         }
     };
     Ok(report(&a.input, &tl, sum))
+}
+
+/// Decodes `input` and pushes its spans over OTLP/HTTP; prints the figures. Exit code: the
+/// push's ([`export::push::report`]) if it lost spans, else the data's.
+pub(crate) fn push(input: &Input, args: &export::push::PushArgs, when_full: export::push::WhenFull) -> Result<u8, Fail> {
+    let cfg = export::push::PushConfig::resolve(args, when_full)?;
+    let mut p = export::push::Pusher::start(cfg, resource_config(input)?)?;
+    let (tl, sum) = timeline(input, &mut p, |_, _| false)?;
+    let url = p.url().to_string();
+    let figures = p.finish();
+    let data = report(input, &tl, sum);
+    Ok(match export::push::report(&figures, &url, input.quiet) {
+        exit::OK => data,
+        code => code,
+    })
 }
 
 /// `tickspan man`: the top page and one per visible subcommand, `tickspan-<name>.1`.
@@ -222,6 +243,18 @@ pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(
         })
     }));
     Ok(pools)
+}
+
+/// The OTLP resource's configuration: `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, and
+/// the firmware's file name and build id with `--elf`.
+pub(crate) fn resource_config(input: &Input) -> Result<export::otlp::ResourceConfig, Fail> {
+    let mut cfg = export::otlp::ResourceConfig::from_env().map_err(|msg| Fail { code: exit::USAGE, msg })?;
+    if let Some(path) = &input.elf {
+        let elf = device::elf::Elf::open(path).map_err(|e| Fail { code: exit::IO, msg: format!("{e:#}") })?;
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        cfg.elf = Some((name, elf.build_id()));
+    }
+    Ok(cfg)
 }
 
 /// embassy task pools in a firmware ELF: `(start, end, task name)` of each `<task>::POOL`

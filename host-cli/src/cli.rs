@@ -73,7 +73,9 @@ Examples:
   tickspan export trace.tspn -f chrome -o trace.json
   tickspan export trace.tspn -f flamegraph -o flame.svg
   tickspan export trace.tspn -f folded | inferno-flamegraph > flame.svg
-  tickspan export trace.tspn -f otlp -o spans.json";
+  tickspan export trace.tspn -f otlp -o spans.json
+  tickspan export trace.tspn -f otlp --endpoint http://127.0.0.1:4318   push over OTLP/HTTP
+  OTEL_SERVICE_NAME=gw tickspan export t.tspn -f otlp --endpoint http://c:4318 --protocol http/json";
 
 const ATTACH_HELP: &str = "\
 Reads tickspan's RTT channel (`_TICKSPAN_RTT`) while the target runs, until it stops, --until,
@@ -276,8 +278,11 @@ pub struct ExportArgs {
     #[arg(short, long, value_enum)]
     pub format: Format,
     /// Output file (default: standard output).
-    #[arg(short, long, value_name = "FILE")]
+    #[arg(short, long, value_name = "FILE", conflicts_with = "endpoint")]
     pub output: Option<PathBuf>,
+    /// With `-f otlp --endpoint URL`: push to a collector instead of writing a file.
+    #[command(flatten, next_help_heading = "OTLP push (with --endpoint)")]
+    pub push: crate::export::push::PushArgs,
 }
 
 /// `bench-gen` options.

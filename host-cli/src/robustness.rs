@@ -118,7 +118,7 @@ fn random_streams_never_break_a_view() {
         serde_json::from_slice::<serde_json::Value>(&doc).unwrap_or_else(|e| panic!("seed {seed}: chrome JSON: {e}"));
 
         let mut doc = Vec::new();
-        let mut otlp = Otlp::new(&mut doc);
+        let mut otlp = Otlp::new(&mut doc, Default::default());
         let t = feed(&items, window, &mut otlp);
         otlp.finish(&t.meta).unwrap();
         serde_json::from_slice::<serde_json::Value>(&doc).unwrap_or_else(|e| panic!("seed {seed}: OTLP JSON: {e}"));

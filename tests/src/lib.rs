@@ -70,6 +70,25 @@ pub fn skip(reason: &str) {
     }
 }
 
+/// The Python interpreter for tests/tools/ if it imports `modules`: `$TICKSPAN_PYTHON` (set by
+/// .ci/run to its venv), else `python3`. `None` after a [`skip`] (a failure under CI) when not.
+pub fn python_with(modules: &str) -> Option<PathBuf> {
+    let py = PathBuf::from(std::env::var_os("TICKSPAN_PYTHON").unwrap_or_else(|| "python3".into()));
+    let probe = Command::new(&py).args(["-c", &format!("import {modules}")]).output();
+    let why = match probe {
+        Ok(o) if o.status.success() => return Some(py),
+        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or_default().to_string(),
+        Err(e) => e.to_string(),
+    };
+    skip(&format!("{}: cannot import {modules}: {why} (.ci/run installs them)", py.display()));
+    None
+}
+
+/// The workspace's root directory.
+pub fn workspace() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace")
+}
+
 /// `<test binary>::<test>`: libtest runs each test on a thread named after it.
 fn test_name() -> String {
     let exe = std::env::current_exe().ok();

@@ -12,23 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use tickspan_tests::{run, scratch, skip};
-
-fn workspace() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ is in the workspace")
-}
-
-/// The interpreter if it imports `modules`; `None` (skip) when not, a panic under CI.
-fn python_with(modules: &str) -> Option<PathBuf> {
-    let py = PathBuf::from(std::env::var_os("TICKSPAN_PYTHON").unwrap_or_else(|| "python3".into()));
-    let probe = Command::new(&py).args(["-c", &format!("import {modules}")]).output();
-    let why = match probe {
-        Ok(o) if o.status.success() => return Some(py),
-        Ok(o) => String::from_utf8_lossy(&o.stderr).trim().lines().last().unwrap_or_default().to_string(),
-        Err(e) => e.to_string(),
-    };
-    missing(format!("{}: cannot import {modules}: {why} (.ci/run installs them)", py.display()))
-}
+use tickspan_tests::{python_with, run, scratch, skip, workspace};
 
 /// Skips (or, under CI, fails) with `msg` ([`skip`]).
 fn missing(msg: String) -> Option<PathBuf> {

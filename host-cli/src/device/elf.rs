@@ -131,6 +131,13 @@ impl Elf {
         })
     }
 
+    /// The GNU build id (`.note.gnu.build-id`) as hex, if the linker wrote one.
+    pub fn build_id(&self) -> Option<String> {
+        let file = object::File::parse(&*self.data).ok()?;
+        let id = file.build_id().ok()??;
+        Some(id.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
     /// Address and size of a symbol.
     pub fn symbol(&self, name: &str) -> Option<(u64, u64)> {
         self.symbols.get(name).copied()

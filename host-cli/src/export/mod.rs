@@ -1,10 +1,11 @@
-//! Exports for other tools: Chrome/Perfetto trace-event JSON, OpenTelemetry OTLP/JSON, folded
+//! Exports for other tools: Chrome/Perfetto trace-event JSON, OpenTelemetry OTLP/JSON (to a file, or pushed to a collector over OTLP/HTTP: [`push`]), folded
 //! stacks and flame-graph SVG. Each is a [`Visitor`](crate::model::Visitor) that streams its
 //! output (or, for folded stacks, aggregates by call path) instead of keeping the trace.
 
 pub mod folded;
 pub mod otlp;
 pub mod perfetto;
+pub mod push;
 
 use std::io;
 

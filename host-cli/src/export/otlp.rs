@@ -1,35 +1,33 @@
-//! OpenTelemetry OTLP/JSON (`ExportTraceServiceRequest`), as an OTLP/HTTP receiver takes it.
+//! OpenTelemetry OTLP: spans as the generated `opentelemetry-proto` messages ([`Builder`]),
+//! written as OTLP/JSON (`ExportTraceServiceRequest`, [`Otlp`] for a file, [`request_json`]
+//! for a push) or as protobuf by [`super::push`].
 //!
 //! OTLP/JSON is not protobuf's generic JSON mapping: `traceId`/`spanId` are lowercase hex
 //! (32 and 16 digits), `kind` is an integer (1 = internal), 64-bit integers and times are
 //! decimal strings. Each root span (a context's outermost span, an ISR, a manual span without
 //! parent) starts a trace; ids are derived from the stream (node, anchor) and the span's
-//! position, so an export is reproducible. Events inside a span become span events (at most
-//! `MAX_EVENTS` per span); a value event's `value` attribute has the value's type: `intValue`
+//! position, so an export is reproducible and a push sends the same ids as a file export.
+//! Events inside a span become span events (at most `MAX_EVENTS` per span, the rest counted in
+//! `droppedEventsCount`); a value event's `value` attribute has the value's type: `intValue`
 //! (a decimal string) for signed and unsigned integers, `doubleValue` for floats (`"NaN"`,
 //! `"Infinity"`, `"-Infinity"` as protobuf's JSON mapping writes them); an unsigned value above
 //! `i64::MAX`, which `intValue` cannot hold, is written exactly as a `stringValue`. Times are
 //! wall-clock when the stream carried a clock anchor, else nanoseconds from the start of the
-//! trace.
+//! trace. The resource ([`Resource`]) names the service and the node (see [`resource`]).
 
 use super::{js, Errors};
-use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
+use crate::model::{Mark, MarkKind, Meta, NameId, Span as TlSpan, SpanKind, Value, Visitor};
+use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
+pub use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{span::Event, Span};
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
-/// Events kept per span.
+/// Events kept per span (the rest are counted in `dropped_events_count`).
 pub(crate) const MAX_EVENTS: usize = 64;
-
-/// Streams OTLP spans to `out`.
-pub struct Otlp<W: Write> {
-    out: W,
-    started: bool,
-    first: bool,
-    seed: u64,
-    events: FxHashMap<u64, Vec<(u64, String)>>,
-    err: Errors,
-}
+/// `Span.kind`: SPAN_KIND_INTERNAL.
+const KIND_INTERNAL: i32 = 1;
 
 fn mix(mut z: u64) -> u64 {
     // splitmix64 finaliser: spreads ids that differ in a few bits over all 64.
@@ -39,45 +37,347 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A pseudo-random number from `seed` (jitter, not ids).
+pub(crate) fn scramble(seed: u64) -> u64 {
+    mix(seed)
+}
+
+/// Turns the timeline's spans and marks into OTLP [`Span`]s with stable ids.
+#[derive(Default)]
+pub(crate) struct Builder {
+    seed: Option<u64>,
+    /// Events of open spans (tick, event without its time yet) and how many were dropped.
+    events: FxHashMap<u64, (Vec<(u64, Event)>, u32)>,
+}
+
+impl Builder {
+    fn seed(&mut self, meta: &Meta) -> u64 {
+        *self.seed.get_or_insert_with(|| {
+            let anchor = meta.anchor.map_or(0, |(t, u)| mix(t) ^ u);
+            mix(meta.node ^ anchor ^ mix(meta.start.unwrap_or(0)))
+        })
+    }
+
+    /// The trace id of the trace rooted at span `root`.
+    fn trace_id(seed: u64, root: u64) -> Vec<u8> {
+        let (a, b) = (mix(seed ^ root), mix(seed.rotate_left(32) ^ !root));
+        [a.to_be_bytes(), b.to_be_bytes()].concat()
+    }
+
+    /// The span id of span `uid` (never all zeros).
+    fn span_id(seed: u64, uid: u64) -> Vec<u8> {
+        mix(seed ^ uid.rotate_left(17)).max(1).to_be_bytes().to_vec()
+    }
+
+    /// The OTLP span of a closed span, with the events recorded inside it.
+    pub fn span(&mut self, meta: &Meta, s: &TlSpan) -> Span {
+        let seed = self.seed(meta);
+        let (events, dropped_events) = self.events.remove(&s.uid).unwrap_or_default();
+        let info = meta.names.info(s.name);
+        let mut attributes = vec![
+            kv_str("thread.name", &meta.ctx_name(s.ctx)),
+            kv_int("thread.id", s.ctx as u64),
+            kv_int("tickspan.self_ns", meta.clock.to_ns(s.self_ticks)),
+            kv_int("tickspan.isr_ns", meta.clock.to_ns(s.isr_ticks)),
+            kv_int("tickspan.callsite", info.cs as u64),
+        ];
+        if !info.file.is_empty() {
+            attributes.push(kv_str("code.filepath", &info.file));
+            attributes.push(kv_int("code.lineno", info.line as u64));
+        }
+        match s.kind {
+            SpanKind::Isr => attributes.push(kv_int("tickspan.irq", s.id as u64)),
+            SpanKind::Manual => attributes.push(kv_int("tickspan.span_id", s.id as u64)),
+            SpanKind::Scoped => {}
+        }
+        if s.unfinished {
+            attributes.push(kv("tickspan.unfinished", any_value::Value::BoolValue(true)));
+        }
+        Span {
+            trace_id: Self::trace_id(seed, s.root),
+            span_id: Self::span_id(seed, s.uid),
+            parent_span_id: if s.parent != 0 { Self::span_id(seed, s.parent) } else { Vec::new() },
+            name: meta.names.name(s.name).to_string(),
+            kind: KIND_INTERNAL,
+            start_time_unix_nano: time(meta, s.start),
+            end_time_unix_nano: time(meta, s.end),
+            attributes,
+            events: events.into_iter().map(|(t, e)| Event { time_unix_nano: time(meta, t), ..e }).collect(),
+            dropped_events_count: dropped_events,
+            ..Default::default()
+        }
+    }
+
+    /// Keeps an event for the span it happened in.
+    pub fn mark(&mut self, meta: &Meta, m: &Mark) {
+        if m.span == 0 {
+            return;
+        }
+        let (list, dropped) = self.events.entry(m.span).or_default();
+        if list.len() >= MAX_EVENTS {
+            *dropped += 1;
+            return;
+        }
+        let (name, attributes) = match m.kind {
+            MarkKind::Event => (meta.names.name(m.name).to_string(), Vec::new()),
+            MarkKind::Value(v) => (meta.names.name(m.name).to_string(), vec![kv_value("value", v)]),
+            MarkKind::Task(t) => (meta.names.name(m.name).to_string(), vec![kv_int("task", t as u64)]),
+            MarkKind::Loss(n) => ("records lost".to_string(), vec![kv_int("count", n as u64)]),
+        };
+        list.push((m.ts, Event { name, attributes, ..Default::default() }));
+    }
+}
+
+/// What the resource of an export says beyond the stream's own facts: `OTEL_SERVICE_NAME`,
+/// `OTEL_RESOURCE_ATTRIBUTES` and the firmware named by `--elf`.
+#[derive(Clone, Debug, Default)]
+pub struct ResourceConfig {
+    /// Attributes in the order given, `service.name` from `OTEL_SERVICE_NAME` first if set.
+    pub attributes: Vec<(String, String)>,
+    /// The firmware's file name and GNU build id (hex), when `--elf` was given.
+    pub elf: Option<(String, Option<String>)>,
+}
+
+impl ResourceConfig {
+    /// Reads `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES`; an unparsable value is an
+    /// error (the OpenTelemetry specification says to discard it; we say so and stop).
+    pub fn from_env() -> Result<ResourceConfig, String> {
+        let mut attributes = Vec::new();
+        if let Some(name) = env("OTEL_SERVICE_NAME") {
+            attributes.push(("service.name".to_string(), name));
+        }
+        if let Some(list) = env("OTEL_RESOURCE_ATTRIBUTES") {
+            let more = parse_kv_list(&list).map_err(|e| format!("OTEL_RESOURCE_ATTRIBUTES: {e}"))?;
+            // OTEL_SERVICE_NAME wins over a service.name in the list.
+            let named = !attributes.is_empty();
+            attributes.extend(more.into_iter().filter(|(k, _)| !(named && k == "service.name")));
+        }
+        Ok(ResourceConfig { attributes, elf: None })
+    }
+}
+
+/// A set, non-empty environment variable.
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `key=value,key=value` as OpenTelemetry's environment variables write lists (W3C baggage
+/// syntax without properties; values percent-decoded, whitespace around items trimmed).
+pub(crate) fn parse_kv_list(s: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else { return Err(format!("{item:?} is not key=value")) };
+        let k = k.trim();
+        if k.is_empty() {
+            return Err(format!("{item:?} has an empty key"));
+        }
+        let v = percent_encoding::percent_decode_str(v.trim())
+            .decode_utf8()
+            .map_err(|_| format!("{item:?}: the value is not UTF-8 once percent-decoded"))?;
+        out.push((k.to_string(), v.into_owned()));
+    }
+    Ok(out)
+}
+
+/// The resource of a stream: `service.name` (from the configuration, else the firmware's file
+/// name, else `unknown_service:tickspan` as OpenTelemetry's SDKs name an unnamed service), the
+/// configured attributes, then the node: `tickspan.node` (the stream's node id),
+/// `tickspan.target` and, with `--elf`, `process.executable.name` and
+/// `process.executable.build_id.gnu`. A configured key is never repeated by ours.
+pub fn resource(meta: &Meta, cfg: &ResourceConfig) -> Resource {
+    let given = |k: &str| cfg.attributes.iter().any(|(key, _)| key == k);
+    let mut attributes = Vec::new();
+    if !given("service.name") {
+        let name = match &cfg.elf {
+            Some((file, _)) => file.clone(),
+            None => "unknown_service:tickspan".to_string(),
+        };
+        attributes.push(kv_str("service.name", &name));
+    }
+    attributes.extend(cfg.attributes.iter().map(|(k, v)| kv_str(k, v)));
+    let mut ours = vec![kv_int("tickspan.node", meta.node)];
+    if !meta.target.is_empty() {
+        ours.push(kv_str("tickspan.target", &meta.target));
+    }
+    if let Some((file, build_id)) = &cfg.elf {
+        ours.push(kv_str("process.executable.name", file));
+        if let Some(id) = build_id {
+            ours.push(kv_str("process.executable.build_id.gnu", id));
+        }
+    }
+    attributes.extend(ours.into_iter().filter(|kv| !given(&kv.key)));
+    Resource { attributes, ..Default::default() }
+}
+
+/// The instrumentation scope of every span: tickspan and its version.
+pub(crate) fn scope() -> InstrumentationScope {
+    InstrumentationScope { name: "tickspan".into(), version: env!("CARGO_PKG_VERSION").into(), ..Default::default() }
+}
+
+fn kv(k: &str, value: any_value::Value) -> KeyValue {
+    KeyValue { key: k.to_string(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
+}
+
+fn kv_str(k: &str, v: &str) -> KeyValue {
+    kv(k, any_value::Value::StringValue(v.to_string()))
+}
+
+fn kv_int(k: &str, v: u64) -> KeyValue {
+    kv(k, any_value::Value::IntValue(v.min(i64::MAX as u64) as i64))
+}
+
+/// A value event's value, typed (see the module docs).
+fn kv_value(k: &str, v: Value) -> KeyValue {
+    kv(
+        k,
+        match v {
+            Value::U(u) => match i64::try_from(u) {
+                Ok(i) => any_value::Value::IntValue(i),
+                Err(_) => any_value::Value::StringValue(u.to_string()),
+            },
+            Value::I(i) => any_value::Value::IntValue(i),
+            Value::F(f) => any_value::Value::DoubleValue(f),
+        },
+    )
+}
+
+fn time(meta: &Meta, ts: u64) -> u64 {
+    meta.unix_ns(ts).unwrap_or_else(|| meta.clock.to_ns(meta.rel(ts)))
+}
+
+fn hex(out: &mut String, bytes: &[u8]) {
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+}
+
+fn any_json(out: &mut String, v: &AnyValue) {
+    use any_value::Value as V;
+    let _ = match &v.value {
+        Some(V::StringValue(s)) => write!(out, r#"{{"stringValue":{}}}"#, js(s)),
+        Some(V::BoolValue(b)) => write!(out, r#"{{"boolValue":{b}}}"#),
+        Some(V::IntValue(i)) => write!(out, r#"{{"intValue":"{i}"}}"#),
+        Some(V::DoubleValue(f)) if f.is_nan() => write!(out, r#"{{"doubleValue":"NaN"}}"#),
+        Some(V::DoubleValue(f)) if f.is_infinite() => {
+            write!(out, r#"{{"doubleValue":"{}Infinity"}}"#, if *f < 0.0 { "-" } else { "" })
+        }
+        // `{:?}` keeps a decimal point or an exponent (`1.0`, `1e300`): a JSON number that
+        // parses back as a double, never as an integer.
+        Some(V::DoubleValue(f)) => write!(out, r#"{{"doubleValue":{f:?}}}"#),
+        // Not built by tickspan: an empty AnyValue.
+        _ => write!(out, "{{}}"),
+    };
+}
+
+fn kvs_json(out: &mut String, kvs: &[KeyValue]) {
+    out.push('[');
+    for (i, kv) in kvs.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let _ = write!(out, r#"{{"key":{},"value":"#, js(&kv.key));
+        any_json(out, kv.value.as_ref().unwrap_or(&AnyValue { value: None }));
+        out.push('}');
+    }
+    out.push(']');
+}
+
+/// A span as OTLP/JSON.
+pub(crate) fn span_json(out: &mut String, s: &Span) {
+    out.push_str(r#"{"traceId":""#);
+    hex(out, &s.trace_id);
+    out.push_str(r#"","spanId":""#);
+    hex(out, &s.span_id);
+    out.push('"');
+    if !s.parent_span_id.is_empty() {
+        out.push_str(r#","parentSpanId":""#);
+        hex(out, &s.parent_span_id);
+        out.push('"');
+    }
+    let _ = write!(
+        out,
+        r#","name":{},"kind":{},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":"#,
+        js(&s.name),
+        s.kind,
+        s.start_time_unix_nano,
+        s.end_time_unix_nano
+    );
+    kvs_json(out, &s.attributes);
+    if !s.events.is_empty() {
+        out.push_str(r#","events":["#);
+        for (i, e) in s.events.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, r#"{{"timeUnixNano":"{}","name":{}"#, e.time_unix_nano, js(&e.name));
+            if !e.attributes.is_empty() {
+                out.push_str(r#","attributes":"#);
+                kvs_json(out, &e.attributes);
+            }
+            out.push('}');
+        }
+        out.push(']');
+    }
+    if s.dropped_events_count > 0 {
+        let _ = write!(out, r#","droppedEventsCount":{}"#, s.dropped_events_count);
+    }
+    out.push('}');
+}
+
+/// The start of an `ExportTraceServiceRequest` up to its span list; [`REQUEST_END`] closes it.
+fn request_start(out: &mut String, resource: &Resource) {
+    out.push_str(r#"{"resourceSpans":[{"resource":{"attributes":"#);
+    kvs_json(out, &resource.attributes);
+    let scope = scope();
+    let _ = write!(out, r#"}},"scopeSpans":[{{"scope":{{"name":{},"version":{}}},"spans":["#, js(&scope.name), js(&scope.version));
+}
+
+const REQUEST_END: &str = "]}]}]}";
+
+/// One `ExportTraceServiceRequest` as OTLP/JSON.
+pub(crate) fn request_json(resource: &Resource, spans: &[Span]) -> String {
+    let mut out = String::new();
+    request_start(&mut out, resource);
+    for (i, s) in spans.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        span_json(&mut out, s);
+    }
+    out.push_str(REQUEST_END);
+    out
+}
+
+/// Streams OTLP/JSON spans to `out`: one `ExportTraceServiceRequest` for the whole trace.
+pub struct Otlp<W: Write> {
+    out: W,
+    resource: ResourceConfig,
+    started: bool,
+    first: bool,
+    builder: Builder,
+    buf: String,
+    err: Errors,
+}
+
 impl<W: Write> Otlp<W> {
-    /// An export to `out`; the document starts with the first span.
-    pub fn new(out: W) -> Self {
-        Otlp { out, started: false, first: true, seed: 0, events: FxHashMap::default(), err: Errors::default() }
+    /// An export to `out` with this resource; the document starts with the first span.
+    pub fn new(out: W, resource: ResourceConfig) -> Self {
+        Otlp { out, resource, started: false, first: true, builder: Builder::default(), buf: String::new(), err: Errors::default() }
     }
 
     fn start(&mut self, meta: &Meta) {
         if std::mem::replace(&mut self.started, true) {
             return;
         }
-        let anchor = meta.anchor.map_or(0, |(t, u)| mix(t) ^ u);
-        self.seed = mix(meta.node ^ anchor ^ mix(meta.start.unwrap_or(0)));
-        let mut attrs = vec![kv_str("service.name", "tickspan"), kv_int("tickspan.node", meta.node)];
-        if !meta.target.is_empty() {
-            attrs.push(kv_str("tickspan.target", &meta.target));
-        }
-        let r = write!(
-            self.out,
-            r#"{{"resourceSpans":[{{"resource":{{"attributes":[{}]}},"scopeSpans":[{{"scope":{{"name":"tickspan","version":"{}"}},"spans":["#,
-            attrs.join(","),
-            env!("CARGO_PKG_VERSION")
-        );
-        self.err.keep(r);
-    }
-
-    /// Hex trace id of the trace rooted at span `root`.
-    pub(crate) fn trace_id(&self, root: u64) -> String {
-        format!("{:016x}{:016x}", mix(self.seed ^ root), mix(self.seed.rotate_left(32) ^ !root))
-    }
-
-    /// Hex span id of span `uid` (never all zeros).
-    pub(crate) fn span_id(&self, uid: u64) -> String {
-        format!("{:016x}", mix(self.seed ^ uid.rotate_left(17)).max(1))
+        let mut head = String::new();
+        request_start(&mut head, &resource(meta, &self.resource));
+        self.err.keep(self.out.write_all(head.as_bytes()));
     }
 
     /// Closes the document.
     pub fn finish(mut self, meta: &Meta) -> io::Result<()> {
         self.start(meta);
-        self.err.keep(self.out.write_all(b"]}]}]}\n"));
+        self.err.keep(self.out.write_all(REQUEST_END.as_bytes()).and_then(|_| self.out.write_all(b"\n")));
         if let Some(e) = self.err.0.take() {
             return Err(e);
         }
@@ -85,106 +385,24 @@ impl<W: Write> Otlp<W> {
     }
 }
 
-fn kv_str(k: &str, v: &str) -> String {
-    format!(r#"{{"key":{},"value":{{"stringValue":{}}}}}"#, js(k), js(v))
-}
-
-fn kv_int(k: &str, v: u64) -> String {
-    format!(r#"{{"key":{},"value":{{"intValue":"{}"}}}}"#, js(k), v.min(i64::MAX as u64))
-}
-
-/// A value event's value, typed (see the module docs).
-fn kv_value(k: &str, v: Value) -> String {
-    let value = match v {
-        Value::U(u) => match i64::try_from(u) {
-            Ok(i) => format!(r#"{{"intValue":"{i}"}}"#),
-            Err(_) => format!(r#"{{"stringValue":"{u}"}}"#),
-        },
-        Value::I(i) => format!(r#"{{"intValue":"{i}"}}"#),
-        Value::F(f) if f.is_nan() => r#"{"doubleValue":"NaN"}"#.into(),
-        Value::F(f) if f.is_infinite() => {
-            format!(r#"{{"doubleValue":"{}Infinity"}}"#, if f < 0.0 { "-" } else { "" })
-        }
-        // `{:?}` keeps a decimal point or an exponent (`1.0`, `1e300`): a JSON number that
-        // parses back as a double, never as an integer.
-        Value::F(f) => format!(r#"{{"doubleValue":{f:?}}}"#),
-    };
-    format!(r#"{{"key":{},"value":{value}}}"#, js(k))
-}
-
-fn time(meta: &Meta, ts: u64) -> u64 {
-    meta.unix_ns(ts).unwrap_or_else(|| meta.clock.to_ns(meta.rel(ts)))
-}
-
 impl<W: Write> Visitor for Otlp<W> {
-    fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
+    fn close(&mut self, meta: &Meta, s: &TlSpan, _path: &[NameId]) {
         self.start(meta);
-        let events = self.events.remove(&s.uid);
+        let span = self.builder.span(meta, s);
         if self.err.0.is_some() {
             return;
         }
-        let info = meta.names.info(s.name);
-        let mut attrs = vec![
-            kv_str("thread.name", &meta.ctx_name(s.ctx)),
-            kv_int("thread.id", s.ctx as u64),
-            kv_int("tickspan.self_ns", meta.clock.to_ns(s.self_ticks)),
-            kv_int("tickspan.isr_ns", meta.clock.to_ns(s.isr_ticks)),
-        ];
-        attrs.push(kv_int("tickspan.callsite", info.cs as u64));
-        if !info.file.is_empty() {
-            attrs.push(kv_str("code.filepath", &info.file));
-            attrs.push(kv_int("code.lineno", info.line as u64));
+        self.buf.clear();
+        if !std::mem::take(&mut self.first) {
+            self.buf.push_str(",\n");
         }
-        match s.kind {
-            SpanKind::Isr => attrs.push(kv_int("tickspan.irq", s.id as u64)),
-            SpanKind::Manual => attrs.push(kv_int("tickspan.span_id", s.id as u64)),
-            SpanKind::Scoped => {}
-        }
-        if s.unfinished {
-            attrs.push(r#"{"key":"tickspan.unfinished","value":{"boolValue":true}}"#.into());
-        }
-        let mut body = format!(r#"{{"traceId":"{}","spanId":"{}","#, self.trace_id(s.root), self.span_id(s.uid));
-        if s.parent != 0 {
-            let _ = write!(body, r#""parentSpanId":"{}","#, self.span_id(s.parent));
-        }
-        let _ = write!(
-            body,
-            r#""name":{},"kind":1,"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":[{}]"#,
-            js(meta.names.name(s.name)),
-            time(meta, s.start),
-            time(meta, s.end),
-            attrs.join(",")
-        );
-        if let Some(ev) = events {
-            let ev: Vec<String> =
-                ev.into_iter().map(|(t, e)| format!(r#"{{"timeUnixNano":"{}",{e}}}"#, time(meta, t))).collect();
-            let _ = write!(body, r#","events":[{}]"#, ev.join(","));
-        }
-        body.push_str(r#","status":{}}"#);
-        let sep = if std::mem::take(&mut self.first) { "" } else { ",\n" };
-        let r = self.out.write_all(sep.as_bytes()).and_then(|_| self.out.write_all(body.as_bytes()));
+        span_json(&mut self.buf, &span);
+        let r = self.out.write_all(self.buf.as_bytes());
         self.err.keep(r);
     }
 
     fn mark(&mut self, meta: &Meta, m: &Mark) {
-        if m.span == 0 {
-            return;
-        }
-        let list = self.events.entry(m.span).or_default();
-        if list.len() >= MAX_EVENTS {
-            return;
-        }
-        let e = match m.kind {
-            MarkKind::Event => format!(r#""name":{}"#, js(meta.names.name(m.name))),
-            MarkKind::Value(v) => {
-                format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_value("value", v))
-            }
-            MarkKind::Task(t) => {
-                format!(r#""name":{},"attributes":[{}]"#, js(meta.names.name(m.name)), kv_int("task", t as u64))
-            }
-            MarkKind::Loss(n) => format!(r#""name":"records lost","attributes":[{}]"#, kv_int("count", n as u64)),
-        };
-        list.push((m.ts, e));
+        self.builder.mark(meta, m);
     }
 }
 
@@ -214,13 +432,15 @@ mod tests {
         ];
         let mut t = Timeline::new(4);
         let mut doc = Vec::new();
-        let mut o = Otlp::new(&mut doc);
+        let mut o = Otlp::new(&mut doc, ResourceConfig::default());
         for i in items {
             t.push(i, &mut o);
         }
         t.finish(&mut o);
         o.finish(&t.meta).unwrap();
         let v: Value = serde_json::from_slice(&doc).expect("valid JSON");
+        let attrs = v["resourceSpans"][0]["resource"]["attributes"].as_array().unwrap();
+        assert_eq!(attrs[0], serde_json::json!({"key": "service.name", "value": {"stringValue": "unknown_service:tickspan"}}));
         let spans = v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap();
         assert_eq!(spans.len(), 3);
         let hex = |s: &Value, n: usize| {
@@ -247,8 +467,33 @@ mod tests {
     }
 
     #[test]
+    fn events_beyond_the_limit_are_counted() {
+        let mut t = Timeline::new(4);
+        let mut doc = Vec::new();
+        let mut o = Otlp::new(&mut doc, ResourceConfig::default());
+        t.push(header(1_000_000), &mut o);
+        t.push(def(0x10, "busy", CallsiteKind::Span), &mut o);
+        t.push(def(0x30, "rx", CallsiteKind::Event), &mut o);
+        t.push(rec(0, 1, SpanEnter, 0x10, 0, 0), &mut o);
+        for i in 0..MAX_EVENTS as u64 + 5 {
+            t.push(rec(0, 2 + i, Event, 0x30, 0, 0), &mut o);
+        }
+        t.push(rec(0, 1000, SpanExit, 0x10, 0, 0), &mut o);
+        t.finish(&mut o);
+        o.finish(&t.meta).unwrap();
+        let v: Value = serde_json::from_slice(&doc).unwrap();
+        let span = &v["resourceSpans"][0]["scopeSpans"][0]["spans"][0];
+        assert_eq!(span["events"].as_array().unwrap().len(), MAX_EVENTS);
+        assert_eq!(span["droppedEventsCount"], 5);
+    }
+
+    #[test]
     fn values_keep_their_type() {
-        let typed = |v| serde_json::from_str::<Value>(&kv_value("value", v)).unwrap()["value"].clone();
+        let typed = |v| {
+            let mut s = String::new();
+            any_json(&mut s, kv_value("value", v).value.as_ref().unwrap());
+            serde_json::from_str::<Value>(&s).unwrap()
+        };
         use crate::model::Value::{F, I, U};
         assert_eq!(typed(U(9)), serde_json::json!({"intValue": "9"}));
         assert_eq!(typed(U(i64::MAX as u64)), serde_json::json!({"intValue": i64::MAX.to_string()}));
@@ -261,5 +506,38 @@ mod tests {
         assert_eq!(typed(F(f64::NAN)), serde_json::json!({"doubleValue": "NaN"}));
         assert_eq!(typed(F(f64::NEG_INFINITY)), serde_json::json!({"doubleValue": "-Infinity"}));
         assert_eq!(typed(F(f64::INFINITY)), serde_json::json!({"doubleValue": "Infinity"}));
+    }
+
+    #[test]
+    fn resource_lists_follow_the_otel_syntax() {
+        assert_eq!(
+            parse_kv_list(" service.name = gw , deployment.environment=prod%2Ceu,,k=a%3Db").unwrap(),
+            [("service.name".into(), "gw".into()), ("deployment.environment".into(), "prod,eu".into()), ("k".into(), "a=b".into())]
+        );
+        assert!(parse_kv_list("novalue").unwrap_err().contains("not key=value"));
+        assert!(parse_kv_list("=v").unwrap_err().contains("empty key"));
+        assert!(parse_kv_list("k=%ff").unwrap_err().contains("UTF-8"));
+        let cfg = ResourceConfig {
+            attributes: vec![("service.name".into(), "gw".into()), ("tickspan.node".into(), "mine".into())],
+            elf: Some(("app".into(), Some("abcd".into()))),
+        };
+        let meta = Meta { node: 7, target: "thumbv7m".into(), ..Meta::default() };
+        let keys: Vec<(String, String)> = resource(&meta, &cfg)
+            .attributes
+            .iter()
+            .map(|kv| {
+                let mut v = String::new();
+                any_json(&mut v, kv.value.as_ref().unwrap());
+                (kv.key.clone(), v)
+            })
+            .collect();
+        let expect = [
+            ("service.name", r#"{"stringValue":"gw"}"#),
+            ("tickspan.node", r#"{"stringValue":"mine"}"#),
+            ("tickspan.target", r#"{"stringValue":"thumbv7m"}"#),
+            ("process.executable.name", r#"{"stringValue":"app"}"#),
+            ("process.executable.build_id.gnu", r#"{"stringValue":"abcd"}"#),
+        ];
+        assert_eq!(keys, expect.map(|(k, v)| (k.to_string(), v.to_string())));
     }
 }
