@@ -159,7 +159,7 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
             header_sent: false,
             sync_pending: true,
             time: Timebase::new(info.clock_wrap),
-            marks: rings.each_ref().map(|r| Marks::new(r.peek().start)),
+            marks: [Marks::new(0); R],
             ambiguous: None,
             ring: 0,
             turn: 0,
@@ -170,6 +170,10 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
             no_ring: core::ptr::eq(rings.as_ptr() as *const u8, crate::context::RINGS.as_ptr() as *const u8)
                 .then(crate::context::no_ring::Report::new),
         };
+        // In place: building the array by `map` costs a copy of it (a `memcpy` in firmware).
+        for (m, r) in drain.marks.iter_mut().zip(rings) {
+            *m = Marks::new(r.peek().start);
+        }
         drain.tick();
         drain
     }

@@ -1,22 +1,26 @@
 #!/usr/bin/env bash
-# Flash and RAM of tickspan's part of a minimal firmware (thumbv7m, opt-level "s", LTO).
+# Flash and RAM of tickspan's part of a minimal firmware (default thumbv7m, opt-level "s", LTO).
 # Builds three firmwares that differ only in tickspan (src/bin/footprint*.rs) and diffs their
 # section sizes: flash = .vector_table + .text + .rodata + .data, RAM = .data + .bss + .uninit.
-# Usage: examples/firmware/footprint.sh [opt-level]   (needs llvm-size; llvm-nm for the symbols)
+# Usage: [FEATURES=small-drain] examples/firmware/footprint.sh [opt-level [target]]
+# (needs llvm-size; llvm-nm for the symbols)
 set -euo pipefail
 cd "$(dirname "$0")"
 opt="${1:-s}"
+target="${2:-thumbv7m-none-eabi}"
 bins=(footprint_base footprint_record footprint)
-CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" cargo build --quiet --release $(printf -- '--bin %s ' "${bins[@]}")
+CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" cargo build --quiet --release --target "$target" \
+    --features "${FEATURES:-}" $(printf -- '--bin %s ' "${bins[@]}")
+out="${CARGO_TARGET_DIR:-target}/$target/release"
 size() {
-    llvm-size -A "${CARGO_TARGET_DIR:-target}/thumbv7m-none-eabi/release/$1" | awk '
+    llvm-size -A "$out/$1" | awk '
         /^\.(vector_table|text|rodata)[ \t]/ { f += $2 }
         /^\.data[ \t]/                       { f += $2; r += $2 }
         /^\.(bss|uninit)[ \t]/               { r += $2 }
         END { print f, r }'
 }
 read -r f0 r0 < <(size footprint_base)
-echo "opt-level \"$opt\"; bytes                          flash      RAM"
+echo "$target, opt-level \"$opt\", features \"${FEATURES:-}\"; bytes   flash      RAM"
 printf '%-44s %7d  %7d\n' "footprint_base (no tickspan)" "$f0" "$r0"
 for b in footprint_record footprint; do
     read -r f r < <(size "$b")
@@ -27,7 +31,7 @@ ctxs=$(grep -oP 'TICKSPAN_CONTEXTS = "\K[0-9]+' .cargo/config.toml)
 echo "rings: $ctxs × (16 B header + $slots × 16 B) = $((ctxs * (16 + slots * 16))) B of that RAM"
 if command -v llvm-nm > /dev/null; then
     echo "largest tickspan symbols in footprint (the drain is inlined into main):"
-    llvm-nm --size-sort -S -C "${CARGO_TARGET_DIR:-target}"/thumbv7m-none-eabi/release/footprint \
+    llvm-nm --size-sort -S -C "$out/footprint" \
         | grep -i -E 'tickspan|__cortex_m_rt_main|memcpy|memclr' | tail -12 \
         | while read -r _ sz kind name; do printf '  %6d  %s %s\n' "$((16#$sz))" "$kind" "$name"; done
 fi

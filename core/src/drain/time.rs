@@ -12,6 +12,7 @@
 //! ([`Timebase::certain`]).
 
 use crate::record::{Kind, Record};
+use core::mem::MaybeUninit;
 
 /// Marks kept per ring. Adjacent windows are merged while they stay under half a period, so
 /// this many cover a backlog of several periods; beyond it the newest window widens and, past
@@ -32,10 +33,13 @@ pub(super) struct Mark {
     pub(super) lo: u64,
 }
 
-/// The marks of one ring, oldest first.
+/// The marks of one ring, oldest first: a circular buffer (consuming the oldest moves no
+/// memory) whose free slots stay uninitialised (a new drain clears nothing).
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Marks {
-    m: [Mark; MARKS],
+    m: [MaybeUninit<Mark>; MARKS],
+    /// Slot of the oldest mark.
+    head: usize,
     len: usize,
     /// Write index at the latest reading, and that reading's time: records from `w` on were
     /// written after `lo`.
@@ -46,7 +50,27 @@ pub(super) struct Marks {
 impl Marks {
     /// No marks; the ring's unread records start at `read`, written at an unknown time.
     pub(super) const fn new(read: u32) -> Marks {
-        Marks { m: [Mark { w: 0, raw: 0, t: 0, lo: 0 }; MARKS], len: 0, w: read, lo: 0 }
+        Marks { m: [MaybeUninit::uninit(); MARKS], head: 0, len: 0, w: read, lo: 0 }
+    }
+
+    /// The slot of the `k`-th oldest mark (`k < MARKS`), without a division (none on Armv6-M).
+    #[inline(always)]
+    fn slot(&self, k: usize) -> usize {
+        let i = self.head + k;
+        if i >= MARKS {
+            i - MARKS
+        } else {
+            i
+        }
+    }
+
+    /// The `k`-th oldest mark, `k < len`.
+    #[inline(always)]
+    fn get(&mut self, k: usize) -> Option<&mut Mark> {
+        let slot = self.slot(k);
+        let m = self.m.get_mut(slot).filter(|_| k < self.len)?;
+        // SAFETY: slots `head .. head + len` (circularly) hold marks written by `note`.
+        Some(unsafe { m.assume_init_mut() })
     }
 
     /// Notes reading `t` (`raw` as read), taken after the ring's write index read `w`.
@@ -54,14 +78,16 @@ impl Marks {
     #[inline]
     pub(super) fn note(&mut self, w: u32, raw: u32, t: u64, merge_below: u64) {
         if w != self.w {
-            let last = self.len.checked_sub(1).and_then(|i| self.m.get_mut(i));
-            match last {
-                Some(last) if self.len == MARKS || t.wrapping_sub(last.lo) < merge_below => {
+            let full = self.len == MARKS;
+            let lo = self.lo;
+            match self.len.checked_sub(1).and_then(|k| self.get(k)) {
+                Some(last) if full || t.wrapping_sub(last.lo) < merge_below => {
                     (last.w, last.raw, last.t) = (w, raw, t);
                 }
                 _ => {
-                    if let Some(m) = self.m.get_mut(self.len) {
-                        *m = Mark { w, raw, t, lo: self.lo };
+                    let slot = self.slot(self.len);
+                    if let Some(m) = self.m.get_mut(slot) {
+                        m.write(Mark { w, raw, t, lo });
                         self.len += 1;
                     }
                 }
@@ -77,11 +103,14 @@ impl Marks {
     #[inline]
     pub(super) fn window(&mut self, i: u32, end: u32) -> Option<(Mark, u32)> {
         // Indices wrap: compare distances from `i` (a ring holds far fewer than 2^31 records).
-        while self.len > 0 && self.m[0].w.wrapping_sub(i) as i32 <= 0 {
-            self.m.copy_within(1..self.len, 0);
+        let m = loop {
+            let m = *self.get(0)?;
+            if m.w.wrapping_sub(i) as i32 > 0 {
+                break m;
+            }
+            self.head = self.slot(1);
             self.len -= 1;
-        }
-        let m = *self.m[..self.len].first()?;
+        };
         let stop = if m.w.wrapping_sub(i) < end.wrapping_sub(i) { m.w } else { end };
         Some((m, stop))
     }
@@ -205,13 +234,32 @@ mod tests {
     }
 
     #[test]
+    fn consumed_marks_free_their_slots_for_later_windows() {
+        let mut m = Marks::new(0);
+        let mut t = 0;
+        // Many more windows than slots, each consumed before the next ones: slots are reused
+        // around the buffer and every window still reads back as noted.
+        for k in 0..(3 * MARKS as u32) {
+            for j in 1..=2 {
+                t += 1000;
+                m.note(4 * k + 2 * j, 0, t, 10);
+            }
+            let (a, stop) = m.window(4 * k, 4 * k + 4).unwrap();
+            assert_eq!((a.w, a.t, stop), (4 * k + 2, t - 1000, 4 * k + 2));
+            let (b, stop) = m.window(4 * k + 2, 4 * k + 4).unwrap();
+            assert_eq!((b.w, b.lo, b.t, stop), (4 * k + 4, t - 1000, t, 4 * k + 4));
+            assert!(m.window(4 * k + 4, 4 * k + 4).is_none());
+        }
+    }
+
+    #[test]
     fn full_marks_widen_the_newest_window() {
         let mut m = Marks::new(0);
         for k in 1..=MARKS as u32 + 3 {
             m.note(k, 0, k as u64 * 1000, 10);
         }
         assert_eq!(m.len, MARKS);
-        let last = m.m[MARKS - 1];
+        let last = *m.get(MARKS - 1).unwrap();
         assert_eq!((last.w, last.t, last.lo), (MARKS as u32 + 3, (MARKS as u64 + 3) * 1000, (MARKS as u64 - 1) * 1000));
     }
 

@@ -15,7 +15,7 @@
 //! step and a store.
 
 use super::{
-    body, frame_type, has_callsite, op, payload_of, CallsiteInfo, Payload, StreamHeader, CRC,
+    body, frame_type, has_callsite, op, payload_of, CallsiteInfo, Payload, StreamHeader,
     ENCODED_CAPACITY, MAGIC,
 };
 use crate::record::{Kind, Record};
@@ -43,17 +43,51 @@ const _: () = assert!(RECORD_LIMIT + MAX_ENTRY_LEN + LOSS_LEN < 254);
 /// from one register.
 #[repr(C)]
 struct Tables {
-    /// CRC-32C (reflected, one byte per step).
-    crc: [u32; 256],
+    /// CRC-32C (reflected): one byte per step, or with feature `small-drain` one nibble (two
+    /// lookups a byte, 64 bytes of flash instead of 1 KiB).
+    crc: [u32; CRC_TABLE],
     /// See [`kind_info`].
     kinds: [u8; 16],
 }
 
-static TABLES: Tables = Tables { crc: CRC.table()[0], kinds: kind_info() };
+const CRC_TABLE: usize = if cfg!(feature = "small-drain") { 16 } else { 256 };
+
+static TABLES: Tables = Tables { crc: crc_table(), kinds: kind_info() };
+
+/// The reflected CRC-32C table for `CRC_TABLE`-valued steps (the `crc` crate builds only the
+/// byte-wise ones).
+const fn crc_table<const N: usize>() -> [u32; N] {
+    const POLY: u32 = 0x82F6_3B78; // CRC-32C, reflected
+    let bits = N.trailing_zeros();
+    let mut t = [0u32; N];
+    let mut i = 0;
+    while i < N {
+        let mut c = i as u32;
+        let mut k = 0;
+        while k < bits {
+            c = if c & 1 != 0 { c >> 1 ^ POLY } else { c >> 1 };
+            k += 1;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+}
 
 #[inline(always)]
 fn crc_step(crc: u32, b: u8) -> u32 {
-    TABLES.crc[(crc as u8 ^ b) as usize] ^ (crc >> 8)
+    crc_step_with(&TABLES.crc, crc, b)
+}
+
+#[inline(always)]
+fn crc_step_with<const N: usize>(table: &[u32; N], crc: u32, b: u8) -> u32 {
+    let c = crc ^ b as u32;
+    if N == 16 {
+        let c = table[(c & 0xF) as usize] ^ (c >> 4);
+        table[(c & 0xF) as usize] ^ (c >> 4)
+    } else {
+        table[(c & 0xFF) as usize % N] ^ (c >> 8)
+    }
 }
 
 /// Where the frame in progress stands: output length, index of the pending COBS code byte,
@@ -862,6 +896,19 @@ fn truncate_start(s: &str, max: usize) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::CRC;
+
+    #[test]
+    fn byte_and_nibble_tables_both_compute_crc32c() {
+        let (bytes, nibbles) = (crc_table::<256>(), crc_table::<16>());
+        assert_eq!(bytes, CRC.table()[0]);
+        for data in [&b""[..], b"123456789", b"\x00\xff tickspan frame \x00"] {
+            let by_byte = !data.iter().fold(!0, |c, &b| crc_step_with(&bytes, c, b));
+            let by_nibble = !data.iter().fold(!0, |c, &b| crc_step_with(&nibbles, c, b));
+            assert_eq!((by_byte, by_nibble), (CRC.checksum(data), CRC.checksum(data)));
+        }
+        assert_eq!(CRC.checksum(b"123456789"), 0xE306_9283, "the CRC-32C check value");
+    }
 
     #[test]
     fn truncation_respects_char_boundaries() {
