@@ -45,6 +45,7 @@ pub mod ring;
 mod sync;
 #[cfg(not(loom))]
 pub mod task;
+pub mod trace_context;
 #[cfg(all(feature = "log", not(loom), not(miri)))]
 pub mod log_bridge;
 #[cfg(all(feature = "tracing", not(loom), not(miri)))]
