@@ -12,9 +12,9 @@ pub const MAX_LEN: usize = 8192;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum BaggageError {
-    /// Longer than [`MAX_LEN`] bytes.
+    /// Longer than 8192 (`MAX_LEN`) bytes.
     TooLong,
-    /// More than [`MAX_MEMBERS`] members.
+    /// More than 64 (`MAX_MEMBERS`) members.
     TooManyMembers,
     /// A member without `=`, or a key that is not an RFC 7230 token.
     Key,
@@ -100,7 +100,7 @@ impl<'a> BaggageMember<'a> {
 }
 
 impl<'a> Baggage<'a> {
-    /// Validates a `baggage` value: at most [`MAX_LEN`] bytes and [`MAX_MEMBERS`] members,
+    /// Validates a `baggage` value: at most 8192 (`MAX_LEN`) bytes and 64 (`MAX_MEMBERS`) members,
     /// each `key=value` with optional `;property` parts, keys RFC 7230 tokens, values
     /// `baggage-octet`s (percent-encoded UTF-8). Spaces and tabs around members, `=` and `;`
     /// are allowed; empty members are skipped.
@@ -195,7 +195,7 @@ pub struct BaggageWriter<'b> {
 }
 
 impl<'b> BaggageWriter<'b> {
-    /// A writer into `out` (at most [`MAX_LEN`] bytes of it are used).
+    /// A writer into `out` (at most 8192 (`MAX_LEN`) bytes of it are used).
     pub fn new(out: &'b mut [u8]) -> Self {
         BaggageWriter { out, len: 0, members: 0 }
     }
