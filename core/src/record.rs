@@ -42,6 +42,10 @@ pub enum Kind {
     ValueI = 12,
     /// A value, floating point: `f64::from_bits(a | b << 32)`.
     ValueF = 13,
+    /// Trace context of the innermost open span: `a | b << 32` is the 64-bit field that tag
+    /// bits 4..6 name (`trace_context::LinkField`), bits 6..8 the W3C trace flags. No callsite.
+    /// 15, the batch opcode it travels as (14 is the wire's callsite definition).
+    Link = 15,
 }
 
 impl Kind {
@@ -62,6 +66,7 @@ impl Kind {
             11 => Kind::SpanEnd,
             12 => Kind::ValueI,
             13 => Kind::ValueF,
+            15 => Kind::Link,
             _ => return None,
         })
     }
@@ -100,6 +105,19 @@ impl Record {
         Kind::from_bits(self.tag)
     }
 
+    /// Whether the record could have been written by tickspan: a known kind, a callsite where
+    /// the kind has one, and for a link record nothing above its field and flags. What a host
+    /// reading raw ring memory (post-mortem) checks before trusting a slot.
+    #[inline]
+    pub const fn well_formed(&self) -> bool {
+        match self.kind() {
+            None => false,
+            Some(Kind::Sync | Kind::Loss) => true,
+            Some(Kind::Link) => self.tag & !0xFF == 0,
+            Some(_) => self.callsite() != 0,
+        }
+    }
+
     /// The callsite id (the callsite's 16-byte-aligned address or offset; 0 for none).
     #[inline]
     pub const fn callsite(&self) -> u32 {
@@ -134,7 +152,7 @@ mod tests {
         for bits in 0..16u32 {
             match Kind::from_bits(bits) {
                 Some(k) => assert_eq!(k as u32, bits),
-                None => assert!(bits == 0 || bits > 13),
+                None => assert!(bits == 0 || bits == 14),
             }
         }
         let r = Record::new(Kind::ValueU, 0x1230, 7, 0xdead_beef, 0x1);
@@ -143,5 +161,9 @@ mod tests {
         assert_eq!(r.value(), 0x1_dead_beef);
         assert_eq!(Record::from_words(r.to_words()), r);
         assert_eq!(Record::default().kind(), None);
+        assert!(!Record::default().well_formed());
+        assert!(Record::new(Kind::Link, 0x30, 1, 2, 3).well_formed());
+        assert!(!Record { tag: 0xFFFF_FFFF, ts: 0, a: 0, b: 0 }.well_formed());
+        assert!(!Record::new(Kind::SpanEnter, 0, 1, 0, 0).well_formed());
     }
 }

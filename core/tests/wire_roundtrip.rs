@@ -23,6 +23,8 @@ fn expected(ctx: u32, e: &Entry) -> String {
             let (callsite, a, b) = match kind {
                 Kind::SpanEnter | Kind::SpanExit => (callsite, 0, 0),
                 Kind::Sync => (0, 0, 0),
+                // Only the link field and flags (tag bits 4..8) travel.
+                Kind::Link => (callsite & 0xF0, a, b),
                 Kind::Event | Kind::IsrEnter | Kind::IsrExit | Kind::TaskSwitch | Kind::SpanEnd => {
                     (callsite, a, 0)
                 }

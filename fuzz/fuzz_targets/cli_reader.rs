@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     let mut otlp_doc = Vec::new();
     // Small node limits, so that the per-call tree's cut-off is reached.
     let trees = (Tree::new(io::sink(), Filter::default(), true, 8), Tree::new(io::sink(), Filter::default(), false, 8));
-    let exports = (Chrome::new(&mut chrome_doc), (Otlp::new(&mut otlp_doc), Folded::default()));
+    let exports = (Chrome::new(&mut chrome_doc), (Otlp::new(&mut otlp_doc, Default::default()), Folded::default()));
     let mut v = (trees, (Stats::default(), exports));
 
     let mut tl = Timeline::new(window);

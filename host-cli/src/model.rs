@@ -15,6 +15,10 @@
 use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Level, Rec, Sink};
 use crate::units::Clock;
 use rustc_hash::FxHashMap;
+use tickspan::trace_context::LinkField;
+
+mod links;
+pub use links::{Links, SpanLink};
 
 /// Index of an interned callsite name.
 pub type NameId = u32;
@@ -72,7 +76,8 @@ fn cache_slot(cs: u32) -> usize {
 
 impl Default for Names {
     fn default() -> Self {
-        let overflow = NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None, level: None };
+        let overflow =
+            NameInfo { cs: 0, name: "(too many callsites)".into(), file: "".into(), line: 0, kind: None, level: None };
         // Callsite ids have their low four bits clear, so `1` never matches a real id.
         Names { by_cs: FxHashMap::default(), infos: vec![overflow], resolver: None, cache: Box::new([(1, 0); CACHE]) }
     }
@@ -177,6 +182,8 @@ pub struct Meta {
     /// The first [`MAX_CLOCK_WARNINGS`] ambiguous-time reports of the stream (all are counted
     /// in [`Counters::ambiguous`]).
     pub clock_warnings: Vec<ClockWarning>,
+    /// Trace context of the open spans that are part of a distributed trace.
+    pub links: Links,
 }
 
 /// Reports kept in [`Meta::clock_warnings`] (the rest are only counted).
@@ -478,7 +485,7 @@ impl Ctx {
         acc: &[u64],
         next_uid: &mut u64,
         dropped: &mut u64,
-        meta: &Meta,
+        meta: &mut Meta,
         v: &mut impl Visitor,
         ctx: u32,
         ts: u64,
@@ -500,12 +507,15 @@ impl Ctx {
         self.stack.push(Frame { uid, name, kind, id, start: ts, child_dur: 0, child_isr: 0, isr_snap });
         self.path.push(name);
         let depth = (self.stack.len() - 1) as u32;
+        if !meta.links.is_empty() && parent != 0 && kind != SpanKind::Isr {
+            meta.links.inherit(uid, parent);
+        }
         v.open(meta, &Span::opening(uid, parent, root, ctx, name, kind, ts, depth, id));
     }
 
     // Inlined: it runs once per span, and the visitors' fast paths inline into it.
     #[inline(always)]
-    fn close_top(&mut self, acc: &[u64], meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
+    fn close_top(&mut self, acc: &[u64], meta: &mut Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
         let c = self;
         let Some(f) = c.stack.pop() else { return };
         let end = ts.max(f.start);
@@ -539,8 +549,10 @@ impl Ctx {
         };
         v.close(meta, &span, &c.path[..depth]);
         c.path.truncate(depth);
+        if !meta.links.is_empty() {
+            meta.links.close(f.uid);
+        }
     }
-
 }
 
 struct IsrFrame {
@@ -685,7 +697,7 @@ impl Timeline {
     pub fn finish(&mut self, v: &mut impl Visitor) {
         self.flush(v);
         let end = self.meta.end;
-        let meta = &self.meta;
+        let meta = &mut self.meta;
         for ctx in 0..self.st.ctxs.len() {
             while !self.st.ctxs[ctx].stack.is_empty() {
                 self.st.close_top(meta, v, ctx as u32, end, true);
@@ -838,7 +850,12 @@ impl State {
                 }
             }
             self.ctxs[i] = c;
-            let name = if r.kind == Kind::Loss { 0 } else { meta.names.intern(r.callsite) };
+            // A link record has no callsite: `name` carries its tag bits 4..8 (field, flags).
+            let name = match r.kind {
+                Kind::Loss => 0,
+                Kind::Link => r.callsite >> 4,
+                _ => meta.names.intern(r.callsite),
+            };
             self.apply(meta, v, ctx, QRec { ts: r.ts, a: r.a, name, b: r.b, kind: r.kind });
             c = std::mem::take(&mut self.ctxs[i]);
         }
@@ -846,7 +863,7 @@ impl State {
     }
 
     #[inline]
-    fn apply(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+    fn apply(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
         let c = &mut self.ctxs[ctx as usize];
         if r.kind == Kind::Loss {
             // Placed after the context's last record (the batch's time so far says no more).
@@ -887,6 +904,11 @@ impl State {
                     self.counters.unmatched += 1;
                 }
             }
+            Kind::Link => {
+                let uid = self.ctxs[ctx as usize].stack.last().map_or(0, |f| f.uid);
+                let tag = r.name << 4;
+                meta.links.record(uid, LinkField::of_tag(tag), LinkField::flags_of_tag(tag).bits(), wide(r));
+            }
             // Clock extension is the decoder's business; losses were handled above.
             Kind::Sync | Kind::Loss => {}
         }
@@ -895,7 +917,7 @@ impl State {
     /// A context's time went backwards (a restarted target, a damaged time base): what was open
     /// cannot end in the new time line, so it ends here, unfinished.
     #[cold]
-    fn time_jump(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32) {
+    fn time_jump(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32) {
         self.counters.time_jumps += 1;
         let now = self.ctxs[ctx as usize].now;
         while !self.ctxs[ctx as usize].stack.is_empty() {
@@ -910,7 +932,16 @@ impl State {
 
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    fn open(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind, id: u32) {
+    fn open(
+        &mut self,
+        meta: &mut Meta,
+        v: &mut impl Visitor,
+        ctx: u32,
+        ts: u64,
+        name: NameId,
+        kind: SpanKind,
+        id: u32,
+    ) {
         let (uid, dropped) = (&mut self.next_uid, &mut self.counters.dropped);
         self.ctxs[ctx as usize].open(&self.acc, uid, dropped, meta, v, ctx, ts, name, kind, id);
     }
@@ -918,7 +949,15 @@ impl State {
     /// Closes the innermost open span of `ctx` with this name and kind; spans opened inside it
     /// whose ends were lost are closed first, marked unfinished.
     #[inline(never)]
-    fn close(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: SpanKind) -> bool {
+    fn close(
+        &mut self,
+        meta: &mut Meta,
+        v: &mut impl Visitor,
+        ctx: u32,
+        ts: u64,
+        name: NameId,
+        kind: SpanKind,
+    ) -> bool {
         let stack = &self.ctxs[ctx as usize].stack;
         let Some(pos) = stack.iter().rposition(|f| f.name == name && f.kind == kind) else {
             self.counters.unmatched += 1;
@@ -932,11 +971,11 @@ impl State {
     }
 
     #[inline]
-    fn close_top(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
+    fn close_top(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, ts: u64, unfinished: bool) {
         self.ctxs[ctx as usize].close_top(&self.acc, meta, v, ctx, ts, unfinished)
     }
 
-    fn isr_enter(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+    fn isr_enter(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
         if self.isr_stack.len() >= MAX_ISR_NEST {
             self.counters.dropped += 1;
             return;
@@ -951,9 +990,11 @@ impl State {
         self.open(meta, v, ctx, r.ts, r.name, SpanKind::Isr, r.a);
     }
 
-    fn isr_exit(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+    fn isr_exit(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
         self.close(meta, v, ctx, r.ts, r.name, SpanKind::Isr);
-        let Some(pos) = self.isr_stack.iter().rposition(|f| f.ctx == ctx) else { return };
+        let Some(pos) = self.isr_stack.iter().rposition(|f| f.ctx == ctx) else {
+            return;
+        };
         // Handlers above it lost their exits: unwind them without charging their time.
         while self.isr_stack.len() > pos + 1 {
             let f = self.isr_stack.pop().expect("len > pos + 1");
@@ -965,7 +1006,7 @@ impl State {
         self.ctxs[ctx as usize].isr_level = f.prev_level;
     }
 
-    fn manual_start(&mut self, meta: &Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+    fn manual_start(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
         let (id, parent_id) = (r.a, r.b);
         if self.manual.len() >= MAX_MANUAL && !self.manual.contains_key(&id) {
             self.counters.dropped += 1;
@@ -982,11 +1023,16 @@ impl State {
             // The id was reused: the earlier span's end was lost.
             self.counters.unmatched += 1;
         }
+        if !meta.links.is_empty() && parent_uid != 0 {
+            meta.links.inherit(uid, parent_uid);
+        }
         v.open(meta, &Span::opening(uid, parent_uid, root, ctx, r.name, SpanKind::Manual, r.ts, depth, id));
     }
 
-    fn manual_end(&mut self, meta: &Meta, v: &mut impl Visitor, ts: u64, id: u32, unfinished: bool) -> bool {
-        let Some(m) = self.manual.remove(&id) else { return false };
+    fn manual_end(&mut self, meta: &mut Meta, v: &mut impl Visitor, ts: u64, id: u32, unfinished: bool) -> bool {
+        let Some(m) = self.manual.remove(&id) else {
+            return false;
+        };
         let end = ts.max(m.start);
         let dur = end - m.start;
         self.scratch.clear();
@@ -1022,6 +1068,7 @@ impl State {
             unfinished,
         };
         v.close(meta, &span, &self.scratch);
+        meta.links.close(m.uid);
         true
     }
 }
@@ -1205,7 +1252,14 @@ pub(crate) mod tests {
     fn resolver_names_ids_the_stream_did_not_describe() {
         let mut t = Timeline::new(4);
         t.meta.names.set_resolver(Box::new(|cs| {
-            (cs == 0x20).then(|| NameInfo { cs: 0, name: "from_elf".into(), file: "fw.rs".into(), line: 3, kind: None, level: None })
+            (cs == 0x20).then(|| NameInfo {
+                cs: 0,
+                name: "from_elf".into(),
+                file: "fw.rs".into(),
+                line: 3,
+                kind: None,
+                level: None,
+            })
         }));
         let mut c = Collect::default();
         for i in [

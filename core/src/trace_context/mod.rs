@@ -29,9 +29,22 @@
 //! ```
 
 mod baggage;
+#[cfg(all(feature = "std", not(loom)))]
+mod current;
+#[cfg(not(loom))]
+mod link;
 mod tracestate;
 
 pub use baggage::{Baggage, BaggageError, BaggageMember, BaggageWriter};
+#[cfg(all(feature = "std", not(loom)))]
+pub use current::{
+    attach, attach_child, current, enter_child, enter_new_trace, enter_remote, in_current, Attached,
+    WithContext,
+};
+#[cfg(not(loom))]
+pub use link::{
+    link_child, link_new_trace, link_remote, new_span_id, new_trace_id, seed, LinkField,
+};
 pub use tracestate::{TraceState, TraceStateBuf, TraceStateError};
 
 use core::fmt;

@@ -481,6 +481,8 @@ fn entries(c: &mut Cursor<'_>, out: &mut impl FnMut(Rec)) -> Result<(), Malforme
                 }
                 let callsite = if super::has_callsite(kind) {
                     slots[slot].ok_or(Malformed)?
+                } else if super::has_field(kind) {
+                    (slot as u32) << 4
                 } else if slot == 0 {
                     0
                 } else {

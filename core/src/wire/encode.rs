@@ -15,7 +15,7 @@
 //! step and a store.
 
 use super::{
-    body, frame_type, has_callsite, op, payload_of, CallsiteInfo, Payload, StreamHeader,
+    body, frame_type, has_callsite, has_field, op, payload_of, CallsiteInfo, Payload, StreamHeader,
     ENCODED_CAPACITY, MAGIC,
 };
 use crate::record::{Kind, Record};
@@ -509,7 +509,10 @@ impl FrameEncoder {
                     }
                 }
             } else {
-                let mut head = tag & 0xF;
+                // Kinds without a callsite keep tag bits 4..8 (a link record's field; 0 in the
+                // sync records `api::sync` writes) in the slot nibble; a callsite's slot
+                // replaces them.
+                let mut head = tag & 0xFF;
                 if info & K_CALLSITE != 0 {
                     let id = tag & !0xF;
                     let slot = match slots.find(id) {
@@ -524,7 +527,7 @@ impl FrameEncoder {
                             slot
                         }
                     };
-                    head |= (slot as u32) << 4;
+                    head = tag & 0xF | (slot as u32) << 4;
                 }
                 let mut d = ts.wrapping_sub(prev);
                 if ts < prev {
@@ -724,7 +727,7 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
     };
     // SAFETY: at most MAX_ENTRY_LEN bytes (caller).
     unsafe {
-        let mut head = kind as u8;
+        let mut head = if has_field(kind) { r.tag as u8 } else { kind as u8 };
         if info & K_CALLSITE != 0 {
             let id = r.callsite();
             let slot = match slots.find(id) {
@@ -738,7 +741,7 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
                     slot
                 }
             };
-            head |= (slot as u8) << 4;
+            head = kind as u8 | (slot as u8) << 4;
         }
         // Short clocks send only losses here: `time` is there for every record.
         let ts = time.map_or(*cur, |time| time(&r, kind));

@@ -46,9 +46,10 @@ pub use decode::{Decoder, Items, Rec, Sink};
 
 /// Version of the wire format this crate writes and reads (`docs/wire-format.md`, version table).
 ///
-/// Also in the binary as the symbol `_tickspan_version_ = 2` (see [`version_symbol`]).
-/// Decoders read version 1 too (version 2 without ambiguous-time frames).
-pub const FORMAT_VERSION: u16 = 2;
+/// Also in the binary as the symbol `_tickspan_version_ = 3` (see [`version_symbol`]).
+/// Decoders read versions 1 and 2 too (version 3 without ambiguous-time frames and link
+/// entries, and version 2 without link entries).
+pub const FORMAT_VERSION: u16 = 3;
 
 /// Every stream-header frame body starts with these bytes, then the format version (u16 LE).
 pub const MAGIC: [u8; 4] = *b"TSPN";
@@ -80,7 +81,7 @@ pub mod frame_type {
 }
 
 /// Opcodes of batch entries that are not record kinds (low nibble of the entry's first byte;
-/// record kinds use their [`Kind`] value, 1..=13).
+/// record kinds use their [`Kind`] value, 1..=13 and 15).
 pub(crate) mod op {
     /// Sets the batch's current time to an absolute varint (time went backwards).
     pub const REBASE: u8 = 0x0;
@@ -94,7 +95,7 @@ pub(crate) mod op {
 /// It survives `--gc-sections` in every binary that drains, because [`version_symbol`] (which
 /// the drain's header uses) reads it.
 #[used]
-#[export_name = "_tickspan_version_ = 2"]
+#[export_name = "_tickspan_version_ = 3"]
 static VERSION_SYMBOL: u16 = FORMAT_VERSION;
 
 /// Reads the version symbol (what the drain writes into the stream header).
@@ -165,7 +166,8 @@ pub enum Item<'a> {
         ts: u64,
         /// What happened.
         kind: Kind,
-        /// Callsite id (0 for [`Kind::Sync`]).
+        /// Callsite id (0 for [`Kind::Sync`]); for [`Kind::Link`] the tag bits 4..8 (field
+        /// and flags, `trace_context::LinkField`).
         callsite: u32,
         /// Payload: value low word, span id, IRQ number, task id, event value; else 0.
         a: u32,
@@ -290,7 +292,7 @@ pub(crate) const fn payload_of(kind: Kind) -> Payload {
         Kind::SpanEnter | Kind::SpanExit | Kind::Sync | Kind::Loss => Payload::None,
         Kind::Event | Kind::IsrEnter | Kind::IsrExit | Kind::TaskSwitch | Kind::SpanEnd => Payload::A,
         Kind::SpanStart => Payload::AB,
-        Kind::ValueU => Payload::U64,
+        Kind::ValueU | Kind::Link => Payload::U64,
         Kind::ValueI => Payload::I64,
         Kind::ValueF => Payload::F64,
     }
@@ -298,7 +300,12 @@ pub(crate) const fn payload_of(kind: Kind) -> Payload {
 
 /// Whether records of this kind name a callsite on the wire.
 pub(crate) const fn has_callsite(kind: Kind) -> bool {
-    !matches!(kind, Kind::Sync | Kind::Loss)
+    !matches!(kind, Kind::Sync | Kind::Loss | Kind::Link)
+}
+
+/// Kinds whose head byte carries tag bits 4..8 in its slot nibble instead of a callsite slot.
+pub(crate) const fn has_field(kind: Kind) -> bool {
+    matches!(kind, Kind::Link)
 }
 
 /// Postcard bodies of the non-record frames. Field order is the wire order.

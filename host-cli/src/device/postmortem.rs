@@ -139,7 +139,7 @@ fn wide_times<'a>(records: impl Iterator<Item = &'a Record>) -> Vec<u64> {
         .map(|r| {
             let t = match r.kind() {
                 Some(Kind::Sync) => u64::from(r.a) << 32 | u64::from(r.ts),
-                Some(Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::SpanStart | Kind::Loss) => {
+                Some(Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::SpanStart | Kind::Loss | Kind::Link) => {
                     let t = prev & !0xFFFF_FFFF | u64::from(r.ts);
                     if t < prev {
                         t + (1 << 32)

@@ -10,7 +10,7 @@
 use super::elf::Elf;
 use super::{read_words, Memory};
 use anyhow::{anyhow, bail, Result};
-use tickspan::record::{Kind, Record};
+use tickspan::record::Record;
 
 /// Symbol of the ring array.
 pub const RINGS_SYMBOL: &str = "_TICKSPAN_RINGS";
@@ -184,9 +184,7 @@ fn snapshot(ctx: u32, layout: &RingsLayout, words: &[u32]) -> RingSnapshot {
         let at = 4 + 4 * idx as usize;
         let rec = Record::from_words([words[at], words[at + 1], words[at + 2], words[at + 3]]);
         // A torn or corrupt slot: counted where it was, not passed on.
-        if rec.kind().is_none()
-            || (rec.callsite() == 0 && !matches!(rec.kind(), Some(Kind::Sync | Kind::Loss)))
-        {
+        if !rec.well_formed() {
             bad += 1;
             continue;
         }
@@ -216,6 +214,7 @@ mod tests {
     use super::super::dump::RamDump;
     use super::super::elf::tests::synthetic_elf;
     use super::*;
+    use tickspan::record::Kind;
 
     fn rec(i: u32) -> Record {
         Record::new(Kind::Event, 0x100, i, i, 0)

@@ -1,5 +1,5 @@
-//! OpenTelemetry OTLP: spans as the generated `opentelemetry-proto` messages ([`Builder`]),
-//! written as OTLP/JSON (`ExportTraceServiceRequest`, [`Otlp`] for a file, [`request_json`]
+//! OpenTelemetry OTLP: spans as the generated `opentelemetry-proto` messages (`Builder`),
+//! written as OTLP/JSON (`ExportTraceServiceRequest`, [`Otlp`] for a file, `request_json`
 //! for a push) or as protobuf by [`super::push`].
 //!
 //! OTLP/JSON is not protobuf's generic JSON mapping: `traceId`/`spanId` are lowercase hex
@@ -59,14 +59,13 @@ impl Builder {
     }
 
     /// The trace id of the trace rooted at span `root`.
-    fn trace_id(seed: u64, root: u64) -> Vec<u8> {
-        let (a, b) = (mix(seed ^ root), mix(seed.rotate_left(32) ^ !root));
-        [a.to_be_bytes(), b.to_be_bytes()].concat()
+    fn trace_id(seed: u64, root: u64) -> u128 {
+        (mix(seed ^ root) as u128) << 64 | mix(seed.rotate_left(32) ^ !root) as u128
     }
 
     /// The span id of span `uid` (never all zeros).
-    fn span_id(seed: u64, uid: u64) -> Vec<u8> {
-        mix(seed ^ uid.rotate_left(17)).max(1).to_be_bytes().to_vec()
+    fn span_id(seed: u64, uid: u64) -> u64 {
+        mix(seed ^ uid.rotate_left(17)).max(1)
     }
 
     /// The OTLP span of a closed span, with the events recorded inside it.
@@ -93,10 +92,12 @@ impl Builder {
         if s.unfinished {
             attributes.push(kv("tickspan.unfinished", any_value::Value::BoolValue(true)));
         }
+        let ids = ids(meta, s, seed);
         Span {
-            trace_id: Self::trace_id(seed, s.root),
-            span_id: Self::span_id(seed, s.uid),
-            parent_span_id: if s.parent != 0 { Self::span_id(seed, s.parent) } else { Vec::new() },
+            trace_id: ids.trace.to_be_bytes().to_vec(),
+            span_id: ids.span.to_be_bytes().to_vec(),
+            parent_span_id: if ids.parent != 0 { ids.parent.to_be_bytes().to_vec() } else { Vec::new() },
+            flags: ids.flags,
             name: meta.names.name(s.name).to_string(),
             kind: KIND_INTERNAL,
             start_time_unix_nano: time(meta, s.start),
@@ -125,6 +126,43 @@ impl Builder {
             MarkKind::Loss(n) => ("records lost".to_string(), vec![kv_int("count", n as u64)]),
         };
         list.push((m.ts, Event { name, attributes, ..Default::default() }));
+    }
+}
+
+/// `Span.flags` bits 8 and 9: whether the parent is known to be remote, and whether it is.
+const FLAGS_HAS_IS_REMOTE: u32 = 0x100;
+const FLAGS_IS_REMOTE: u32 = 0x200;
+
+/// A span's OTLP ids and flags.
+struct Ids {
+    trace: u128,
+    span: u64,
+    /// 0: a root.
+    parent: u64,
+    flags: u32,
+}
+
+/// The ids a span had when it ran (link records: trace id, own id, a parent named by id),
+/// else ids derived from the stream and the span's place in it, as for any local span.
+fn ids(meta: &Meta, s: &TlSpan, seed: u64) -> Ids {
+    let own = |uid| meta.links.get(uid).map_or(0, |l| l.span_id);
+    let or = |v: u64, f: &dyn Fn() -> u64| if v != 0 { v } else { f() };
+    let span = or(own(s.uid), &|| Builder::span_id(seed, s.uid));
+    let local_parent = || {
+        if s.parent != 0 {
+            or(own(s.parent), &|| Builder::span_id(seed, s.parent))
+        } else {
+            0
+        }
+    };
+    match meta.links.get(s.uid) {
+        Some(l) if l.trace_id != 0 => Ids {
+            trace: l.trace_id,
+            span,
+            parent: or(l.parent_id, &local_parent),
+            flags: l.flags as u32 | FLAGS_HAS_IS_REMOTE | if l.remote { FLAGS_IS_REMOTE } else { 0 },
+        },
+        _ => Ids { trace: Builder::trace_id(seed, s.root), span, parent: local_parent(), flags: 0 },
     }
 }
 
@@ -166,7 +204,9 @@ pub(crate) fn env(name: &str) -> Option<String> {
 pub(crate) fn parse_kv_list(s: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();
     for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-        let Some((k, v)) = item.split_once('=') else { return Err(format!("{item:?} is not key=value")) };
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(format!("{item:?} is not key=value"));
+        };
         let k = k.trim();
         if k.is_empty() {
             return Err(format!("{item:?} has an empty key"));
@@ -294,6 +334,9 @@ pub(crate) fn span_json(out: &mut String, s: &Span) {
         hex(out, &s.parent_span_id);
         out.push('"');
     }
+    if s.flags != 0 {
+        let _ = write!(out, r#","flags":{}"#, s.flags);
+    }
     let _ = write!(
         out,
         r#","name":{},"kind":{},"startTimeUnixNano":"{}","endTimeUnixNano":"{}","attributes":"#,
@@ -329,7 +372,12 @@ fn request_start(out: &mut String, resource: &Resource) {
     out.push_str(r#"{"resourceSpans":[{"resource":{"attributes":"#);
     kvs_json(out, &resource.attributes);
     let scope = scope();
-    let _ = write!(out, r#"}},"scopeSpans":[{{"scope":{{"name":{},"version":{}}},"spans":["#, js(&scope.name), js(&scope.version));
+    let _ = write!(
+        out,
+        r#"}},"scopeSpans":[{{"scope":{{"name":{},"version":{}}},"spans":["#,
+        js(&scope.name),
+        js(&scope.version)
+    );
 }
 
 const REQUEST_END: &str = "]}]}]}";
@@ -362,7 +410,15 @@ pub struct Otlp<W: Write> {
 impl<W: Write> Otlp<W> {
     /// An export to `out` with this resource; the document starts with the first span.
     pub fn new(out: W, resource: ResourceConfig) -> Self {
-        Otlp { out, resource, started: false, first: true, builder: Builder::default(), buf: String::new(), err: Errors::default() }
+        Otlp {
+            out,
+            resource,
+            started: false,
+            first: true,
+            builder: Builder::default(),
+            buf: String::new(),
+            err: Errors::default(),
+        }
     }
 
     fn start(&mut self, meta: &Meta) {
@@ -414,6 +470,74 @@ mod tests {
     use crate::model::Timeline;
     use serde_json::Value;
 
+    /// A link record of `field` (0 trace hi, 1 trace lo, 2 parent, 3 own id), flags sampled.
+    fn link(ctx: u32, ts: u64, field: u32, v: u64) -> Item<'static> {
+        rec(ctx, ts, Link, (field | 1 << 2) << 4, v as u32, (v >> 32) as u32)
+    }
+
+    fn export(items: &[Item<'static>]) -> Vec<Value> {
+        let mut t = Timeline::new(4);
+        let mut doc = Vec::new();
+        let mut o = Otlp::new(&mut doc, ResourceConfig::default());
+        for &i in items {
+            t.push(i, &mut o);
+        }
+        t.finish(&mut o);
+        o.finish(&t.meta).unwrap();
+        let v: Value = serde_json::from_slice(&doc).expect("valid JSON");
+        v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn recorded_trace_context_gives_the_real_ids_and_remote_flags() {
+        let trace: u128 = 0x4bf92f3577b34da6a3ce929d0e0e4736;
+        let (remote, handle, call, worker) = (0x00f067aa0ba902b7u64, 0x1111, 0x2222, 0x3333);
+        let items = [
+            header(1_000_000),
+            def(0x10, "handle", CallsiteKind::Span),
+            def(0x20, "call", CallsiteKind::Span),
+            def(0x30, "parse", CallsiteKind::Span),
+            def(0x40, "worker", CallsiteKind::Span),
+            def(0x50, "unrelated", CallsiteKind::Span),
+            rec(0, 100, SpanEnter, 0x10, 0, 0),
+            link(0, 100, 0, (trace >> 64) as u64),
+            link(0, 100, 1, trace as u64),
+            link(0, 100, 2, remote),
+            link(0, 100, 3, handle),
+            rec(0, 110, SpanEnter, 0x20, 0, 0),
+            link(0, 110, 2, handle),
+            link(0, 110, 3, call),
+            rec(0, 120, SpanEnter, 0x30, 0, 0),
+            rec(0, 130, SpanExit, 0x30, 0, 0),
+            rec(0, 140, SpanExit, 0x20, 0, 0),
+            rec(1, 150, SpanEnter, 0x40, 0, 0),
+            link(1, 150, 2, handle),
+            link(1, 150, 3, worker),
+            rec(1, 160, SpanExit, 0x40, 0, 0),
+            rec(0, 200, SpanExit, 0x10, 0, 0),
+            rec(0, 300, SpanEnter, 0x50, 0, 0),
+            rec(0, 310, SpanExit, 0x50, 0, 0),
+        ];
+        let spans = export(&items);
+        let by = |n: &str| spans.iter().find(|s| s["name"] == n).unwrap_or_else(|| panic!("{n}"));
+        let hex64 = |v: u64| format!("{v:016x}");
+        let t = format!("{trace:032x}");
+        for n in ["handle", "call", "parse", "worker"] {
+            assert_eq!(by(n)["traceId"], t, "{n}");
+        }
+        assert_ne!(by("unrelated")["traceId"], t);
+        assert_eq!(by("handle")["spanId"], hex64(handle));
+        assert_eq!(by("handle")["parentSpanId"], hex64(remote));
+        assert_eq!(by("handle")["flags"], 0x301, "sampled, parent known remote");
+        assert_eq!(by("call")["spanId"], hex64(call));
+        assert_eq!(by("call")["parentSpanId"], hex64(handle));
+        assert_eq!(by("call")["flags"], 0x101, "parent known local");
+        assert_eq!(by("parse")["parentSpanId"], hex64(call), "a recorded id is the one children name");
+        assert_eq!(by("worker")["parentSpanId"], hex64(handle), "a parent in another context, by id");
+        assert_eq!(by("worker")["spanId"], hex64(worker));
+        assert!(by("unrelated").get("flags").is_none());
+    }
+
     #[test]
     fn writes_otlp_json_with_hex_ids_and_string_times() {
         let items = [
@@ -440,7 +564,10 @@ mod tests {
         o.finish(&t.meta).unwrap();
         let v: Value = serde_json::from_slice(&doc).expect("valid JSON");
         let attrs = v["resourceSpans"][0]["resource"]["attributes"].as_array().unwrap();
-        assert_eq!(attrs[0], serde_json::json!({"key": "service.name", "value": {"stringValue": "unknown_service:tickspan"}}));
+        assert_eq!(
+            attrs[0],
+            serde_json::json!({"key": "service.name", "value": {"stringValue": "unknown_service:tickspan"}})
+        );
         let spans = v["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap();
         assert_eq!(spans.len(), 3);
         let hex = |s: &Value, n: usize| {
@@ -512,7 +639,11 @@ mod tests {
     fn resource_lists_follow_the_otel_syntax() {
         assert_eq!(
             parse_kv_list(" service.name = gw , deployment.environment=prod%2Ceu,,k=a%3Db").unwrap(),
-            [("service.name".into(), "gw".into()), ("deployment.environment".into(), "prod,eu".into()), ("k".into(), "a=b".into())]
+            [
+                ("service.name".into(), "gw".into()),
+                ("deployment.environment".into(), "prod,eu".into()),
+                ("k".into(), "a=b".into())
+            ]
         );
         assert!(parse_kv_list("novalue").unwrap_err().contains("not key=value"));
         assert!(parse_kv_list("=v").unwrap_err().contains("empty key"));

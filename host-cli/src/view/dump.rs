@@ -84,8 +84,12 @@ impl<W: Write> Dump<W> {
             Item::Context { ctx, name } => writeln!(w, "context   {ctx} {name:?}"),
             Item::Record { ctx, ts, kind, callsite, a, b } => {
                 let rel = self.clock.dur(ts - self.start.unwrap_or(ts).min(ts));
-                let id = self.names.intern(callsite);
-                let name = if callsite == 0 { "" } else { self.names.name(id) };
+                let name = if callsite == 0 || kind == Kind::Link {
+                    ""
+                } else {
+                    let id = self.names.intern(callsite);
+                    self.names.name(id)
+                };
                 write!(w, "ctx {ctx:<3} {ts:>14} {rel:>14}  {:<10} {name}", format!("{kind:?}"))?;
                 match kind {
                     Kind::ValueU => write!(w, " = {}", wide(a, b))?,
@@ -95,6 +99,10 @@ impl<W: Write> Dump<W> {
                     Kind::TaskSwitch => write!(w, " task {a}")?,
                     Kind::SpanStart => write!(w, " id {a:#x} parent {b:#x}")?,
                     Kind::SpanEnd => write!(w, " id {a:#x}")?,
+                    Kind::Link => {
+                        let (field, flags) = link(callsite);
+                        write!(w, "{field} {:016x} flags {flags:02x}", wide(a, b))?
+                    }
                     _ => {}
                 }
                 writeln!(w)
@@ -112,15 +120,24 @@ impl<W: Write> Dump<W> {
     fn json_line(&mut self, item: Item<'_>) -> io::Result<()> {
         self.note(&item);
         let v = match item {
-            Item::Header(h) => json!({"type": "header", "version": h.version, "clock_hz": h.clock_hz,
-                "clock_wrap": h.clock_wrap, "node": h.node, "target": h.target}),
-            Item::Callsite(c) => json!({"type": "callsite", "id": c.id, "kind": format!("{:?}", c.kind),
-                "level": format!("{:?}", c.level), "name": c.name, "file": c.file, "line": c.line}),
+            Item::Header(h) => {
+                json!({"type": "header", "version": h.version, "clock_hz": h.clock_hz,
+                "clock_wrap": h.clock_wrap, "node": h.node, "target": h.target})
+            }
+            Item::Callsite(c) => {
+                json!({"type": "callsite", "id": c.id, "kind": format!("{:?}", c.kind),
+                "level": format!("{:?}", c.level), "name": c.name, "file": c.file, "line": c.line})
+            }
             Item::Context { ctx, name } => json!({"type": "context", "ctx": ctx, "name": name}),
             Item::Record { ctx, ts, kind, callsite, a, b } => {
-                let id = self.names.intern(callsite);
+                let name = if kind == Kind::Link {
+                    ""
+                } else {
+                    let id = self.names.intern(callsite);
+                    self.names.name(id)
+                };
                 let mut v = json!({"type": "record", "ctx": ctx, "ts": ts, "kind": format!("{kind:?}"),
-                    "callsite": callsite, "name": self.names.name(id), "a": a, "b": b});
+                    "callsite": callsite, "name": name, "a": a, "b": b});
                 if self.clock.is_real() {
                     v["ns"] = json!(self.clock.to_ns(ts - self.start.unwrap_or(ts).min(ts)));
                 }
@@ -128,13 +145,21 @@ impl<W: Write> Dump<W> {
                     Kind::ValueU => v["value"] = json!(wide(a, b)),
                     Kind::ValueI => v["value"] = json!(wide(a, b) as i64),
                     Kind::ValueF => v["value"] = json!(f64::from_bits(wide(a, b))),
+                    Kind::Link => {
+                        let (field, flags) = link(callsite);
+                        v["field"] = json!(field);
+                        v["value"] = json!(format!("{:016x}", wide(a, b)));
+                        v["flags"] = json!(flags);
+                    }
                     _ => {}
                 }
                 v
             }
             Item::Loss { ctx, count } => json!({"type": "loss", "ctx": ctx, "count": count}),
             Item::Sync { ts, unix_ns } => json!({"type": "sync", "ts": ts, "unix_ns": unix_ns}),
-            Item::Skipped { offset, bytes } => json!({"type": "skipped", "offset": offset, "bytes": bytes}),
+            Item::Skipped { offset, bytes } => {
+                json!({"type": "skipped", "offset": offset, "bytes": bytes})
+            }
             Item::Ambiguous { ctx, earliest, first, last, records } => json!({"type": "ambiguous", "ctx": ctx,
                 "earliest": earliest, "first": first, "last": last, "records": records}),
         };
@@ -145,6 +170,18 @@ impl<W: Write> Dump<W> {
 
 fn wide(a: u32, b: u32) -> u64 {
     a as u64 | (b as u64) << 32
+}
+
+/// A link record's field name and trace flags, from its tag bits (`callsite`).
+fn link(callsite: u32) -> (&'static str, u8) {
+    use tickspan::trace_context::LinkField;
+    let field = match LinkField::of_tag(callsite) {
+        LinkField::TraceHi => "trace-id-hi",
+        LinkField::TraceLo => "trace-id-lo",
+        LinkField::Parent => "parent-span-id",
+        LinkField::SpanId => "span-id",
+    };
+    (field, LinkField::flags_of_tag(callsite).bits())
 }
 
 #[cfg(test)]
