@@ -17,6 +17,8 @@ use std::sync::atomic::Ordering;
 /// Runs one subcommand; returns the exit code (see [`exit`]).
 pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
     match cmd {
+        Cmd::Tree(a) if !a.input.more.is_empty() => joined_tree(&a),
+        Cmd::Stats(a) if !a.input.more.is_empty() => joined_stats(&a),
         Cmd::Tree(a) => {
             let filter = view::tree::Filter {
                 name: a.name,
@@ -88,6 +90,9 @@ fn show(args: Vec<String>) -> Result<u8, Fail> {
 }
 
 fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
+    if !a.input.more.is_empty() {
+        return joined_export(&a);
+    }
     if a.push.endpoint.is_some() {
         if a.format != Format::Otlp {
             return Err(Fail { code: exit::USAGE, msg: "--endpoint pushes OTLP: give -f otlp".into() });
@@ -140,7 +145,11 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
 
 /// Decodes `input` and pushes its spans over OTLP/HTTP; prints the figures. Exit code: the
 /// push's ([`export::push::report`]) if it lost spans, else the data's.
-pub(crate) fn push(input: &Input, args: &export::push::PushArgs, when_full: export::push::WhenFull) -> Result<u8, Fail> {
+pub(crate) fn push(
+    input: &Input,
+    args: &export::push::PushArgs,
+    when_full: export::push::WhenFull,
+) -> Result<u8, Fail> {
     let cfg = export::push::PushConfig::resolve(args, when_full)?;
     let mut p = export::push::Pusher::start(cfg, resource_config(input)?)?;
     let (tl, sum) = timeline(input, &mut p, |_, _| false)?;
@@ -291,11 +300,20 @@ fn pool_task(sym: &str) -> Option<String> {
 fn timeline<V: Visitor>(
     input: &Input,
     v: &mut V,
+    idle: impl FnMut(&mut V, &model::Meta) -> bool,
+) -> Result<(Timeline, Summary), Fail> {
+    timeline_from(input, v, idle, Timeline::new(input.reorder_window))
+}
+
+/// [`timeline`] into a timeline prepared by the caller (e.g. with a clock anchor set).
+fn timeline_from<V: Visitor>(
+    input: &Input,
+    v: &mut V,
     mut idle: impl FnMut(&mut V, &model::Meta) -> bool,
+    mut tl: Timeline,
 ) -> Result<(Timeline, Summary), Fail> {
     let mut src = open(input)?;
     run::install_ctrlc();
-    let mut tl = Timeline::new(input.reorder_window);
     tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
     let sum = run::decode(src.as_mut(), input.quiet, &mut model::Feed { tl: &mut tl, v }, |f| {
         // A live source went quiet: the target has drained everything up to now.
@@ -377,6 +395,152 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     } else {
         exit::OK
     }
+}
+
+/// The inputs of a join: one per file, each named by `--node` or by its file's stem.
+fn node_inputs(input: &Input) -> Result<Vec<(String, Input)>, Fail> {
+    let files: Vec<_> = input.file.iter().chain(&input.more).cloned().collect();
+    if input.nodes.len() > files.len() {
+        let msg = format!("{} --node names for {} inputs", input.nodes.len(), files.len());
+        return Err(Fail { code: exit::USAGE, msg });
+    }
+    let mut out = Vec::new();
+    for (i, f) in files.into_iter().enumerate() {
+        let name = input.nodes.get(i).cloned().unwrap_or_else(|| {
+            let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned());
+            stem.filter(|s| !s.is_empty() && s != "-").unwrap_or_else(|| format!("node{i}"))
+        });
+        if out.iter().any(|(n, _): &(String, Input)| *n == name) {
+            let msg = format!("two inputs are both named node {name:?}: name them with --node");
+            return Err(Fail { code: exit::USAGE, msg });
+        }
+        out.push((name, Input { file: Some(f), more: Vec::new(), nodes: Vec::new(), ..input.clone() }));
+    }
+    Ok(out)
+}
+
+/// Reads every input of a join, each into its own timeline; the worst exit code of the data.
+fn collect_nodes(input: &Input) -> Result<(Vec<crate::join::Node>, u8), Fail> {
+    let mut nodes = Vec::new();
+    let mut code = exit::OK;
+    for (i, (name, inp)) in node_inputs(input)?.into_iter().enumerate() {
+        let mut c = crate::join::Collect::new(i, name);
+        let (tl, sum) = timeline(&inp, &mut c, |_, _| false)?;
+        code = code.max(report(&inp, &tl, sum));
+        let node = c.finish(&tl.meta);
+        if node.dropped > 0 && !input.quiet {
+            crate::warning!(
+                "node {}: {} not kept (at most {} per node)",
+                node.name,
+                count(node.dropped, "span"),
+                crate::join::MAX_SPANS
+            );
+        }
+        nodes.push(node);
+    }
+    Ok((nodes, code))
+}
+
+/// Warns about nodes whose clocks could not be aligned; exit code 4 with `--strict`.
+fn alignment_report(input: &Input, j: &crate::join::Joined) -> u8 {
+    use crate::join::Alignment;
+    let mut bad = false;
+    for (n, a) in j.nodes.iter().zip(&j.alignment) {
+        if matches!(a, Alignment::Impossible | Alignment::Inconsistent { .. }) {
+            bad = true;
+            if !input.quiet {
+                crate::warning!("node {}: {}", n.name, crate::join::print::describe(a, j.wall));
+            }
+        }
+    }
+    if bad && input.strict {
+        exit::DAMAGED
+    } else {
+        exit::OK
+    }
+}
+
+/// `tickspan tree a.tspn b.tspn …`: one tree per distributed trace across the nodes.
+fn joined_tree(a: &cli::TreeArgs) -> Result<u8, Fail> {
+    let (nodes, code) = collect_nodes(&a.input)?;
+    let j = crate::join::Joined::new(nodes);
+    let mut out = stdout();
+    let r = if a.json {
+        crate::join::print::write_json(&j, &mut out)
+    } else {
+        crate::join::print::write_text(&j, &mut out)
+    };
+    output_result(r.and_then(|_| out.flush()), "standard output")?;
+    Ok(code.max(alignment_report(&a.input, &j)))
+}
+
+/// `tickspan stats a.tspn b.tspn …`: the statistics of each node, one after the other.
+fn joined_stats(a: &cli::StatsArgs) -> Result<u8, Fail> {
+    let mut code = exit::OK;
+    let mut docs = Vec::new();
+    let mut out = stdout();
+    for (name, inp) in node_inputs(&a.input)? {
+        let mut stats = view::stats::Stats::default();
+        let (tl, sum) = timeline(&inp, &mut stats, |_, _| false)?;
+        code = code.max(report(&inp, &tl, sum));
+        if a.json {
+            let mut doc = Vec::new();
+            output_result(stats.write_json(&tl.meta, &mut doc), "statistics")?;
+            let v: serde_json::Value = serde_json::from_slice(&doc).expect("Stats writes JSON");
+            docs.push(serde_json::json!({"node": name, "stats": v}));
+        } else {
+            let r = writeln!(out, "== node {name} ==").and_then(|_| stats.write_table(&tl.meta, &mut out));
+            output_result(r, "standard output")?;
+        }
+    }
+    if a.json {
+        let r = serde_json::to_writer(&mut out, &serde_json::json!({"nodes": docs})).map_err(io::Error::from);
+        output_result(r.and_then(|_| writeln!(out)), "standard output")?;
+    }
+    output_result(out.flush(), "standard output")?;
+    Ok(code)
+}
+
+/// `tickspan export -f otlp a.tspn b.tspn …`: one `ExportTraceServiceRequest` with a resource
+/// per node, span times on the aligned time line.
+fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
+    if a.format != Format::Otlp || a.push.endpoint.is_some() {
+        let msg = "several inputs export as one OTLP file for now: give -f otlp and -o FILE (no --endpoint)";
+        return Err(Fail { code: exit::USAGE, msg: msg.into() });
+    }
+    let (nodes, mut code) = collect_nodes(&a.input)?;
+    let j = crate::join::Joined::new(nodes);
+    code = code.max(alignment_report(&a.input, &j));
+    if !j.wall && !a.input.quiet {
+        crate::warning!("no input has a wall-clock anchor: span times count from the Unix epoch");
+    }
+    // Unix ns = node ns + offset: the offsets become each node's anchor (at tick 0), shifted so
+    // that none is negative.
+    let shift = j.offsets.iter().copied().min().unwrap_or(0).min(0);
+    let what = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fail::io(format!("creating {what}"), e))?)),
+        None => Box::new(stdout()),
+    };
+    const HEAD: &str = r#"{"resourceSpans":["#;
+    output_result(out.write_all(HEAD.as_bytes()), &what)?;
+    for (i, (name, inp)) in node_inputs(&a.input)?.into_iter().enumerate() {
+        let mut cfg = resource_config(&inp)?;
+        cfg.attributes.retain(|(k, _)| k != "service.name");
+        cfg.attributes.insert(0, ("service.name".into(), name));
+        let mut doc = Vec::new();
+        let mut v = export::otlp::Otlp::new(&mut doc, cfg);
+        let mut tl = Timeline::new(inp.reorder_window);
+        tl.meta.anchor = Some((0, (j.offsets[i] - shift).clamp(0, u64::MAX as i128) as u64));
+        let (tl, _) = timeline_from(&inp, &mut v, |_, _| false, tl)?;
+        output_result(v.finish(&tl.meta), &what)?;
+        // The node's document is `{"resourceSpans":[ R ]}`: R goes into the joined list.
+        let body = doc.strip_prefix(HEAD.as_bytes()).and_then(|d| d.strip_suffix(b"]}\n")).expect("Otlp's framing");
+        let sep: &[u8] = if i > 0 { b"," } else { b"" };
+        output_result(out.write_all(sep).and_then(|_| out.write_all(body)), &what)?;
+    }
+    output_result(out.write_all(b"]}\n").and_then(|_| out.flush()), &what)?;
+    Ok(code)
 }
 
 #[cfg(test)]

@@ -34,7 +34,9 @@ Examples:
   tickspan tree trace.tspn --from 1.5ms --to 3ms --context main
   tickspan tree trace.tspn --merge              one aggregated tree per context
   tickspan tree trace.tspn --json | jq -c '.root.children[] | {name, duration}'
-  tickspan tree --tcp 127.0.0.1:7000 --follow   live, reconnecting";
+  tickspan tree --tcp 127.0.0.1:7000 --follow   live, reconnecting
+  tickspan tree gw.tspn backend.tspn fw.tspn    one tree per distributed trace across
+                                                the three nodes, their clocks aligned";
 
 const COMPLETIONS_HELP: &str = "\
 Examples:
@@ -74,6 +76,7 @@ Examples:
   tickspan export trace.tspn -f flamegraph -o flame.svg
   tickspan export trace.tspn -f folded | inferno-flamegraph > flame.svg
   tickspan export trace.tspn -f otlp -o spans.json
+  tickspan export gw.tspn fw.tspn -f otlp -o t.json   several nodes: a resource per node
   tickspan export trace.tspn -f otlp --endpoint http://127.0.0.1:4318   push over OTLP/HTTP
   OTEL_SERVICE_NAME=gw tickspan export t.tspn -f otlp --endpoint http://c:4318 --protocol http/json";
 
@@ -172,6 +175,13 @@ pub struct Input {
     /// Trace file, or `-` for standard input.
     #[arg(value_name = "FILE", required_unless_present_any = ["serial", "tcp", "listen"])]
     pub file: Option<PathBuf>,
+    /// More trace files, one node each: `tree`, `stats` and `export` join them (one tree per
+    /// distributed trace across the nodes, clocks aligned).
+    #[arg(value_name = "MORE", conflicts_with_all = ["serial", "tcp", "listen", "follow"])]
+    pub more: Vec<PathBuf>,
+    /// Names of the nodes, in the order of the files (default: each file's name without extension).
+    #[arg(long = "node", value_name = "NAME")]
+    pub nodes: Vec<String>,
     /// Read a serial port (e.g. /dev/ttyACM0, COM3).
     #[arg(long, value_name = "PORT", conflicts_with_all = ["file", "tcp", "listen"])]
     pub serial: Option<String>,

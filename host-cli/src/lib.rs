@@ -14,6 +14,7 @@ pub mod device;
 pub mod diag;
 pub mod export;
 pub mod item;
+pub mod join;
 pub mod model;
 #[cfg(test)]
 mod robustness;
