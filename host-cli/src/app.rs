@@ -105,8 +105,24 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
         None => Box::new(stdout()),
     };
     let (tl, sum) = match a.format {
+        Format::Perfetto => {
+            let mut v = export::perfetto::Perfetto::new(out);
+            let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
+            if !tl.meta.clock.is_real() && !a.input.quiet {
+                crate::warning!("the stream gives no clock frequency: timestamps are ticks, not ns");
+            }
+            let unlinked = output_result(v.finish(&tl.meta), &what)?;
+            if unlinked > 0 && !a.input.quiet {
+                crate::warning!(
+                    "{} drawn without a flow to their parent: more than {} waited for their parents' ends",
+                    crate::units::count(unlinked, "manual span"),
+                    export::perfetto::MAX_PENDING_FLOWS
+                );
+            }
+            (tl, sum)
+        }
         Format::Chrome => {
-            let mut v = export::perfetto::Chrome::new(out);
+            let mut v = export::chrome::Chrome::new(out);
             let (tl, sum) = timeline(&a.input, &mut v, |_, _| false)?;
             if !tl.meta.clock.is_real() && !a.input.quiet {
                 crate::warning!("the stream gives no clock frequency: `ts` values are ticks, not µs");
@@ -186,10 +202,11 @@ fn stdout() -> BufWriter<io::StdoutLock<'static>> {
 }
 
 /// A closed pipe (`tickspan tree … | head`) is not a failure.
-fn output_result(r: io::Result<()>, what: &str) -> Result<(), Fail> {
+fn output_result<T: Default>(r: io::Result<T>, what: &str) -> Result<T, Fail> {
     match r {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => Err(Fail::io(format!("writing {what}"), e)),
-        _ => Ok(()),
+        Err(_) => Ok(T::default()),
+        Ok(v) => Ok(v),
     }
 }
 

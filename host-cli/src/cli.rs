@@ -9,7 +9,7 @@ const TOP_HELP: &str = "\
 Examples:
   tickspan tree trace.tspn                      call trees, one per root span
   tickspan stats trace.tspn --json              per-name statistics as JSON
-  tickspan export trace.tspn -f chrome -o t.json   open t.json in ui.perfetto.dev
+  tickspan export trace.tspn -f perfetto -o t.pftrace   open it in ui.perfetto.dev
   my-app | tickspan tree -                      read standard input
   tickspan tree --serial /dev/ttyACM0 --baud 921600   live from a UART (Ctrl-C to stop)
 
@@ -65,6 +65,10 @@ Examples:
 
 const EXPORT_HELP: &str = "\
 Formats:
+  perfetto    Perfetto's protobuf trace (TrackEvents): ui.perfetto.dev, trace_processor; a
+              track per context, counters per value, flows from manual spans to their
+              children and between the polls of a task; several times smaller than JSON and
+              faster to load. Times in ns of the stream's clock (ticks without one)
   chrome      trace-event JSON; opens as is in ui.perfetto.dev or chrome://tracing
   otlp        OpenTelemetry OTLP/JSON (ExportTraceServiceRequest), e.g. for
               curl -H 'Content-Type: application/json' --data @t.json http://collector:4318/v1/traces
@@ -72,6 +76,7 @@ Formats:
   flamegraph  flame graph SVG
 
 Examples:
+  tickspan export trace.tspn -f perfetto -o trace.pftrace
   tickspan export trace.tspn -f chrome -o trace.json
   tickspan export trace.tspn -f flamegraph -o flame.svg
   tickspan export trace.tspn -f folded | inferno-flamegraph > flame.svg
@@ -136,7 +141,7 @@ pub enum Cmd {
     /// Decoded records as text or JSON lines.
     #[command(after_help = DUMP_HELP)]
     Dump(DumpArgs),
-    /// Export to Perfetto/Chrome JSON, OTLP/JSON, folded stacks or a flame graph.
+    /// Export to Perfetto (protobuf), Chrome JSON, OTLP/JSON, folded stacks or a flame graph.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
     /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
@@ -268,6 +273,8 @@ pub struct DumpArgs {
 /// Export formats.
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
+    /// Perfetto's protobuf trace.
+    Perfetto,
     /// Chrome/Perfetto trace-event JSON.
     Chrome,
     /// OpenTelemetry OTLP/JSON.

