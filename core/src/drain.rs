@@ -65,6 +65,8 @@ pub struct StreamInfo {
     pub node: u64,
     /// Target description for the header.
     pub target: &'static str,
+    /// Node name for the header (empty: unnamed); on std, `TICKSPAN_NODE` or the program's name.
+    pub name: &'static str,
     /// Reads the clock the records were stamped with.
     pub now: fn() -> u64,
     /// Wall clock in nanoseconds since the Unix epoch for sync frames (0 = unknown).
@@ -83,10 +85,30 @@ impl StreamInfo {
             clock_wrap: <Active as Clock>::wrap(),
             node: 0,
             target: TARGET,
+            name: program_name(),
             now: <Active as Clock>::now,
             unix_ns: wall_clock,
         }
     }
+}
+
+/// The node name: `TICKSPAN_NODE` from the environment, else the executable's file name
+/// without extension; read once.
+#[cfg(feature = "std")]
+fn program_name() -> &'static str {
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(|| {
+        if let Some(name) = std::env::var("TICKSPAN_NODE").ok().filter(|n| !n.is_empty()) {
+            return name;
+        }
+        let exe = std::env::current_exe().ok();
+        exe.and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).unwrap_or_default()
+    })
+}
+
+#[cfg(not(feature = "std"))]
+fn program_name() -> &'static str {
+    ""
 }
 
 #[cfg(feature = "std")]
@@ -306,6 +328,7 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
             clock_wrap: self.info.clock_wrap,
             node: self.info.node,
             target: self.info.target,
+            name: self.info.name,
         });
     }
 

@@ -65,6 +65,7 @@ fn run(ring1_every: u32, before_drain: bool) -> Outcome {
         clock_wrap: WRAP,
         node: 0,
         target: "test",
+        name: "",
         now: || NOW.get() % WRAP,
         unix_ns: || 0,
     };

@@ -12,7 +12,7 @@ fn drains_and_resolves_without_any_callsite() {
     let rings = [Ring::<16>::new()];
     rings[0].push(Record::new(Kind::Event, 0x1230, 5, 7, 0));
     let info =
-        StreamInfo { clock_hz: 0, clock_wrap: 1 << 32, node: 0, target: "t", now: || 10, unix_ns: || 0 };
+        StreamInfo { clock_hz: 0, clock_wrap: 1 << 32, node: 0, target: "t", name: "", now: || 10, unix_ns: || 0 };
     let mut drain = Drain::new(&rings, info);
     let mut bytes = [0u8; 512];
     let n = drain.read(&mut bytes);

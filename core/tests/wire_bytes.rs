@@ -28,7 +28,7 @@ fn header_frame() {
         clock_hz: 1_000_000,
         clock_wrap: 1 << 24,
         node: 7,
-        target: "thumbv7m-none-eabi",
+        target: "thumbv7m-none-eabi", name: ""
     };
     test_one(
         |e| assert!(e.header(&h)),

@@ -23,7 +23,7 @@ fn trace(batches: u32) -> (Vec<u8>, Vec<usize>) {
         clock_hz: 72_000_000,
         clock_wrap: 1 << 32,
         node: 0,
-        target: "thumbv7m-none-eabi",
+        target: "thumbv7m-none-eabi", name: ""
     });
     push(&mut enc, &mut bytes);
     enc.context(0, "thread mode");
@@ -127,7 +127,7 @@ fn oversize_frame_is_skipped_and_decoding_resumes() {
 fn unknown_version_is_fatal_and_sticky() {
     let (mut bytes, _) = trace(1);
     let mut enc = FrameEncoder::new();
-    enc.header(&StreamHeader { version: 9, clock_hz: 0, clock_wrap: 0, node: 0, target: "" });
+    enc.header(&StreamHeader { version: 9, clock_hz: 0, clock_wrap: 0, node: 0, target: "" , name: ""});
     let mut out = [0u8; ENCODED_CAPACITY];
     let n = enc.finish(&mut out);
     bytes.splice(1..1, out[..n].iter().copied());

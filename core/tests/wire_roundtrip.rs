@@ -192,6 +192,7 @@ fn check_drain_times(wrap: u64, steps: &[(u8, u32)], rounds: usize) -> Result<()
         clock_wrap: wrap,
         node: 1,
         target: "test",
+        name: "",
         now: fake_now,
         unix_ns: no_wall_clock,
     };
@@ -268,6 +269,7 @@ fn drain_reports_ring_losses_where_they_happened() {
         clock_wrap: 1 << 32,
         node: 0,
         target: "t",
+        name: "",
         now: fake_now,
         unix_ns: no_wall_clock,
     };
@@ -300,6 +302,7 @@ fn span_heavy_stream_is_under_four_bytes_per_record() {
         clock_wrap: 1 << 32,
         node: 0,
         target: "thumbv7m-none-eabi",
+        name: "",
         now: fake_now,
         unix_ns: no_wall_clock,
     };

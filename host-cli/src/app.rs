@@ -17,8 +17,9 @@ use std::sync::atomic::Ordering;
 /// Runs one subcommand; returns the exit code (see [`exit`]).
 pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
     match cmd {
-        Cmd::Tree(a) if !a.input.more.is_empty() => joined_tree(&a),
-        Cmd::Stats(a) if !a.input.more.is_empty() => joined_stats(&a),
+        Cmd::Tree(a) if several_nodes(&a.input) => joined_tree(&a),
+        Cmd::Stats(a) if several_nodes(&a.input) => joined_stats(&a),
+        Cmd::Merge(a) => merge(&a),
         Cmd::Tree(a) => {
             let filter = view::tree::Filter {
                 name: a.name,
@@ -90,7 +91,7 @@ fn show(args: Vec<String>) -> Result<u8, Fail> {
 }
 
 fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
-    if !a.input.more.is_empty() {
+    if several_nodes(&a.input) {
         return joined_export(&a);
     }
     if a.push.endpoint.is_some() {
@@ -227,7 +228,13 @@ pub(crate) fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
     }
     match &input.file {
         Some(p) if p.as_os_str() == "-" => Ok(Box::new(StdinSource::new())),
-        Some(p) => Ok(Box::new(FileSource::open(p, input.follow).map_err(|e| Fail::io(p.display(), e))?)),
+        Some(p) => Ok(Box::new(
+            match input.section {
+                Some(range) => FileSource::open_section(p, range),
+                None => FileSource::open(p, input.follow),
+            }
+            .map_err(|e| Fail::io(p.display(), e))?,
+        )),
         None => Err(Fail { code: exit::USAGE, msg: "no input: give a FILE, `-`, --serial, --tcp or --listen".into() }),
     }
 }
@@ -414,16 +421,76 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     }
 }
 
-/// The inputs of a join: one per file, each named by `--node` or by its file's stem.
+/// The node sections of a regular file (`None` for standard input, a pipe, or an error: the
+/// normal path reports it).
+fn file_sections(f: &std::path::Path) -> Option<Vec<crate::join::merge::Section>> {
+    let regular = f.as_os_str() != "-" && std::fs::metadata(f).is_ok_and(|m| m.is_file());
+    regular.then(|| crate::join::merge::sections(f).ok()).flatten()
+}
+
+/// Whether the input is several nodes: several files, or a merged file.
+fn several_nodes(input: &Input) -> bool {
+    if !input.more.is_empty() {
+        return true;
+    }
+    match &input.file {
+        Some(f) if !input.follow && input.section.is_none() => file_sections(f).is_some_and(|s| s.len() > 1),
+        _ => false,
+    }
+}
+
+/// `tickspan merge a.tspn b.tspn … -o all.tspn`: the nodes aligned, in one stream.
+fn merge(a: &cli::MergeArgs) -> Result<u8, Fail> {
+    let (nodes, code) = collect_nodes(&a.input)?;
+    let j = crate::join::Joined::new(nodes);
+    let code = code.max(alignment_report(&a.input, &j));
+    if a.output.exists() && !a.force {
+        let msg = format!("{} exists: give --force to overwrite it", a.output.display());
+        return Err(Fail { code: exit::USAGE, msg });
+    }
+    let inputs = node_inputs(&a.input)?;
+    let parts: Vec<_> = inputs
+        .iter()
+        .map(|(_, i)| crate::join::merge::Part { path: i.file.as_deref().expect("files"), section: i.section })
+        .collect();
+    // Written beside the output, then renamed: an input may be the output.
+    let tmp = a.output.with_extension("tspn.partial");
+    let what = a.output.display().to_string();
+    let file = File::create(&tmp).map_err(|e| Fail::io(format!("creating {}", tmp.display()), e))?;
+    let bytes = crate::join::merge::write(&j, &parts, file).map_err(|e| Fail::io(format!("writing {what}"), e))?;
+    std::fs::rename(&tmp, &a.output).map_err(|e| Fail::io(format!("writing {what}"), e))?;
+    if !a.input.quiet {
+        let spans: usize = j.nodes.iter().map(|n| n.spans.len()).sum();
+        eprintln!(
+            "merged {} ({} of traces) into {what}: {bytes} bytes",
+            count(j.nodes.len() as u64, "node"),
+            count(spans as u64, "span")
+        );
+    }
+    Ok(code)
+}
+
+/// The inputs of a join: one per file, each named by `--node`, else by the name in its stream
+/// header, else by its file's stem (see [`collect_nodes`]); here the names `--node` gives or
+/// the stems.
 fn node_inputs(input: &Input) -> Result<Vec<(String, Input)>, Fail> {
-    let files: Vec<_> = input.file.iter().chain(&input.more).cloned().collect();
+    // Files, and the nodes of merged files.
+    let mut files = Vec::new();
+    for f in input.file.iter().chain(&input.more) {
+        match file_sections(f) {
+            Some(sections) if sections.len() > 1 => {
+                files.extend(sections.into_iter().map(|s| (f.clone(), Some((s.start, s.end)), Some(s.name))))
+            }
+            _ => files.push((f.clone(), None, None)),
+        }
+    }
     if input.nodes.len() > files.len() {
-        let msg = format!("{} --node names for {} inputs", input.nodes.len(), files.len());
+        let msg = format!("{} --node names for {} nodes", input.nodes.len(), files.len());
         return Err(Fail { code: exit::USAGE, msg });
     }
     let mut out = Vec::new();
-    for (i, f) in files.into_iter().enumerate() {
-        let name = input.nodes.get(i).cloned().unwrap_or_else(|| {
+    for (i, (f, section, merged_name)) in files.into_iter().enumerate() {
+        let name = input.nodes.get(i).cloned().or(merged_name.filter(|n| !n.is_empty())).unwrap_or_else(|| {
             let stem = f.file_stem().map(|s| s.to_string_lossy().into_owned());
             stem.filter(|s| !s.is_empty() && s != "-").unwrap_or_else(|| format!("node{i}"))
         });
@@ -431,7 +498,7 @@ fn node_inputs(input: &Input) -> Result<Vec<(String, Input)>, Fail> {
             let msg = format!("two inputs are both named node {name:?}: name them with --node");
             return Err(Fail { code: exit::USAGE, msg });
         }
-        out.push((name, Input { file: Some(f), more: Vec::new(), nodes: Vec::new(), ..input.clone() }));
+        out.push((name, Input { file: Some(f), more: Vec::new(), nodes: Vec::new(), section, ..input.clone() }));
     }
     Ok(out)
 }
@@ -444,7 +511,12 @@ fn collect_nodes(input: &Input) -> Result<(Vec<crate::join::Node>, u8), Fail> {
         let mut c = crate::join::Collect::new(i, name);
         let (tl, sum) = timeline(&inp, &mut c, |_, _| false)?;
         code = code.max(report(&inp, &tl, sum));
-        let node = c.finish(&tl.meta);
+        let mut node = c.finish(&tl.meta);
+        // The stream's own name, unless `--node` named it or another node has it already.
+        let taken = |n: &str| nodes.iter().any(|m: &crate::join::Node| m.name == n);
+        if input.nodes.get(i).is_none() && !tl.meta.name.is_empty() && !taken(&tl.meta.name) {
+            node.name = tl.meta.name.clone();
+        }
         if node.dropped > 0 && !input.quiet {
             crate::warning!(
                 "node {}: {} not kept (at most {} per node)",
@@ -541,7 +613,8 @@ fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
     };
     const HEAD: &str = r#"{"resourceSpans":["#;
     output_result(out.write_all(HEAD.as_bytes()), &what)?;
-    for (i, (name, inp)) in node_inputs(&a.input)?.into_iter().enumerate() {
+    for (i, (_, inp)) in node_inputs(&a.input)?.into_iter().enumerate() {
+        let name = j.nodes[i].name.clone();
         let mut cfg = resource_config(&inp)?;
         cfg.attributes.retain(|(k, _)| k != "service.name");
         cfg.attributes.insert(0, ("service.name".into(), name));

@@ -51,7 +51,7 @@ fn write_trace(w: &mut impl Write, records: u64) -> io::Result<()> {
         let n = enc.finish(&mut out);
         w.write_all(&out[..n])
     };
-    enc.header(&StreamHeader { version: FORMAT_VERSION, clock_hz: HZ, clock_wrap: 1 << 32, node: 1, target: "bench" });
+    enc.header(&StreamHeader { version: FORMAT_VERSION, clock_hz: HZ, clock_wrap: 1 << 32, node: 1, target: "bench" , name: ""});
     emit(&mut enc, w)?;
     for (i, name) in NAMES.iter().enumerate() {
         let kind = if i == 7 {

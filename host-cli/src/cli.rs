@@ -107,6 +107,19 @@ Examples:
   tickspan postmortem --elf app --dump ram.bin --base 0x20000000   a saved RAM image
   tickspan postmortem --elf app --gdb 127.0.0.1:3333 --save-dump ram.bin -o crash.tspn";
 
+const MERGE_HELP: &str = "\
+Each input is a node (named by --node, else by its stream header, else by its file name). The
+nodes' clocks are aligned as `tree` does with several inputs (wall-clock anchors checked against
+the causality of remote parent/child spans; see `tickspan tree --help`), and each node's frames
+are written as they were, behind a header with its node id and name and a clock anchor that
+places it on the aligned time line. tree, stats and export read the merged file as the nodes
+it holds.
+
+Examples:
+  tickspan merge gw.tspn backend.tspn fw.tspn -o all.tspn
+  tickspan tree all.tspn
+  tickspan merge a.tspn b.tspn --node api --node db -o all.tspn --force";
+
 const SERVE_HELP: &str = "\
 Pages (live, no reload): /requests per span name, like Go's /debug/requests: latency buckets with
 their latest spans, open spans, counts over the last minute and hour of stream time,
@@ -144,6 +157,9 @@ pub enum Cmd {
     /// Export to Perfetto (protobuf), Chrome JSON, OTLP/JSON, folded stacks or a flame graph.
     #[command(after_help = EXPORT_HELP)]
     Export(ExportArgs),
+    /// Joins the traces of several nodes into one stream, their clocks aligned.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
     /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
     #[command(after_help = ATTACH_HELP)]
     Attach(crate::device::cmd::AttachCmd),
@@ -184,9 +200,13 @@ pub struct Input {
     /// distributed trace across the nodes, clocks aligned).
     #[arg(value_name = "MORE", conflicts_with_all = ["serial", "tcp", "listen", "follow"])]
     pub more: Vec<PathBuf>,
-    /// Names of the nodes, in the order of the files (default: each file's name without extension).
+    /// Names of the nodes, in the order of the files (default: the name in each stream's
+    /// header, else the file's name without extension).
     #[arg(long = "node", value_name = "NAME")]
     pub nodes: Vec<String>,
+    /// Byte range of the file to read: one node of a merged stream.
+    #[arg(skip)]
+    pub section: Option<(u64, u64)>,
     /// Read a serial port (e.g. /dev/ttyACM0, COM3).
     #[arg(long, value_name = "PORT", conflicts_with_all = ["file", "tcp", "listen"])]
     pub serial: Option<String>,
@@ -300,6 +320,20 @@ pub struct ExportArgs {
     /// With `-f otlp --endpoint URL`: push to a collector instead of writing a file.
     #[command(flatten, next_help_heading = "OTLP push (with --endpoint)")]
     pub push: crate::export::push::PushArgs,
+}
+
+/// `merge` options.
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// The inputs (files, one node each; at least one).
+    #[command(flatten)]
+    pub input: Input,
+    /// The merged stream.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Overwrite the output if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `bench-gen` options.

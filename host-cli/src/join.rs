@@ -14,6 +14,7 @@
 use crate::model::{Meta, NameId, Span, SpanLink, Visitor};
 use rustc_hash::FxHashMap;
 
+pub mod merge;
 pub mod print;
 
 /// Spans kept per node; more are counted, not kept (memory stays bounded).

@@ -168,6 +168,8 @@ pub struct Meta {
     pub target: String,
     /// Node (stream) id from the header.
     pub node: u64,
+    /// Node name from the stream header (empty if unnamed).
+    pub name: String,
     /// Format version from the header (0 before one is seen).
     pub version: u16,
     /// Wall-clock anchor: tick `.0` happened at `.1` ns after the Unix epoch.
@@ -646,6 +648,7 @@ impl Timeline {
                 self.meta.clock = Clock { hz: h.clock_hz };
                 self.meta.target = h.target.into();
                 self.meta.node = h.node;
+                self.meta.name = h.name.into();
                 self.meta.version = h.version;
             }
             Item::Callsite(info) => self.meta.names.define(&info),
@@ -1112,7 +1115,7 @@ pub(crate) mod tests {
     }
 
     pub fn header(hz: u64) -> Item<'static> {
-        Item::Header(StreamHeader { version: 1, clock_hz: hz, clock_wrap: 0, node: 7, target: "test" })
+        Item::Header(StreamHeader { version: 1, clock_hz: hz, clock_wrap: 0, node: 7, target: "test", name: "" })
     }
 
     fn run(items: &[Item<'static>], window: usize) -> (Timeline, Collect) {

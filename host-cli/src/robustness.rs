@@ -30,7 +30,7 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
         clock_hz: [0, 1, 1_000_000, 3_000_000_007][r.below(4) as usize],
         clock_wrap: 0,
         node: r.next(),
-        target: "fuzz",
+        target: "fuzz", name: ""
     })];
     for _ in 0..n {
         // Mostly forward in time, sometimes backwards (a restarted target, a rebase) or anywhere.

@@ -159,7 +159,7 @@ fn foreign_input_is_rejected_with_exit_code_2() {
 fn unsupported_version_is_a_clear_error() {
     let mut enc = FrameEncoder::new();
     let mut buf = [0u8; ENCODED_CAPACITY];
-    enc.header(&StreamHeader { version: 999, clock_hz: 1, clock_wrap: 0, node: 0, target: "future" });
+    enc.header(&StreamHeader { version: 999, clock_hz: 1, clock_wrap: 0, node: 0, target: "future" , name: ""});
     let n = enc.finish(&mut buf);
     let mut bytes = buf[..n].to_vec();
     bytes.extend_from_slice(&good_trace()[..]);

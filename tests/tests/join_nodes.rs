@@ -13,7 +13,8 @@ fn traces() -> &'static (PathBuf, PathBuf) {
     static FILES: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     FILES.get_or_init(|| {
         let dir = scratch("join");
-        let status = Command::new(env!("CARGO_BIN_EXE_node")).arg("client").arg(&dir).status().expect("run node");
+        let mut node = Command::new(env!("CARGO_BIN_EXE_node"));
+        let status = node.env("TICKSPAN_NODE", "client").arg("client").arg(&dir).status().expect("run node");
         assert!(status.success());
         (dir.join("client.tspn"), dir.join("server.tspn"))
     })
@@ -63,6 +64,7 @@ fn one_tree_across_two_processes() {
     assert_eq!(n(&handle["wire_ns"]), n(&call["duration_ns"]) - n(&handle["duration_ns"]));
     assert!(n(&call["self_ns"]) <= n(&call["duration_ns"]) - n(&handle["duration_ns"]));
 
+    // The names in the stream headers (TICKSPAN_NODE) name the nodes; --node overrides them.
     let text = ok(&["tree", &c, &s, "--node", "gw", "--node", "be"]);
     assert!(text.contains(&format!("trace {}", traces[0]["trace_id"].as_str().unwrap())), "{text}");
     for line in ["request", "call server", "handle", "work", "[gw · main]", "[be · main]", "wire"] {
@@ -114,4 +116,30 @@ fn a_node_that_cannot_be_aligned_is_named() {
     let bad = run(&["tree", &c, &c]);
     assert_eq!(bad.status.code(), Some(1), "two inputs named alike");
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--node"));
+}
+
+#[test]
+fn merged_stream_reads_back_as_the_same_nodes_and_trees() {
+    let [c, s] = files();
+    let merged = scratch("join").join("all.tspn");
+    let m = merged.to_str().unwrap();
+    let _ = std::fs::remove_file(&merged);
+    ok(&["merge", &c, &s, "-o", m]);
+    let refused = run(&["merge", &c, &s, "-o", m]);
+    assert_eq!(refused.status.code(), Some(1), "an existing output needs --force");
+    ok(&["merge", &c, &s, "-o", m, "--force"]);
+
+    let joined: Value = serde_json::from_str(&ok(&["tree", &c, &s, "--json"])).unwrap();
+    let back: Value = serde_json::from_str(&ok(&["tree", m, "--json"])).unwrap();
+    assert_eq!(back["traces"], joined["traces"], "the merged file holds the same trees, on the same time line");
+    let names: Vec<_> = back["nodes"].as_array().unwrap().iter().map(|n| n["name"].clone()).collect();
+    assert_eq!(names, ["client", "server"]);
+    let dump = ok(&["dump", m]);
+    let headers: Vec<_> = dump.lines().filter(|l| l.starts_with("header")).collect();
+    assert_eq!(headers.len(), 2, "{dump}");
+    assert!(headers[0].contains("node 0") && headers[0].contains("\"client\""), "{headers:?}");
+    assert!(headers[1].contains("node 1") && headers[1].contains("\"server\""), "{headers:?}");
+    // One file of one node is still read as before.
+    let single = ok(&["tree", &c]);
+    assert!(single.contains("request") && !single.contains("nodes:"), "{single}");
 }

@@ -223,6 +223,7 @@ mod tests {
             clock_wrap: 0,
             node: 0,
             target: "t",
+            name: "",
             now: || 0,
             unix_ns: || 0,
         };

@@ -351,13 +351,16 @@ fn header(body: &[u8]) -> Result<Result<StreamHeader<'_>, DecodeError>, Malforme
         return Ok(Err(DecodeError::UnsupportedVersion(version)));
     }
     // Trailing bytes are allowed: later minor revisions may append fields.
-    let (h, _) = postcard::take_from_bytes::<body::Header>(rest).map_err(|_| Malformed)?;
+    let (h, rest) = postcard::take_from_bytes::<body::Header>(rest).map_err(|_| Malformed)?;
+    // Version 3 appends the node name; absent, or unreadable as a string, it is empty.
+    let name = postcard::take_from_bytes::<&str>(rest).map_or("", |(n, _)| n);
     Ok(Ok(StreamHeader {
         version,
         clock_hz: h.clock_hz,
         clock_wrap: h.clock_wrap,
         node: h.node,
         target: h.target,
+        name,
     }))
 }
 

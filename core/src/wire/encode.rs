@@ -371,6 +371,14 @@ impl FrameEncoder {
         for &b in target.as_bytes() {
             self.at.put(&mut self.buf, b);
         }
+        // Version 3: the node name, a trailing field older decoders skip; absent when empty.
+        let name = truncate_end(h.name, 32);
+        if !name.is_empty() {
+            self.at.varint(&mut self.buf, name.len() as u64);
+            for &b in name.as_bytes() {
+                self.at.put(&mut self.buf, b);
+            }
+        }
         true
     }
 
@@ -965,7 +973,7 @@ mod tests {
             [(0, 0, 0, ""), (1_000_000, 1 << 24, 7, "thumbv7m-none-eabi"), (u64::MAX, 1 << 63, 300, "é")]
         {
             let mut enc = FrameEncoder::new();
-            assert!(enc.header(&StreamHeader { version: 1, clock_hz: a, clock_wrap: b, node: c, target }));
+            assert!(enc.header(&StreamHeader { version: 1, clock_hz: a, clock_wrap: b, node: c, target, name: "" }));
             let mut want = [0u8; 128];
             let want =
                 postcard::to_slice(&body::Header { clock_hz: a, clock_wrap: b, node: c, target }, &mut want)

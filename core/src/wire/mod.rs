@@ -125,6 +125,8 @@ pub struct StreamHeader<'a> {
     pub node: u64,
     /// Target description (e.g. `thumbv7m-none-eabi`).
     pub target: &'a str,
+    /// Node name (a service, a device: what views label its spans with); empty if unnamed.
+    pub name: &'a str,
 }
 
 /// A callsite dictionary entry: what a record's callsite id names.

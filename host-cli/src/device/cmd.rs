@@ -659,6 +659,7 @@ mod tests {
             clock_wrap: 1 << 32,
             node: 0,
             target: "t",
+            name: "",
             now: || 3,
             unix_ns: || 0,
         };

@@ -444,7 +444,7 @@ mod merge_tests {
                 clock_hz: 1_000_000,
                 clock_wrap: 1000,
                 node: 0,
-                target: "t",
+                target: "t", name: ""
             })
         });
         for (id, name, kind) in [

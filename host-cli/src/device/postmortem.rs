@@ -202,7 +202,7 @@ pub fn encode(
         clock_hz: layout.clock_hz,
         clock_wrap: tb.wrap,
         node: 0,
-        target,
+        target, name: ""
     });
     flush(&mut enc, &mut out);
     if let Some(elf) = elf {

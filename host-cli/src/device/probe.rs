@@ -225,6 +225,7 @@ mod tests {
             clock_wrap: 1 << 32,
             node: 0,
             target: "fake",
+            name: "",
             now: || 30,
             unix_ns: || 0,
         };

@@ -220,7 +220,7 @@ pub(crate) fn parse_kv_list(s: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// The resource of a stream: `service.name` (from the configuration, else the firmware's file
-/// name, else `unknown_service:tickspan` as OpenTelemetry's SDKs name an unnamed service), the
+/// name, else the node name in the stream header, else `unknown_service:tickspan` as OpenTelemetry's SDKs name an unnamed service), the
 /// configured attributes, then the node: `tickspan.node` (the stream's node id),
 /// `tickspan.target` and, with `--elf`, `process.executable.name` and
 /// `process.executable.build_id.gnu`. A configured key is never repeated by ours.
@@ -230,6 +230,7 @@ pub fn resource(meta: &Meta, cfg: &ResourceConfig) -> Resource {
     if !given("service.name") {
         let name = match &cfg.elf {
             Some((file, _)) => file.clone(),
+            None if !meta.name.is_empty() => meta.name.clone(),
             None => "unknown_service:tickspan".to_string(),
         };
         attributes.push(kv_str("service.name", &name));

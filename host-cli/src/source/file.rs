@@ -2,12 +2,12 @@
 
 use super::{idle, Source, IDLE_POLL};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 /// Reads a file from the start.
 pub struct FileSource {
-    file: File,
+    file: Box<dyn Read + Send>,
     name: String,
     len: Option<u64>,
     follow: bool,
@@ -22,7 +22,16 @@ impl FileSource {
             return Err(io::Error::other("is a directory"));
         }
         let len = (meta.is_file() && !follow).then_some(meta.len());
-        Ok(FileSource { file, name: path.display().to_string(), len, follow })
+        Ok(FileSource { file: Box::new(file), name: path.display().to_string(), len, follow })
+    }
+
+    /// Opens bytes `start..end` of `path` (one node of a merged stream).
+    pub fn open_section(path: &Path, (start, end): (u64, u64)) -> io::Result<Self> {
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(start))?;
+        let len = end.saturating_sub(start);
+        let name = format!("{} (bytes {start}..{end})", path.display());
+        Ok(FileSource { file: Box::new(file.take(len)), name, len: Some(len), follow: false })
     }
 }
 

@@ -75,8 +75,8 @@ impl<W: Write> Dump<W> {
         match item {
             Item::Header(h) => writeln!(
                 w,
-                "header    version {} clock {} Hz wrap {} node {} target {:?}",
-                h.version, h.clock_hz, h.clock_wrap, h.node, h.target
+                "header    version {} clock {} Hz wrap {} node {} target {:?} name {:?}",
+                h.version, h.clock_hz, h.clock_wrap, h.node, h.target, h.name
             ),
             Item::Callsite(c) => {
                 writeln!(w, "callsite  {:#x} {:?} {:?} {:?} {}:{}", c.id, c.kind, c.level, c.name, c.file, c.line)
@@ -122,7 +122,7 @@ impl<W: Write> Dump<W> {
         let v = match item {
             Item::Header(h) => {
                 json!({"type": "header", "version": h.version, "clock_hz": h.clock_hz,
-                "clock_wrap": h.clock_wrap, "node": h.node, "target": h.target})
+                "clock_wrap": h.clock_wrap, "node": h.node, "target": h.target, "name": h.name})
             }
             Item::Callsite(c) => {
                 json!({"type": "callsite", "id": c.id, "kind": format!("{:?}", c.kind),

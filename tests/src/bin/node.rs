@@ -1,7 +1,8 @@
 //! Two processes of one distributed trace: `node client DIR` records a request that starts a
 //! trace and calls `node server DIR TRACEPARENT` (a child process, the context passed as a W3C
 //! `traceparent`), which continues it. Each drains to its own file in DIR: client.tspn and
-//! server.tspn. tests/tests/join_nodes.rs joins them.
+//! server.tspn, each named by `TICKSPAN_NODE` in its header. tests/tests/join_nodes.rs joins
+//! them.
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -18,7 +19,13 @@ fn client(dir: &Path) {
         let mut buf = [0u8; TRACEPARENT_LEN];
         let header = tc::current().expect("attached").write_traceparent(&mut buf).to_string();
         let exe = std::env::current_exe().expect("own path");
-        let status = Command::new(exe).arg("server").arg(dir).arg(&header).status().expect("run server");
+        let status = Command::new(exe)
+            .env("TICKSPAN_NODE", "server")
+            .arg("server")
+            .arg(dir)
+            .arg(&header)
+            .status()
+            .expect("run server");
         assert!(status.success());
     }
     drain.finish().expect("drain");
