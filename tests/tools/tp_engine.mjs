@@ -92,7 +92,11 @@ export async function rows(engine, sql) {
 // Hands the trace to the engine; a refusal is a problem (and false).
 export async function load(engine, bytes, problems) {
   try {
-    await engine.parse(new Uint8Array(bytes));
+    // In chunks, as the UI feeds it: one RPC message of tens of MB breaks the framing.
+    const chunk = 8 << 20;
+    for (let at = 0; at < bytes.length; at += chunk) {
+      await engine.parse(new Uint8Array(bytes.subarray(at, at + chunk)));
+    }
     await engine.notifyEof();
     return true;
   } catch (e) {
