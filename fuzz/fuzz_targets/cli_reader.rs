@@ -9,7 +9,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use std::io;
-use tickspan_cli::export::{folded::Folded, otlp::Otlp, perfetto::Chrome};
+use tickspan_cli::export::{chrome::Chrome, folded::Folded, otlp::Otlp};
 use tickspan_cli::item::Decoder;
 use tickspan_cli::model::{Feed, Timeline, DEFAULT_WINDOW};
 use tickspan_cli::view::{stats::Stats, tree::Filter, tree::Tree};
