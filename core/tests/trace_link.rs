@@ -144,3 +144,28 @@ fn span_ids_do_not_repeat() {
     let traces: HashSet<u128> = (0..10_000).map(|_| tc::new_trace_id()).collect();
     assert_eq!(traces.len(), 10_000);
 }
+
+/// Bytes a link record takes on the wire, measured by encoding batches of them with random
+/// ids (ids are random: varints cannot shorten them). `--nocapture` prints the figure.
+#[test]
+fn link_records_take_about_ten_bytes_on_the_wire() {
+    use tickspan::wire::{encode::FrameEncoder, ENCODED_CAPACITY};
+    let mut enc = FrameEncoder::new();
+    let mut out = [0u8; ENCODED_CAPACITY];
+    let (mut bytes, mut links) = (0usize, 0usize);
+    for batch in 0..100u64 {
+        enc.begin_batch(1, batch * 1000);
+        let mut n = 0;
+        while enc.has_room() {
+            let v = tc::new_span_id();
+            assert!(enc.record(Kind::Link, (3 | 1 << 2) << 4, batch * 1000 + n, v as u32, (v >> 32) as u32));
+            n += 1;
+        }
+        bytes += enc.finish(&mut out);
+        links += n as usize;
+    }
+    let per = bytes as f64 / links as f64;
+    println!("{links} link records, {bytes} bytes: {per:.2} bytes per link record (framing included)");
+    println!("link_remote (4 records) ≈ {:.0} B, link_child (2) ≈ {:.0} B", 4.0 * per, 2.0 * per);
+    assert!((9.5..=11.5).contains(&per), "{per:.2}");
+}

@@ -502,6 +502,12 @@ fn entries(c: &mut Cursor<'_>, out: &mut impl FnMut(Rec)) -> Result<(), Malforme
                         split(((z >> 1) as i64 ^ -((z & 1) as i64)) as u64)
                     }
                     Payload::F64 => split(c.varint()?.swap_bytes()),
+                    Payload::Fixed64 => {
+                        let end = c.pos.checked_add(8).filter(|&e| e <= c.buf.len()).ok_or(Malformed)?;
+                        let v = u64::from_le_bytes(c.buf[c.pos..end].try_into().expect("8 bytes"));
+                        c.pos = end;
+                        split(v)
+                    }
                 };
                 out(Rec { ts: cur, callsite, a, b, kind });
             }

@@ -549,10 +549,10 @@ impl FrameEncoder {
                     w.v32(d);
                     if payload != P_NONE {
                         let (a, b) = *tail.get_or_insert_with(|| ring.load_tail(i));
-                        if payload == P_A || payload == P_U64 && b == 0 {
+                        if payload == P_A || info & (7 | K_FIXED) == P_U64 && b == 0 {
                             w.v32(a);
                         } else {
-                            w = payload_cold(w, payload, a, b);
+                            w = payload_cold(w, info, a, b);
                         }
                     }
                 }
@@ -693,6 +693,7 @@ const fn kind_info() -> [u8; 16] {
                 Payload::U64 => P_U64,
                 Payload::I64 => P_I64,
                 Payload::F64 => P_F64,
+                Payload::Fixed64 => P_U64 | K_FIXED,
             } | if has_callsite(kind) { K_CALLSITE } else { 0 };
         }
         i += 1;
@@ -711,6 +712,8 @@ const K_LOSS: u8 = 6;
 const K_INVALID: u8 = 7;
 const K_CALLSITE: u8 = 0x10;
 const K_COLD: u8 = 0x20;
+/// The 64-bit payload is 8 little-endian bytes, not a varint ([`Payload::Fixed64`]).
+const K_FIXED: u8 = 0x40;
 const _: () = assert!(op::REBASE == 0);
 
 /// Writes the batch entry of any record `r` (with a definition or rebase entry before it when
@@ -762,7 +765,7 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
         w.v64_cold(ts - *cur);
         *cur = ts;
         if payload != P_NONE {
-            w = payload_cold(w, payload, r.a, r.b);
+            w = payload_cold(w, info, r.a, r.b);
         }
     }
     Ok(w)
@@ -797,16 +800,28 @@ unsafe fn loss_entry(mut w: Writer, count: u32) -> Writer {
     w
 }
 
-/// A payload, out of line: `a`, a span start's two words, or 64 bits (`a | b << 32`).
+/// A payload, out of line: `a`, a span start's two words, or 64 bits (`a | b << 32`), per
+/// the kind's `info` ([`kind_info`]).
 ///
 /// # Safety
 /// As [`any_entry`].
 #[inline(never)]
-unsafe fn payload_cold(mut w: Writer, payload: u8, a: u32, b: u32) -> Writer {
+unsafe fn payload_cold(mut w: Writer, info: u8, a: u32, b: u32) -> Writer {
     let v = a as u64 | (b as u64) << 32;
     // SAFETY: at most 10 bytes (caller).
     unsafe {
-        match payload {
+        if info & K_FIXED != 0 {
+            // Random ids: 8 bytes where a varint would take 10.
+            for byte in v.to_le_bytes() {
+                if byte == 0 {
+                    w.zero();
+                } else {
+                    w.nz(byte);
+                }
+            }
+            return w;
+        }
+        match info & 7 {
             P_A => w.v32_cold(a),
             P_AB => {
                 w.v32_cold(a);

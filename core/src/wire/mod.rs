@@ -287,6 +287,8 @@ pub(crate) enum Payload {
     I64,
     /// `(a | b << 32).swap_bytes()` as a varint: round floats have zero low mantissa bytes.
     F64,
+    /// `a | b << 32` as 8 bytes little-endian (link records: random ids).
+    Fixed64,
 }
 
 pub(crate) const fn payload_of(kind: Kind) -> Payload {
@@ -294,7 +296,8 @@ pub(crate) const fn payload_of(kind: Kind) -> Payload {
         Kind::SpanEnter | Kind::SpanExit | Kind::Sync | Kind::Loss => Payload::None,
         Kind::Event | Kind::IsrEnter | Kind::IsrExit | Kind::TaskSwitch | Kind::SpanEnd => Payload::A,
         Kind::SpanStart => Payload::AB,
-        Kind::ValueU | Kind::Link => Payload::U64,
+        Kind::ValueU => Payload::U64,
+        Kind::Link => Payload::Fixed64,
         Kind::ValueI => Payload::I64,
         Kind::ValueF => Payload::F64,
     }
