@@ -310,7 +310,7 @@ fn drained_link_records_keep_every_bit() {
     let values = [0u64, 1, 0x7f, 0xdead_beef, 0x1_0000_0000, u64::MAX, 0x00ff_00ff_00ff_00ff];
     rings[0].push(Record::new(Kind::SpanEnter, 0x40, 10, 0, 0));
     for (i, v) in values.iter().enumerate() {
-        let field = (i as u32 % 4 | 1 << 2) << 4;
+        let field = ((i as u32 % 4) | (1 << 2)) << 4;
         rings[0].push(Record::new(Kind::Link, field, 11 + i as u32, *v as u32, (*v >> 32) as u32));
     }
     let mut buf = vec![0u8; 4096];
@@ -325,7 +325,7 @@ fn drained_link_records_keep_every_bit() {
         .unwrap();
     let t0 = got.first().map_or(0, |g| g.2);
     let got: Vec<_> = got.into_iter().map(|(f, v, t)| (f, v, t - t0)).collect();
-    let want: Vec<_> = values.iter().enumerate().map(|(i, v)| ((i as u32 % 4 | 1 << 2) << 4, *v, i as u64)).collect();
+    let want: Vec<_> = values.iter().enumerate().map(|(i, v)| (((i as u32 % 4) | (1 << 2)) << 4, *v, i as u64)).collect();
     assert_eq!(got, want);
 }
 
