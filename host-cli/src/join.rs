@@ -248,7 +248,9 @@ impl Joined {
 
     /// The traces: each root (a span whose parent is in no input) with its children, in start
     /// order; children are found by local parent or, across contexts and nodes, by span id.
-    pub fn traces(&self) -> Vec<Trace> {
+    /// Also how many spans no root reaches (parents naming each other in a cycle: damaged or
+    /// colliding ids), which the views report.
+    pub fn traces(&self) -> (Vec<Trace>, usize) {
         let by_id = span_ids(&self.nodes);
         let by_uid: Vec<FxHashMap<u64, usize>> =
             self.nodes.iter().map(|n| n.spans.iter().enumerate().map(|(i, s)| (s.uid, i)).collect()).collect();
@@ -279,7 +281,14 @@ impl Joined {
             });
             traces[t].roots.push(build(r, &children));
         }
-        traces
+        let total: usize = self.nodes.iter().map(|n| n.spans.len()).sum();
+        let mut placed = 0;
+        let mut stack: Vec<&Tree> = traces.iter().flat_map(|t| &t.roots).collect();
+        while let Some(t) = stack.pop() {
+            placed += 1;
+            stack.extend(&t.children);
+        }
+        (traces, total - placed)
     }
 
     /// The span at `at`.
@@ -365,8 +374,8 @@ mod tests {
         assert_eq!(j.offsets, [1000, -3895]);
         let (s, e) = j.times(&j.nodes[1].spans[0]);
         assert!(1100 <= s && e <= 1200);
-        let t = j.traces();
-        assert_eq!(t.len(), 1);
+        let (t, unplaced) = j.traces();
+        assert_eq!((t.len(), unplaced), (1, 0));
         assert_eq!(t[0].roots.len(), 1);
         assert_eq!(t[0].roots[0].children[0].at, (1, 0), "the device's span under the call");
     }
@@ -402,5 +411,13 @@ mod tests {
             (j.offsets[0], j.alignment[0].clone()),
             (970, Alignment::Causality { pairs: 1, error: 30, anchor_off: None })
         );
+    }
+
+    #[test]
+    fn spans_whose_parents_form_a_cycle_are_counted_not_lost() {
+        let a = node("a", Some(0), vec![span(0, 1, "x", 0, 10, 11, 22), span(0, 2, "ok", 20, 30, 33, 0)]);
+        let b = node("b", None, vec![span(1, 1, "y", 0, 10, 22, 11)]);
+        let (t, unplaced) = Joined::new(vec![a, b]).traces();
+        assert_eq!((t.len(), unplaced), (1, 2));
     }
 }

@@ -77,7 +77,7 @@ pub fn write_text(j: &Joined, out: &mut impl Write) -> io::Result<()> {
     for (n, a) in j.nodes.iter().zip(&j.alignment) {
         writeln!(out, "  {:width$}  {}", n.name, describe(a, j.wall))?;
     }
-    let traces = j.traces();
+    let (traces, unplaced) = j.traces();
     for t in &traces {
         let mut spans = 0;
         let mut nodes = std::collections::BTreeSet::new();
@@ -131,6 +131,13 @@ pub fn write_text(j: &Joined, out: &mut impl Write) -> io::Result<()> {
     if traces.is_empty() {
         writeln!(out, "\nno span of these inputs is part of a distributed trace (no link records)")?;
     }
+    if unplaced > 0 {
+        writeln!(
+            out,
+            "\n⚠ {} not shown: their parents name each other in a cycle (damaged or repeated span ids)",
+            crate::units::count(unplaced as u64, "span")
+        )?;
+    }
     if untraced > 0 {
         writeln!(
             out,
@@ -180,11 +187,14 @@ pub fn write_json(j: &Joined, out: &mut impl Write) -> io::Result<()> {
                 "describe": describe(a, j.wall), "untraced_spans": n.untraced, "dropped_spans": n.dropped})
         })
         .collect();
-    let traces: Vec<Value> = j
-        .traces()
+    let (traces, unplaced) = j.traces();
+    let traces: Vec<Value> = traces
         .iter()
         .map(|t| json!({"trace_id": format!("{:032x}", t.id), "roots": t.roots.iter().map(|r| span_json(j, r, None)).collect::<Vec<_>>()}))
         .collect();
-    serde_json::to_writer(&mut *out, &json!({"wall_clock": j.wall, "nodes": nodes, "traces": traces}))?;
+    serde_json::to_writer(
+        &mut *out,
+        &json!({"wall_clock": j.wall, "nodes": nodes, "traces": traces, "unplaced_spans": unplaced}),
+    )?;
     writeln!(out)
 }
