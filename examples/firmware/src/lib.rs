@@ -108,23 +108,50 @@ unsafe impl cortex_m::interrupt::InterruptNumber for Irq {
         self.0
     }
 }
+/// Flag register bits of the LM3S6965's UARTs (PL011 layout): receive FIFO empty, transmit
+/// FIFO full.
+const FR_RXFE: u32 = 1 << 4;
+const FR_TXFF: u32 = 1 << 5;
+
+/// Writes every byte to the PL011 at `base`, waiting while its transmit FIFO is full.
+fn pl011_write(base: usize, bytes: &[u8]) {
+    let (dr, fr) = (base as *mut u32, (base + 0x18) as *const u32);
+    for &b in bytes {
+        // SAFETY: `base` is one of the LM3S6965's UARTs; FR and DR are its flag and data registers.
+        unsafe {
+            while fr.read_volatile() & FR_TXFF != 0 {}
+            dr.write_volatile(b as u32);
+        }
+    }
+}
+
 /// UART0 of the LM3S6965 (a PL011): usable without setup in QEMU.
 pub struct Uart0;
 
 impl Uart0 {
-    const DR: *mut u32 = 0x4000_C000 as *mut u32;
-    const FR: *const u32 = 0x4000_C018 as *const u32;
-    const FR_TXFF: u32 = 1 << 5;
+    /// Writes every byte, waiting while the transmit FIFO is full.
+    pub fn write_all(&mut self, bytes: &[u8]) {
+        pl011_write(0x4000_C000, bytes)
+    }
+}
+
+/// UART1 of the LM3S6965: a second serial line (QEMU's second `-serial`), for commands.
+pub struct Uart1;
+
+impl Uart1 {
+    const BASE: usize = 0x4000_D000;
 
     /// Writes every byte, waiting while the transmit FIFO is full.
     pub fn write_all(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            // SAFETY: FR and DR are UART0's flag and data registers (PL011 layout).
-            unsafe {
-                while Self::FR.read_volatile() & Self::FR_TXFF != 0 {}
-                Self::DR.write_volatile(b as u32);
-            }
-        }
+        pl011_write(Self::BASE, bytes)
+    }
+
+    /// A received byte, if one is waiting.
+    pub fn try_read(&mut self) -> Option<u8> {
+        let (dr, fr) = (Self::BASE as *const u32, (Self::BASE + 0x18) as *const u32);
+        // SAFETY: FR and DR are UART1's flag and data registers (PL011 layout); reading DR
+        // takes the byte out of the receive FIFO, which only this driver reads.
+        unsafe { (fr.read_volatile() & FR_RXFE == 0).then(|| dr.read_volatile() as u8) }
     }
 }
 
