@@ -17,11 +17,14 @@ use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use tickspan::context::RINGS;
 use tickspan::drain::Drain;
+use tickspan::trace_context::{self as tc, TraceContext, TraceFlags};
 use tickspan::{Record, SpanGuard};
 use tickspan_firmware as board;
 
 /// Iterations per case; below the ring capacity so that every record of a case is accepted.
 const N: u32 = 64;
+/// Iterations of the trace-context case (six records each).
+const LINKED: u32 = 16;
 
 /// SysTick ticks taken by `N` runs of `$body` (the loop itself included).
 macro_rules! ticks_for {
@@ -150,6 +153,26 @@ fn main() -> ! {
     let ool_en = ticks_for!({ core::mem::forget(ool_enter()) });
     let ool_pair = ticks_for!({ ool_exit(ool_enter()) });
 
+    // Trace context: a span with a remote parent writes four link records after its enter,
+    // more per iteration than the other cases, so 16 iterations (the ring holds them all).
+    let parent = TraceContext::new(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736, 0x00f0_67aa_0ba9_02b7, TraceFlags::new(1))
+        .expect("non-zero ids");
+    let link = |remote: bool| {
+        empty_rings();
+        let t0 = board::ticks();
+        let mut i = 0u32;
+        while i < LINKED {
+            let _g = tickspan::span!("linked");
+            if remote {
+                black_box(tc::link_remote(black_box(&parent)));
+            }
+            compiler_fence(Ordering::SeqCst);
+            i = black_box(i) + 1;
+        }
+        board::ticks().wrapping_sub(t0) & 0x00FF_FFFF
+    };
+    let (plain_linked, remote_linked) = (link(false), link(true));
+
     // Drop-newest with a full ring: the record is refused and counted.
     let full = {
         let mut buf = [Record::default(); 32];
@@ -196,6 +219,8 @@ fn main() -> ! {
     show("value (u32)", Some(d(value)), Some(d(ool_val)));
     show("isr enter+exit", Some(d(isr_pair)), None);
     show("event, ring full (counted loss)", Some(d(full)), None);
+    let x100 = remote_linked.wrapping_sub(plain_linked) as u64 * 5 * 100 / (8 * LINKED as u64);
+    hprintln!("{:<34}{:>10}.{:02}  (4 link records + span id)", "link_remote, added to a span", x100 / 100, x100 % 100);
     hprintln!("empty loop: {} ticks for {} iterations", empty, N);
     let per_record = |t: u32| t as u64 * 5 * 100 / (8 * DRAINED as u64);
     let show_drain = |what: &str, x100: u64| {
