@@ -392,6 +392,12 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
                 count(c.unmatched, "span end")
             );
         }
+        if tl.meta.links.stray > 0 {
+            crate::warning!(
+                "{} found no open span or repeated a field of its span: those spans' trace context is incomplete",
+                count(tl.meta.links.stray, "link record")
+            );
+        }
         if c.late > 0 {
             crate::note!(
                 "{} arrived after later ones of other contexts; raise --reorder-window for exact ISR times",

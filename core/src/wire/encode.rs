@@ -520,8 +520,7 @@ impl FrameEncoder {
                 // Kinds without a callsite keep tag bits 4..8 (a link record's field; 0 in the
                 // sync records `api::sync` writes) in the slot nibble; a callsite's slot
                 // replaces them.
-                let mut head = tag & 0xFF;
-                if info & K_CALLSITE != 0 {
+                let head = if info & K_CALLSITE != 0 {
                     let id = tag & !0xF;
                     let slot = match slots.find(id) {
                         Some(slot) => slot,
@@ -535,8 +534,10 @@ impl FrameEncoder {
                             slot
                         }
                     };
-                    head = tag & 0xF | (slot as u32) << 4;
-                }
+                    tag & 0xF | (slot as u32) << 4
+                } else {
+                    tag & 0xFF
+                };
                 let mut d = ts.wrapping_sub(prev);
                 if ts < prev {
                     d = d.wrapping_add(wrap);

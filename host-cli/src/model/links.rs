@@ -110,3 +110,33 @@ impl Links {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inherits_joins_by_id_and_counts_what_it_cannot_attach() {
+        let mut l = Links::default();
+        l.record(1, LinkField::TraceHi, 1, 0xaa);
+        l.record(1, LinkField::TraceLo, 1, 0xbb);
+        l.record(1, LinkField::Parent, 1, 0x77);
+        l.record(1, LinkField::SpanId, 1, 0x11);
+        let root = *l.get(1).unwrap();
+        assert_eq!((root.trace_id, root.parent_id, root.span_id, root.remote), (0xaa << 64 | 0xbb, 0x77, 0x11, true));
+        // A child inherits; a span elsewhere finds the trace through its parent's id.
+        l.inherit(2, 1);
+        assert_eq!((l.get(2).unwrap().trace_id, l.get(2).unwrap().inherited), (root.trace_id, true));
+        l.record(3, LinkField::Parent, 1, 0x11);
+        assert_eq!((l.get(3).unwrap().trace_id, l.get(3).unwrap().remote), (root.trace_id, false));
+        assert_eq!(l.stray, 0);
+        // No span open, and a field given twice: counted.
+        l.record(0, LinkField::SpanId, 1, 0x22);
+        l.record(1, LinkField::SpanId, 1, 0x33);
+        assert_eq!((l.stray, l.get(1).unwrap().span_id), (2, 0x11));
+        l.close(1);
+        l.close(2);
+        l.close(3);
+        assert!(l.is_empty());
+    }
+}
