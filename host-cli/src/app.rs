@@ -596,34 +596,40 @@ fn joined_stats(a: &cli::StatsArgs) -> Result<u8, Fail> {
     Ok(code)
 }
 
-/// `tickspan export -f otlp a.tspn b.tspn …`: one `ExportTraceServiceRequest` with a resource
-/// per node, span times on the aligned time line.
+/// `tickspan export -f otlp|chrome a.tspn b.tspn …`: one document for all nodes on the aligned
+/// time line: OTLP with a resource per node, Chrome JSON with a process per node and a flow
+/// arrow from each parent to its child in another node or context.
 fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
-    if a.format != Format::Otlp || a.push.endpoint.is_some() {
-        let msg = "several inputs export as one OTLP file for now: give -f otlp and -o FILE (no --endpoint)";
+    if !matches!(a.format, Format::Otlp | Format::Chrome) || a.push.endpoint.is_some() {
+        let msg = "several inputs export as one file for now: give -f otlp or -f chrome (no --endpoint)";
         return Err(Fail { code: exit::USAGE, msg: msg.into() });
     }
     let (nodes, mut code) = collect_nodes(&a.input)?;
     let j = crate::join::Joined::new(nodes);
     code = code.max(alignment_report(&a.input, &j));
+    let what = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
+    let mut out: Box<dyn Write> = match &a.output {
+        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fail::io(format!("creating {what}"), e))?)),
+        None => Box::new(stdout()),
+    };
+    let inputs = node_inputs(&a.input)?;
+    if a.format == Format::Chrome {
+        joined_chrome(&j, &inputs, &mut out).map_err(|e| fail_output(e, &what))?;
+        output_result(out.flush(), &what)?;
+        return Ok(code);
+    }
     if !j.wall && !a.input.quiet {
         crate::warning!("no input has a wall-clock anchor: span times count from the Unix epoch");
     }
     // Unix ns = node ns + offset: the offsets become each node's anchor (at tick 0), shifted so
     // that none is negative.
     let shift = j.offsets.iter().copied().min().unwrap_or(0).min(0);
-    let what = a.output.as_ref().map_or("standard output".to_string(), |p| p.display().to_string());
-    let mut out: Box<dyn Write> = match &a.output {
-        Some(p) => Box::new(BufWriter::new(File::create(p).map_err(|e| Fail::io(format!("creating {what}"), e))?)),
-        None => Box::new(stdout()),
-    };
     const HEAD: &str = r#"{"resourceSpans":["#;
     output_result(out.write_all(HEAD.as_bytes()), &what)?;
-    for (i, (_, inp)) in node_inputs(&a.input)?.into_iter().enumerate() {
-        let name = j.nodes[i].name.clone();
+    for (i, (_, inp)) in inputs.into_iter().enumerate() {
         let mut cfg = resource_config(&inp)?;
         cfg.attributes.retain(|(k, _)| k != "service.name");
-        cfg.attributes.insert(0, ("service.name".into(), name));
+        cfg.attributes.insert(0, ("service.name".into(), j.nodes[i].name.clone()));
         let mut doc = Vec::new();
         let mut v = export::otlp::Otlp::new(&mut doc, cfg);
         let mut tl = Timeline::new(inp.reorder_window);
@@ -637,6 +643,56 @@ fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
     }
     output_result(out.write_all(b"]}\n").and_then(|_| out.flush()), &what)?;
     Ok(code)
+}
+
+/// A failure of the document, with the output's name.
+fn fail_output(e: Fail, what: &str) -> Fail {
+    Fail { msg: format!("{} ({what})", e.msg), ..e }
+}
+
+/// The Chrome document of a join: each node's events as its process (pid = its index + 1) on
+/// one time line starting at the earliest node's first record, then the flows.
+fn joined_chrome(j: &crate::join::Joined, inputs: &[(String, Input)], out: &mut dyn Write) -> Result<(), Fail> {
+    use export::chrome::{doc_end, tid, Chrome, NodePlace, DOC_START};
+    let io = |e: io::Error| Fail::io("the Chrome document", e);
+    let base = j.nodes.iter().zip(&j.offsets).filter_map(|(n, o)| n.start.map(|s| s + o)).min().unwrap_or(0);
+    out.write_all(DOC_START).map_err(io)?;
+    let mut first = true;
+    for (i, (_, inp)) in inputs.iter().enumerate() {
+        let place = NodePlace { pid: i as u64 + 1, name: j.nodes[i].name.clone(), origin_ns: j.offsets[i] - base };
+        let mut v = Chrome::node(&mut *out, place, first);
+        let (tl, _) = timeline(inp, &mut v, |_, _| false)?;
+        v.finish_node(&tl.meta).map_err(io)?;
+        first = false; // the node's metadata events at least
+    }
+    // Flows: from the parent's slice (at the child's start, inside the parent) to the child's.
+    let mut flows = Chrome::node(&mut *out, NodePlace { pid: 0, name: String::new(), origin_ns: 0 }, first);
+    let by_id: rustc_hash::FxHashMap<u64, &crate::join::JSpan> =
+        j.nodes.iter().flat_map(|n| &n.spans).filter(|s| s.link.span_id != 0).map(|s| (s.link.span_id, s)).collect();
+    let mut id = 0u64;
+    for c in j.nodes.iter().flat_map(|n| &n.spans).filter(|s| s.link.parent_id != 0) {
+        let Some(p) = by_id.get(&c.link.parent_id) else { continue };
+        if p.node == c.node && p.ctx_id == c.ctx_id {
+            continue; // nested on its own thread already
+        }
+        let (cs, _) = j.times(c);
+        let (ps, pe) = j.times(p);
+        let (at_c, at_p) = ((cs - base) as f64 / 1e3, (cs.clamp(ps, pe.max(ps)) - base) as f64 / 1e3);
+        id += 1;
+        flows.raw_event(format_args!(
+            r#""name":"parent","cat":"link","ph":"s","id":{id},"ts":{at_p:.3},"pid":{},"tid":{}"#,
+            p.node + 1,
+            tid(p.ctx_id)
+        ));
+        flows.raw_event(format_args!(
+            r#""name":"parent","cat":"link","ph":"f","bp":"e","id":{id},"ts":{at_c:.3},"pid":{},"tid":{}"#,
+            c.node + 1,
+            tid(c.ctx_id)
+        ));
+    }
+    flows.into_inner().map_err(io)?;
+    let unit = if j.nodes.iter().all(|n| n.real_clock) { "ns" } else { "ticks" };
+    out.write_all(doc_end(unit).as_bytes()).map_err(io)
 }
 
 #[cfg(test)]

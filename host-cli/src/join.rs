@@ -29,6 +29,8 @@ pub struct JSpan {
     pub name: Box<str>,
     /// Context (thread, interrupt, task) name.
     pub ctx: Box<str>,
+    /// Context id in its node.
+    pub ctx_id: u32,
     /// Start and end, nanoseconds of the node's clock.
     pub start: i128,
     /// End (as `start`).
@@ -60,6 +62,8 @@ pub struct Node {
     pub dropped: u64,
     /// Whether its clock frequency is known (else ns are ticks).
     pub real_clock: bool,
+    /// Its first record, node ns.
+    pub start: Option<i128>,
 }
 
 /// Collects one node's trace spans as its timeline closes them.
@@ -78,6 +82,7 @@ impl Collect {
     /// The node, with the stream facts only known at the end.
     pub fn finish(mut self, meta: &Meta) -> Node {
         self.node.real_clock = meta.clock.is_real();
+        self.node.start = meta.start.map(|t| meta.clock.to_ns(t) as i128);
         self.node.anchor = meta.anchor.map(|(ts, unix)| unix as i128 - meta.clock.to_ns(ts) as i128);
         self.node
     }
@@ -98,6 +103,7 @@ impl Visitor for Collect {
             node: self.index,
             name: meta.names.name(s.name).into(),
             ctx: meta.ctx_name(s.ctx).into(),
+            ctx_id: s.ctx,
             start: ns(s.start),
             end: ns(s.end),
             self_ns: meta.clock.to_ns(s.self_ticks),
@@ -355,7 +361,7 @@ mod tests {
     fn span(node: usize, uid: u64, name: &str, start: i128, end: i128, id: u64, parent_id: u64) -> JSpan {
         let link = SpanLink { trace_id: 7, span_id: id, parent_id, remote: parent_id != 0, ..SpanLink::default() };
         let (name, ctx) = (name.into(), "main".into());
-        JSpan { node, name, ctx, start, end, self_ns: 0, link, local_parent: 0, uid, unfinished: false }
+        JSpan { node, name, ctx, ctx_id: 0, start, end, self_ns: 0, link, local_parent: 0, uid, unfinished: false }
     }
 
     fn node(name: &str, anchor: Option<i128>, spans: Vec<JSpan>) -> Node {

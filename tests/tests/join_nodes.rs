@@ -143,3 +143,33 @@ fn merged_stream_reads_back_as_the_same_nodes_and_trees() {
     let single = ok(&["tree", &c]);
     assert!(single.contains("request") && !single.contains("nodes:"), "{single}");
 }
+
+#[test]
+fn chrome_export_of_two_nodes_has_a_process_each_and_a_flow_from_caller_to_callee() {
+    let [c, s] = files();
+    let out = scratch("join").join("chrome.json");
+    ok(&["export", "-f", "chrome", &c, &s, "-o", out.to_str().unwrap()]);
+    let v: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).expect("JSON");
+    let ev = v["traceEvents"].as_array().unwrap();
+    let process = |name: &str| {
+        let m = ev.iter().find(|e| e["name"] == "process_name" && e["args"]["name"] == name);
+        m.unwrap_or_else(|| panic!("process {name}"))["pid"].clone()
+    };
+    let (client, server) = (process("client"), process("server"));
+    assert_ne!(client, server);
+    let slice =
+        |name: &str| ev.iter().find(|e| e["ph"] == "X" && e["name"] == name).unwrap_or_else(|| panic!("{name}"));
+    let (call, handle) = (slice("call server"), slice("handle"));
+    assert_eq!((&call["pid"], &handle["pid"]), (&client, &server));
+    let f = |e: &Value, k: &str| e[k].as_f64().unwrap();
+    // Aligned: the callee's slice lies inside the caller's.
+    assert!(
+        f(call, "ts") <= f(handle, "ts") && f(handle, "ts") + f(handle, "dur") <= f(call, "ts") + f(call, "dur") + 1e-3
+    );
+    let start = ev.iter().find(|e| e["ph"] == "s").expect("a flow start");
+    let end = ev.iter().find(|e| e["ph"] == "f" && e["id"] == start["id"]).expect("its end");
+    assert_eq!((&start["pid"], &start["tid"]), (&call["pid"], &call["tid"]), "the flow leaves the caller's thread");
+    assert_eq!((&end["pid"], &end["tid"], &end["bp"]), (&handle["pid"], &handle["tid"], &Value::from("e")));
+    assert!((f(end, "ts") - f(handle, "ts")).abs() < 1e-3, "it binds to the callee's slice");
+    assert!(f(call, "ts") <= f(start, "ts") && f(start, "ts") <= f(call, "ts") + f(call, "dur"));
+}

@@ -23,7 +23,7 @@ fn export_tools_without_tools(ci: Option<&str>, log: &std::path::Path) -> Output
     c.output().expect("run cargo test")
 }
 
-const TESTS: [&str; 7] = [
+const TESTS: [&str; 8] = [
     "otlp_export_parses_as_export_trace_service_request",
     "otlp_event_values_keep_their_type",
     "otlp_checker_rejects_broken_documents",
@@ -31,6 +31,7 @@ const TESTS: [&str; 7] = [
     "chrome_checker_rejects_broken_documents",
     "perfetto_export_imports_into_perfetto",
     "perfetto_and_chrome_exports_agree",
+    "joined_chrome_export_imports_into_perfetto_with_its_flow",
 ];
 
 #[test]

@@ -39,7 +39,7 @@ async function main(argv) {
     } catch (e) {
       problems.push(`not JSON: ${e.message}`);
     }
-    const known = new Set(["X", "i", "I", "b", "e", "C", "M"]);
+    const known = new Set(["X", "i", "I", "b", "e", "C", "M", "s", "f"]);
     for (const e of events.filter((e) => !known.has(e.ph))) problems.push(`event '${e.name}': phase ${e.ph} unchecked`);
 
     await importerProblems(engine, problems);
@@ -119,6 +119,16 @@ async function main(argv) {
         if (!names.has(e.args.name)) problems.push(`${table} '${e.args.name}' missing in Perfetto's ${table} table`);
       }
     }
+    // Flow events (a join's parent → child links): each s/f pair became one flow between the
+    // slice around the s event and the slice the f event binds to.
+    const flowRows = await rows(
+      engine,
+      `select so.name as out_name, si.name as in_name from flow f
+       join slice so on f.slice_out = so.id join slice si on f.slice_in = si.id`,
+    );
+    const nflows = events.filter((e) => e.ph === "f").length;
+    if (flowRows.length !== nflows) problems.push(`${nflows} flows in the document, ${flowRows.length} in Perfetto`);
+    const flowNames = flowRows.map((f) => `${f.out_name}→${f.in_name}`).sort();
     countProblems(slices, expectArgs, problems);
     const maxDepth = Math.max(0, ...slices.map((s) => s.depth));
     if (problems.length) {
@@ -129,7 +139,8 @@ async function main(argv) {
     const nthreads = new Set(slices.filter((s) => s.tid !== null).map((s) => s.tid)).size;
     console.log(
       `Perfetto ${engine.version} ok: ${slices.length} slices (${pairs} async) on ${nthreads} threads, ` +
-        `depth ≤ ${maxDepth}, ${samples.length} counter values`,
+        `depth ≤ ${maxDepth}, ${samples.length} counter values, ${flowRows.length} flows` +
+        (flowNames.length ? ` (${flowNames.join(", ")})` : ""),
     );
     return 0;
   } finally {

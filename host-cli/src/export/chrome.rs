@@ -21,14 +21,66 @@ pub struct Chrome<W: Write> {
     first: bool,
     ctxs: BTreeSet<u32>,
     err: Errors,
+    node: Option<NodePlace>,
+}
+
+/// Where one node of a join goes in a document of several: its process, and the time line.
+#[derive(Clone, Debug)]
+pub struct NodePlace {
+    /// Its process id.
+    pub pid: u64,
+    /// Its process name.
+    pub name: String,
+    /// Added to the node's own nanoseconds to place them on the document's time line.
+    pub origin_ns: i128,
 }
 
 impl<W: Write> Chrome<W> {
     /// Starts the JSON document.
     pub fn new(mut out: W) -> Self {
         let mut err = Errors::default();
-        err.keep(out.write_all(b"{\"traceEvents\":[\n"));
-        Chrome { out, first: true, ctxs: BTreeSet::new(), err }
+        err.keep(out.write_all(DOC_START));
+        Chrome { out, first: true, ctxs: BTreeSet::new(), err, node: None }
+    }
+
+    /// One node's events inside a document of several (see [`DOC_START`]): no document start,
+    /// and `first` says whether an event came before.
+    pub fn node(out: W, place: NodePlace, first: bool) -> Self {
+        Chrome { out, first, ctxs: BTreeSet::new(), err: Errors::default(), node: Some(place) }
+    }
+
+    /// A node's metadata events; returns the output for the next node.
+    pub fn finish_node(mut self, meta: &Meta) -> io::Result<W> {
+        self.metadata(meta);
+        match self.err.0.take() {
+            Some(e) => Err(e),
+            None => Ok(self.out),
+        }
+    }
+
+    /// The output, or the first write error.
+    pub fn into_inner(mut self) -> io::Result<W> {
+        match self.err.0.take() {
+            Some(e) => Err(e),
+            None => Ok(self.out),
+        }
+    }
+
+    /// One more event, in the trace-event syntax without braces (flows of a join).
+    pub fn raw_event(&mut self, body: std::fmt::Arguments<'_>) {
+        self.event(body)
+    }
+
+    fn pid(&self, meta: &Meta) -> u64 {
+        self.node.as_ref().map_or_else(|| pid(meta), |n| n.pid)
+    }
+
+    /// The time of tick `t`: µs from the trace's start, or on a join's time line.
+    fn ts(&self, meta: &Meta, t: u64) -> String {
+        match &self.node {
+            None => us(meta, meta.rel(t)),
+            Some(n) => format!("{:.3}", (meta.clock.to_ns(t) as i128 + n.origin_ns) as f64 / 1e3),
+        }
     }
 
     fn event(&mut self, body: std::fmt::Arguments<'_>) {
@@ -42,8 +94,22 @@ impl<W: Write> Chrome<W> {
 
     /// Writes the metadata events and closes the document.
     pub fn finish(mut self, meta: &Meta) -> io::Result<()> {
-        let pid = pid(meta);
-        let process = if meta.target.is_empty() { "tickspan".to_string() } else { format!("tickspan {}", meta.target) };
+        self.metadata(meta);
+        let unit = if meta.clock.is_real() { "ns" } else { "ticks" };
+        self.err.keep(self.out.write_fmt(format_args!("{}", doc_end(unit))));
+        if let Some(e) = self.err.0.take() {
+            return Err(e);
+        }
+        self.out.flush()
+    }
+
+    fn metadata(&mut self, meta: &Meta) {
+        let pid = self.pid(meta);
+        let process = match &self.node {
+            Some(n) => n.name.clone(),
+            None if meta.target.is_empty() => "tickspan".to_string(),
+            None => format!("tickspan {}", meta.target),
+        };
         self.event(format_args!(
             r#""name":"process_name","ph":"M","pid":{pid},"tid":0,"args":{{"name":{}}}"#,
             js(&process)
@@ -57,14 +123,15 @@ impl<W: Write> Chrome<W> {
                 r#""name":"thread_sort_index","ph":"M","pid":{pid},"tid":{tid},"args":{{"sort_index":{ctx}}}"#
             ));
         }
-        let unit = if meta.clock.is_real() { "ns" } else { "ticks" };
-        self.err
-            .keep(write!(self.out, "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{{\"time_base\":\"{unit}\"}}}}\n"));
-        if let Some(e) = self.err.0.take() {
-            return Err(e);
-        }
-        self.out.flush()
     }
+}
+
+/// How a document starts.
+pub const DOC_START: &[u8] = b"{\"traceEvents\":[\n";
+
+/// How a document ends; `unit` says what the times count ("ns" or "ticks").
+pub fn doc_end(unit: &str) -> String {
+    format!("\n],\"displayTimeUnit\":\"ns\",\"otherData\":{{\"time_base\":\"{unit}\"}}}}\n")
 }
 
 fn pid(meta: &Meta) -> u64 {
@@ -72,7 +139,7 @@ fn pid(meta: &Meta) -> u64 {
 }
 
 /// The `tid` of context `ctx` (never 0: see the module doc).
-fn tid(ctx: u32) -> u64 {
+pub fn tid(ctx: u32) -> u64 {
     u64::from(ctx) + 1
 }
 
@@ -87,7 +154,7 @@ impl<W: Write> Visitor for Chrome<W> {
             return;
         }
         self.ctxs.insert(s.ctx);
-        let (pid, name, ts) = (pid(meta), js(meta.names.name(s.name)), us(meta, meta.rel(s.start)));
+        let (pid, name, ts) = (self.pid(meta), js(meta.names.name(s.name)), self.ts(meta, s.start));
         self.event(format_args!(
             r#""name":{name},"cat":"manual","ph":"b","id":"0x{:x}","ts":{ts},"pid":{pid},"tid":{},"args":{{"span_id":{}}}"#,
             s.uid, tid(s.ctx), s.id
@@ -96,9 +163,9 @@ impl<W: Write> Visitor for Chrome<W> {
 
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
         self.ctxs.insert(s.ctx);
-        let (pid, name, ts) = (pid(meta), js(meta.names.name(s.name)), us(meta, meta.rel(s.start)));
+        let (pid, name, ts) = (self.pid(meta), js(meta.names.name(s.name)), self.ts(meta, s.start));
         if s.kind == SpanKind::Manual {
-            let end = us(meta, meta.rel(s.end));
+            let end = self.ts(meta, s.end);
             self.event(format_args!(
                 r#""name":{name},"cat":"manual","ph":"e","id":"0x{:x}","ts":{end},"pid":{pid},"tid":{}"#,
                 s.uid,
@@ -119,7 +186,7 @@ impl<W: Write> Visitor for Chrome<W> {
 
     fn mark(&mut self, meta: &Meta, m: &Mark) {
         self.ctxs.insert(m.ctx);
-        let (pid, ts) = (pid(meta), us(meta, meta.rel(m.ts)));
+        let (pid, ts) = (self.pid(meta), self.ts(meta, m.ts));
         let name = js(meta.names.name(m.name));
         let counter = matches!(
             meta.names.info(m.name).kind,
