@@ -454,6 +454,7 @@ fn merge(a: &cli::MergeArgs) -> Result<u8, Fail> {
         let msg = format!("{} exists: give --force to overwrite it", a.output.display());
         return Err(Fail { code: exit::USAGE, msg });
     }
+    drift_note(&a.input, &j, "the merged stream's anchors");
     let inputs = node_inputs(&a.input)?;
     let parts: Vec<_> = inputs
         .iter()
@@ -621,6 +622,7 @@ fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
     if !j.wall && !a.input.quiet {
         crate::warning!("no input has a wall-clock anchor: span times count from the Unix epoch");
     }
+    drift_note(&a.input, &j, "OTLP times");
     // Unix ns = node ns + offset: the offsets become each node's anchor (at tick 0), shifted so
     // that none is negative.
     let shift = j.offsets.iter().copied().min().unwrap_or(0).min(0);
@@ -645,6 +647,23 @@ fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
     Ok(code)
 }
 
+/// Outputs that carry one offset per node (OTLP times, merged streams) place a drifting node's
+/// clock exactly only at the middle of its pairs: say how far off its ends may be.
+fn drift_note(input: &Input, j: &crate::join::Joined, what: &str) {
+    for (i, n) in j.nodes.iter().enumerate() {
+        let (b, t0) = j.drift[i];
+        let (Some(start), false) = (n.start, b == 0.0 || input.quiet) else { continue };
+        let end = n.spans.iter().map(|s| s.end).max().unwrap_or(start);
+        let off = (b * (start - t0).abs().max((end - t0).abs()) as f64).abs() as u64;
+        crate::warning!(
+            "node {}: {what} use its offset without the {:+.1} ppm drift (the tree and Chrome export correct it): up to {} off",
+            n.name,
+            b * 1e6,
+            crate::units::format_ns(off)
+        );
+    }
+}
+
 /// A failure of the document, with the output's name.
 fn fail_output(e: Fail, what: &str) -> Fail {
     Fail { msg: format!("{} ({what})", e.msg), ..e }
@@ -659,14 +678,16 @@ fn joined_chrome(j: &crate::join::Joined, inputs: &[(String, Input)], out: &mut 
     out.write_all(DOC_START).map_err(io)?;
     let mut first = true;
     for (i, (_, inp)) in inputs.iter().enumerate() {
-        let place = NodePlace { pid: i as u64 + 1, name: j.nodes[i].name.clone(), origin_ns: j.offsets[i] - base };
+        let (name, origin_ns, drift) = (j.nodes[i].name.clone(), j.offsets[i] - base, j.drift[i]);
+        let place = NodePlace { pid: i as u64 + 1, name, origin_ns, drift };
         let mut v = Chrome::node(&mut *out, place, first);
         let (tl, _) = timeline(inp, &mut v, |_, _| false)?;
         v.finish_node(&tl.meta).map_err(io)?;
         first = false; // the node's metadata events at least
     }
     // Flows: from the parent's slice (at the child's start, inside the parent) to the child's.
-    let mut flows = Chrome::node(&mut *out, NodePlace { pid: 0, name: String::new(), origin_ns: 0 }, first);
+    let none = NodePlace { pid: 0, name: String::new(), origin_ns: 0, drift: (0.0, 0) };
+    let mut flows = Chrome::node(&mut *out, none, first);
     let by_id: rustc_hash::FxHashMap<u64, &crate::join::JSpan> =
         j.nodes.iter().flat_map(|n| &n.spans).filter(|s| s.link.span_id != 0).map(|s| (s.link.span_id, s)).collect();
     let mut id = 0u64;

@@ -137,7 +137,17 @@ pub enum Alignment {
         /// The anchor it had, if causality moved it (ns it was off by).
         anchor_off: Option<i128>,
     },
-    /// The pairs contradict each other (by `by` ns): clocks drift, or records are misdated.
+    /// No constant offset fits the pairs, a drifting one does: offset + `ppm` · 10⁻⁶ · time,
+    /// fitted to the pairs' middles (least squares), `± error` ns.
+    Drift {
+        /// Pairs used.
+        pairs: usize,
+        /// Half the width of the bounds with the drift taken out (ns).
+        error: u64,
+        /// Drift against the common time line, in parts per million.
+        ppm: f64,
+    },
+    /// The pairs contradict each other (by `by` ns) even with a drift: records are misdated.
     Inconsistent {
         /// Pairs used.
         pairs: usize,
@@ -152,8 +162,12 @@ pub enum Alignment {
 pub struct Joined {
     /// The nodes, in input order.
     pub nodes: Vec<Node>,
-    /// Per node: offset added to its ns to place it on the common time line.
+    /// Per node: offset added to its ns to place it on the common time line (at its drift's
+    /// reference time).
     pub offsets: Vec<i128>,
+    /// Per node: clock drift against the common time line (ns per ns) and the node time it is
+    /// measured from; (0, 0) for nodes placed by an offset alone.
+    pub drift: Vec<(f64, i128)>,
     /// Per node: how the offset was found.
     pub alignment: Vec<Alignment>,
     /// Whether the common time line is wall-clock (some node had an anchor).
@@ -168,8 +182,10 @@ impl Joined {
     pub fn new(nodes: Vec<Node>) -> Joined {
         let n = nodes.len();
         let by_id = span_ids(&nodes);
-        // Bounds on (offset of child node - offset of parent node), per ordered node pair.
+        // Bounds on (offset of child node - offset of parent node), per ordered node pair, and
+        // the pairs themselves (child node, parent node, child, parent), for a drift fit.
         let mut bounds: FxHashMap<(usize, usize), (i128, i128, usize)> = FxHashMap::default();
+        let mut raw: Vec<(usize, usize, &JSpan, &JSpan)> = Vec::new();
         for (cn, node) in nodes.iter().enumerate() {
             for c in &node.spans {
                 if c.link.parent_id == 0 || c.unfinished {
@@ -184,11 +200,13 @@ impl Joined {
                 let (lo, hi) = (p.start - c.start, p.end - c.end);
                 let b = bounds.entry((cn, pn)).or_insert((i128::MIN, i128::MAX, 0));
                 *b = (b.0.max(lo), b.1.min(hi), b.2 + 1);
+                raw.push((cn, pn, c, p));
             }
         }
         let reference = nodes.iter().position(|n| n.anchor.is_some()).unwrap_or(0);
         let wall = nodes.iter().any(|n| n.anchor.is_some());
         let mut offsets = vec![0i128; n];
+        let mut drift = vec![(0f64, 0i128); n];
         let mut alignment = vec![Alignment::Impossible; n];
         let mut known = vec![false; n];
         if n > 0 {
@@ -223,7 +241,13 @@ impl Joined {
                 known[j] = true;
                 let mid = lo + (hi - lo) / 2;
                 (offsets[j], alignment[j]) = if lo > hi {
-                    (mid, Alignment::Inconsistent { pairs, by: (lo - hi) as u64 })
+                    match fit_drift(j, &raw, &known, &offsets, &drift) {
+                        Some((a, b, t0, error)) => {
+                            drift[j] = (b, t0);
+                            (a, Alignment::Drift { pairs, error, ppm: b * 1e6 })
+                        }
+                        None => (mid, Alignment::Inconsistent { pairs, by: (lo - hi) as u64 }),
+                    }
                 } else {
                     let error = ((hi - lo) / 2) as u64;
                     match nodes[j].anchor {
@@ -243,13 +267,17 @@ impl Joined {
                 (offsets[j], alignment[j]) = (a, Alignment::Anchor { pairs: 0, error: None });
             }
         }
-        Joined { nodes, offsets, alignment, wall }
+        Joined { nodes, offsets, drift, alignment, wall }
+    }
+
+    /// Node `node`'s time `t` (its ns) on the common time line.
+    pub fn at(&self, node: usize, t: i128) -> i128 {
+        at(self.offsets[node], self.drift[node], t)
     }
 
     /// A span's start and end on the common time line.
     pub fn times(&self, s: &JSpan) -> (i128, i128) {
-        let o = self.offsets[s.node];
-        (s.start + o, s.end + o)
+        (self.at(s.node, s.start), self.at(s.node, s.end))
     }
 
     /// The traces: each root (a span whose parent is in no input) with its children, in start
@@ -301,6 +329,56 @@ impl Joined {
     pub fn span(&self, at: At) -> &JSpan {
         &self.nodes[at.0].spans[at.1]
     }
+}
+
+/// `t` shifted by an offset and a drift `(ns per ns, from time t0)`.
+fn at(offset: i128, (b, t0): (f64, i128), t: i128) -> i128 {
+    t + offset + (b * (t - t0) as f64) as i128
+}
+
+/// Offset at `t0`, drift and error of node `j` from its pairs with placed nodes, when no
+/// constant offset fits: the drift is the least-squares slope of the pairs' middles over time;
+/// the offset the middle of what the bounds allow once the drift is taken out. `None` if fewer
+/// than three pairs, or if even a drifting clock cannot satisfy them all.
+fn fit_drift(
+    j: usize,
+    raw: &[(usize, usize, &JSpan, &JSpan)],
+    known: &[bool],
+    offsets: &[i128],
+    drift: &[(f64, i128)],
+) -> Option<(i128, f64, i128, u64)> {
+    // Per pair: (node j time, lower bound or upper bound on j's offset there).
+    let (mut lower, mut upper, mut mids) = (Vec::new(), Vec::new(), Vec::new());
+    for &(c, p, cs, ps) in raw {
+        let (lo, hi) = if c == j && known[p] {
+            let (s, e) = (at(offsets[p], drift[p], ps.start), at(offsets[p], drift[p], ps.end));
+            ((cs.start, s - cs.start), (cs.end, e - cs.end))
+        } else if p == j && known[c] {
+            // The parent is on j: its start bounds j's offset from above, its end from below.
+            let (s, e) = (at(offsets[c], drift[c], cs.start), at(offsets[c], drift[c], cs.end));
+            ((ps.end, e - ps.end), (ps.start, s - ps.start))
+        } else {
+            continue;
+        };
+        mids.push(((lo.0 + hi.0) as f64 / 2.0, (lo.1 + hi.1) as f64 / 2.0));
+        lower.push(lo);
+        upper.push(hi);
+    }
+    if mids.len() < 3 {
+        return None;
+    }
+    let n = mids.len() as f64;
+    let (mt, mo) = (mids.iter().map(|m| m.0).sum::<f64>() / n, mids.iter().map(|m| m.1).sum::<f64>() / n);
+    let var: f64 = mids.iter().map(|m| (m.0 - mt) * (m.0 - mt)).sum();
+    if var <= 0.0 {
+        return None;
+    }
+    let b = mids.iter().map(|m| (m.0 - mt) * (m.1 - mo)).sum::<f64>() / var;
+    let t0 = mt as i128;
+    let shift = |&(t, bound): &(i128, i128)| bound - (b * (t - t0) as f64) as i128;
+    let lo = lower.iter().map(shift).max()?;
+    let hi = upper.iter().map(shift).min()?;
+    (lo <= hi).then(|| (lo + (hi - lo) / 2, b, t0, ((hi - lo) / 2) as u64))
 }
 
 /// One distributed trace: its id and its root spans (usually one).
@@ -425,5 +503,35 @@ mod tests {
         let b = node("b", None, vec![span(1, 1, "y", 0, 10, 22, 11)]);
         let (t, unplaced) = Joined::new(vec![a, b]).traces();
         assert_eq!((t.len(), unplaced), (1, 2));
+    }
+
+    #[test]
+    fn a_drifting_clock_is_fitted_when_no_constant_offset_fits() {
+        // The device's clock runs 100 ppm fast and started 7 ms off: over five calls 2 s apart
+        // it gains 800 µs, more than the 200 µs of slack each call leaves on either side.
+        let local = |gw: i128| gw + gw / 10_000 + 7_000_000;
+        let (mut calls, mut handles) = (Vec::new(), Vec::new());
+        for k in 0..5u64 {
+            let t = k as i128 * 2_000_000_000;
+            calls.push(span(0, k + 1, "call", t, t + 1_000_000, 100 + k, 0));
+            handles.push(span(1, k + 1, "handle", local(t + 200_000), local(t + 800_000), 200 + k, 100 + k));
+        }
+        let j = Joined::new(vec![node("gw", Some(0), calls), node("dev", None, handles)]);
+        let Alignment::Drift { pairs: 5, error, ppm } = j.alignment[1] else { panic!("{:?}", j.alignment[1]) };
+        assert!((ppm + 100.0).abs() < 1.0, "{ppm} ppm");
+        assert!(error < 250_000, "{error}");
+        for (c, h) in j.nodes[0].spans.iter().zip(&j.nodes[1].spans) {
+            let ((cs, ce), (hs, he)) = (j.times(c), j.times(h));
+            assert!(cs <= hs && he <= ce, "call {cs}..{ce}, handle {hs}..{he}");
+        }
+        // The drift is fitted only when no constant offset fits: the first two calls, 2 s apart,
+        // still leave room for one.
+        let two = |k: usize| {
+            let mut n = vec![node("gw", Some(0), vec![]), node("dev", None, vec![])];
+            n[0].spans = j.nodes[0].spans[..k].to_vec();
+            n[1].spans = j.nodes[1].spans[..k].to_vec();
+            Joined::new(n).alignment[1].clone()
+        };
+        assert!(matches!(two(2), Alignment::Causality { pairs: 2, .. }), "{:?}", two(2));
     }
 }

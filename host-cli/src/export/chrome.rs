@@ -33,6 +33,8 @@ pub struct NodePlace {
     pub name: String,
     /// Added to the node's own nanoseconds to place them on the document's time line.
     pub origin_ns: i128,
+    /// Its clock's drift against the time line: ns per ns, from node time `.1`.
+    pub drift: (f64, i128),
 }
 
 impl<W: Write> Chrome<W> {
@@ -79,7 +81,11 @@ impl<W: Write> Chrome<W> {
     fn ts(&self, meta: &Meta, t: u64) -> String {
         match &self.node {
             None => us(meta, meta.rel(t)),
-            Some(n) => format!("{:.3}", (meta.clock.to_ns(t) as i128 + n.origin_ns) as f64 / 1e3),
+            Some(n) => {
+                let t = meta.clock.to_ns(t) as i128;
+                let drift = (n.drift.0 * (t - n.drift.1) as f64) as i128;
+                format!("{:.3}", (t + n.origin_ns + drift) as f64 / 1e3)
+            }
         }
     }
 

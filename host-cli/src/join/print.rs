@@ -40,9 +40,14 @@ pub fn describe(a: &Alignment, wall: bool) -> String {
             }
             s
         }
+        Alignment::Drift { pairs, error, ppm } => format!(
+            "aligned to {base} by {}, with a clock drift of {ppm:+.1} ppm: ±{}",
+            crate::units::count(*pairs as u64, "parent/child pair"),
+            format_ns(*error)
+        ),
         Alignment::Inconsistent { pairs, by } => format!(
-            "NOT aligned exactly: its {} contradict each other by {} (clock drift or misdated records); \
-             times are the middle of the bounds",
+            "NOT aligned exactly: its {} contradict each other by {} even with a drift fitted (misdated \
+             records?); times are the middle of the bounds",
             crate::units::count(*pairs as u64, "parent/child pair"),
             format_ns(*by)
         ),
@@ -183,6 +188,7 @@ pub fn write_json(j: &Joined, out: &mut impl Write) -> io::Result<()> {
         .zip(&j.offsets)
         .map(|((n, a), o)| {
             json!({"name": n.name, "offset_ns": o.to_string(), "alignment": format!("{a:?}"),
+                "drift_ppm": match a { Alignment::Drift { ppm, .. } => *ppm, _ => 0.0 },
                 "aligned": !matches!(a, Alignment::Impossible | Alignment::Inconsistent { .. }),
                 "describe": describe(a, j.wall), "untraced_spans": n.untraced, "dropped_spans": n.dropped})
         })
