@@ -5,12 +5,13 @@
 //! checks that every contender received every span it ran, then prints ns/span and the ratio
 //! to the floor measured in this same run.
 
-use criterion::{BenchmarkId, Criterion, Throughput};
+mod common;
+
+use criterion::{BenchmarkId, Throughput};
 use std::path::PathBuf;
-use std::time::Duration;
 use tickspan_bench::peers::{Fastrace, Puffin, TracingRegistry, TracingRing, TracingTickspan};
 use tickspan_bench::tracy::Tracy;
-use tickspan_bench::{run, Floor, Tickspan, Tracer, FLAT_BATCH, NESTED_BATCH};
+use tickspan_bench::{median, run, Floor, Tickspan, Tracer, FLAT_BATCH, NESTED_BATCH};
 
 struct Contender {
     id: &'static str,
@@ -51,11 +52,7 @@ fn median_ns(group: &str, id: &str) -> Option<f64> {
 }
 
 fn main() {
-    let mut c = Criterion::default()
-        .sample_size(50)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .configure_from_args();
+    let mut c = common::criterion();
     let mut all = contenders();
     assert_eq!(all[0].id, "floor", "ratios are taken to the first contender");
     let shapes = [("flat", false, 1u64), ("nested3", true, 3u64)];
@@ -101,10 +98,6 @@ fn main() {
         assert_eq!(got, con.spans_run, "{} did not receive every span", con.tracer.name());
     }
 
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     println!("\nInterleaved, {rounds} rounds (median ns/span; median of per-round ratios):\n");
     println!("| contender | flat ns/span | flat × floor | nested ns/span | nested × floor |");
     println!("|---|---:|---:|---:|---:|");

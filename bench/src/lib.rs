@@ -49,6 +49,12 @@ pub fn run(t: &mut dyn Tracer, nested: bool, iters: u64) -> (Duration, u64) {
     (total, if nested { 3 * iters } else { iters })
 }
 
+/// The median of `v` (the upper one of an even count); rounds of a benchmark report it.
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 /// Times `f`.
 #[inline(always)]
 pub fn timed(f: impl FnOnce()) -> Duration {

@@ -209,17 +209,49 @@ fn one_request_one_tree_across_gateway_backend_and_firmware() {
     let out = run(&["export", "-f", "otlp", g, b, f, "--elf", elf.to_str().unwrap(), "-o", otlp.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let doc: Value = serde_json::from_slice(&std::fs::read(&otlp).unwrap()).unwrap();
-    let spans: Vec<Value> = doc["resourceSpans"]
+    // (node, span) for every span of every resource (one resource per node).
+    let spans: Vec<(String, Value)> = doc["resourceSpans"]
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|r| r["scopeSpans"][0]["spans"].as_array().unwrap().clone())
-        .filter(|s| s["traceId"] == py["trace_id"])
+        .flat_map(|r| {
+            let attrs = r["resource"]["attributes"].as_array().unwrap();
+            let service = attrs.iter().find(|a| a["key"] == "service.name").expect("service.name");
+            let node = service["value"]["stringValue"].as_str().unwrap().to_string();
+            r["scopeSpans"][0]["spans"].as_array().unwrap().iter().map(move |s| (node.clone(), s.clone()))
+        })
         .collect();
-    let root = spans.iter().find(|s| s["name"] == "GET /work").expect("the gateway's span");
-    assert_eq!(root["parentSpanId"], py["span_id"], "the Python span is the remote parent");
-    assert_eq!(root["flags"].as_u64().unwrap() & 0x300, 0x300);
-    for name in ["compute", "handle_command", "actuate", "query"] {
-        assert!(spans.iter().any(|s| s["name"] == name), "{name} in the Python request's trace");
+    let trace_ids = [&plain["trace_id"], &py["trace_id"]];
+    assert_eq!(spans.len(), 2 * 8, "8 spans per request over the 3 nodes: {spans:#?}");
+    for (node, s) in &spans {
+        assert!(trace_ids.contains(&&s["traceId"]), "{node}: {s} is in neither request's trace");
+    }
+    let flags = |s: &Value| s["flags"].as_u64().unwrap() & 0x300;
+    for trace_id in trace_ids {
+        let by = |name: &str| {
+            let found = spans.iter().find(|(_, s)| s["name"] == name && &s["traceId"] == trace_id);
+            found.unwrap_or_else(|| panic!("{name} in trace {trace_id}")).clone()
+        };
+        let ((gw_node, root), (_, call_be), (_, call_dev)) = (by("GET /work"), by("call backend"), by("call device"));
+        assert_eq!(gw_node, "gateway");
+        let (be_node, compute) = by("compute");
+        assert_eq!(be_node, "backend");
+        assert_eq!(compute["parentSpanId"], call_be["spanId"], "the backend's root continues the client span");
+        assert_eq!(flags(&compute), 0x300, "its parent is remote: {compute}");
+        let (dev_node, handle) = by("handle_command");
+        assert_eq!(dev_node, "device");
+        assert_eq!(handle["parentSpanId"], call_dev["spanId"], "the device's span continues the command's sender");
+        assert_eq!(flags(&handle), 0x300, "its parent is remote: {handle}");
+        for (child, parent) in [("query", &compute), ("actuate", &handle), ("measure", &handle)] {
+            assert_eq!(by(child).1["parentSpanId"], parent["spanId"], "{child}");
+        }
+        if trace_id == &py["trace_id"] {
+            assert_eq!(root["parentSpanId"], py["span_id"], "the Python span is the remote parent");
+            assert_eq!(flags(&root), 0x300);
+            assert_eq!(call_be["spanId"], py["onward_span_id"], "the gateway recorded the id it injected");
+        } else {
+            assert_eq!(root.get("parentSpanId"), None, "a request without context starts its trace");
+            assert_eq!(flags(&root), 0x100);
+        }
     }
 }

@@ -5,7 +5,8 @@
 //! same on every run. Each case runs `N` times in a loop; an empty loop of the same shape is
 //! subtracted. "inline" is the macro at the call site (timestamp read included); "out of line"
 //! calls an `#[inline(never)]` wrapper (call, return and frame included). Last, the drain's
-//! cost per record, encoding alone and with the bytes written to UART0.
+//! cost per record, encoding alone and with the bytes written to UART0. Between them, the
+//! trace context: a span linked to a remote or local parent, and the 25-byte binary form.
 //!
 //! Run: `./icount.sh` (or `cargo run --release --bin icount`).
 #![no_std]
@@ -23,19 +24,20 @@ use tickspan_firmware as board;
 
 /// Iterations per case; below the ring capacity so that every record of a case is accepted.
 const N: u32 = 64;
-/// Iterations of the trace-context case (six records each).
-const LINKED: u32 = 16;
 
-/// SysTick ticks taken by `N` runs of `$body` (the loop itself included).
+/// Iterations per case of a linked span (up to 6 records each): under the ring's capacity too.
+const N_LINKED: u32 = 32;
+
+/// SysTick ticks taken by `N` (or `$n`) runs of `$body` (the loop itself included).
 macro_rules! ticks_for {
-    ($body:block) => {
-        ticks_for!(_i => $body)
+    (n = $n:expr; $body:block) => {
+        ticks_for!(n = $n; _i => $body)
     };
-    ($i:ident => $body:block) => {{
+    (n = $n:expr; $i:ident => $body:block) => {{
         empty_rings();
         let t0 = board::ticks();
         let mut $i = 0u32;
-        while $i < N {
+        while $i < $n {
             $body;
             // Keeps every iteration's records and the loop shape alike across cases.
             compiler_fence(Ordering::SeqCst);
@@ -44,6 +46,12 @@ macro_rules! ticks_for {
         let t1 = board::ticks();
         t1.wrapping_sub(t0) & 0x00FF_FFFF
     }};
+    ($body:block) => {
+        ticks_for!(n = N; _i => $body)
+    };
+    ($i:ident => $body:block) => {
+        ticks_for!(n = N; $i => $body)
+    };
 }
 
 /// Reads every ring empty so that the next case starts with room for all its records.
@@ -113,10 +121,20 @@ fn ool_value(v: u32) {
     tickspan::value!("ool_value", v)
 }
 
-/// Instructions per iteration × 100, relative to the empty loop.
-fn per_op_x100(ticks: u32, empty: u32) -> i32 {
+#[inline(never)]
+fn ool_link_remote(parent: &TraceContext) -> TraceContext {
+    tc::link_remote(parent)
+}
+
+#[inline(never)]
+fn ool_link_child(cx: &TraceContext) -> TraceContext {
+    tc::link_child(cx)
+}
+
+/// Instructions per iteration × 100 of `n` iterations, relative to the empty loop of as many.
+fn per_op_x100(ticks: u32, empty: u32, n: u32) -> i32 {
     // instructions = ticks × 5 / 8
-    ((ticks as i64 - empty as i64) * 5 * 100 / (8 * N as i64)) as i32
+    ((ticks as i64 - empty as i64) * 5 * 100 / (8 * n as i64)) as i32
 }
 
 fn show(name: &str, inline: Option<i32>, ool: Option<i32>) {
@@ -153,25 +171,39 @@ fn main() -> ! {
     let ool_en = ticks_for!({ core::mem::forget(ool_enter()) });
     let ool_pair = ticks_for!({ ool_exit(ool_enter()) });
 
-    // Trace context: a span with a remote parent writes four link records after its enter,
-    // more per iteration than the other cases, so 16 iterations (the ring holds them all).
-    let parent = TraceContext::new(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736, 0x00f0_67aa_0ba9_02b7, TraceFlags::new(1))
-        .expect("non-zero ids");
-    let link = |remote: bool| {
-        empty_rings();
-        let t0 = board::ticks();
-        let mut i = 0u32;
-        while i < LINKED {
-            let _g = tickspan::span!("linked");
-            if remote {
-                black_box(tc::link_remote(black_box(&parent)));
-            }
-            compiler_fence(Ordering::SeqCst);
-            i = black_box(i) + 1;
-        }
-        board::ticks().wrapping_sub(t0) & 0x00FF_FFFF
-    };
-    let (plain_linked, remote_linked) = (link(false), link(true));
+    // Distributed tracing: what a device does with a command carrying a caller's context.
+    tc::seed(0x7469_636b_0000_0002);
+    let wire = TraceContext::new(
+        0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736,
+        0x00f0_67aa_0ba9_02b7,
+        TraceFlags::new(1),
+    )
+    .expect("non-zero ids")
+    .to_bytes();
+    let parent = TraceContext::from_bytes(&wire).expect("its own binary form");
+    let empty_linked = ticks_for!(n = N_LINKED; {});
+    let remote = ticks_for!(n = N_LINKED; {
+        let _g = tickspan::span!("remote");
+        black_box(tc::link_remote(black_box(&parent)));
+    });
+    let child = ticks_for!(n = N_LINKED; {
+        let _g = tickspan::span!("child");
+        black_box(tc::link_child(black_box(&parent)));
+    });
+    let ool_remote = ticks_for!(n = N_LINKED; {
+        let _g = tickspan::span!("remote");
+        black_box(ool_link_remote(black_box(&parent)));
+    });
+    let ool_child = ticks_for!(n = N_LINKED; {
+        let _g = tickspan::span!("child");
+        black_box(ool_link_child(black_box(&parent)));
+    });
+    let from_bytes = ticks_for!(n = N_LINKED; {
+        let _ = black_box(TraceContext::from_bytes(black_box(&wire)));
+    });
+    let to_bytes = ticks_for!(n = N_LINKED; {
+        black_box(black_box(&parent).to_bytes());
+    });
 
     // Drop-newest with a full ring: the record is refused and counted.
     let full = {
@@ -205,7 +237,8 @@ fn main() -> ! {
     let _ = drain.write_to(&mut board::Uart0);
     let drain_uart = board::ticks().wrapping_sub(t0) & 0x00FF_FFFF;
 
-    let d = |t| per_op_x100(t, empty);
+    let d = |t| per_op_x100(t, empty, N);
+    let dl = |t| per_op_x100(t, empty_linked, N_LINKED);
     hprintln!("tickspan instructions per record, Cortex-M3 (QEMU lm3s6965evb, -icount shift=3)");
     hprintln!("{:<34}{:>13}{:>13}", "record", "inline", "out-of-line");
     show("span enter", Some(d(enter)), Some(d(ool_en)));
@@ -219,8 +252,24 @@ fn main() -> ! {
     show("value (u32)", Some(d(value)), Some(d(ool_val)));
     show("isr enter+exit", Some(d(isr_pair)), None);
     show("event, ring full (counted loss)", Some(d(full)), None);
-    let x100 = remote_linked.wrapping_sub(plain_linked) as u64 * 5 * 100 / (8 * LINKED as u64);
-    hprintln!("{:<34}{:>10}.{:02}  (4 link records + span id)", "link_remote, added to a span", x100 / 100, x100 % 100);
+    // Inline, the code around the call changes what the compiler makes of it (tens of
+    // instructions from one build to the next); out of line, the call is a function's.
+    // Both columns add the link to an inline span enter+exit, subtracted below.
+    for (link, records, inline, ool) in [
+        ("link_remote", 4, remote, ool_remote),
+        ("link_child", 2, child, ool_child),
+    ] {
+        hprintln!("span enter+exit + {}", link);
+        show("  total", Some(dl(inline)), Some(dl(ool)));
+        show(
+            "  the link",
+            Some(dl(inline) - d(pair)),
+            Some(dl(ool) - d(pair)),
+        );
+        hprintln!("  ({} link records and a span id)", records);
+    }
+    show("context from_bytes (25 B)", Some(dl(from_bytes)), None);
+    show("context to_bytes (25 B)", Some(dl(to_bytes)), None);
     hprintln!("empty loop: {} ticks for {} iterations", empty, N);
     let per_record = |t: u32| t as u64 * 5 * 100 / (8 * DRAINED as u64);
     let show_drain = |what: &str, x100: u64| {
