@@ -165,6 +165,29 @@ fn one_request_one_tree_across_gateway_backend_and_firmware() {
     assert_ne!(py["onward_span_id"], py["span_id"], "the gateway injects its own span");
 
     let (g, b, f) = (gw_trace.to_str().unwrap(), be_trace.to_str().unwrap(), fw_trace.to_str().unwrap());
+    // The text tree: each request's trace with its spans of all three nodes, each line tagged.
+    let text = run(&["tree", g, b, f, "--elf", elf.to_str().unwrap()]);
+    assert_eq!(text.status.code(), Some(0), "{}", String::from_utf8_lossy(&text.stderr));
+    let text = String::from_utf8(text.stdout).unwrap();
+    for trace_id in [&plain["trace_id"], &py["trace_id"]] {
+        let head = format!("trace {}: 3 nodes, 8 spans", trace_id.as_str().unwrap());
+        let at = text.find(&head).unwrap_or_else(|| panic!("{head:?} in {text}"));
+        let body = text[at + head.len()..].split("\ntrace ").next().unwrap();
+        for (span, node) in [
+            ("GET /work", "gateway"),
+            ("call backend", "gateway"),
+            ("call device", "gateway"),
+            ("compute", "backend"),
+            ("query", "backend"),
+            ("handle_command", "device"),
+            ("actuate", "device"),
+            ("measure", "device"),
+        ] {
+            let line = body.lines().find(|l| l.trim_start().starts_with(&format!("{span}  ")));
+            let line = line.unwrap_or_else(|| panic!("{span} under {head:?}: {body}"));
+            assert!(line.contains(&format!("[{node} · ")), "{line}");
+        }
+    }
     let tree = run(&["tree", g, b, f, "--elf", elf.to_str().unwrap(), "--json"]);
     assert_eq!(tree.status.code(), Some(0), "{}", String::from_utf8_lossy(&tree.stderr));
     let v: Value = serde_json::from_slice(&tree.stdout).unwrap();
