@@ -8,11 +8,11 @@
 //! the length of the stream. See docs/serve.md for the pages and the JSON API.
 
 use crate::app;
-use crate::source::Source;
 use crate::cli::Input;
 use crate::item::{Item, Level, Rec, Sink};
 use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, Timeline, Visitor};
 use crate::run::{self, exit, Fail, STOP};
+use crate::source::Source;
 use crate::units::{format_ns, Duration};
 use crate::view::stats::{Row, Stats};
 use clap::Args;
@@ -208,7 +208,6 @@ impl Board {
             ring_cap: 0,
         }
     }
-
 }
 
 impl Visitor for Board {
@@ -219,7 +218,17 @@ impl Visitor for Board {
                 self.ring.pop_front();
             }
             let (uid, parent, root, name, ctx, start, end) = (s.uid, s.parent, s.root, s.name, s.ctx, s.start, s.end);
-            self.ring.push_back(Node { uid, parent, root, name, ctx, start, end, self_ticks: s.self_ticks, unfinished: s.unfinished });
+            self.ring.push_back(Node {
+                uid,
+                parent,
+                root,
+                name,
+                ctx,
+                start,
+                end,
+                self_ticks: s.self_ticks,
+                unfinished: s.unfinished,
+            });
         }
         let c = meta.clock;
         let t = Trace {
@@ -237,7 +246,8 @@ impl Visitor for Board {
         }
         let keep = self.recent;
         let sec = c.to_ns(meta.rel(s.end)) / 1_000_000_000;
-        let (ticks, f) = (self.ticks.as_deref().unwrap_or_default(), family(&mut self.families, s.name, self.bounds.len()));
+        let (ticks, f) =
+            (self.ticks.as_deref().unwrap_or_default(), family(&mut self.families, s.name, self.bounds.len()));
         for (b, &lo) in f.buckets.iter_mut().zip(ticks) {
             if d >= lo {
                 b.push(t, keep);
@@ -451,14 +461,20 @@ impl Board {
                             BucketView { at_least, label, count: b.count, recent: &b.traces }
                         })
                         .collect(),
-                    errors: BucketView { at_least: 0, label: "errors".into(), count: f.errors.count, recent: &f.errors.traces },
+                    errors: BucketView {
+                        at_least: 0,
+                        label: "errors".into(),
+                        count: f.errors.count,
+                        recent: &f.errors.traces,
+                    },
                     active: open.len(),
                     oldest_active: open.iter().take(OLDEST_ACTIVE).map(|s| open_view(s)).collect(),
                 }
             })
             .collect();
         families.sort_by(|a, b| a.name.cmp(b.name));
-        let mut lost_by_context: Vec<(String, u64)> = self.lost.iter().map(|(&ctx, &n)| (meta.ctx_name(ctx), n)).collect();
+        let mut lost_by_context: Vec<(String, u64)> =
+            self.lost.iter().map(|(&ctx, &n)| (meta.ctx_name(ctx), n)).collect();
         lost_by_context.sort();
         let warning = |w: &ClockWarning| ClockWarningView {
             context: meta.ctx_name(w.ctx),
@@ -713,7 +729,8 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
 /// Listens on `http`, and on `[::1]` too for the default `127.0.0.1`; returns the servers and
 /// the address bound (its port chosen by the system for port 0).
 fn bind(http: SocketAddr) -> Result<(Vec<tiny_http::Server>, SocketAddr), Fail> {
-    let server = tiny_http::Server::http(http).map_err(|e| Fail { code: exit::IO, msg: format!("binding {}: {e}", http) })?;
+    let server =
+        tiny_http::Server::http(http).map_err(|e| Fail { code: exit::IO, msg: format!("binding {}: {e}", http) })?;
     let bound = server.server_addr().to_ip().unwrap_or(http);
     let mut servers = vec![server];
     // The default serves both loopbacks, as `localhost` may resolve to either.
@@ -764,8 +781,14 @@ fn ingest_source(
 ) -> Result<(), Fail> {
     let source = src.describe();
     let (t0, cpu0) = (Instant::now(), crate::bench::cpu_seconds());
-    let mut live =
-        Live { feed: Feed { tl: &mut tl, v: &mut board }, queries, out, source: &source, calls: 0, last: Instant::now() };
+    let mut live = Live {
+        feed: Feed { tl: &mut tl, v: &mut board },
+        queries,
+        out,
+        source: &source,
+        calls: 0,
+        last: Instant::now(),
+    };
     run::decode(src.as_mut(), quiet, &mut live, |l| {
         l.feed.tl.flush(l.feed.v);
         l.publish(false);
@@ -777,7 +800,10 @@ fn ingest_source(
         let rates = crate::bench::rates(records, t0.elapsed().as_secs_f64(), cpu0);
         let records = crate::units::count(records, "record");
         // Not `eprintln!`: a closed stderr must not end the server.
-        let _ = writeln!(std::io::stderr(), "{source}: input ended: {records} ({rates}); serving the final numbers until Ctrl-C");
+        let _ = writeln!(
+            std::io::stderr(),
+            "{source}: input ended: {records} ({rates}); serving the final numbers until Ctrl-C"
+        );
     }
     while !STOP.load(Ordering::Relaxed) {
         if let Ok((uid, reply)) = queries.recv_timeout(Wait::from_millis(100)) {
@@ -811,9 +837,7 @@ pub fn in_process(http: SocketAddr) -> Result<InProcess, Fail> {
         return Err(Fail { code: exit::USAGE, msg: format!("{http}: the in-process dashboard binds loopback only") });
     }
     let (servers, addr) = bind(http)?;
-    let (tx, rx) = mpsc::sync_channel::<Vec<u8>>(64);
-    let drain = tickspan::transport::spawn(ChannelWriter(tx), tickspan::transport::DEFAULT_PERIOD)
-        .map_err(|e| Fail::io("starting the tickspan drain", e))?;
+    let (drain, src) = crate::source::channel::drain()?;
     let buckets: Vec<Duration> = DEFAULT_BUCKETS.split(',').filter_map(|b| b.parse().ok()).collect();
     let empty = Board::new(buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
     let (ask, queries) = mpsc::channel::<Query>();
@@ -826,51 +850,11 @@ pub fn in_process(http: SocketAddr) -> Result<InProcess, Fail> {
     std::thread::spawn(move || {
         let mut board = Board::new(buckets, 10);
         board.ring_cap = 1 << 16;
-        let src = Box::new(ChannelSource { rx, pending: Vec::new(), at: 0 });
+        let src = Box::new(src);
         let tl = Timeline::new(crate::model::DEFAULT_WINDOW);
         let _ = ingest_source(src, tl, true, board, &sources.slots[0].pages, &queries);
     });
     Ok(InProcess { addr, drain })
-}
-
-/// The drain's writer in [`in_process`]: each batch goes to the decoding thread.
-struct ChannelWriter(mpsc::SyncSender<Vec<u8>>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.send(buf.to_vec()).map_err(|_| std::io::Error::from(std::io::ErrorKind::BrokenPipe))?;
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The decoding side of [`ChannelWriter`]: a live source, idle when nothing came for a while.
-struct ChannelSource {
-    rx: Receiver<Vec<u8>>,
-    pending: Vec<u8>,
-    at: usize,
-}
-
-impl Source for ChannelSource {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.at == self.pending.len() {
-            match self.rx.recv_timeout(Wait::from_millis(200)) {
-                Ok(v) => (self.pending, self.at) = (v, 0),
-                Err(mpsc::RecvTimeoutError::Timeout) => return Err(std::io::Error::from(std::io::ErrorKind::WouldBlock)),
-                Err(mpsc::RecvTimeoutError::Disconnected) => return Ok(0),
-            }
-        }
-        let n = buf.len().min(self.pending.len() - self.at);
-        buf[..n].copy_from_slice(&self.pending[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
-    }
-
-    fn describe(&self) -> String {
-        "this process".into()
-    }
 }
 
 /// `/api/trace?uid=N`: asks the ingest thread, which answers at its next publish.
@@ -895,7 +879,8 @@ fn loopback_host(host: &str) -> bool {
         Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !h.is_empty() => h,
         _ => host,
     };
-    matches!(name, "localhost" | "127.0.0.1" | "[::1]") || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    matches!(name, "localhost" | "127.0.0.1" | "[::1]")
+        || name.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Serves the pages and the JSON API until the process ends. Read-only: only GET and HEAD.
@@ -907,7 +892,8 @@ fn serve(server: tiny_http::Server, sources: &Sources, loopback: bool) {
             || req.headers().iter().find(|h| h.field.equiv("Host")).is_some_and(|h| loopback_host(h.value.as_str()));
         let (path, query) = req.url().split_once('?').unwrap_or((req.url(), ""));
         let (path, query) = (path.to_string(), query.to_string());
-        let source = query.split('&').find_map(|kv| kv.strip_prefix("source=")).map_or(Some(0), |v| v.parse::<usize>().ok());
+        let source =
+            query.split('&').find_map(|kv| kv.strip_prefix("source=")).map_or(Some(0), |v| v.parse::<usize>().ok());
         let slot = source.and_then(|i| sources.slots.get(i));
         let pages = || slot.map(|s| s.pages.lock().unwrap_or_else(|e| e.into_inner()).clone());
         let json = |body: Option<Arc<str>>| match body {
@@ -970,7 +956,8 @@ mod tests {
         }
         t.flush(&mut b);
         let open: Vec<OpenSpan> = t.open_spans().collect();
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &open, "test", false).requests).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&b.render(&t.meta, t.counters(), &open, "test", false).requests).unwrap();
         let f = &v["families"][0];
         assert_eq!(f["name"], "<img src=x onerror=alert(1)>");
         let counts: Vec<_> = f["buckets"].as_array().unwrap().iter().map(|b| b["count"].as_u64().unwrap()).collect();
@@ -982,7 +969,10 @@ mod tests {
         assert_eq!(f["buckets"][1]["label"], "≥1.000 ms");
         // Only the last span ended within the last minute of stream time; all within the hour
         // except the first (300 s before the last).
-        assert_eq!((f["last_minute"].as_u64(), f["last_hour"].as_u64(), f["all"].as_u64()), (Some(1), Some(4), Some(4)));
+        assert_eq!(
+            (f["last_minute"].as_u64(), f["last_hour"].as_u64(), f["all"].as_u64()),
+            (Some(1), Some(4), Some(4))
+        );
         assert_eq!(f["stats"]["count"], 4);
         let outer = &v["families"][1];
         assert_eq!(outer["name"], "outer");
@@ -990,7 +980,8 @@ mod tests {
         assert_eq!(outer["active"], 1);
         assert_eq!(outer["oldest_active"][0]["start"], 0);
         t.finish(&mut b);
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "test", true).requests).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "test", true).requests).unwrap();
         // The end of the trace cut `outer`: an error.
         assert_eq!(v["families"][1]["errors"]["count"], 1);
         assert_eq!(v["families"][1]["active"], 0);
@@ -1003,7 +994,14 @@ mod tests {
         let mut b = Board::new(vec![Duration::Ns(0)], 2);
         t.push(header(1_000_000_000), &mut b);
         t.push(def(0x10, "rx", CallsiteKind::Event), &mut b);
-        let fail = CallsiteInfo { id: 0x20, kind: CallsiteKind::Event, level: Level::Error, line: 1, name: "crc_fail", file: "x.rs" };
+        let fail = CallsiteInfo {
+            id: 0x20,
+            kind: CallsiteKind::Event,
+            level: Level::Error,
+            line: 1,
+            name: "crc_fail",
+            file: "x.rs",
+        };
         t.push(Item::Callsite(fail), &mut b);
         // rx with values 0..5, one per 30 s; one crc_fail at the end.
         for i in 0..5u32 {
@@ -1011,10 +1009,17 @@ mod tests {
         }
         t.push(rec(0, 120_000_000_000, Event, 0x20, 0, 0), &mut b);
         t.finish(&mut b);
-        let v: serde_json::Value = serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "t", true).events).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "t", true).events).unwrap();
         let (fail, rx) = (&v["events"][0], &v["events"][1]);
-        assert_eq!((&fail["name"], &fail["level"], &fail["error"], &fail["all"]), (&"crc_fail".into(), &"error".into(), &true.into(), &1.into()));
-        assert_eq!((&rx["name"], &rx["error"], &rx["all"], &rx["last_minute"]), (&"rx".into(), &false.into(), &5.into(), &2.into()));
+        assert_eq!(
+            (&fail["name"], &fail["level"], &fail["error"], &fail["all"]),
+            (&"crc_fail".into(), &"error".into(), &true.into(), &1.into())
+        );
+        assert_eq!(
+            (&rx["name"], &rx["error"], &rx["all"], &rx["last_minute"]),
+            (&"rx".into(), &false.into(), &5.into(), &2.into())
+        );
         let latest: Vec<_> = rx["recent"].as_array().unwrap().iter().map(|e| e["at"].as_u64().unwrap()).collect();
         assert_eq!(latest, [90_000_000_000, 120_000_000_000]);
         assert_eq!(v["health"]["records"], 6);

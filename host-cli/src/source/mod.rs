@@ -1,9 +1,10 @@
-//! Where trace bytes come from: a file, stdin, a serial port, a TCP connection.
+//! Where trace bytes come from: a file, stdin, a serial port, a TCP connection, this process.
 //!
 //! Every input is a [`Source`]: a byte stream with two extra facts (its length, for the
 //! progress bar, and whether it is live). Other inputs (debug probes, GDB stubs, RAM dumps)
 //! implement the same trait and need nothing else from the pipeline.
 
+pub mod channel;
 pub mod file;
 pub mod serial;
 pub mod stdin;
