@@ -81,6 +81,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::BenchGen(a) => bench::generate(&a.output, a.records, a.force).map(|_| exit::OK),
         Cmd::Bench(a) => bench::run(&a.file, a.pass).map(|_| exit::OK),
         Cmd::Serve(a) => crate::serve::run(&a),
+        Cmd::Relay(a) => crate::relay::run(&a),
     }
 }
 
@@ -160,23 +161,48 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
     Ok(report(&a.input, &tl, sum))
 }
 
-/// Decodes `input` and pushes its spans over OTLP/HTTP; prints the figures. Exit code: the
-/// push's ([`export::push::report`]) if it lost spans, else the data's.
+/// Decodes `input` and pushes its spans over OTLP/HTTP; prints the figures.
 pub(crate) fn push(
     input: &Input,
     args: &export::push::PushArgs,
     when_full: export::push::WhenFull,
 ) -> Result<u8, Fail> {
     let cfg = export::push::PushConfig::resolve(args, when_full)?;
-    let mut p = export::push::Pusher::start(cfg, resource_config(input)?)?;
-    let (tl, sum) = timeline(input, &mut p, |_, _| false)?;
+    let p = export::push::Pusher::start(cfg, resource_config(input)?)?;
+    push_from(open(input)?, input, p).map(|(code, _)| code)
+}
+
+/// Decodes `src` into the push `p` and prints the figures. Returns the exit code (the push's
+/// ([`export::push::report`]) if it lost spans, else the data's) and the records decoded.
+pub(crate) fn push_from(src: Box<dyn Source>, input: &Input, mut p: export::push::Pusher) -> Result<(u8, u64), Fail> {
+    let (tl, sum) = timeline_of(src, input, &mut p, |_, _| false, Timeline::new(input.reorder_window))?;
     let url = p.url().to_string();
     let figures = p.finish();
     let data = report(input, &tl, sum);
-    Ok(match export::push::report(&figures, &url, input.quiet) {
+    let code = match export::push::report(&figures, &url, input.quiet) {
         exit::OK => data,
         code => code,
-    })
+    };
+    Ok((code, tl.counters().records))
+}
+
+/// This process's trace (`src`) into the push `p` ([`crate::relay::in_process`]): no Ctrl-C
+/// handler (the app's own stays), warnings only for what was lost.
+pub(crate) fn push_spans(
+    mut src: Box<dyn Source>,
+    mut p: export::push::Pusher,
+) -> Result<std::sync::Arc<export::push::Figures>, Fail> {
+    let (tl, _) = decode_into(src.as_mut(), true, &mut p, |_, _| false, Timeline::new(model::DEFAULT_WINDOW))?;
+    let lost = tl.counters().lost;
+    if lost > 0 {
+        crate::warning!("tickspan: the rings lost {} (full): their spans were not pushed", count(lost, "record"));
+    }
+    let url = p.url().to_string();
+    let figures = p.finish();
+    if figures.dropped() + figures.rejected.load(Ordering::Relaxed) > 0 {
+        crate::warning!("{}", figures.summary(&url));
+    }
+    Ok(figures)
 }
 
 /// `tickspan man`: the top page and one per visible subcommand, `tickspan-<name>.1`.
@@ -333,13 +359,34 @@ fn timeline<V: Visitor>(
 fn timeline_from<V: Visitor>(
     input: &Input,
     v: &mut V,
+    idle: impl FnMut(&mut V, &model::Meta) -> bool,
+    tl: Timeline,
+) -> Result<(Timeline, Summary), Fail> {
+    timeline_of(open(input)?, input, v, idle, tl)
+}
+
+/// [`timeline_from`] a source opened by the caller.
+fn timeline_of<V: Visitor>(
+    mut src: Box<dyn Source>,
+    input: &Input,
+    v: &mut V,
+    idle: impl FnMut(&mut V, &model::Meta) -> bool,
+    mut tl: Timeline,
+) -> Result<(Timeline, Summary), Fail> {
+    run::install_ctrlc();
+    tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
+    decode_into(src.as_mut(), input.quiet, v, idle, tl)
+}
+
+/// Decodes `src` through `tl` into `v`.
+fn decode_into<V: Visitor>(
+    src: &mut dyn Source,
+    quiet: bool,
+    v: &mut V,
     mut idle: impl FnMut(&mut V, &model::Meta) -> bool,
     mut tl: Timeline,
 ) -> Result<(Timeline, Summary), Fail> {
-    let mut src = open(input)?;
-    run::install_ctrlc();
-    tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
-    let sum = run::decode(src.as_mut(), input.quiet, &mut model::Feed { tl: &mut tl, v }, |f| {
+    let sum = run::decode(src, quiet, &mut model::Feed { tl: &mut tl, v }, |f| {
         // A live source went quiet: the target has drained everything up to now.
         f.tl.flush(f.v);
         if idle(f.v, &f.tl.meta) {

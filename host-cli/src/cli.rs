@@ -122,6 +122,21 @@ Examples:
   tickspan tree all.tspn
   tickspan merge a.tspn b.tspn --node api --node db -o all.tspn --force";
 
+const RELAY_HELP: &str = "\
+Decodes the source as it arrives and sends each span once it closes to the collector's
+/v1/traces (OTLP/HTTP protobuf, gzip; see `tickspan export --help` for the OTEL_* variables),
+in batches, retrying 429/502/503/504 and unreachable collectors. A live source cannot wait:
+when the queue is full (--queue), spans are dropped and counted. The counts are printed every
+--every and at the end: queued = sent + rejected + dropped. Ends when the source does, or on
+Ctrl-C (what is queued is sent first). Exit code 3 when spans were dropped or rejected.
+
+Examples:
+  tickspan relay --serial /dev/ttyACM0 --elf fw --endpoint http://collector:4318
+  tickspan relay --chip nRF52840_xxAA --elf fw          RTT through a debug probe
+  tickspan relay --gdb 127.0.0.1:3333 --elf fw          RTT through a GDB stub (QEMU, OpenOCD)
+  tickspan relay --tcp 10.0.0.7:7000 --follow           a target's TCP drain, reconnecting
+  my-app | tickspan relay -                             a std app's stdout drain";
+
 const SERVE_HELP: &str = "\
 Pages (live, no reload): /requests per span name, like Go's /debug/requests: latency buckets with
 their latest spans, open spans, counts over the last minute and hour of stream time,
@@ -181,6 +196,9 @@ pub enum Cmd {
         #[arg(short, long, value_name = "DIR", default_value = ".")]
         out: PathBuf,
     },
+    /// Push a live source's spans to an OpenTelemetry collector (OTLP/HTTP) as they close.
+    #[command(after_help = RELAY_HELP)]
+    Relay(crate::relay::RelayArgs),
     /// A live dashboard in the browser: span families, latency buckets, recent and open spans.
     #[command(after_help = SERVE_HELP)]
     Serve(crate::serve::ServeArgs),

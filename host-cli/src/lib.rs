@@ -18,6 +18,7 @@ pub mod join;
 pub mod model;
 #[cfg(test)]
 mod robustness;
+pub mod relay;
 pub mod run;
 pub mod serve;
 mod source;

@@ -63,7 +63,10 @@ impl Receiver {
                 return;
             }
             let exited = self.child.as_mut().unwrap().try_wait().unwrap();
-            assert!(exited.is_none() && t0.elapsed() < Duration::from_secs(20), "the receiver did not start: {exited:?}");
+            assert!(
+                exited.is_none() && t0.elapsed() < Duration::from_secs(20),
+                "the receiver did not start: {exited:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -87,7 +90,11 @@ impl Receiver {
 
     /// The spans of accepted requests.
     fn accepted(&self) -> Vec<Value> {
-        self.requests().into_iter().filter(|r| r["status"] == 200).flat_map(|r| r["spans"].as_array().unwrap().clone()).collect()
+        self.requests()
+            .into_iter()
+            .filter(|r| r["status"] == 200)
+            .flat_map(|r| r["spans"].as_array().unwrap().clone())
+            .collect()
     }
 }
 
@@ -175,7 +182,10 @@ struct Figures {
 }
 
 fn figures(stderr: &str) -> Figures {
-    let line = stderr.lines().find(|l| l.contains("otlp: ") && l.contains(" queued, ")).unwrap_or_else(|| panic!("no figures in {stderr}"));
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("otlp: ") && l.contains(" queued, "))
+        .unwrap_or_else(|| panic!("no figures in {stderr}"));
     // otlp: N spans queued, S sent to URL in R requests, T retries (M spans), D dropped, J rejected by the collector
     let num = |before: &str| -> u64 {
         let head = &line[..line.find(before).unwrap_or_else(|| panic!("{before:?} in {line}"))];
@@ -194,7 +204,9 @@ fn figures(stderr: &str) -> Figures {
 fn tickspan(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = Command::new(cli());
     c.args(args);
-    for v in ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"] {
+    for v in
+        ["OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS"]
+    {
         c.env_remove(v);
     }
     c.envs(env.iter().copied()).output().expect("run tickspan")
@@ -220,7 +232,10 @@ fn export_pushes_protobuf_with_gzip_exactly_once() {
     let reqs = rx.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     let r = &reqs[0];
-    assert_eq!((&r["status"], &r["encoding"], &r["gzip"], &r["path"]), (&200.into(), &"protobuf".into(), &true.into(), &"/v1/traces".into()));
+    assert_eq!(
+        (&r["status"], &r["encoding"], &r["gzip"], &r["path"]),
+        (&200.into(), &"protobuf".into(), &true.into(), &"/v1/traces".into())
+    );
     assert_eq!(r["headers"]["x-api-key"], "s3cret");
     assert!(r["wire_bytes"].as_u64() < r["body_bytes"].as_u64(), "gzip made it smaller: {r}");
     let res = &r["resource"][0];
@@ -238,15 +253,32 @@ fn export_pushes_json_and_respects_batch_limits() {
     let rx = Receiver::start(&py, "json", &[]);
     let o = tickspan(
         &[
-            "export", trace.to_str().unwrap(), "-f", "otlp", "--endpoint", &format!("{}/v1/traces", rx.url()),
-            "--protocol", "http/json", "--compression", "none", "--batch-spans", "300", "--max-body", "65536",
+            "export",
+            trace.to_str().unwrap(),
+            "-f",
+            "otlp",
+            "--endpoint",
+            &format!("{}/v1/traces", rx.url()),
+            "--protocol",
+            "http/json",
+            "--compression",
+            "none",
+            "--batch-spans",
+            "300",
+            "--max-body",
+            "65536",
         ],
         &[],
     );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let reqs = rx.requests();
     for r in &reqs {
-        assert_eq!((&r["status"], &r["encoding"], &r["gzip"]), (&200.into(), &"json".into(), &false.into()), "{}", r["problem"]);
+        assert_eq!(
+            (&r["status"], &r["encoding"], &r["gzip"]),
+            (&200.into(), &"json".into(), &false.into()),
+            "{}",
+            r["problem"]
+        );
         assert!(r["spans"].as_array().unwrap().len() <= 300);
         assert!(r["body_bytes"].as_u64().unwrap() <= 65536, "{}", r["body_bytes"]);
     }
@@ -320,7 +352,10 @@ fn a_400_is_not_retried_and_its_spans_are_counted() {
     let trace = generated(20_000);
     let want = file_spans(&trace);
     let rx = Receiver::start(&py, "400", &["--fail", "1:400"]);
-    let o = tickspan(&["export", trace.to_str().unwrap(), "-f", "otlp", "--endpoint", &rx.url(), "--batch-spans", "100"], &[]);
+    let o = tickspan(
+        &["export", trace.to_str().unwrap(), "-f", "otlp", "--endpoint", &rx.url(), "--batch-spans", "100"],
+        &[],
+    );
     assert_eq!(o.status.code(), Some(3), "lost spans make the exit code 3: {}", stderr(&o));
     let reqs = rx.requests();
     assert_eq!(reqs[0]["status"], 400);
@@ -333,7 +368,10 @@ fn a_400_is_not_retried_and_its_spans_are_counted() {
     let err = stderr(&o);
     assert!(err.contains("100 spans rejected, not retried: HTTP 400: injected failure"), "{err}");
     let f = figures(&err);
-    assert_eq!((f.queued, f.sent, f.retries, f.rejected, f.dropped), (want.len() as u64, want.len() as u64 - 100, 0, 100, 0));
+    assert_eq!(
+        (f.queued, f.sent, f.retries, f.rejected, f.dropped),
+        (want.len() as u64, want.len() as u64 - 100, 0, 100, 0)
+    );
 }
 
 #[test]
@@ -353,8 +391,16 @@ fn bad_configuration_is_refused() {
     for (args, env, expect) in [
         (vec!["-f", "chrome", "--endpoint", "http://127.0.0.1:9"], vec![], "--endpoint pushes OTLP: give -f otlp"),
         (vec!["-f", "otlp", "--endpoint", "ftp://x"], vec![], "give an http:// or https:// URL"),
-        (vec!["-f", "otlp", "--endpoint", "http://127.0.0.1:9"], vec![("OTEL_RESOURCE_ATTRIBUTES", "novalue")], "OTEL_RESOURCE_ATTRIBUTES: \"novalue\" is not key=value"),
-        (vec!["-f", "otlp", "--endpoint", "http://127.0.0.1:9"], vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")], "only http/protobuf and http/json"),
+        (
+            vec!["-f", "otlp", "--endpoint", "http://127.0.0.1:9"],
+            vec![("OTEL_RESOURCE_ATTRIBUTES", "novalue")],
+            "OTEL_RESOURCE_ATTRIBUTES: \"novalue\" is not key=value",
+        ),
+        (
+            vec!["-f", "otlp", "--endpoint", "http://127.0.0.1:9"],
+            vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")],
+            "only http/protobuf and http/json",
+        ),
     ] {
         let mut all = vec!["export", chain().to_str().unwrap()];
         all.extend(args);
@@ -364,7 +410,16 @@ fn bad_configuration_is_refused() {
     }
     // Nobody listens and the retries stop at --retry-for: dropped, counted, exit code 3.
     let o = tickspan(
-        &["export", chain().to_str().unwrap(), "-f", "otlp", "--endpoint", &format!("http://127.0.0.1:{}", free_port()), "--retry-for", "1s"],
+        &[
+            "export",
+            chain().to_str().unwrap(),
+            "-f",
+            "otlp",
+            "--endpoint",
+            &format!("http://127.0.0.1:{}", free_port()),
+            "--retry-for",
+            "1s",
+        ],
         &[],
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
@@ -372,4 +427,161 @@ fn bad_configuration_is_refused() {
     let f = figures(&stderr(&o));
     assert_eq!((f.queued, f.sent, f.dropped), (11, 0, 11));
     let _ = std::io::stderr().flush();
+}
+
+/// `tickspan relay -` with its standard input, the other ends.
+fn relay(url: &str, extra: &[&str]) -> (Child, std::process::ChildStdin) {
+    let mut c = Command::new(cli())
+        .args(["relay", "-", "--endpoint", url])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start tickspan relay");
+    let stdin = c.stdin.take().unwrap();
+    (c, stdin)
+}
+
+/// A span's name and times with its parent's name and start, counted.
+fn by_shape(spans: &[Value]) -> HashMap<(String, u64, u64, String, u64), usize> {
+    let by_id: HashMap<&str, &Value> = spans.iter().map(|s| (s["id"].as_str().unwrap(), s)).collect();
+    let mut out = HashMap::new();
+    for s in spans {
+        let p = by_id.get(s["parent"].as_str().unwrap());
+        let k = (
+            s["name"].as_str().unwrap().to_string(),
+            s["start"].as_u64().unwrap(),
+            s["end"].as_u64().unwrap(),
+            p.map_or(String::new(), |p| p["name"].as_str().unwrap().to_string()),
+            p.map_or(0, |p| p["start"].as_u64().unwrap()),
+        );
+        *out.entry(k).or_insert(0) += 1;
+    }
+    out
+}
+
+/// Waits until `rx` has accepted a request.
+fn wait_accepted(rx: &Receiver) {
+    let t0 = Instant::now();
+    while rx.accepted().is_empty() {
+        assert!(t0.elapsed() < Duration::from_secs(30), "nothing reached the receiver");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn relay_streams_a_live_source_through_a_collector_restart() {
+    let Some(py) = python() else { return };
+    let trace = generated(20_000);
+    let want = file_spans(&trace);
+    let bytes = std::fs::read(&trace).unwrap();
+    let mut rx = Receiver::start(&py, "relay-restart", &[]);
+    let url = rx.url();
+    let (mut child, mut stdin) =
+        relay(&url, &["--queue", "100000", "--batch-delay", "100ms", "--every", "300ms", "--retry-for", "60s"]);
+    // The first third arrives and is sent while the collector is up.
+    let third = bytes.len() / 3;
+    stdin.write_all(&bytes[..third]).unwrap();
+    wait_accepted(&rx);
+    // The collector goes away; the stream goes on; the collector comes back on its port.
+    let port = rx.port;
+    rx.kill();
+    stdin.write_all(&bytes[third..2 * third]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    rx.spawn(port, &[]);
+    stdin.write_all(&bytes[2 * third..]).unwrap();
+    drop(stdin);
+    let o = wait_output(&mut child, Duration::from_secs(90));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("retrying for up to") && err.contains("reached again after"), "{err}");
+    // The counts as it ran, then the closing figures: every span sent once, none lost.
+    assert!(err.lines().any(|l| l.starts_with("relay: ") && l.contains(" queued, ")), "{err}");
+    assert!(err.lines().any(|l| l.contains("relay: ") && l.contains(" records in ")), "{err}");
+    // Span ids count spans in the order the timeline closed them, which a live source's pauses
+    // change: spans are compared by what they are and where they hang.
+    let (got, want) = (by_shape(&rx.accepted()), by_shape(&want));
+    let twice: Vec<_> = got.iter().filter(|(_, &n)| n > 1).take(5).collect();
+    assert!(twice.is_empty(), "spans received more than once: {twice:?}");
+    assert_eq!(got.len(), want.len());
+    assert!(got.keys().all(|k| want.contains_key(k)), "spans that are not the file's");
+    let f = figures(err.lines().rev().find(|l| l.contains("otlp: ")).unwrap());
+    assert!(f.retries >= 1, "{f:?}");
+    assert_eq!((f.queued, f.sent, f.dropped, f.rejected), (want.len() as u64, want.len() as u64, 0, 0));
+}
+
+#[test]
+fn relay_drops_and_counts_what_a_slow_collector_cannot_take() {
+    let Some(py) = python() else { return };
+    let trace = generated(20_000);
+    let want = file_spans(&trace);
+    let rx = Receiver::start(&py, "relay-slow", &["--delay", "0.3"]);
+    let (mut child, mut stdin) = relay(&rx.url(), &["--queue", "200", "--batch-spans", "100", "--every", "0s"]);
+    stdin.write_all(&std::fs::read(&trace).unwrap()).unwrap();
+    drop(stdin);
+    let o = wait_output(&mut child, Duration::from_secs(90));
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "dropped spans make the exit code 3: {err}");
+    assert!(!err.lines().any(|l| l.starts_with("relay: ") && l.contains(" queued, ")), "--every 0s: {err}");
+    let f = figures(&err);
+    assert!(f.dropped > 0 && err.contains("queue full"), "{err}");
+    // Every span is accounted for, and what was sent arrived once.
+    assert_eq!(f.queued, want.len() as u64);
+    assert_eq!(f.sent + f.dropped + f.rejected, f.queued, "{f:?}");
+    let got = rx.accepted();
+    assert_eq!(got.len() as u64, f.sent);
+    let want: HashSet<_> = want.iter().map(key).collect();
+    let mut seen = HashSet::new();
+    for s in &got {
+        assert!(want.contains(&key(s)) && seen.insert(key(s)), "unexpected or repeated {s}");
+    }
+}
+
+#[test]
+fn relay_refuses_what_it_cannot_do() {
+    for (args, expect) in [
+        (vec!["relay", "a.tspn", "b.tspn"], "relay reads one source"),
+        (vec!["relay", "--gdb", "127.0.0.1:9"], "--elf"),
+        (vec!["relay", "-", "--endpoint", "ftp://x"], "give an http:// or https:// URL"),
+    ] {
+        let o = tickspan(&args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(expect), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn the_recorder_pushes_its_own_spans() {
+    let Some(py) = python() else { return };
+    let rx = Receiver::start(&py, "in-process", &[]);
+    let o = Command::new(env!("CARGO_BIN_EXE_chain")).arg(format!("otlp:{}", rx.url())).output().expect("run chain");
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    let f = figures(&err);
+    assert_eq!((f.queued, f.sent, f.dropped, f.rejected), (11, 11, 0, 0), "{err}");
+    let got = rx.accepted();
+    let mut names: Vec<&str> = got.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    names.sort_unstable();
+    let mut want = ["request", "decode", "store"].repeat(3);
+    want.extend(["job", "job_io"]);
+    want.sort_unstable();
+    assert_eq!(names, want);
+    // Parents as recorded: decode and store under a request, job_io under job (ended by
+    // another thread), all in the traces of their roots.
+    let by_id: HashMap<&str, &Value> = got.iter().map(|s| (s["id"].as_str().unwrap(), s)).collect();
+    for s in &got {
+        let parent = s["parent"].as_str().unwrap();
+        let expect = match s["name"].as_str().unwrap() {
+            "decode" | "store" => Some("request"),
+            "job_io" => Some("job"),
+            _ => None,
+        };
+        match expect {
+            Some(p) => {
+                let ps = by_id.get(parent).unwrap_or_else(|| panic!("{s}: parent not received"));
+                assert_eq!((ps["name"].as_str(), &ps["trace"]), (Some(p), &s["trace"]), "{s}");
+            }
+            None => assert_eq!(parent, "", "{s}"),
+        }
+    }
 }

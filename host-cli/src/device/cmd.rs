@@ -437,6 +437,13 @@ fn dictionary(elf: &Elf) -> Vec<u8> {
     out
 }
 
+/// The target's RTT channel as a live source (defmt's channel is not read: see
+/// [`AttachArgs::no_defmt`]), for `relay` and `serve`.
+pub fn attach_source(args: &AttachArgs) -> Result<Box<dyn Source>, Fail> {
+    let args = AttachArgs { no_defmt: true, ..args.clone() };
+    attach_with_defmt(&args).map(|(src, _)| src).map_err(fail)
+}
+
 /// `tickspan attach`: the RTT channel as a live source, and defmt's channel captured beside it
 /// when the ELF has one (see [`AttachArgs::no_defmt`]).
 fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<DefmtCapture>)> {

@@ -93,7 +93,7 @@ pub struct PushArgs {
 }
 
 /// A command-line duration in real time (not ticks).
-fn wall(s: &str) -> Result<Duration, String> {
+pub(crate) fn wall(s: &str) -> Result<Duration, String> {
     match s.parse::<crate::units::Duration>()? {
         crate::units::Duration::Ns(ns) => Ok(Duration::from_nanos(ns)),
         crate::units::Duration::Ticks(_) => Err(format!("`{s}`: give a time (e.g. 500ms), not ticks")),
@@ -101,7 +101,7 @@ fn wall(s: &str) -> Result<Duration, String> {
 }
 
 /// What to do with a span when the queue is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
     /// Wait for room: the source can wait (a file).
     Wait,
@@ -174,7 +174,9 @@ impl PushConfig {
                 "http/protobuf" => Protocol::Protobuf,
                 "http/json" => Protocol::Json,
                 other => {
-                    return Err(usage(format!("OTEL_EXPORTER_OTLP_PROTOCOL={other}: only http/protobuf and http/json are supported")))
+                    return Err(usage(format!(
+                        "OTEL_EXPORTER_OTLP_PROTOCOL={other}: only http/protobuf and http/json are supported"
+                    )))
                 }
             },
         };
@@ -250,6 +252,21 @@ impl Figures {
         self.dropped_full.load(Relaxed) + self.dropped_retry.load(Relaxed) + self.dropped_large.load(Relaxed)
     }
 
+    /// The counts so far, on one line (`relay` prints it as it runs).
+    pub fn progress(&self) -> String {
+        let g = |a: &AtomicU64| a.load(Relaxed);
+        format!(
+            "{} queued, {} sent in {}, {}, {} dropped, {} rejected, {} B on the wire",
+            count(g(&self.queued), "span"),
+            g(&self.sent),
+            count(g(&self.requests), "request"),
+            retries(g(&self.retries)),
+            self.dropped(),
+            g(&self.rejected),
+            g(&self.body_bytes),
+        )
+    }
+
     /// The closing line: every span accounted for.
     pub fn summary(&self, url: &str) -> String {
         let g = |a: &AtomicU64| a.load(Relaxed);
@@ -304,7 +321,16 @@ impl Pusher {
             .name("tickspan-otlp".into())
             .spawn(move || sender.run(rx))
             .map_err(|e| Fail::io("starting the OTLP sender thread", e))?;
-        Ok(Pusher { builder: Builder::default(), resource, resource_sent: false, tx: Some(tx), sender: Some(handle), when_full, url, figures })
+        Ok(Pusher {
+            builder: Builder::default(),
+            resource,
+            resource_sent: false,
+            tx: Some(tx),
+            sender: Some(handle),
+            when_full,
+            url,
+            figures,
+        })
     }
 
     /// Sends what is queued and waits for the sender (at most `--retry-for` per batch), then
@@ -493,7 +519,8 @@ impl Sender {
         let mut body = self.body(&spans);
         drop(spans);
         if self.cfg.gzip {
-            let mut gz = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
+            let mut gz =
+                flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 4), flate2::Compression::default());
             body = match gz.write_all(&body).and_then(|_| gz.finish()) {
                 Ok(z) => z,
                 Err(_) => unreachable!("writing into a Vec cannot fail"),
@@ -575,8 +602,13 @@ impl Sender {
                 let (rejected, msg) = if json { json_partial(&answer) } else { proto_partial(&answer) };
                 Outcome::Accepted(rejected, msg)
             }
-            429 | 502 | 503 | 504 => Outcome::Retry(retry_after, format!("{} answered {status}{}", self.cfg.url, reason(&answer, json))),
-            413 => Outcome::Rejected(format!("HTTP 413, body too large for the collector: lower --max-body{}", reason(&answer, json))),
+            429 | 502 | 503 | 504 => {
+                Outcome::Retry(retry_after, format!("{} answered {status}{}", self.cfg.url, reason(&answer, json)))
+            }
+            413 => Outcome::Rejected(format!(
+                "HTTP 413, body too large for the collector: lower --max-body{}",
+                reason(&answer, json)
+            )),
             _ => Outcome::Rejected(format!("HTTP {status}{}", reason(&answer, json))),
         }
     }

@@ -1,5 +1,6 @@
-//! This process's own trace: tickspan's drain thread writes into a channel and a decoding
-//! thread reads it as a live source (the in-process dashboard and OTLP push).
+//! Bytes handed over by another thread, read as a live source: this process's own trace
+//! (tickspan's drain thread writes into the channel, for the in-process dashboard and OTLP
+//! push) and standard input (read on a thread of its own, so that a pause is seen as one).
 
 use super::{idle, Source, IDLE_POLL};
 use crate::run::Fail;
@@ -14,10 +15,16 @@ const BATCHES: usize = 64;
 /// reading end. Only one drain can run, so this replaces `tickspan::transport::to_file` and the
 /// like.
 pub fn drain() -> Result<(tickspan::transport::DrainHandle, ChannelSource), Fail> {
-    let (tx, rx) = mpsc::sync_channel(BATCHES);
+    let (tx, src) = channel("this process");
     let handle = tickspan::transport::spawn(ChannelWriter(tx), tickspan::transport::DEFAULT_PERIOD)
         .map_err(|e| Fail::io("starting the tickspan drain", e))?;
-    Ok((handle, ChannelSource { rx, pending: Vec::new(), at: 0 }))
+    Ok((handle, src))
+}
+
+/// A channel of byte batches and the source that reads it, called `name` in messages.
+pub(crate) fn channel(name: &'static str) -> (SyncSender<Vec<u8>>, ChannelSource) {
+    let (tx, rx) = mpsc::sync_channel(BATCHES);
+    (tx, ChannelSource { rx, pending: Vec::new(), at: 0, name })
 }
 
 /// The drain's writer: each batch goes to the decoding thread.
@@ -33,12 +40,13 @@ impl Write for ChannelWriter {
     }
 }
 
-/// The decoding side of the drain's channel: a live source, idle when nothing came for a
-/// while, ended when the drain stops.
+/// The reading side of a channel: a live source, idle when nothing came for a while, ended
+/// when the writing side is gone.
 pub struct ChannelSource {
     rx: Receiver<Vec<u8>>,
     pending: Vec<u8>,
     at: usize,
+    name: &'static str,
 }
 
 impl Source for ChannelSource {
@@ -57,6 +65,6 @@ impl Source for ChannelSource {
     }
 
     fn describe(&self) -> String {
-        "this process".into()
+        self.name.into()
     }
 }
