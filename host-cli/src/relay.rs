@@ -40,6 +40,13 @@ pub struct RelayArgs {
     /// Which probe, when several are connected (`VID:PID[:SERIAL]`).
     #[arg(long, value_name = "SELECTOR", requires = "chip")]
     pub probe: Option<String>,
+    /// With --gdb or --chip: end when the target reaches this function (a breakpoint at the
+    /// ELF symbol).
+    #[arg(long, value_name = "SYMBOL", requires = "elf")]
+    pub until: Option<String>,
+    /// With --gdb or --chip: end after this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
     /// How often the RTT channel is polled, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 10)]
     pub poll_ms: u64,
@@ -62,6 +69,9 @@ pub fn run(a: &RelayArgs) -> Result<u8, Fail> {
         let msg = "relay reads one source: merge several files with `tickspan merge`, or run a relay for each".into();
         return Err(Fail { code: exit::USAGE, msg });
     }
+    if (a.until.is_some() || a.duration.is_some()) && a.gdb.is_none() && a.chip.is_none() {
+        return Err(Fail { code: exit::USAGE, msg: "--until and --duration are for --gdb and --chip".into() });
+    }
     let cfg = PushConfig::resolve(&a.push, a.when_full)?;
     let src: Box<dyn Source> = if a.gdb.is_some() || a.chip.is_some() {
         let target = AttachArgs {
@@ -69,8 +79,8 @@ pub fn run(a: &RelayArgs) -> Result<u8, Fail> {
             chip: a.chip.clone(),
             probe: a.probe.clone(),
             elf: a.input.elf.clone(),
-            until: None,
-            duration: None,
+            until: a.until.clone(),
+            duration: a.duration,
             poll_ms: a.poll_ms,
             no_defmt: true,
         };

@@ -8,6 +8,8 @@
 //! The interpreter is `$TICKSPAN_PYTHON` (.ci/run's venv) or `python3`; without the modules
 //! the tests skip, and fail under CI.
 
+mod gdb_support;
+
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -584,4 +586,35 @@ fn the_recorder_pushes_its_own_spans() {
             None => assert_eq!(parent, "", "{s}"),
         }
     }
+}
+
+#[test]
+fn relay_reads_rtt_through_a_gdb_stub() {
+    let Some(py) = python() else { return };
+    // QEMU's gdbstub with the `rtt` firmware held at reset (tests/tests/gdb_rtt_qemu.rs).
+    let Some(fw) = gdb_support::boot("otlp_push", "rtt", "rtt", "otlp-relay-rtt", true) else { return };
+    let rx = Receiver::start(&py, "relay-rtt", &[]);
+    let elf = fw.elf.to_str().unwrap();
+    let o = tickspan(
+        &["relay", "--gdb", &fw.qemu.gdb, "--elf", elf, "--until", "tickspan_rtt_done", "--endpoint", &rx.url()],
+        &[],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let f = figures(&err);
+    assert_eq!((f.sent, f.dropped, f.rejected), (f.queued, 0, 0), "{err}");
+    // 200 rounds, each `round { work }`: those whose records arrived (the rings refuse and count
+    // what the polled channel could not take), each `work` under its `round`, named from the
+    // ELF, under the firmware's service name.
+    let got = rx.accepted();
+    assert_eq!(got.len() as u64, f.sent);
+    let by_id: HashMap<&str, &Value> = got.iter().map(|s| (s["id"].as_str().unwrap(), s)).collect();
+    let rounds = got.iter().filter(|s| s["name"] == "round").count();
+    let works: Vec<_> = got.iter().filter(|s| s["name"] == "work").collect();
+    assert!(rounds > 0 && rounds <= 200 && !works.is_empty(), "{rounds} rounds, {} works", works.len());
+    for w in works {
+        assert_eq!(by_id[w["parent"].as_str().unwrap()]["name"], "round", "{w}");
+    }
+    let res = &rx.requests()[0]["resource"][0];
+    assert_eq!(res["service.name"], "rtt", "{res}");
 }
