@@ -14,7 +14,7 @@ use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, O
 use crate::run::{self, exit, Fail, STOP};
 use crate::source::Source;
 use crate::units::{format_ns, Duration};
-use crate::view::stats::{Row, Stats};
+use crate::view::stats::{Bin, Row, Stats};
 use clap::Args;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -336,6 +336,9 @@ struct FamilyView<'a> {
     /// The `stats --json` row of this name (count, percentiles, …); none for task polls,
     /// whose rows are per task id.
     stats: Option<&'a Row>,
+    /// Durations in log-scale bins (four per power of two), whose percentiles are `stats`';
+    /// none when `stats` is none.
+    histogram: Option<Vec<Bin>>,
     buckets: Vec<BucketView<'a>>,
     errors: BucketView<'a>,
     /// Open spans of this name, oldest first.
@@ -452,6 +455,7 @@ impl Board {
                     last_hour: f.mins.sum(sec / 60),
                     all: f.count,
                     stats: rows.get(name).copied(),
+                    histogram: rows.contains_key(name).then(|| self.stats.histogram(meta, id)),
                     buckets: f
                         .buckets
                         .iter()

@@ -36,8 +36,20 @@ try {
   // Markup in names is text: no element was made from it and no handler ran.
   out.xss = await page.evaluate(() => window.__xss ?? null);
   out.injected = await page.$$eval("#families img, #families script", (e) => e.length);
-  // Drill-down: the family's first non-empty bucket lists its latest spans.
   const row = out.rows.findIndex((cells) => cells[0] === family);
+  // The family's latency histogram: its bins and where p50/p90/p99 are marked.
+  await page.locator("#families tbody tr").nth(row).locator("a.family").click();
+  await page.waitForSelector("#hist:not([hidden]) #hist-chart .hcol");
+  out.hist_title = await page.textContent("#hist-title");
+  out.hist_legend = await page.textContent("#hist-legend");
+  out.hist = await page.$$eval("#hist-chart .hcol", (cols) => cols.map((c) => ({
+    lo: Number(c.dataset.lo), hi: Number(c.dataset.hi), count: Number(c.dataset.count),
+    marks: [...c.querySelectorAll(".pmark")].map((m) => m.textContent),
+    height: c.querySelector(".hbar").getBoundingClientRect().height,
+  })));
+  out.injected += await page.$$eval("#hist img, #hist script", (e) => e.length);
+  await page.screenshot({ path: join(artifacts, "histogram.png"), fullPage: true });
+  // Drill-down: the family's first non-empty bucket lists its latest spans.
   const link = page.locator("#families tbody tr").nth(row).locator("a.bucket:not(.zero)").first();
   await link.click();
   await page.waitForSelector("#detail:not([hidden]) #traces tbody tr");

@@ -11,6 +11,7 @@ use std::process::{Child, Command, Stdio};
 use tickspan_tests::{cli, run, scratch, skip};
 
 mod gdb_support;
+mod serve_support;
 
 /// A running `tickspan serve`, killed when dropped.
 struct Server(Child, String);
@@ -76,7 +77,7 @@ fn drive(trace: &Path, extra: &[&str], family: &str, artifacts: &str) -> Value {
     assert!(out.status.success(), "driver failed: {}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).expect("driver JSON");
     assert_eq!(v["errors"], serde_json::json!([]), "errors on the page");
-    for shot in ["requests.png", "drill-down.png", "trace.png", "events.png"] {
+    for shot in ["requests.png", "histogram.png", "drill-down.png", "trace.png", "events.png"] {
         assert!(std::fs::metadata(dir.join(shot)).is_ok_and(|m| m.len() > 1000), "{shot}");
     }
     v
@@ -97,6 +98,27 @@ fn stats(trace: &Path, extra: &[&str]) -> Vec<Value> {
     assert!(out.status.success());
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     v["spans"].as_array().unwrap().clone()
+}
+
+/// The histogram shown for `family` (clicked by the driver) agrees with its `stats --json`
+/// row, p50/p90/p99 marked on their bins and bars as tall as their counts.
+fn check_histogram(page: &Value, rows: &[Value], family: &str) {
+    let row = rows.iter().find(|r| r["name"] == family).unwrap_or_else(|| panic!("no {family} in {rows:?}"));
+    let bins = page["hist"].as_array().unwrap();
+    let at = serve_support::check_histogram(bins, row);
+    assert_eq!(page["hist_title"], format!("{family}: latency histogram of {} spans", row["count"]));
+    for (q, i) in ["p50", "p90", "p99"].into_iter().zip(at) {
+        assert!(bins[i]["marks"].as_array().unwrap().contains(&q.into()), "{q} not marked on bin {i}: {bins:?}");
+        assert!(page["hist_legend"].as_str().unwrap().contains(&format!("{q} {}", dur(row[q].as_u64().unwrap()))));
+    }
+    let marks: usize = bins.iter().map(|b| b["marks"].as_array().unwrap().len()).sum();
+    assert_eq!(marks, 3, "{bins:?}");
+    // Bars are as tall as their counts: empty ones flat, larger counts never shorter.
+    let bar = |b: &Value| (b["count"].as_u64().unwrap(), b["height"].as_f64().unwrap());
+    for (c, h) in bins.iter().map(bar) {
+        assert_eq!(h > 0.0, c > 0, "{bins:?}");
+        assert!(bins.iter().map(bar).all(|(c2, h2)| c2 <= c || h2 >= h), "{bins:?}");
+    }
 }
 
 /// Each family row on screen shows the count, percentiles and buckets `stats --json` gives.
@@ -132,6 +154,7 @@ fn std_demo_dashboard_matches_stats() {
     std::fs::copy(Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/std-demo.tspn"), &trace).unwrap();
     let page = drive(&trace, &[], "handle_request", "std-demo");
     check_rows(&page, &stats(&trace, &[]));
+    check_histogram(&page, &stats(&trace, &[]), "handle_request");
     assert!(page["status"].as_str().unwrap().contains("final numbers"), "{}", page["status"]);
     assert!(page["health"].as_str().unwrap().contains("No loss"), "{}", page["health"]);
     // The drill-down lists the family's latest spans in the clicked bucket (≥0 ns: all).
@@ -167,7 +190,9 @@ fn names_with_markup_are_text() {
     let status = Command::new(env!("CARGO_BIN_EXE_hostile")).arg(&trace).status().expect("run hostile");
     assert!(status.success());
     let page = drive(&trace, &[], "<img src=x onerror=\"window.__xss=1\">", "hostile");
-    check_rows(&page, &stats(&trace, &[]));
+    let rows = stats(&trace, &[]);
+    check_rows(&page, &rows);
+    check_histogram(&page, &rows, "<img src=x onerror=\"window.__xss=1\">");
     assert_eq!((&page["xss"], &page["injected"]), (&Value::Null, &Value::from(0)));
     assert!(page["detail_title"].as_str().unwrap().starts_with("<img src=x onerror"));
 }
@@ -184,6 +209,7 @@ fn qemu_firmware_dashboard_matches_stats_and_shows_its_losses() {
     let page = drive(&trace, &elf_args, "frame", "qemu-firmware");
     let rows = stats(&trace, &elf_args);
     check_rows(&page, &rows);
+    check_histogram(&page, &rows, "frame");
     assert!(rows.iter().any(|r| r["name"] == "tick_work"), "{rows:?}");
     // The demo overflows its rings on purpose: the loss is on both pages, not only on stderr.
     for health in [&page["health"], &page["events_health"]] {

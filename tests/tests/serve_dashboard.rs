@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tickspan_tests::{cli, run, scratch};
 
+mod serve_support;
+
 /// A running `tickspan serve`, killed when dropped.
 struct Server {
     child: Child,
@@ -104,7 +106,8 @@ fn api_agrees_with_stats_json() {
     let (code, body) = http(&s.addr, "GET", "/api/events", "localhost");
     assert_eq!(code, 200);
     let ev: Value = serde_json::from_str(&body).unwrap();
-    let bytes = ev["events"].as_array().unwrap().iter().find(|e| e["name"] == "bytes").unwrap_or_else(|| panic!("{ev}"));
+    let bytes =
+        ev["events"].as_array().unwrap().iter().find(|e| e["name"] == "bytes").unwrap_or_else(|| panic!("{ev}"));
     assert_eq!((&bytes["all"], &bytes["error"], &bytes["level"]), (&3.into(), &false.into(), &"info".into()));
     let values: Vec<_> = bytes["recent"].as_array().unwrap().iter().map(|e| e["value"].as_str().unwrap()).collect();
     assert_eq!(values, ["0", "1", "2"]);
@@ -175,6 +178,8 @@ fn several_sources_each_on_their_own_pages() {
         for row in stats["spans"].as_array().unwrap() {
             let f = v["families"].as_array().unwrap().iter().find(|f| f["name"] == row["name"]);
             assert_eq!(f.map(|f| &f["stats"]), Some(row), "source {i}");
+            // The latency histogram agrees with the row's buckets and percentiles.
+            serve_support::check_histogram(f.unwrap()["histogram"].as_array().unwrap(), row);
         }
         let uid = v["families"][0]["buckets"][0]["recent"][0]["uid"].as_u64().unwrap();
         assert_eq!(http(&s.addr, "GET", &format!("/api/trace?uid={uid}&source={i}"), "localhost").0, 200);

@@ -4,6 +4,7 @@
 
 let unit = "ns";
 let selected = null; // {family, bucket} whose traces are listed
+let histFor = null; // the family whose latency histogram is shown
 let last = null;
 const page = document.body.dataset.page;
 // Which source's pages these are (`tickspan serve A --also B`: ?source=1 is B).
@@ -87,7 +88,17 @@ function renderFamilies(d) {
   for (const f of d.families) {
     const tr = el("tr");
     tr.dataset.family = f.name;
-    tr.appendChild(el("td", f.name, "name"));
+    const name = el("td", undefined, "name");
+    const hist = el("a", f.name, "family" + (histFor === f.name ? " sel" : ""));
+    hist.href = "#";
+    hist.title = "latency histogram";
+    hist.addEventListener("click", (ev) => {
+      ev.preventDefault();
+      histFor = histFor === f.name ? null : f.name;
+      render(last);
+    });
+    name.appendChild(hist);
+    tr.appendChild(name);
     const active = el("td");
     active.appendChild(bucketLink(f, "active", { count: f.active }));
     tr.appendChild(active);
@@ -103,6 +114,54 @@ function renderFamilies(d) {
     tr.appendChild(err);
     body.appendChild(tr);
   }
+}
+
+// A family's latency histogram: one column per log-scale bin (four per power of two), bar
+// heights linear in the count, each of p50/p90/p99 marked on the bin its rank falls in (the bin
+// `stats` took it from: the histogram is the one its percentiles come from).
+function renderHistogram(d) {
+  const box = document.getElementById("hist");
+  const f = histFor !== null && d.families.find((x) => x.name === histFor);
+  const bins = (f && f.histogram) || [];
+  if (!bins.length) { box.hidden = true; return; }
+  box.hidden = false;
+  const s = f.stats;
+  document.getElementById("hist-title").textContent = f.name + ": latency histogram of " + s.count + " spans";
+  document.getElementById("hist-legend").textContent =
+    ["p50", "p90", "p99"].map((q) => q + " " + dur(s[q])).join(" · ") + " · bins " + dur(bins[0].lo) + " to " +
+    dur(bins[bins.length - 1].hi) + ", four per doubling (log scale)";
+  const total = bins.reduce((n, b) => n + b.count, 0);
+  const marks = { p50: 0.5, p90: 0.9, p99: 0.99 };
+  const at = {};
+  let seen = 0;
+  bins.forEach((b, i) => {
+    const before = seen;
+    seen += b.count;
+    for (const [q, p] of Object.entries(marks)) {
+      const rank = Math.max(1, Math.ceil(p * total));
+      if (before < rank && seen >= rank) (at[i] = at[i] || []).push(q);
+    }
+  });
+  const top = Math.max(...bins.map((b) => b.count), 1);
+  const chart = document.getElementById("hist-chart");
+  chart.replaceChildren();
+  bins.forEach((b, i) => {
+    const col = el("div", undefined, "hcol");
+    col.title = dur(b.lo) + " to " + dur(b.hi) + ": " + b.count;
+    col.dataset.count = b.count;
+    col.dataset.lo = b.lo;
+    col.dataset.hi = b.hi;
+    for (const q of at[i] || []) {
+      const m = el("div", q, "pmark q-" + q);
+      m.dataset.q = q;
+      col.appendChild(m);
+    }
+    const bar = el("div", undefined, "hbar" + (at[i] ? " marked" : ""));
+    bar.style.height = (b.count ? Math.max(2, Math.round((160 * b.count) / top)) : 0) + "px";
+    col.appendChild(bar);
+    col.appendChild(el("div", i % 4 === 0 ? dur(b.lo) : "", "hlabel"));
+    chart.appendChild(col);
+  });
 }
 
 function renderDetail(d) {
@@ -163,6 +222,7 @@ function render(d) {
     return;
   }
   renderFamilies(d);
+  renderHistogram(d);
   renderDetail(d);
 }
 

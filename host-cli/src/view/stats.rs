@@ -108,6 +108,37 @@ impl LogHist {
     }
 }
 
+/// Histogram bins per power of two in [`Stats::histogram`] (as a power of two).
+const BIN_BITS: u32 = 2;
+
+/// The log-scale bin of `v` in [`Stats::histogram`]: exact below 8, then four per power of two.
+/// A [`LogHist`] bucket lies within one bin (its width divides the bin's), so bins add up exactly.
+fn bin_of(v: u64) -> usize {
+    let msb = 63 - (v | 1).leading_zeros();
+    let shift = msb.saturating_sub(BIN_BITS);
+    ((shift as usize) << BIN_BITS) + (v >> shift) as usize
+}
+
+/// Lowest value and width of histogram bin `i` (the inverse of [`bin_of`]).
+fn bin_bounds(i: usize) -> (u64, u64) {
+    if i < 2 << BIN_BITS {
+        return (i as u64, 1);
+    }
+    let shift = (i >> BIN_BITS) as u32 - 1;
+    (((i - ((shift as usize) << BIN_BITS)) as u64) << shift, 1 << shift)
+}
+
+/// One bin of a latency histogram: how many spans lasted at least `lo` and less than `hi`.
+#[derive(Serialize, Debug, Clone, Copy, PartialEq)]
+pub struct Bin {
+    /// Lower bound (inclusive), in the report's unit.
+    pub lo: u64,
+    /// Upper bound (exclusive).
+    pub hi: u64,
+    /// Spans in the bin.
+    pub count: u64,
+}
+
 /// A task id as printed: decimal when small (`traced!`'s ids), hex when an address (embassy's).
 pub(crate) fn task_id(id: u32) -> String {
     if id >= 0x1_0000 {
@@ -281,6 +312,30 @@ impl Stats {
         Report { unit: if c.is_real() { "ns" } else { "ticks" }, spans }
     }
 
+    /// The durations of span name `name` (not task polls) in log-scale bins, four per power of
+    /// two of clock ticks, from the first bin holding a span to the last (empty bins between
+    /// kept): the same histogram that gives [`Row`]'s percentiles, coarsened, so nothing more
+    /// is kept per span and its size is bounded (at most 256 bins).
+    pub(crate) fn histogram(&self, meta: &Meta, name: NameId) -> Vec<Bin> {
+        let Some(Some(e)) = self.entries.get(name as usize) else { return Vec::new() };
+        let mut bins: Vec<u64> = Vec::new();
+        for (i, &n) in e.hist.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let b = bin_of(LogHist::bucket(i).0);
+            if b >= bins.len() {
+                bins.resize(b + 1, 0);
+            }
+            bins[b] += n;
+        }
+        let first = bins.iter().position(|&n| n > 0).unwrap_or(bins.len());
+        let c = meta.clock;
+        (first..bins.len())
+            .map(|i| {
+                let (lo, width) = bin_bounds(i);
+                Bin { lo: c.to_ns(lo), hi: c.to_ns(lo.saturating_add(width)), count: bins[i] }
+            })
+            .collect()
+    }
+
     /// Writes the report as a table.
     pub fn write_table(&self, meta: &Meta, w: &mut impl Write) -> io::Result<()> {
         let r = self.report(meta);
@@ -402,6 +457,39 @@ mod tests {
             let got = h.quantile(q) as f64;
             assert!((got - exact).abs() <= exact / 128.0, "p{q}: {got}");
         }
+    }
+
+    #[test]
+    fn histogram_bins_tile_the_values_and_hold_whole_log_buckets() {
+        let mut next = 0;
+        for i in 0..bin_of(u64::MAX) {
+            let (lo, width) = bin_bounds(i);
+            assert_eq!(lo, next, "bin {i}");
+            assert_eq!((bin_of(lo), bin_of(lo + width - 1)), (i, i));
+            next = lo + width;
+        }
+        for i in 0..LogHist::index(u64::MAX) {
+            let (lo, width) = LogHist::bucket(i);
+            assert_eq!(bin_of(lo), bin_of(lo + width - 1), "log bucket {i}");
+        }
+        let mut t = Timeline::new(8);
+        let mut s = Stats::default();
+        t.push(header(1_000_000_000), &mut s);
+        t.push(def(0x10, "x", CallsiteKind::Span), &mut s);
+        let mut ts = 0;
+        for d in [100u64, 101, 120, 1_000, 1_000_000, 1 << 62] {
+            t.push(rec(0, ts, SpanEnter, 0x10, 0, 0), &mut s);
+            t.push(rec(0, ts + d, SpanExit, 0x10, 0, 0), &mut s);
+            ts += d + 1;
+        }
+        t.finish(&mut s);
+        let h = (0..4).map(|id| s.histogram(&t.meta, id)).find(|h| !h.is_empty()).unwrap();
+        // From 96 (the bin of 100 and 101; 120 in the next) to the bin of 2^62, without gaps.
+        assert_eq!((h[0].lo, h[0].hi, h[0].count, h[1].count), (96, 112, 2, 1));
+        assert_eq!(h.iter().map(|b| b.count).sum::<u64>(), 6);
+        assert!(h.windows(2).all(|w| w[0].hi == w[1].lo));
+        assert_eq!(h.last().map(|b| (b.lo, b.count)), Some((1 << 62, 1)));
+        assert_eq!(h.len(), bin_of(1 << 62) - bin_of(96) + 1);
     }
 
     #[test]
