@@ -674,19 +674,7 @@ impl Sink for Live<'_> {
 /// Runs `tickspan serve`: binds, reads the input into the board, then serves the final
 /// numbers until Ctrl-C.
 pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
-    let usage = |msg: String| Fail { code: exit::USAGE, msg };
-    if !a.http.ip().is_loopback() {
-        if !a.allow_remote {
-            return Err(usage(format!(
-                "--http {}: not a loopback address; add --allow-remote to let other machines see the trace",
-                a.http
-            )));
-        }
-        eprintln!("warning: serving the dashboard on {}: anyone who can reach it sees the trace", a.http);
-    }
-    if a.buckets.is_empty() || a.buckets.len() > MAX_BUCKETS {
-        return Err(usage(format!("--buckets: give 1 to {MAX_BUCKETS} bounds")));
-    }
+    check(a.http, a.allow_remote, a.buckets.len(), ["--http", "--allow-remote", "--buckets"])?;
     let (servers, bound) = bind(a.http)?;
     let empty = Board::new(a.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
     let mut inputs = vec![a.input.clone()];
@@ -728,6 +716,30 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     let (_, (input, queries)) = first;
     ingest(&input, board(a), &sources.slots[0].pages, &queries)?;
     Ok(exit::OK)
+}
+
+/// Refuses a non-loopback `http` without `allow_remote` (and warns with it) and a number of
+/// buckets out of 1 to 16; `what` names the settings in the messages (the flags, or the
+/// [`Options`] methods).
+fn check(http: SocketAddr, allow_remote: bool, buckets: usize, what: [&str; 3]) -> Result<(), Fail> {
+    let [http_name, allow, buckets_name] = what;
+    let usage = |msg: String| Fail { code: exit::USAGE, msg };
+    if !http.ip().is_loopback() {
+        if !allow_remote {
+            return Err(usage(format!(
+                "{http_name} {http}: not a loopback address; add {allow} to let other machines see the trace"
+            )));
+        }
+        // Not `eprintln!`: a closed stderr must not fail the app.
+        let _ = writeln!(
+            std::io::stderr(),
+            "warning: serving the dashboard on {http}: anyone who can reach it sees the trace"
+        );
+    }
+    if buckets == 0 || buckets > MAX_BUCKETS {
+        return Err(usage(format!("{buckets_name}: give 1 to {MAX_BUCKETS} bounds")));
+    }
+    Ok(())
 }
 
 /// Listens on `http`, and on `[::1]` too for the default `127.0.0.1`; returns the servers and
@@ -818,7 +830,7 @@ fn ingest_source(
 }
 
 /// The dashboard of a std app's own trace, served from inside the app (as Go's x/net/trace
-/// serves a Go server's): see [`in_process`].
+/// serves a Go server's): see [`Options`] and [`in_process`].
 pub struct InProcess {
     /// Where the pages are (its port chosen by the system for port 0).
     pub addr: SocketAddr,
@@ -832,33 +844,101 @@ impl InProcess {
     }
 }
 
-/// Serves this process's own trace on `http` (a loopback address): starts tickspan's drain
-/// thread into an in-memory channel, decodes it on a thread of its own and serves the same
-/// pages and API as `tickspan serve`, with its default settings. Only one drain can run, so
-/// this replaces `tickspan::transport::to_file` and the like.
+/// Serves this process's own trace on `http` (a loopback address) with `tickspan serve`'s
+/// defaults: `Options::new(http).start()`, see [`Options`].
 pub fn in_process(http: SocketAddr) -> Result<InProcess, Fail> {
-    if !http.ip().is_loopback() {
-        return Err(Fail { code: exit::USAGE, msg: format!("{http}: the in-process dashboard binds loopback only") });
+    Options::new(http).start()
+}
+
+/// Settings of the in-process dashboard (`tickspan serve`'s flags), built up from
+/// [`Options::new`] and started with [`Options::start`]:
+///
+/// ```no_run
+/// use tickspan_cli::units::Duration;
+/// let us = |n: u64| Duration::Ns(n * 1_000);
+/// let dash = tickspan_cli::serve::Options::new("127.0.0.1:7060".parse()?)
+///     .buckets(vec![us(0), us(10), us(100), us(1_000)])
+///     .recent(20)
+///     .tree_spans(10_000)
+///     .start()
+///     .map_err(|f| f.msg)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    http: SocketAddr,
+    allow_remote: bool,
+    buckets: Vec<Duration>,
+    recent: usize,
+    tree_spans: usize,
+}
+
+impl Options {
+    /// The defaults of `tickspan serve` (x/net/trace's buckets, 10 recent spans per bucket,
+    /// 65 536 spans for drill-down), on `http`: a loopback address unless
+    /// [`allow_remote`](Options::allow_remote).
+    pub fn new(http: SocketAddr) -> Options {
+        Options {
+            http,
+            allow_remote: false,
+            buckets: DEFAULT_BUCKETS.split(',').filter_map(|b| b.parse().ok()).collect(),
+            recent: 10,
+            tree_spans: 1 << 16,
+        }
     }
-    let (servers, addr) = bind(http)?;
-    let (drain, src) = crate::source::channel::drain()?;
-    let buckets: Vec<Duration> = DEFAULT_BUCKETS.split(',').filter_map(|b| b.parse().ok()).collect();
-    let empty = Board::new(buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
-    let (ask, queries) = mpsc::channel::<Query>();
-    let slot = Slot { pages: Arc::new(Mutex::new(empty)), ask };
-    let sources = Arc::new(Sources { slots: vec![slot], list: Arc::from("[\"this process\"]") });
-    for s in servers {
-        let sources = sources.clone();
-        std::thread::spawn(move || serve(s, &sources, true));
+
+    /// Latency buckets' lower bounds (cumulative, as in x/net/trace; 1 to 16 of them), as
+    /// `--buckets`.
+    pub fn buckets(mut self, bounds: Vec<Duration>) -> Options {
+        self.buckets = bounds;
+        self
     }
-    std::thread::spawn(move || {
-        let mut board = Board::new(buckets, 10);
-        board.ring_cap = 1 << 16;
-        let src = Box::new(src);
-        let tl = Timeline::new(crate::model::DEFAULT_WINDOW);
-        let _ = ingest_source(src, tl, true, board, &sources.slots[0].pages, &queries);
-    });
-    Ok(InProcess { addr, drain })
+
+    /// Spans kept per bucket and family, and events per log, as `--recent`.
+    pub fn recent(mut self, n: usize) -> Options {
+        self.recent = n;
+        self
+    }
+
+    /// Latest closed spans kept for drill-down to call trees (about 64 bytes each), as
+    /// `--tree-spans`.
+    pub fn tree_spans(mut self, n: usize) -> Options {
+        self.tree_spans = n;
+        self
+    }
+
+    /// Lets the address be other than loopback: anyone who can reach it sees the trace, and a
+    /// warning says so on stderr when the dashboard starts. As `--allow-remote`, this also
+    /// stops refusing requests whose `Host` is not a loopback name.
+    pub fn allow_remote(mut self) -> Options {
+        self.allow_remote = true;
+        self
+    }
+
+    /// Starts the dashboard: checks the settings, binds, starts tickspan's drain thread into
+    /// an in-memory channel and decodes it on a thread of its own, serving the same pages and
+    /// API as `tickspan serve`. Only one drain can run, so this replaces
+    /// `tickspan::transport::to_file` and the like.
+    pub fn start(self) -> Result<InProcess, Fail> {
+        check(self.http, self.allow_remote, self.buckets.len(), ["address", "allow_remote()", "buckets"])?;
+        let (servers, addr) = bind(self.http)?;
+        let (drain, src) = crate::source::channel::drain()?;
+        let empty = Board::new(self.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
+        let (ask, queries) = mpsc::channel::<Query>();
+        let slot = Slot { pages: Arc::new(Mutex::new(empty)), ask };
+        let sources = Arc::new(Sources { slots: vec![slot], list: Arc::from("[\"this process\"]") });
+        for s in servers {
+            let (sources, loopback) = (sources.clone(), !self.allow_remote);
+            std::thread::spawn(move || serve(s, &sources, loopback));
+        }
+        std::thread::spawn(move || {
+            let mut board = Board::new(self.buckets, self.recent);
+            board.ring_cap = self.tree_spans;
+            let tl = Timeline::new(crate::model::DEFAULT_WINDOW);
+            let _ = ingest_source(Box::new(src), tl, true, board, &sources.slots[0].pages, &queries);
+        });
+        Ok(InProcess { addr, drain })
+    }
 }
 
 /// `/api/trace?uid=N`: asks the ingest thread, which answers at its next publish.
@@ -1027,6 +1107,18 @@ mod tests {
         let latest: Vec<_> = rx["recent"].as_array().unwrap().iter().map(|e| e["at"].as_u64().unwrap()).collect();
         assert_eq!(latest, [90_000_000_000, 120_000_000_000]);
         assert_eq!(v["health"]["records"], 6);
+    }
+
+    #[test]
+    fn in_process_settings_are_checked_before_anything_starts() {
+        let at = |a: &str| Options::new(a.parse().unwrap());
+        let refused = |o: Options| o.start().err().map(|f| (f.code, f.msg));
+        let (code, msg) = refused(at("0.0.0.0:0")).expect("a non-loopback address refused");
+        assert!(code == exit::USAGE && msg.contains("allow_remote()"), "{msg}");
+        let (_, msg) = refused(at("127.0.0.1:0").buckets(Vec::new())).expect("no buckets refused");
+        assert!(msg.contains("buckets: give 1 to 16"), "{msg}");
+        let (_, msg) = refused(at("127.0.0.1:0").buckets(vec![Duration::Ns(0); 17])).expect("17 buckets refused");
+        assert!(msg.contains("buckets"), "{msg}");
     }
 
     #[test]
