@@ -90,10 +90,17 @@ impl Collect {
 
 impl Visitor for Collect {
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
-        let Some(link) = meta.links.get(s.uid) else {
-            self.node.untraced += 1;
-            return;
-        };
+        match meta.links.get(s.uid) {
+            Some(link) => self.push(meta, s, link),
+            None => self.node.untraced += 1,
+        }
+    }
+}
+
+impl Collect {
+    /// Keeps span `s` of trace context `link` (as the timeline closes it, or as a dashboard
+    /// kept it; `s.kind`, `depth`, `isr_ticks` and `id` are not used).
+    pub fn push(&mut self, meta: &Meta, s: &Span, link: &SpanLink) {
         if self.node.spans.len() >= MAX_SPANS {
             self.node.dropped += 1;
             return;

@@ -10,11 +10,14 @@
 use crate::app;
 use crate::cli::Input;
 use crate::item::{Item, Level, Rec, Sink};
-use crate::model::{ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, Timeline, Visitor};
+use crate::model::{
+    ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, SpanKind, SpanLink, Timeline, Visitor,
+};
 use crate::run::{self, exit, Fail, STOP};
 use crate::source::Source;
 use crate::units::{format_ns, Duration};
 use crate::view::stats::{Bin, Row, Stats};
+use across::Part;
 use clap::Args;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
@@ -25,6 +28,8 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as Wait, Instant};
+
+mod across;
 
 /// `serve` options.
 #[derive(Args, Debug)]
@@ -172,6 +177,10 @@ pub struct Board {
     /// The latest closed spans, oldest first, for drill-down; `ring_cap` at most.
     ring: VecDeque<Node>,
     ring_cap: usize,
+    /// Trace contexts of the spans in `ring` that have one, for trees across sources.
+    links: FxHashMap<u64, SpanLink>,
+    /// Index of its source (`?source=N`), which trees tag their spans with.
+    source: usize,
 }
 
 /// A closed span as drill-down keeps it.
@@ -186,6 +195,32 @@ struct Node {
     end: u64,
     self_ticks: u64,
     unfinished: bool,
+    /// Whether `links` has its trace context.
+    linked: bool,
+}
+
+impl Node {
+    /// The span it was kept from, as far as kept: kind, depth, interrupt time and id are not.
+    fn span(&self) -> Span {
+        let (uid, parent, root, ctx, name, start, end) =
+            (self.uid, self.parent, self.root, self.ctx, self.name, self.start, self.end);
+        let (kind, depth, isr_ticks, id) = (SpanKind::Scoped, 0, 0, 0);
+        Span {
+            uid,
+            parent,
+            root,
+            ctx,
+            name,
+            kind,
+            start,
+            end,
+            depth,
+            self_ticks: self.self_ticks,
+            isr_ticks,
+            id,
+            unfinished: self.unfinished,
+        }
+    }
 }
 
 /// Most spans one `/api/trace` answer lists.
@@ -206,6 +241,8 @@ impl Board {
             lost: FxHashMap::default(),
             ring: VecDeque::new(),
             ring_cap: 0,
+            links: FxHashMap::default(),
+            source: 0,
         }
     }
 }
@@ -215,7 +252,13 @@ impl Visitor for Board {
         self.stats.close(meta, s, path);
         if self.ring_cap > 0 {
             if self.ring.len() == self.ring_cap {
-                self.ring.pop_front();
+                if let Some(old) = self.ring.pop_front().filter(|o| o.linked) {
+                    self.links.remove(&old.uid);
+                }
+            }
+            let link = if meta.links.is_empty() { None } else { meta.links.get(s.uid) };
+            if let Some(&l) = link {
+                self.links.insert(s.uid, l);
             }
             let (uid, parent, root, name, ctx, start, end) = (s.uid, s.parent, s.root, s.name, s.ctx, s.start, s.end);
             self.ring.push_back(Node {
@@ -228,6 +271,7 @@ impl Visitor for Board {
                 end,
                 self_ticks: s.self_ticks,
                 unfinished: s.unfinished,
+                linked: link.is_some(),
             });
         }
         let c = meta.clock;
@@ -534,6 +578,8 @@ impl Board {
 /// A span of `/api/trace`.
 #[derive(Serialize)]
 struct TreeSpan<'a> {
+    /// Index of its source: the node it ran on.
+    node: usize,
     uid: u64,
     parent: u64,
     depth: u32,
@@ -549,10 +595,15 @@ struct TreeSpan<'a> {
 /// `/api/trace?uid=N`.
 #[derive(Serialize)]
 struct TreeView<'a> {
-    /// The span asked for, and the root of the tree listed (the span itself when its root
-    /// is no longer held or still open).
+    /// The span asked for (of source `node`), and the root of the tree listed (the span
+    /// itself when its root is no longer held or still open).
+    node: usize,
     uid: u64,
     root: u64,
+    /// Its trace's id (32 hex digits) when the span is in a distributed trace.
+    trace_id: Option<String>,
+    /// The sources whose spans are listed, and how their clocks were aligned.
+    nodes: Vec<NodeView>,
     unit: &'static str,
     /// Whether every span of the tree is listed: none aged out of the drill-down window
     /// (`--tree-spans`) and none beyond the answer's limit.
@@ -561,9 +612,30 @@ struct TreeView<'a> {
     spans: Vec<TreeSpan<'a>>,
 }
 
+/// A source of `/api/trace`: a node of the trace.
+#[derive(Serialize)]
+struct NodeView {
+    /// Its index (`?source=N`).
+    source: usize,
+    /// The name in its stream's header, else the source's.
+    name: String,
+    /// How its clock was placed on the tree's time line.
+    alignment: String,
+}
+
+/// The name of a source's node: its stream's (`TICKSPAN_NODE`, the program), else `source`.
+fn node_name(meta: &Meta, source: &str) -> String {
+    if meta.name.is_empty() {
+        source.to_string()
+    } else {
+        meta.name.clone()
+    }
+}
+
 impl Board {
-    /// The call tree holding span `uid`, from the latest closed spans; `None` if not held.
-    fn tree(&self, meta: &Meta, uid: u64) -> Option<String> {
+    /// The call tree holding span `uid`, from the latest closed spans, and its trace id (0 if
+    /// none); `None` if not held.
+    fn tree(&self, meta: &Meta, name: &str, uid: u64) -> Option<(String, u128)> {
         let me = self.ring.iter().find(|n| n.uid == uid)?;
         let top = self.ring.iter().find(|n| n.uid == me.root).unwrap_or(me);
         let mut children: FxHashMap<u64, Vec<&Node>> = FxHashMap::default();
@@ -579,6 +651,7 @@ impl Board {
                 break;
             }
             spans.push(TreeSpan {
+                node: self.source,
                 uid: n.uid,
                 parent: n.parent,
                 depth,
@@ -597,7 +670,13 @@ impl Board {
         let held_all = self.ring.len() < self.ring_cap || self.ring.front().is_some_and(|o| o.end <= top.start);
         let complete = held_all && todo.is_empty() && top.uid == me.root;
         let unit = if c.is_real() { "ns" } else { "ticks" };
-        serde_json::to_string(&TreeView { uid, root: top.uid, unit, complete, spans }).ok()
+        let trace = self.links.get(&uid).map_or(0, |l| l.trace_id);
+        let trace_id = (trace != 0).then(|| format!("{trace:032x}"));
+        let nodes =
+            vec![NodeView { source: self.source, name: node_name(meta, name), alignment: "its own clock".into() }];
+        let (node, root) = (self.source, top.uid);
+        let view = TreeView { node, uid, root, trace_id, nodes, unit, complete, spans };
+        Some((serde_json::to_string(&view).ok()?, trace))
     }
 }
 
@@ -618,8 +697,27 @@ struct Pages {
     events: Arc<str>,
 }
 
-/// A drill-down question: a span uid, and where to send its tree's JSON.
-type Query = (u64, SyncSender<Option<String>>);
+/// A drill-down question to an ingest thread.
+enum Query {
+    /// The call tree of a span (by uid) in this source, as `/api/trace` JSON, and its trace id.
+    Tree(u64, SyncSender<Option<(String, u128)>>),
+    /// The spans of a distributed trace (by id) this source holds, as a node of a join.
+    Trace(u128, SyncSender<Part>),
+}
+
+impl Board {
+    /// Answers `q` from the current state.
+    fn answer(&self, meta: &Meta, name: &str, q: Query) {
+        match q {
+            Query::Tree(uid, reply) => {
+                let _ = reply.send(self.tree(meta, name, uid));
+            }
+            Query::Trace(trace, reply) => {
+                let _ = reply.send(self.part(meta, name, trace));
+            }
+        }
+    }
+}
 
 /// The latest snapshot, shared with the HTTP threads.
 type Snapshot = Arc<Mutex<Pages>>;
@@ -645,8 +743,8 @@ impl Live<'_> {
     }
 
     fn answer(&mut self) {
-        while let Ok((uid, reply)) = self.queries.try_recv() {
-            let _ = reply.send(self.feed.v.tree(&self.feed.tl.meta, uid));
+        while let Ok(q) = self.queries.try_recv() {
+            self.feed.v.answer(&self.feed.tl.meta, self.source, q);
         }
     }
 
@@ -706,7 +804,7 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     let mut each = inputs.into_iter().zip(receivers).enumerate();
     let first = each.next().expect("one input at least");
     for (i, (input, queries)) in each {
-        let (sources, board) = (sources.clone(), board(a));
+        let (sources, board) = (sources.clone(), board(a, i));
         std::thread::spawn(move || {
             if let Err(f) = ingest(&input, board, &sources.slots[i].pages, &queries) {
                 let _ = writeln!(std::io::stderr(), "error: source {i}: {f}");
@@ -714,7 +812,7 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
         });
     }
     let (_, (input, queries)) = first;
-    ingest(&input, board(a), &sources.slots[0].pages, &queries)?;
+    ingest(&input, board(a, 0), &sources.slots[0].pages, &queries)?;
     Ok(exit::OK)
 }
 
@@ -758,10 +856,10 @@ fn bind(http: SocketAddr) -> Result<(Vec<tiny_http::Server>, SocketAddr), Fail> 
     Ok((servers, bound))
 }
 
-/// A new board with the command line's settings.
-fn board(a: &ServeArgs) -> Board {
+/// A new board for source `source` with the command line's settings.
+fn board(a: &ServeArgs, source: usize) -> Board {
     let mut b = Board::new(a.buckets.clone(), a.recent);
-    b.ring_cap = a.tree_spans;
+    (b.ring_cap, b.source) = (a.tree_spans, source);
     b
 }
 
@@ -822,8 +920,8 @@ fn ingest_source(
         );
     }
     while !STOP.load(Ordering::Relaxed) {
-        if let Ok((uid, reply)) = queries.recv_timeout(Wait::from_millis(100)) {
-            let _ = reply.send(live.feed.v.tree(&live.feed.tl.meta, uid));
+        if let Ok(q) = queries.recv_timeout(Wait::from_millis(100)) {
+            live.feed.v.answer(&live.feed.tl.meta, &source, q);
         }
     }
     Ok(())
@@ -941,19 +1039,39 @@ impl Options {
     }
 }
 
-/// `/api/trace?uid=N`: asks the ingest thread, which answers at its next publish.
-fn tree(ask: &Sender<Query>, query: &str) -> (u16, &'static str, Arc<str>) {
+/// `/api/trace?uid=N` of source `i`: asks its ingest thread, which answers at its next
+/// publish. For a span of a distributed trace, asks every source for the spans of that trace
+/// too, and answers the tree across them when another source holds some.
+fn tree(sources: &Sources, i: usize, query: &str) -> (u16, &'static str, Arc<str>) {
     let uid = query.split('&').find_map(|kv| kv.strip_prefix("uid=")).and_then(|v| v.parse::<u64>().ok());
     let Some(uid) = uid else { return (400, "text/plain", "give ?uid=N\n".into()) };
     let (reply, answer) = mpsc::sync_channel(1);
-    if ask.send((uid, reply)).is_err() {
+    if sources.slots[i].ask.send(Query::Tree(uid, reply)).is_err() {
         return (503, "text/plain", "the ingest has stopped\n".into());
     }
-    match answer.recv_timeout(Wait::from_secs(5)) {
-        Ok(Some(json)) => (200, "application/json", json.into()),
-        Ok(None) => (404, "text/plain", "span not held (aged out of --tree-spans, or still open)\n".into()),
-        Err(_) => (503, "text/plain", "the ingest did not answer in time\n".into()),
+    let deadline = Instant::now() + Wait::from_secs(5);
+    let (local, trace) = match answer.recv_timeout(Wait::from_secs(5)) {
+        Ok(Some(t)) => t,
+        Ok(None) => return (404, "text/plain", "span not held (aged out of --tree-spans, or still open)\n".into()),
+        Err(_) => return (503, "text/plain", "the ingest did not answer in time\n".into()),
+    };
+    if trace != 0 && sources.slots.len() > 1 {
+        // Every source at once (each answers at its next publish), then every answer.
+        let asked: Vec<_> = sources
+            .slots
+            .iter()
+            .filter_map(|s| {
+                let (reply, answer) = mpsc::sync_channel(1);
+                s.ask.send(Query::Trace(trace, reply)).ok().map(|_| answer)
+            })
+            .collect();
+        let wait = || deadline.saturating_duration_since(Instant::now());
+        let parts: Vec<Part> = asked.into_iter().filter_map(|a| a.recv_timeout(wait()).ok()).collect();
+        if let Some(json) = across::tree(parts, (i, uid), trace) {
+            return (200, "application/json", json.into());
+        }
     }
+    (200, "application/json", local.into())
 }
 
 /// Whether a request's `Host` names a loopback address: refuses DNS rebinding, where a page
@@ -996,8 +1114,8 @@ fn serve(server: tiny_http::Server, sources: &Sources, loopback: bool) {
                 "/favicon.ico" => (204, "text/plain", "".into()), // none: browsers ask anyway
                 "/events" => (200, "text/html; charset=utf-8", EVENTS_HTML.into()),
                 "/trace" => (200, "text/html; charset=utf-8", TRACE_HTML.into()),
-                "/api/trace" => match slot {
-                    Some(s) => tree(&s.ask, &query),
+                "/api/trace" => match source.filter(|&i| i < sources.slots.len()) {
+                    Some(i) => tree(sources, i, &query),
                     None => json(None),
                 },
                 "/api/sources" => json(Some(sources.list.clone())),

@@ -64,6 +64,9 @@ try {
   await page.locator("#traces a.tree-link").first().click();
   await page.waitForSelector('body[data-page="trace"][data-done="true"]');
   out.tree = await page.$$eval("#tree tbody tr", (trs) => trs.map((tr) => tr.children[0].textContent.trim()));
+  out.tree_nodes = await page.$$eval("#tree tbody tr", (trs) => trs.map((tr) => tr.children[1].textContent));
+  out.lanes = await page.$$eval("#flame .lane-label", (ls) => ls.map((l) => l.textContent));
+  out.trace_status = await page.textContent("#status");
   out.bars = await page.$$eval("#flame .bar", (bs) => bs.length);
   await page.screenshot({ path: join(artifacts, "trace.png"), fullPage: true });
   // Zoom in on the timeline: fewer or narrower bars, no errors.

@@ -217,3 +217,21 @@ fn qemu_firmware_dashboard_matches_stats_and_shows_its_losses() {
     }
     assert_eq!(page["tree"][0], "frame", "{page}");
 }
+
+#[test]
+fn a_distributed_trace_is_one_tree_across_its_sources() {
+    if !have_browser() {
+        return;
+    }
+    let [client, server] = serve_support::two_nodes("serve-browser-nodes");
+    let page = drive(&client, &["--also", server.to_str().unwrap()], "request", "two-nodes");
+    let rows = stats(&client, &[]);
+    check_rows(&page, &rows);
+    check_histogram(&page, &rows, "request");
+    // The drill-down from the client's request lists the server's spans under its call, each
+    // row with its node, and the timeline has a lane per node and context.
+    assert_eq!(page["tree"], serde_json::json!(["request", "call server", "handle", "work"]), "{page}");
+    assert_eq!(page["tree_nodes"], serde_json::json!(["client", "client", "server", "server"]), "{page}");
+    assert_eq!(page["lanes"], serde_json::json!(["client · main", "server · main"]), "{page}");
+    assert!(page["trace_status"].as_str().unwrap().contains("4 spans across 2 nodes"), "{}", page["trace_status"]);
+}

@@ -52,9 +52,14 @@ fn http(addr: &str, method: &str, path: &str, host: &str) -> (u16, String) {
 
 /// `/api/requests` once the input has been read to its end.
 fn final_snapshot(s: &Server) -> Value {
+    final_snapshot_of(s, 0)
+}
+
+/// [`final_snapshot`] of source `i` (`?source=i`).
+fn final_snapshot_of(s: &Server, i: usize) -> Value {
     let t0 = Instant::now();
     loop {
-        let (code, body) = http(&s.addr, "GET", "/api/requests", "localhost");
+        let (code, body) = http(&s.addr, "GET", &format!("/api/requests?source={i}"), "localhost");
         assert_eq!(code, 200, "{body}");
         let v: Value = serde_json::from_str(&body).expect("JSON");
         if v["done"] == true {
@@ -162,17 +167,7 @@ fn several_sources_each_on_their_own_pages() {
     let (_, list) = http(&s.addr, "GET", "/api/sources", "localhost");
     assert_eq!(serde_json::from_str::<Value>(&list).unwrap(), serde_json::json!([chain, demo]));
     for (i, trace) in [&chain as &str, demo].into_iter().enumerate() {
-        let t0 = Instant::now();
-        let v = loop {
-            let (code, body) = http(&s.addr, "GET", &format!("/api/requests?source={i}"), "localhost");
-            assert_eq!(code, 200, "{body}");
-            let v: Value = serde_json::from_str(&body).unwrap();
-            if v["done"] == true {
-                break v;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(30), "source {i} never done");
-            std::thread::sleep(Duration::from_millis(100));
-        };
+        let v = final_snapshot_of(&s, i);
         assert_eq!(v["source"], trace);
         let stats: Value = serde_json::from_slice(&run(&["stats", trace, "--json"]).stdout).unwrap();
         for row in stats["spans"].as_array().unwrap() {
@@ -185,4 +180,44 @@ fn several_sources_each_on_their_own_pages() {
         assert_eq!(http(&s.addr, "GET", &format!("/api/trace?uid={uid}&source={i}"), "localhost").0, 200);
     }
     assert_eq!(http(&s.addr, "GET", "/api/requests?source=2", "localhost").0, 404);
+}
+
+#[test]
+fn a_span_of_a_distributed_trace_shows_the_tree_across_the_sources() {
+    let [client, server] = serve_support::two_nodes("serve-nodes").map(|p| p.display().to_string());
+    let s = serve(&[&client, "--also", &server]);
+    let uid = |v: &Value, name: &str| {
+        let f = v["families"].as_array().unwrap().iter().find(|f| f["name"] == name).unwrap_or_else(|| panic!("{v}"));
+        f["buckets"][0]["recent"][0]["uid"].as_u64().unwrap()
+    };
+    let (handle, request) = (uid(&final_snapshot_of(&s, 1), "handle"), uid(&final_snapshot_of(&s, 0), "request"));
+    // From either node's span, the same tree: the client's request and call, the server's
+    // handle and work under the call, each span tagged with its source.
+    for (source, uid) in [(1, handle), (0, request)] {
+        let (code, body) = http(&s.addr, "GET", &format!("/api/trace?uid={uid}&source={source}"), "localhost");
+        assert_eq!(code, 200, "{body}");
+        let t: Value = serde_json::from_str(&body).unwrap();
+        let shape: Vec<(&str, u64, u64)> = t["spans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["name"].as_str().unwrap(), s["node"].as_u64().unwrap(), s["depth"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(shape, [("request", 0, 0), ("call server", 0, 1), ("handle", 1, 2), ("work", 1, 3)], "{t}");
+        assert_eq!((&t["node"], &t["uid"], &t["complete"]), (&source.into(), &uid.into(), &true.into()));
+        let names: Vec<&str> = t["nodes"].as_array().unwrap().iter().map(|n| n["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["client", "server"]);
+        assert_eq!(t["trace_id"].as_str().map(str::len), Some(32));
+        // On one time line: the server's handle runs inside the client's call.
+        let at = |i: usize| (t["spans"][i]["start"].as_u64().unwrap(), t["spans"][i]["duration"].as_u64().unwrap());
+        let ((cs, cd), (hs, hd)) = (at(1), at(2));
+        assert!(cs <= hs && hs + hd <= cs + cd, "call {cs}+{cd}, handle {hs}+{hd}");
+    }
+    // Served alone, the server's span has its own node's tree only.
+    let alone = serve(&[&server]);
+    final_snapshot(&alone);
+    let t: Value =
+        serde_json::from_str(&http(&alone.addr, "GET", &format!("/api/trace?uid={handle}"), "localhost").1).unwrap();
+    let names: Vec<&str> = t["spans"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!((names, t["nodes"].as_array().map(Vec::len)), (vec!["handle", "work"], Some(1)));
 }

@@ -229,17 +229,21 @@ function render(d) {
 // Trace page: the call tree of one span, as a table and a flame chart per context. Only the
 // spans inside the visible window are drawn, so zooming into a large tree stays cheap.
 let view = null; // {t0, t1} shown
+// A span's lane: its context, and its node when the tree spans several sources.
+const nodeName = (d, s) => (d.nodes.find((n) => n.source === s.node) || { name: "source " + s.node }).name;
+const laneOf = (d, s) => (d.nodes.length > 1 ? nodeName(d, s) + " · " : "") + s.context;
 function drawFlame(d) {
   const box = document.getElementById("flame");
   box.replaceChildren();
-  const ctxs = [...new Set(d.spans.map((s) => s.context))];
+  const ctxs = [...new Set(d.spans.map((s) => laneOf(d, s)))];
   const width = box.clientWidth || 1000;
   const span = Math.max(view.t1 - view.t0, 1);
   for (const c of ctxs) {
     box.appendChild(el("div", c, "lane-label"));
     const lane = el("div", undefined, "lane");
-    const mine = d.spans.filter((s) => s.context === c);
-    lane.style.height = 18 * (1 + Math.max(...mine.map((s) => s.depth))) + "px";
+    const mine = d.spans.filter((s) => laneOf(d, s) === c);
+    const base = Math.min(...mine.map((s) => s.depth)); // a callee node's lane starts at its root
+    lane.style.height = 18 * (1 + Math.max(...mine.map((s) => s.depth)) - base) + "px";
     for (const s of mine) {
       if (s.start + s.duration < view.t0 || s.start > view.t1) continue;
       const x0 = Math.max(0, ((s.start - view.t0) / span) * width);
@@ -249,7 +253,7 @@ function drawFlame(d) {
       b.title = s.name + " " + dur(s.duration);
       b.style.left = x0 + "px";
       b.style.width = Math.max(1, x1 - x0 - 1) + "px";
-      b.style.top = 18 * s.depth + "px";
+      b.style.top = 18 * (s.depth - base) + "px";
       lane.appendChild(b);
     }
     box.appendChild(lane);
@@ -267,16 +271,20 @@ async function loadTrace() {
   unit = d.unit;
   const body = document.querySelector("#tree tbody");
   for (const s of d.spans) {
-    const tr = el("tr", undefined, s.uid === d.uid ? "sel" : "");
+    const tr = el("tr", undefined, s.uid === d.uid && s.node === d.node ? "sel" : "");
     const name = el("td", "\u00a0".repeat(2 * s.depth) + s.name, "name");
     tr.appendChild(name);
-    for (const v of [s.context, dur(s.start), dur(s.duration), dur(s.self_time), s.unfinished ? "cut short" : ""]) {
+    for (const v of [nodeName(d, s), s.context, dur(s.start), dur(s.duration), dur(s.self_time), s.unfinished ? "cut short" : ""]) {
       tr.appendChild(el("td", v));
     }
     body.appendChild(tr);
   }
+  const across = d.nodes.length > 1
+    ? " across " + d.nodes.length + " nodes (" + d.nodes.map((n) => n.name + ": " + n.alignment).join("; ") + ")"
+    : "";
+  document.getElementById("trace-id").textContent = d.trace_id ? "trace " + d.trace_id : "";
   document.getElementById("status").textContent =
-    d.spans.length + " spans" + (d.complete ? "" : " — incomplete: part of the tree is no longer held (--tree-spans)");
+    d.spans.length + " spans" + across + (d.complete ? "" : " — incomplete: part of the tree is no longer held (--tree-spans)");
   const t0 = Math.min(...d.spans.map((s) => s.start));
   const t1 = Math.max(...d.spans.map((s) => s.start + s.duration));
   view = { t0, t1 };

@@ -2,6 +2,20 @@
 //! the page).
 
 use serde_json::Value;
+use std::path::PathBuf;
+
+/// The two trace files of one request across two processes (src/bin/node.rs: a client that
+/// calls a server with a `traceparent`), fresh in scratch directory `name`.
+pub fn two_nodes(name: &str) -> [PathBuf; 2] {
+    let dir = tickspan_tests::scratch(name);
+    let node = std::process::Command::new(env!("CARGO_BIN_EXE_node"))
+        .env("TICKSPAN_NODE", "client")
+        .arg("client")
+        .arg(&dir)
+        .status();
+    assert!(node.expect("run node").success());
+    ["client", "server"].map(|n| dir.join(format!("{n}.tspn")))
+}
 
 /// Checks a family's latency histogram (`bins`: `{lo, hi, count}`, as `/api/requests` gives
 /// them and the page's columns say) against its `stats --json` row: the counts add up to the
