@@ -31,7 +31,7 @@ run() {
   stats=$(curl -s "http://127.0.0.1:$port/stats")
   kill "$sink_pid"; wait "$sink_pid" 2>/dev/null || true; sink_pid=
   rm -f "$dir/port"
-  read -r wall user sys rss < "$dir/time"
+  read -r wall user sys rss < <(tail -1 "$dir/time")
   read -r requests bytes <<< "$stats"
   local line queued sent dropped recs
   line=$(grep 'otlp: ' "$dir/err" | tail -1)

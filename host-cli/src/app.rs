@@ -175,7 +175,7 @@ pub(crate) fn push(
 /// Decodes `src` into the push `p` and prints the figures. Returns the exit code (the push's
 /// ([`export::push::report`]) if it lost spans, else the data's) and the records decoded.
 pub(crate) fn push_from(src: Box<dyn Source>, input: &Input, mut p: export::push::Pusher) -> Result<(u8, u64), Fail> {
-    let (tl, sum) = timeline_of(src, input, &mut p, |_, _| false, Timeline::new(input.reorder_window))?;
+    let (tl, sum) = timeline_of(src, input, &mut p, push_idle, Timeline::new(input.reorder_window))?;
     let url = p.url().to_string();
     let figures = p.finish();
     let data = report(input, &tl, sum);
@@ -186,13 +186,19 @@ pub(crate) fn push_from(src: Box<dyn Source>, input: &Input, mut p: export::push
     Ok((code, tl.counters().records))
 }
 
+/// A pause of the source hands the spans closed so far to the sender.
+fn push_idle(p: &mut export::push::Pusher, _: &model::Meta) -> bool {
+    p.hand_over();
+    false
+}
+
 /// This process's trace (`src`) into the push `p` ([`crate::relay::in_process`]): no Ctrl-C
 /// handler (the app's own stays), warnings only for what was lost.
 pub(crate) fn push_spans(
     mut src: Box<dyn Source>,
     mut p: export::push::Pusher,
 ) -> Result<std::sync::Arc<export::push::Figures>, Fail> {
-    let (tl, _) = decode_into(src.as_mut(), true, &mut p, |_, _| false, Timeline::new(model::DEFAULT_WINDOW))?;
+    let (tl, _) = decode_into(src.as_mut(), true, &mut p, push_idle, Timeline::new(model::DEFAULT_WINDOW))?;
     let lost = tl.counters().lost;
     if lost > 0 {
         crate::warning!("tickspan: the rings lost {} (full): their spans were not pushed", count(lost, "record"));
