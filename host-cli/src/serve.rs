@@ -9,6 +9,7 @@
 
 use crate::app;
 use crate::cli::Input;
+use crate::device::cmd::AttachArgs;
 use crate::item::{Item, Level, Rec, Sink};
 use crate::model::{
     ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, SpanKind, SpanLink, Timeline, Visitor,
@@ -33,6 +34,10 @@ mod across;
 
 /// `serve` options.
 #[derive(Args, Debug)]
+#[command(
+    mut_arg("file", |a| a.index(1).required_unless_present_any(["serial", "tcp", "listen", "gdb", "chip"])),
+    mut_arg("more", |a| a.index(2)),
+)]
 pub struct ServeArgs {
     /// Where the trace comes from.
     #[command(flatten)]
@@ -56,6 +61,41 @@ pub struct ServeArgs {
     /// Latest closed spans kept for drill-down to call trees (about 64 bytes each).
     #[arg(long, value_name = "N", default_value_t = 1 << 16)]
     pub tree_spans: usize,
+    /// The first source is a running target's RTT channel, read through this GDB stub
+    /// (HOST:PORT, e.g. QEMU's `-gdb tcp::3333` or OpenOCD; or a Black Magic Probe's serial
+    /// device) as `tickspan attach --gdb` reads it; needs --elf.
+    #[arg(long, value_name = "HOST:PORT|DEVICE", requires = "elf", conflicts_with_all = ["file", "serial", "tcp", "listen", "chip"])]
+    pub gdb: Option<String>,
+    /// The first source is the RTT channel of a target on a debug probe (probe-rs), this chip
+    /// (e.g. nRF52840_xxAA), as `tickspan attach --chip` reads it.
+    #[arg(long, value_name = "CHIP", conflicts_with_all = ["file", "serial", "tcp", "listen"])]
+    pub chip: Option<String>,
+    /// With --chip, when several probes are connected: which (`VID:PID[:SERIAL]`).
+    #[arg(long, value_name = "SELECTOR", requires = "chip")]
+    pub probe: Option<String>,
+    /// With --gdb or --chip: the input ends when the target reaches this function (a
+    /// breakpoint at the ELF symbol); the final numbers stay up.
+    #[arg(long, value_name = "SYMBOL", requires = "elf")]
+    pub until: Option<String>,
+    /// With --gdb or --chip: milliseconds between polls of the channel.
+    #[arg(long, value_name = "MS", default_value_t = 10)]
+    pub poll_ms: u64,
+}
+
+impl ServeArgs {
+    /// The RTT target of the first source, for --gdb or --chip.
+    fn target(&self) -> Option<AttachArgs> {
+        (self.gdb.is_some() || self.chip.is_some()).then(|| AttachArgs {
+            gdb: self.gdb.clone(),
+            chip: self.chip.clone(),
+            probe: self.probe.clone(),
+            elf: self.input.elf.clone(),
+            until: self.until.clone(),
+            duration: None,
+            poll_ms: self.poll_ms,
+            no_defmt: true,
+        })
+    }
 }
 
 /// x/net/trace's latency buckets.
@@ -773,6 +813,9 @@ impl Sink for Live<'_> {
 /// numbers until Ctrl-C.
 pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     check(a.http, a.allow_remote, a.buckets.len(), ["--http", "--allow-remote", "--buckets"])?;
+    if a.until.is_some() && a.target().is_none() {
+        return Err(Fail { code: exit::USAGE, msg: "--until is for --gdb and --chip".into() });
+    }
     let (servers, bound) = bind(a.http)?;
     let empty = Board::new(a.buckets.clone(), 0).render(&Meta::default(), Counters::default(), &[], "", false);
     let mut inputs = vec![a.input.clone()];
@@ -791,9 +834,13 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
         slots.push(Slot { pages: Arc::new(Mutex::new(empty.clone())), ask });
         receivers.push(queries);
     }
-    let names: Vec<String> = std::iter::once(a.input.file.as_ref().map_or("input".into(), |f| f.display().to_string()))
-        .chain(a.also.iter().cloned())
-        .collect();
+    let first = match (&a.input.file, &a.gdb, &a.chip) {
+        (Some(f), ..) => f.display().to_string(),
+        (_, Some(gdb), _) => format!("RTT via GDB {gdb}"),
+        (_, _, Some(chip)) => format!("RTT via probe ({chip})"),
+        _ => "input".into(),
+    };
+    let names: Vec<String> = std::iter::once(first).chain(a.also.iter().cloned()).collect();
     let sources = Arc::new(Sources { slots, list: serde_json::to_string(&names).unwrap_or_default().into() });
     for s in servers {
         let (sources, loopback) = (sources.clone(), !a.allow_remote);
@@ -806,13 +853,13 @@ pub fn run(a: &ServeArgs) -> Result<u8, Fail> {
     for (i, (input, queries)) in each {
         let (sources, board) = (sources.clone(), board(a, i));
         std::thread::spawn(move || {
-            if let Err(f) = ingest(&input, board, &sources.slots[i].pages, &queries) {
+            if let Err(f) = ingest(&input, None, board, &sources.slots[i].pages, &queries) {
                 let _ = writeln!(std::io::stderr(), "error: source {i}: {f}");
             }
         });
     }
     let (_, (input, queries)) = first;
-    ingest(&input, board(a, 0), &sources.slots[0].pages, &queries)?;
+    ingest(&input, a.target().as_ref(), board(a, 0), &sources.slots[0].pages, &queries)?;
     Ok(exit::OK)
 }
 
@@ -877,8 +924,18 @@ struct Sources {
 
 /// Reads `input` into `board`, publishing to `out`, then answers drill-down questions with
 /// the final state until Ctrl-C.
-fn ingest(input: &Input, board: Board, out: &Snapshot, queries: &Receiver<Query>) -> Result<(), Fail> {
-    let src = app::open(input)?;
+/// (The RTT channel of `target` instead, when given.)
+fn ingest(
+    input: &Input,
+    target: Option<&AttachArgs>,
+    board: Board,
+    out: &Snapshot,
+    queries: &Receiver<Query>,
+) -> Result<(), Fail> {
+    let src = match target {
+        Some(t) => crate::device::cmd::attach_source(t)?,
+        None => app::open(input)?,
+    };
     let mut tl = Timeline::new(input.reorder_window);
     tl.meta.task_names = app::elf_names(input, &mut tl.meta.names)?;
     ingest_source(src, tl, input.quiet, board, out, queries)

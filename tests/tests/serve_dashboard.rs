@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use tickspan_tests::{cli, run, scratch};
 
+mod gdb_support;
 mod serve_support;
 
 /// A running `tickspan serve`, killed when dropped.
@@ -220,4 +221,47 @@ fn a_span_of_a_distributed_trace_shows_the_tree_across_the_sources() {
         serde_json::from_str(&http(&alone.addr, "GET", &format!("/api/trace?uid={handle}"), "localhost").1).unwrap();
     let names: Vec<&str> = t["spans"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!((names, t["nodes"].as_array().map(Vec::len)), (vec!["handle", "work"], Some(1)));
+}
+
+#[test]
+fn a_target_read_through_qemus_gdb_stub_is_served_live() {
+    // The `rtt` firmware (tests/tests/gdb_rtt_qemu.rs) held at reset under QEMU's gdbstub: serve
+    // reads its RTT channel as `tickspan attach --gdb` does, until `tickspan_rtt_done`.
+    let Some(fw) = gdb_support::boot("serve_dashboard", "rtt", "rtt", "serve-gdb", true) else { return };
+    let elf = fw.elf.to_str().unwrap();
+    let s = serve(&["--gdb", &fw.qemu.gdb, "--elf", elf, "--until", "tickspan_rtt_done", "--poll-ms", "5"]);
+    let v = final_snapshot(&s);
+    assert_eq!(v["source"], format!("RTT via GDB {}", fw.qemu.gdb));
+    let (_, list) = http(&s.addr, "GET", "/api/sources", "localhost");
+    assert_eq!(
+        serde_json::from_str::<Value>(&list).unwrap(),
+        serde_json::json!([format!("RTT via GDB {}", fw.qemu.gdb)])
+    );
+    let family = |name: &str| {
+        let f = v["families"].as_array().unwrap().iter().find(|f| f["name"] == name);
+        f.unwrap_or_else(|| panic!("no {name} (names from the ELF): {v}")).clone()
+    };
+    // 200 rounds at most, each `round { work }`, and SysTick's handler, named from the ELF.
+    let (round, work) = (family("round"), family("work"));
+    let rounds = round["all"].as_u64().unwrap();
+    assert!(rounds > 0 && rounds <= 200, "{rounds} rounds");
+    assert_eq!(round["stats"]["count"], round["all"]);
+    assert!(family("SysTick")["all"].as_u64() > Some(0));
+    let uid = work["buckets"][0]["recent"][0]["uid"].as_u64().unwrap();
+    let (code, body) = http(&s.addr, "GET", &format!("/api/trace?uid={uid}"), "localhost");
+    assert_eq!(code, 200, "{body}");
+    let tree: Value = serde_json::from_str(&body).unwrap();
+    let names: Vec<&str> = tree["spans"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["round", "work"], "{tree}");
+    // The round numbers arrive in order, each below 200.
+    let (_, body) = http(&s.addr, "GET", "/api/events", "localhost");
+    let ev: Value = serde_json::from_str(&body).unwrap();
+    let no =
+        ev["events"].as_array().unwrap().iter().find(|e| e["name"] == "round_no").unwrap_or_else(|| panic!("{ev}"));
+    let values: Vec<u64> =
+        no["recent"].as_array().unwrap().iter().map(|e| e["value"].as_str().unwrap().parse().unwrap()).collect();
+    assert!(
+        !values.is_empty() && values.windows(2).all(|w| w[0] < w[1]) && values.iter().all(|&n| n < 200),
+        "{values:?}"
+    );
 }
