@@ -217,8 +217,9 @@ pub struct Board {
     /// The latest closed spans, oldest first, for drill-down; `ring_cap` at most.
     ring: VecDeque<Node>,
     ring_cap: usize,
-    /// Trace contexts of the spans in `ring` that have one, for trees across sources.
-    links: FxHashMap<u64, SpanLink>,
+    /// Uids and trace contexts of the spans in `ring` that have one, in the same order (a
+    /// queue beside it, not a map: no hashing per span), for trees across sources.
+    links: VecDeque<(u64, SpanLink)>,
     /// Index of its source (`?source=N`), which trees tag their spans with.
     source: usize,
 }
@@ -281,7 +282,7 @@ impl Board {
             lost: FxHashMap::default(),
             ring: VecDeque::new(),
             ring_cap: 0,
-            links: FxHashMap::default(),
+            links: VecDeque::new(),
             source: 0,
         }
     }
@@ -291,14 +292,12 @@ impl Visitor for Board {
     fn close(&mut self, meta: &Meta, s: &Span, path: &[NameId]) {
         self.stats.close(meta, s, path);
         if self.ring_cap > 0 {
-            if self.ring.len() == self.ring_cap {
-                if let Some(old) = self.ring.pop_front().filter(|o| o.linked) {
-                    self.links.remove(&old.uid);
-                }
+            if self.ring.len() == self.ring_cap && self.ring.pop_front().is_some_and(|o| o.linked) {
+                self.links.pop_front();
             }
             let link = if meta.links.is_empty() { None } else { meta.links.get(s.uid) };
             if let Some(&l) = link {
-                self.links.insert(s.uid, l);
+                self.links.push_back((s.uid, l));
             }
             let (uid, parent, root, name, ctx, start, end) = (s.uid, s.parent, s.root, s.name, s.ctx, s.start, s.end);
             self.ring.push_back(Node {
@@ -710,7 +709,7 @@ impl Board {
         let held_all = self.ring.len() < self.ring_cap || self.ring.front().is_some_and(|o| o.end <= top.start);
         let complete = held_all && todo.is_empty() && top.uid == me.root;
         let unit = if c.is_real() { "ns" } else { "ticks" };
-        let trace = self.links.get(&uid).map_or(0, |l| l.trace_id);
+        let trace = self.links.iter().find(|l| l.0 == uid).map_or(0, |l| l.1.trace_id);
         let trace_id = (trace != 0).then(|| format!("{trace:032x}"));
         let nodes =
             vec![NodeView { source: self.source, name: node_name(meta, name), alignment: "its own clock".into() }];

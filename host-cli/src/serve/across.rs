@@ -24,14 +24,16 @@ impl Board {
     pub(super) fn part(&self, meta: &Meta, name: &str, trace: u128) -> Part {
         let mut c = Collect::new(0, node_name(meta, name));
         let mut first = u64::MAX;
-        for n in self.ring.iter().filter(|n| n.linked) {
-            if let Some(l) = self.links.get(&n.uid).filter(|l| l.trace_id == trace) {
+        // `links` holds the linked spans of `ring`, in its order.
+        for (n, (_, l)) in self.ring.iter().filter(|n| n.linked).zip(&self.links) {
+            if l.trace_id == trace {
                 c.push(meta, &n.span(), l);
                 first = first.min(n.start);
             }
         }
         // As for a tree of one source: if the oldest span held closed before the trace's
-        // first span here began, none of its spans can have aged out.
+        // first span here began, none of its spans under that one can have aged out (an earlier
+        // span of the trace here that is not its ancestor could have: not seen).
         let held_all = self.ring.len() < self.ring_cap || self.ring.front().is_some_and(|o| o.end <= first);
         Part { source: self.source, node: c.finish(meta), held_all }
     }
@@ -113,4 +115,51 @@ pub(super) fn tree(parts: Vec<Part>, asked: (usize, u64), trace: u128) -> Option
         spans,
     };
     serde_json::to_string(&view).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Span, SpanKind, Visitor};
+    use crate::units::Duration;
+    use tickspan::trace_context::LinkField;
+
+    #[test]
+    fn trace_contexts_age_out_with_their_spans() {
+        let mut b = Board::new(vec![Duration::Ns(0)], 0);
+        b.ring_cap = 3;
+        let mut meta = Meta::default();
+        // Spans 1..=5 close in order: 1 and 4 in trace 0xa, 3 in trace 0xb, 2 and 5 in none.
+        for (uid, trace) in [(1u64, 0xa), (2, 0), (3, 0xb), (4, 0xa), (5, 0)] {
+            if trace != 0 {
+                meta.links.record(uid, LinkField::TraceLo, 1, trace);
+            }
+            let (start, end) = (uid * 10, uid * 10 + 5);
+            let (parent, root, ctx, name, kind, depth, self_ticks, isr_ticks, id) =
+                (0, uid, 0, 0, SpanKind::Scoped, 0, 5, 0, 0);
+            let s = Span {
+                uid,
+                parent,
+                root,
+                ctx,
+                name,
+                kind,
+                start,
+                end,
+                depth,
+                self_ticks,
+                isr_ticks,
+                id,
+                unfinished: false,
+            };
+            b.close(&meta, &s, &[]);
+            meta.links.close(uid);
+        }
+        // The window holds 3, 4 and 5: span 1 aged out with its trace context.
+        let uids = |trace| b.part(&meta, "src", trace).node.spans.iter().map(|s| s.uid).collect::<Vec<_>>();
+        assert_eq!((uids(0xa), uids(0xb)), (vec![4], vec![3]));
+        assert_eq!(b.tree(&meta, "src", 4).map(|t| t.1), Some(0xa));
+        assert_eq!(b.tree(&meta, "src", 5).map(|t| t.1), Some(0));
+        assert!(b.tree(&meta, "src", 1).is_none());
+    }
 }
