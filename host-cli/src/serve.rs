@@ -481,6 +481,8 @@ struct Common<'a> {
     /// Stream time of the latest record (from the start of the trace).
     now: u64,
     health: Health,
+    /// `[id, name]` of each context the stream named (the lists give contexts by id).
+    contexts: Vec<(u32, &'a str)>,
 }
 
 /// `/api/events`.
@@ -606,7 +608,8 @@ impl Board {
         let json = |r: serde_json::Result<String>| -> Arc<str> {
             r.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}")).into()
         };
-        let common = Common { source, target: &meta.target, unit: report.unit, done, now, health };
+        let contexts = meta.ctx_names.iter().enumerate().filter_map(|(i, n)| Some((i as u32, n.as_deref()?))).collect();
+        let common = Common { source, target: &meta.target, unit: report.unit, done, now, health, contexts };
         Pages {
             events: json(serde_json::to_string(&EventsView { common: &common, events })),
             requests: json(serde_json::to_string(&RequestsView { common: &common, families })),

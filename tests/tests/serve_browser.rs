@@ -161,6 +161,9 @@ fn std_demo_dashboard_matches_stats() {
     assert!(page["detail_title"].as_str().unwrap().starts_with("handle_request: latest spans ≥0 ns"));
     let count = stats(&trace, &[]).iter().find(|r| r["name"] == "handle_request").unwrap()["count"].as_u64().unwrap();
     assert_eq!(page["detail_rows"].as_array().unwrap().len() as u64, count.min(10));
+    // Each listed span's context by the name the stream gave its thread (main or worker), not by id.
+    let contexts: Vec<&str> = page["detail_rows"].as_array().unwrap().iter().map(|r| r[3].as_str().unwrap()).collect();
+    assert!(contexts.iter().all(|c| ["main", "worker"].contains(c)), "{contexts:?}");
     assert_eq!(page["detail_after_poll"], page["detail_title"]);
     // The newest handle_request's tree and timeline: handle_request { parse { checksum } }.
     assert_eq!(page["tree"], serde_json::json!(["handle_request", "parse", "checksum"]), "{page}");

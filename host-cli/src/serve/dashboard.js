@@ -6,6 +6,8 @@ let unit = "ns";
 let selected = null; // {family, bucket} whose traces are listed
 let histFor = null; // the family whose latency histogram is shown
 let last = null;
+let contexts = new Map(); // context id → the name the stream gave it
+const ctxName = (id) => contexts.get(id) ?? "ctx " + id;
 const page = document.body.dataset.page;
 // Which source's pages these are (`tickspan serve A --also B`: ?source=1 is B).
 const source = new URLSearchParams(location.search).get("source") || "0";
@@ -183,7 +185,7 @@ function renderDetail(d) {
   body.replaceChildren();
   for (const t of [...traces].reverse()) {
     const tr = el("tr");
-    for (const v of [dur(t.start), dur(t.duration), dur(t.self_time), t.ctx]) tr.appendChild(el("td", v));
+    for (const v of [dur(t.start), dur(t.duration), dur(t.self_time), ctxName(t.ctx)]) tr.appendChild(el("td", v));
     const link = el("td");
     const a = el("a", t.uid, "tree-link");
     a.href = withSource("/trace?uid=" + encodeURIComponent(t.uid));
@@ -213,6 +215,7 @@ function renderEvents(d) {
 function render(d) {
   if (!d) return;
   unit = d.unit || "ns";
+  contexts = new Map(d.contexts || []);
   document.getElementById("source").textContent = (d.source || "") + (d.target ? " · " + d.target : "");
   document.getElementById("status").textContent =
     (d.done ? "input ended: final numbers" : "live") + " · stream time " + dur(d.now || 0) + " · times in " + unit;
