@@ -91,6 +91,17 @@ fn show(args: Vec<String>) -> Result<u8, Fail> {
     dispatch(cli.cmd)
 }
 
+/// Says how many manual spans a Perfetto trace draws without the flow to their parent.
+fn unlinked_note(unlinked: u64, input: &Input) {
+    if unlinked > 0 && !input.quiet {
+        crate::warning!(
+            "{} drawn without a flow to their parent: more than {} waited for their parents' ends",
+            crate::units::count(unlinked, "manual span"),
+            export::perfetto::MAX_PENDING_FLOWS
+        );
+    }
+}
+
 fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
     if several_nodes(&a.input) {
         return joined_export(&a);
@@ -113,14 +124,7 @@ fn export(a: cli::ExportArgs) -> Result<u8, Fail> {
             if !tl.meta.clock.is_real() && !a.input.quiet {
                 crate::warning!("the stream gives no clock frequency: timestamps are ticks, not ns");
             }
-            let unlinked = output_result(v.finish(&tl.meta), &what)?;
-            if unlinked > 0 && !a.input.quiet {
-                crate::warning!(
-                    "{} drawn without a flow to their parent: more than {} waited for their parents' ends",
-                    crate::units::count(unlinked, "manual span"),
-                    export::perfetto::MAX_PENDING_FLOWS
-                );
-            }
+            unlinked_note(output_result(v.finish(&tl.meta), &what)?, &a.input);
             (tl, sum)
         }
         Format::Chrome => {
@@ -654,8 +658,8 @@ fn joined_stats(a: &cli::StatsArgs) -> Result<u8, Fail> {
 /// time line: OTLP with a resource per node, Chrome JSON with a process per node and a flow
 /// arrow from each parent to its child in another node or context.
 fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
-    if !matches!(a.format, Format::Otlp | Format::Chrome) || a.push.endpoint.is_some() {
-        let msg = "several inputs export as one file for now: give -f otlp or -f chrome (no --endpoint)";
+    if !matches!(a.format, Format::Otlp | Format::Chrome | Format::Perfetto) || a.push.endpoint.is_some() {
+        let msg = "several inputs export as one file for now: give -f otlp, -f perfetto or -f chrome (no --endpoint)";
         return Err(Fail { code: exit::USAGE, msg: msg.into() });
     }
     let (nodes, mut code) = collect_nodes(&a.input)?;
@@ -667,8 +671,9 @@ fn joined_export(a: &cli::ExportArgs) -> Result<u8, Fail> {
         None => Box::new(stdout()),
     };
     let inputs = node_inputs(&a.input)?;
-    if a.format == Format::Chrome {
-        joined_chrome(&j, &inputs, &mut out).map_err(|e| fail_output(e, &what))?;
+    if matches!(a.format, Format::Chrome | Format::Perfetto) {
+        let doc = if a.format == Format::Chrome { joined_chrome } else { joined_perfetto };
+        doc(&j, &inputs, &mut out).map_err(|e| fail_output(e, &what))?;
         output_result(out.flush(), &what)?;
         return Ok(code);
     }
@@ -722,18 +727,27 @@ fn fail_output(e: Fail, what: &str) -> Fail {
     Fail { msg: format!("{} ({what})", e.msg), ..e }
 }
 
+/// Where node `i` of a join goes on the time line that starts at `base` (ns).
+fn node_place(j: &crate::join::Joined, i: usize, base: i128) -> export::chrome::NodePlace {
+    let (name, origin_ns, drift) = (j.nodes[i].name.clone(), j.offsets[i] - base, j.drift[i]);
+    export::chrome::NodePlace { pid: i as u64 + 1, name, origin_ns, drift }
+}
+
+/// The start of a join's time line: the earliest node's first record.
+fn time_line_base(j: &crate::join::Joined) -> i128 {
+    j.nodes.iter().zip(&j.offsets).filter_map(|(n, o)| n.start.map(|s| s + o)).min().unwrap_or(0)
+}
+
 /// The Chrome document of a join: each node's events as its process (pid = its index + 1) on
 /// one time line starting at the earliest node's first record, then the flows.
 fn joined_chrome(j: &crate::join::Joined, inputs: &[(String, Input)], out: &mut dyn Write) -> Result<(), Fail> {
     use export::chrome::{doc_end, tid, Chrome, NodePlace, DOC_START};
     let io = |e: io::Error| Fail::io("the Chrome document", e);
-    let base = j.nodes.iter().zip(&j.offsets).filter_map(|(n, o)| n.start.map(|s| s + o)).min().unwrap_or(0);
+    let base = time_line_base(j);
     out.write_all(DOC_START).map_err(io)?;
     let mut first = true;
     for (i, (_, inp)) in inputs.iter().enumerate() {
-        let (name, origin_ns, drift) = (j.nodes[i].name.clone(), j.offsets[i] - base, j.drift[i]);
-        let place = NodePlace { pid: i as u64 + 1, name, origin_ns, drift };
-        let mut v = Chrome::node(&mut *out, place, first);
+        let mut v = Chrome::node(&mut *out, node_place(j, i, base), first);
         let (tl, _) = timeline(inp, &mut v, |_, _| false)?;
         v.finish_node(&tl.meta).map_err(io)?;
         first = false; // the node's metadata events at least
@@ -741,18 +755,11 @@ fn joined_chrome(j: &crate::join::Joined, inputs: &[(String, Input)], out: &mut 
     // Flows: from the parent's slice (at the child's start, inside the parent) to the child's.
     let none = NodePlace { pid: 0, name: String::new(), origin_ns: 0, drift: (0.0, 0) };
     let mut flows = Chrome::node(&mut *out, none, first);
-    let by_id: rustc_hash::FxHashMap<u64, &crate::join::JSpan> =
-        j.nodes.iter().flat_map(|n| &n.spans).filter(|s| s.link.span_id != 0).map(|s| (s.link.span_id, s)).collect();
-    let mut id = 0u64;
-    for c in j.nodes.iter().flat_map(|n| &n.spans).filter(|s| s.link.parent_id != 0) {
-        let Some(p) = by_id.get(&c.link.parent_id) else { continue };
-        if p.node == c.node && p.ctx_id == c.ctx_id {
-            continue; // nested on its own thread already
-        }
+    for (id, (p, c)) in (1u64..).zip(j.cross_links()) {
+        let (p, c) = (j.span(p), j.span(c));
         let (cs, _) = j.times(c);
         let (ps, pe) = j.times(p);
         let (at_c, at_p) = ((cs - base) as f64 / 1e3, (cs.clamp(ps, pe.max(ps)) - base) as f64 / 1e3);
-        id += 1;
         flows.raw_event(format_args!(
             r#""name":"parent","cat":"link","ph":"s","id":{id},"ts":{at_p:.3},"pid":{},"tid":{}"#,
             p.node + 1,
@@ -767,6 +774,27 @@ fn joined_chrome(j: &crate::join::Joined, inputs: &[(String, Input)], out: &mut 
     flows.into_inner().map_err(io)?;
     let unit = if j.nodes.iter().all(|n| n.real_clock) { "ns" } else { "ticks" };
     out.write_all(doc_end(unit).as_bytes()).map_err(io)
+}
+
+/// The Perfetto trace of a join: each node's packets on a sequence and tracks of its own, as
+/// its process on one time line (as [`joined_chrome`]), with a flow from each parent to its
+/// child in another node or context.
+fn joined_perfetto(j: &crate::join::Joined, inputs: &[(String, Input)], out: &mut dyn Write) -> Result<(), Fail> {
+    use export::perfetto::{link_flow, JoinedNode, Perfetto};
+    let base = time_line_base(j);
+    let mut nodes: Vec<JoinedNode> =
+        (0..inputs.len()).map(|i| JoinedNode { place: node_place(j, i, base), ..JoinedNode::default() }).collect();
+    for (k, (p, c)) in (0u64..).zip(j.cross_links()) {
+        let f = link_flow(k);
+        nodes[p.0].flows_out.entry(j.span(p).uid).or_default().push(f);
+        nodes[c.0].flows_in.insert(j.span(c).uid, f);
+    }
+    for (i, ((_, inp), node)) in inputs.iter().zip(nodes).enumerate() {
+        let mut v = Perfetto::node(&mut *out, i, node);
+        let (tl, _) = timeline(inp, &mut v, |_, _| false)?;
+        unlinked_note(v.finish(&tl.meta).map_err(|e| Fail::io("the Perfetto trace", e))?, inp);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

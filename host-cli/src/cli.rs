@@ -84,6 +84,7 @@ Examples:
   tickspan export trace.tspn -f otlp -o spans.json
   tickspan export gw.tspn fw.tspn -f otlp -o t.json   several nodes: a resource per node
   tickspan export gw.tspn fw.tspn -f chrome -o t.json a process per node, flows caller → callee
+  tickspan export gw.tspn fw.tspn -f perfetto -o t.pftrace   the same in Perfetto's protobuf
   tickspan export trace.tspn -f otlp --endpoint http://127.0.0.1:4318   push over OTLP/HTTP
   OTEL_SERVICE_NAME=gw tickspan export t.tspn -f otlp --endpoint http://c:4318 --protocol http/json";
 

@@ -336,6 +336,24 @@ impl Joined {
     pub fn span(&self, at: At) -> &JSpan {
         &self.nodes[at.0].spans[at.1]
     }
+
+    /// (parent, child) pairs that a node's own nesting does not show: the parent, found by span
+    /// id, is in another node or another context. Exports draw them as flows.
+    pub fn cross_links(&self) -> Vec<(At, At)> {
+        let by_id = span_ids(&self.nodes);
+        let mut links = Vec::new();
+        for (ni, node) in self.nodes.iter().enumerate() {
+            for (si, c) in node.spans.iter().enumerate() {
+                let Some(&p) = (c.link.parent_id != 0).then(|| by_id.get(&c.link.parent_id)).flatten() else {
+                    continue;
+                };
+                if p.0 != ni || self.span(p).ctx_id != c.ctx_id {
+                    links.push((p, (ni, si)));
+                }
+            }
+        }
+        links
+    }
 }
 
 /// `t` shifted by an offset and a drift `(ns per ns, from time t0)`.

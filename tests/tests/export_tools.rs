@@ -195,21 +195,39 @@ fn chrome_export_imports_into_perfetto() {
     assert!(text(&o).contains("on 2 threads, depth ≤ 2, 4 counter values"), "{}", text(&o));
 }
 
-/// Two processes of one trace (src/bin/node.rs) exported together: Perfetto imports both
+/// Two processes of one trace (src/bin/node.rs), client and server, exported together as
+/// `format` into the file `doc` of a fresh directory `dir`.
+fn joined_export(dir: &str, format: &str, doc: &str) -> PathBuf {
+    let dir = scratch(dir);
+    let mut node = Command::new(env!("CARGO_BIN_EXE_node"));
+    assert!(node.env("TICKSPAN_NODE", "client").arg("client").arg(&dir).status().unwrap().success());
+    let doc = dir.join(doc);
+    let (c, s) = (dir.join("client.tspn"), dir.join("server.tspn"));
+    let out = run(&["export", "-f", format, c.to_str().unwrap(), s.to_str().unwrap(), "-o", doc.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    doc
+}
+
+/// The client and server of one trace as one Chrome document: Perfetto imports both
 /// processes and the flow from the caller's span to the callee's.
 #[test]
 fn joined_chrome_export_imports_into_perfetto_with_its_flow() {
     let Some(tp) = perfetto() else { return };
-    let dir = scratch("export-tools-join");
-    let mut node = Command::new(env!("CARGO_BIN_EXE_node"));
-    assert!(node.env("TICKSPAN_NODE", "client").arg("client").arg(&dir).status().unwrap().success());
-    let doc = dir.join("joined.json");
-    let (c, s) = (dir.join("client.tspn"), dir.join("server.tspn"));
-    let out = run(&["export", "-f", "chrome", c.to_str().unwrap(), s.to_str().unwrap(), "-o", doc.to_str().unwrap()]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = joined_export("export-tools-join", "chrome", "joined.json");
     let o = check_chrome(&tp, &doc, &["request=1", "call server=1", "handle=1", "work=1"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("1 flows (call server→handle)"), "{}", text(&o));
+}
+
+/// The same two processes as one Perfetto protobuf trace: a process per node, each node's
+/// spans on its own tracks, and the flow from the caller's span to the callee's.
+#[test]
+fn joined_perfetto_export_has_a_process_per_node_and_the_flow() {
+    let Some(tp) = perfetto() else { return };
+    let doc = joined_export("export-tools-join-proto", "perfetto", "joined.pftrace");
+    let o = check_perfetto(&tp, &doc, &["request=1", "call server=1", "handle=1", "work=1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("1 flows (call server→handle); processes: client, server"), "{}", text(&o));
 }
 
 /// Perfetto's importer and the checker object to what they should.

@@ -23,7 +23,7 @@ fn export_tools_without_tools(ci: Option<&str>, log: &std::path::Path) -> Output
     c.output().expect("run cargo test")
 }
 
-const TESTS: [&str; 8] = [
+const TESTS: [&str; 9] = [
     "otlp_export_parses_as_export_trace_service_request",
     "otlp_event_values_keep_their_type",
     "otlp_checker_rejects_broken_documents",
@@ -32,6 +32,7 @@ const TESTS: [&str; 8] = [
     "perfetto_export_imports_into_perfetto",
     "perfetto_and_chrome_exports_agree",
     "joined_chrome_export_imports_into_perfetto_with_its_flow",
+    "joined_perfetto_export_has_a_process_per_node_and_the_flow",
 ];
 
 #[test]

@@ -9,7 +9,8 @@
 // slice is named, ended, at the depth of its parent chain and within its parent; every slice is
 // on a named thread's track or on a "manual spans" lane of a process; every flow links two
 // slices, the earlier one first; if given, the number of slices of each name. Prints one line
-// of totals and exits 0, or prints the problems and exits 1.
+// of totals (with each flow as `from→to` and the named processes) and exits 0, or prints the
+// problems and exits 1.
 //
 // With --dump, also writes what the trace became, for comparison with another export of the
 // same recording (check_chrome.mjs --dump): {slices: [{name, category, ts, dur, depth, thread}],
@@ -42,7 +43,7 @@ async function main(argv) {
     }
     const flows = await rows(
       engine,
-      `select f.slice_out, f.slice_in, o.ts as out_ts, i.ts as in_ts
+      `select f.slice_out, f.slice_in, o.ts as out_ts, i.ts as in_ts, o.name as out_name, i.name as in_name
        from flow f left join slice o on f.slice_out = o.id left join slice i on f.slice_in = i.id`,
     );
     for (const f of flows) {
@@ -50,6 +51,8 @@ async function main(argv) {
       else if (f.out_ts > f.in_ts) problems.push(`flow ${f.slice_out} → ${f.slice_in}: from ${f.out_ts} ns back to ${f.in_ts} ns`);
     }
     const samples = await rows(engine, "select count(*) as n from counter");
+    const processes = (await rows(engine, "select name from process where name is not null")).map((p) => p.name).sort();
+    const flowNames = flows.map((f) => `${f.out_name}→${f.in_name}`).sort();
     countProblems(slices, expectArgs, problems);
     if (problems.length) {
       console.error(problems.join("\n"));
@@ -61,7 +64,9 @@ async function main(argv) {
     const maxDepth = Math.max(0, ...slices.filter((s) => s.tid !== null).map((s) => s.depth));
     console.log(
       `Perfetto ${engine.version} ok: ${slices.length} slices (${manual} manual) on ${threads} threads, ` +
-        `depth ≤ ${maxDepth}, ${samples[0].n} counter values, ${flows.length} flows`,
+        `depth ≤ ${maxDepth}, ${samples[0].n} counter values, ${flows.length} flows` +
+        (flowNames.length ? ` (${flowNames.join(", ")})` : "") +
+        `; processes: ${processes.join(", ")}`,
     );
     return 0;
   } finally {

@@ -25,7 +25,7 @@ pub struct Chrome<W: Write> {
 }
 
 /// Where one node of a join goes in a document of several: its process, and the time line.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct NodePlace {
     /// Its process id.
     pub pid: u64,
@@ -35,6 +35,13 @@ pub struct NodePlace {
     pub origin_ns: i128,
     /// Its clock's drift against the time line: ns per ns, from node time `.1`.
     pub drift: (f64, i128),
+}
+
+impl NodePlace {
+    /// The document time (ns) of the node's own time `ns`.
+    pub fn at(&self, ns: i128) -> i128 {
+        ns + self.origin_ns + (self.drift.0 * (ns - self.drift.1) as f64) as i128
+    }
 }
 
 impl<W: Write> Chrome<W> {
@@ -81,11 +88,7 @@ impl<W: Write> Chrome<W> {
     fn ts(&self, meta: &Meta, t: u64) -> String {
         match &self.node {
             None => us(meta, meta.rel(t)),
-            Some(n) => {
-                let t = meta.clock.to_ns(t) as i128;
-                let drift = (n.drift.0 * (t - n.drift.1) as f64) as i128;
-                format!("{:.3}", (t + n.origin_ns + drift) as f64 / 1e3)
-            }
+            Some(n) => format!("{:.3}", n.at(meta.clock.to_ns(t) as i128) as f64 / 1e3),
         }
     }
 

@@ -11,6 +11,10 @@
 //! children's flows, at most [`MAX_PENDING_FLOWS`] at once, the rest counted), and through the
 //! polls and switches of each task in time order.
 //!
+//! A join of several nodes ([`Perfetto::node`]) appends each node's packets to one trace: a
+//! packet sequence, tracks and a process of its own per node, its times on the join's time
+//! line, and a flow from each parent to its child in another node or context.
+//!
 //! Names, categories and argument names are interned (`InternedData`, one packet sequence,
 //! `SEQ_INCREMENTAL_STATE_CLEARED` then `SEQ_NEEDS_INCREMENTAL_STATE`), each written once, in
 //! the packet that first uses it. Timestamps are ns of the stream's clock (its raw ticks when
@@ -23,6 +27,7 @@
 //! build time. Proto2 `oneof` members are plain optional fields (the same bytes on the wire
 //! when one is set) and repeated scalars are unpacked, as proto2 encodes them.
 
+use super::chrome::NodePlace;
 use super::Errors;
 use crate::item::CallsiteKind;
 use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
@@ -223,7 +228,8 @@ use proto::{DebugAnnotation, Interned, InternedData, TracePacket, TrackDescripto
 /// is counted: [`Perfetto::finish`]).
 pub const MAX_PENDING_FLOWS: usize = 1 << 16;
 
-/// The one packet sequence: its interned state holds every name.
+/// The packet sequence of a single stream (a join's node `i` has `i + 1`): its interned state
+/// holds every name of its stream.
 const SEQUENCE: u32 = 1;
 
 /// Bytes gathered before a write to the output.
@@ -276,6 +282,27 @@ fn flow_id(kind: u64, node: u64, id: u64) -> u64 {
 }
 const FLOW_CHILD: u64 = 1;
 const FLOW_TASK: u64 = 2;
+const FLOW_LINK: u64 = 3;
+
+/// The flow of a join's `k`-th parent link across nodes or contexts (`Joined::cross_links`).
+pub fn link_flow(k: u64) -> u64 {
+    flow_id(FLOW_LINK, 0, k)
+}
+
+/// Bit at which a join's node index starts its track uuids (those of one stream stay below).
+const NODE_TRACKS: u32 = 32;
+
+/// One node of a join, in a trace of several ([`Perfetto::node`]).
+#[derive(Default)]
+pub struct JoinedNode {
+    /// Its process and its place on the join's time line.
+    pub place: NodePlace,
+    /// Span uid → the flows its begin starts: it is the parent of spans in other nodes or
+    /// contexts.
+    pub flows_out: FxHashMap<u64, Vec<u64>>,
+    /// Span uid → the flow its begin terminates: its parent is in another node or context.
+    pub flows_in: FxHashMap<u64, u64>,
+}
 
 fn ann(iid: u64) -> DebugAnnotation {
     DebugAnnotation { name_iid: Some(iid), ..Default::default() }
@@ -307,13 +334,30 @@ pub struct Perfetto<W: Write> {
     pending_len: usize,
     unlinked: u64,
     err: Errors,
+    /// Its packet sequence.
+    seq: u32,
+    /// Added to every track uuid (non-zero for the nodes of a join).
+    tracks: u64,
+    /// Set for a node of a join.
+    joined: Option<JoinedNode>,
 }
 
 impl<W: Write> Perfetto<W> {
     /// A trace written to `out` as spans open and close.
     pub fn new(out: W) -> Self {
+        Self::with(out, SEQUENCE, 0, None)
+    }
+
+    /// Node `index` of a join: appended to `out` after the nodes before it (a trace is a
+    /// concatenation of packets), on a packet sequence and tracks of its own.
+    pub fn node(out: W, index: usize, node: JoinedNode) -> Self {
+        let seq = u32::try_from(index + 1).unwrap_or(u32::MAX);
+        Self::with(out, seq, u64::from(seq) << NODE_TRACKS, Some(node))
+    }
+
+    fn with(out: W, seq: u32, tracks: u64, joined: Option<JoinedNode>) -> Self {
         let pkt = TracePacket {
-            trusted_packet_sequence_id: Some(SEQUENCE),
+            trusted_packet_sequence_id: Some(seq),
             sequence_flags: Some(proto::SEQ_NEEDS_INCREMENTAL_STATE),
             track_event: Some(TrackEvent::default()),
             ..Default::default()
@@ -332,6 +376,9 @@ impl<W: Write> Perfetto<W> {
             pending_len: 0,
             unlinked: 0,
             err: Errors::default(),
+            seq,
+            tracks,
+            joined,
         }
     }
 
@@ -372,10 +419,13 @@ impl<W: Write> Perfetto<W> {
         };
         let ticks = if meta.clock.is_real() { "" } else { " (times in ticks)" };
         let target = if meta.target.is_empty() { String::new() } else { format!(" {}", meta.target) };
-        let process =
-            proto::ProcessDescriptor { pid: Some(pid(meta)), process_name: Some(format!("tickspan{target}{ticks}")) };
+        let name = match &self.joined {
+            Some(n) => format!("{}{ticks}", n.place.name),
+            None => format!("tickspan{target}{ticks}"),
+        };
+        let process = proto::ProcessDescriptor { pid: Some(self.pid(meta)), process_name: Some(name) };
         let p = TracePacket {
-            trusted_packet_sequence_id: Some(SEQUENCE),
+            trusted_packet_sequence_id: Some(self.seq),
             sequence_flags: Some(proto::SEQ_INCREMENTAL_STATE_CLEARED),
             interned_data: Some(InternedData {
                 event_categories: intern(&CATEGORIES),
@@ -383,7 +433,7 @@ impl<W: Write> Perfetto<W> {
                 ..Default::default()
             }),
             track_descriptor: Some(TrackDescriptor {
-                uuid: Some(PROCESS_TRACK),
+                uuid: Some(self.tracks + PROCESS_TRACK),
                 process: Some(process),
                 ..Default::default()
             }),
@@ -407,15 +457,27 @@ impl<W: Write> Perfetto<W> {
     fn describe(&mut self, meta: &Meta, d: TrackDescriptor) {
         self.start(meta);
         let p =
-            TracePacket { trusted_packet_sequence_id: Some(SEQUENCE), track_descriptor: Some(d), ..Default::default() };
+            TracePacket { trusted_packet_sequence_id: Some(self.seq), track_descriptor: Some(d), ..Default::default() };
         put(&mut self.buf, &p);
         self.spill();
+    }
+
+    /// The process id: the stream's node + 1, or the join's.
+    fn pid(&self, meta: &Meta) -> i32 {
+        let pid = self.joined.as_ref().map_or(meta.node.saturating_add(1), |n| n.place.pid);
+        pid.min(i32::MAX as u64) as i32
+    }
+
+    /// The trace time of tick `ts`: the stream's ns, or their place on a join's time line.
+    fn time(&self, meta: &Meta, ts: u64) -> u64 {
+        let ns = meta.clock.to_ns(ts);
+        self.joined.as_ref().map_or(ns, |n| n.place.at(ns as i128).clamp(0, u64::MAX as i128) as u64)
     }
 
     /// Writes the track event being built, at tick `ts`, and clears it for the next.
     fn emit(&mut self, meta: &Meta, ts: u64) {
         self.start(meta);
-        self.pkt.timestamp = Some(meta.clock.to_ns(ts));
+        self.pkt.timestamp = Some(self.time(meta, ts));
         put(&mut self.buf, &self.pkt);
         self.pkt.interned_data = None;
         if let Some(e) = &mut self.pkt.track_event {
@@ -451,14 +513,14 @@ impl<W: Write> Perfetto<W> {
             let name = meta.ctx_name(ctx);
             self.threads[i] = Some(name.clone());
             let thread = proto::ThreadDescriptor {
-                pid: Some(pid(meta)),
+                pid: Some(self.pid(meta)),
                 tid: Some(i64::from(ctx) + 1),
                 thread_name: Some(name),
             };
-            let uuid = Some(thread_track(ctx));
+            let uuid = Some(self.tracks + thread_track(ctx));
             self.describe(meta, TrackDescriptor { uuid, thread: Some(thread), ..Default::default() });
         }
-        thread_track(ctx)
+        self.tracks + thread_track(ctx)
     }
 
     /// The iid of a name, interned in the packet being built on first use.
@@ -498,9 +560,9 @@ impl<W: Write> Perfetto<W> {
         let lane = self.lanes.len() as u32;
         self.lanes.push(true);
         let d = TrackDescriptor {
-            uuid: Some(lane_track(lane)),
+            uuid: Some(self.tracks + lane_track(lane)),
             name: Some("manual spans".into()),
-            parent_uuid: Some(PROCESS_TRACK),
+            parent_uuid: Some(self.tracks + PROCESS_TRACK),
             ..Default::default()
         };
         self.describe(meta, d);
@@ -514,17 +576,13 @@ fn put(buf: &mut Vec<u8>, p: &TracePacket) {
     p.encode_length_delimited(buf).expect("a Vec grows");
 }
 
-fn pid(meta: &Meta) -> i32 {
-    meta.node.saturating_add(1).min(i32::MAX as u64) as i32
-}
-
 impl<W: Write> Visitor for Perfetto<W> {
     fn open(&mut self, meta: &Meta, s: &Span) {
         let track = match s.kind {
             SpanKind::Manual => {
                 let lane = self.take_lane(meta);
                 self.lane_of.insert(s.uid, lane);
-                lane_track(lane)
+                self.tracks + lane_track(lane)
             }
             _ => self.thread(meta, s.ctx),
         };
@@ -544,9 +602,16 @@ impl<W: Write> Visitor for Perfetto<W> {
             self.pending_len += 1;
             Some(f)
         });
+        // Links of a join: flows to children elsewhere start here, one from a parent elsewhere ends.
+        let (out, into) = match &mut self.joined {
+            Some(n) => (n.flows_out.remove(&s.uid).unwrap_or_default(), n.flows_in.remove(&s.uid)),
+            None => (Vec::new(), None),
+        };
         let e = self.event(meta, proto::TYPE_SLICE_BEGIN, track, Some(cat), Some(s.name));
         e.debug_annotations.extend(arg);
         e.flow_ids.extend(flow.flatten());
+        e.flow_ids.extend(out);
+        e.terminating_flow_ids.extend(into);
         self.emit(meta, s.start);
     }
 
@@ -557,9 +622,9 @@ impl<W: Write> Visitor for Perfetto<W> {
                     return;
                 };
                 self.lanes[lane as usize] = false;
-                lane_track(lane)
+                self.tracks + lane_track(lane)
             }
-            _ => thread_track(s.ctx),
+            _ => self.tracks + thread_track(s.ctx),
         };
         let children = self.pending.remove(&s.uid).unwrap_or_default();
         self.pending_len -= children.len();
@@ -601,16 +666,17 @@ impl<W: Write> Visitor for Perfetto<W> {
                 }
                 if !std::mem::replace(&mut self.counters[i], true) {
                     let d = TrackDescriptor {
-                        uuid: Some(counter_track(m.name)),
+                        uuid: Some(self.tracks + counter_track(m.name)),
                         name: Some(meta.names.name(m.name).to_string()),
-                        parent_uuid: Some(PROCESS_TRACK),
+                        parent_uuid: Some(self.tracks + PROCESS_TRACK),
                         counter: Some(proto::CounterDescriptor {}),
                         ..Default::default()
                     };
                     self.describe(meta, d);
                 }
+                let track = self.tracks + counter_track(m.name);
                 let e = self.ev();
-                (e.r#type, e.track_uuid) = (Some(proto::TYPE_COUNTER), Some(counter_track(m.name)));
+                (e.r#type, e.track_uuid) = (Some(proto::TYPE_COUNTER), Some(track));
                 match v {
                     Value::U(u) if u <= i64::MAX as u64 => e.counter_value = Some(u as i64),
                     Value::U(u) => e.double_counter_value = Some(u as f64),
