@@ -71,6 +71,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::Export(a) => export(a),
         Cmd::Attach(a) => device::cmd::run_attach(&a, show),
         Cmd::Postmortem(a) => device::cmd::run_postmortem(&a, show),
+        Cmd::Run(a) => device::runner::run(&a, show),
         Cmd::Completions { shell } => {
             // Into memory first: clap_complete panics on a failed write (a closed pipe).
             let mut script = Vec::new();

@@ -99,6 +99,23 @@ Examples:
   tickspan attach --chip nRF52840_xxAA --elf app -o run.tspn --view stats   keep the stream
   tickspan attach --gdb 127.0.0.1:3333 --elf app -o - | tickspan tree -     watch it live";
 
+const RUN_HELP: &str = "\
+A cargo runner, like `probe-rs run`: flashes the ELF and resets the chip (or boots it under
+QEMU), prints defmt's lines as they arrive, and when the firmware stops (a `bkpt`, a halting
+fault, --until, --duration or Ctrl-C) shows the tree of what tickspan's RTT channel carried.
+
+In .cargo/config.toml:
+  [target.thumbv7em-none-eabihf]
+  runner = \"tickspan run --chip nRF52840_xxAA\"
+  [target.thumbv7m-none-eabi]
+  runner = \"tickspan run --qemu lm3s6965evb\"
+
+Examples:
+  cargo run --release                                   with one of the runners above
+  tickspan run --chip STM32F411RETx app --view stats    flash, reset, stats at the end
+  tickspan run --qemu lm3s6965evb app --until done -o run.tspn   keep the stream
+  tickspan run --qemu mps2-an385 app --qemu-arg=-icount --qemu-arg=shift=3";
+
 const POSTMORTEM_HELP: &str = "\
 Reads the rings (`_TICKSPAN_RINGS`) of a target that stopped (halted by a debugger, stuck in a
 fault handler) or of a RAM image, and shows the records still in them; with the firmware's
@@ -181,6 +198,9 @@ pub enum Cmd {
     /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
     #[command(after_help = ATTACH_HELP)]
     Attach(crate::device::cmd::AttachCmd),
+    /// Flashes and runs firmware (debug probe or QEMU), streams its trace, shows the tree: a cargo runner.
+    #[command(after_help = RUN_HELP)]
+    Run(crate::device::runner::RunCmd),
     /// Reads the rings of a halted or crashed target (GDB stub, debug probe or RAM dump).
     #[command(after_help = POSTMORTEM_HELP)]
     Postmortem(crate::device::cmd::PostmortemCmd),

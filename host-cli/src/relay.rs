@@ -8,7 +8,7 @@
 
 use crate::app;
 use crate::cli::Input;
-use crate::device::cmd::AttachArgs;
+use crate::device::cmd::{AttachArgs, Polling};
 use crate::export::push::{self, Figures, PushArgs, PushConfig, Pusher, WhenFull};
 use crate::run::{exit, Fail};
 use crate::source::Source;
@@ -79,10 +79,7 @@ pub fn run(a: &RelayArgs) -> Result<u8, Fail> {
             chip: a.chip.clone(),
             probe: a.probe.clone(),
             elf: a.input.elf.clone(),
-            until: a.until.clone(),
-            duration: a.duration,
-            poll_ms: a.poll_ms,
-            no_defmt: true,
+            polling: Polling { until: a.until.clone(), duration: a.duration, poll_ms: a.poll_ms, no_defmt: true },
         };
         crate::device::cmd::attach_source(&target)?
     } else {

@@ -9,7 +9,7 @@
 
 use crate::app;
 use crate::cli::Input;
-use crate::device::cmd::AttachArgs;
+use crate::device::cmd::{AttachArgs, Polling};
 use crate::item::{Item, Level, Rec, Sink};
 use crate::model::{
     ClockWarning, Counters, Feed, Mark, MarkKind, Meta, NameId, OpenSpan, Span, SpanKind, SpanLink, Timeline, Visitor,
@@ -90,10 +90,7 @@ impl ServeArgs {
             chip: self.chip.clone(),
             probe: self.probe.clone(),
             elf: self.input.elf.clone(),
-            until: self.until.clone(),
-            duration: None,
-            poll_ms: self.poll_ms,
-            no_defmt: true,
+            polling: Polling { until: self.until.clone(), duration: None, poll_ms: self.poll_ms, no_defmt: true },
         })
     }
 }

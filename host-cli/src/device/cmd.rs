@@ -14,6 +14,7 @@ use crate::source::Source;
 use anyhow::{anyhow, bail, Context as _, Result};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Duration;
 use tickspan::wire::{
     encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY, FORMAT_VERSION,
@@ -79,15 +80,36 @@ pub fn run_attach(
     cmd: &AttachCmd,
     show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
 ) -> Result<u8, Fail> {
-    let (src, defmt) = attach_with_defmt(&cmd.target).map_err(fail)?;
-    let Some(defmt) = defmt else {
-        return capture(src, &cmd.out, None, show);
+    let (mem, name) = open_memory(&cmd.target).map_err(fail)?;
+    capture_attached(&cmd.target, mem, name, false, &cmd.out, show)
+}
+
+/// Captures the RTT channel of `mem` (attached as `args` says) as `attach` does, then shows
+/// the view; with `live_defmt`, defmt's lines are also printed as they arrive.
+pub(crate) fn capture_attached(
+    args: &AttachArgs,
+    mem: Box<dyn Memory>,
+    name: String,
+    live_defmt: bool,
+    out: &OutputArgs,
+    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
+) -> Result<u8, Fail> {
+    let (src, defmt) = attach_with_defmt(args, mem, name, live_defmt).map_err(fail)?;
+    let Some(mut defmt) = defmt else {
+        return capture(src, out, None, show);
     };
-    if cmd.out.output.as_deref().is_some_and(|p| p.as_os_str() == "-") {
+    if out.output.as_deref().is_some_and(|p| p.as_os_str() == "-") {
         crate::note!("defmt lines are merged into saved streams only, not with `-o -`");
     }
+    let live = std::cell::Cell::new(defmt.live.take());
     let merge = |path: &Path| defmt.merge_into(path);
-    let code = capture(src, &cmd.out, Some(&merge), show);
+    let end = || {
+        // Every line printed before the view (the capture dropped the writer: its end).
+        if let Some(t) = live.take() {
+            let _ = t.join();
+        }
+    };
+    let code = capture(src, out, Some((&merge, &end)), show);
     let _ = std::fs::remove_file(&defmt.raw);
     code
 }
@@ -96,6 +118,45 @@ pub fn run_attach(
 struct DefmtCapture {
     elf: PathBuf,
     raw: PathBuf,
+    /// The thread printing its lines as they arrive (`tickspan run`).
+    live: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Copies defmt's bytes to the capture file and to the live decoder; a decoder that gave up
+/// (undecodable frames) no longer gets them, the file still does.
+struct Tee(std::fs::File, Option<mpsc::SyncSender<Vec<u8>>>);
+
+impl io::Write for Tee {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write_all(buf)?;
+        if self
+            .1
+            .as_ref()
+            .is_some_and(|p| p.send(buf.to_vec()).is_err())
+        {
+            self.1 = None;
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// The live decoder's end of [`Tee`]: chunks as they were polled, the end when the capture
+/// closes the channel.
+struct Chunks(mpsc::Receiver<Vec<u8>>, io::Cursor<Vec<u8>>);
+
+impl Read for Chunks {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.1.position() == self.1.get_ref().len() as u64 {
+            match self.0.recv() {
+                Ok(chunk) => self.1 = io::Cursor::new(chunk),
+                Err(_) => return Ok(0),
+            }
+        }
+        self.1.read(buf)
+    }
 }
 
 impl DefmtCapture {
@@ -148,15 +209,16 @@ fn fail(e: anyhow::Error) -> Fail {
     }
 }
 
-/// Rewrites a saved stream before it is shown.
-type PostProcess<'a> = dyn Fn(&Path) -> Result<(), Fail> + 'a;
+/// Rewrites a saved stream before it is shown (defmt lines merged in), after the second runs
+/// once the source is closed.
+type PostProcess<'a> = (&'a dyn Fn(&Path) -> Result<(), Fail>, &'a dyn Fn());
 
 /// Copies the stream to the output file (or a temporary one) until it ends or Ctrl-C, then
-/// rewrites it with `post` (defmt lines merged in) and shows the view on it.
+/// closes the source, rewrites the file with `post` and shows the view on it.
 fn capture(
     mut src: Box<dyn Source>,
     out: &OutputArgs,
-    post: Option<&PostProcess>,
+    post: Option<PostProcess>,
     show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
 ) -> Result<u8, Fail> {
     crate::run::install_ctrlc();
@@ -189,17 +251,23 @@ fn capture(
         };
         match written {
             // `-o - | head`: the reader went away, which ends the capture (not a failure).
-            Err(e) if to_stdout && e.kind() == io::ErrorKind::BrokenPipe => return Ok(crate::run::exit::OK),
+            Err(e) if to_stdout && e.kind() == io::ErrorKind::BrokenPipe => {
+                return Ok(crate::run::exit::OK)
+            }
             r => r.map_err(|e| Fail::io("writing the stream", e))?,
         }
     }
     sink.flush()
         .map_err(|e| Fail::io("writing the stream", e))?;
     drop(sink);
+    drop(src);
+    if let Some((_, closed)) = post {
+        closed();
+    }
     if to_stdout {
         return Ok(crate::run::exit::OK);
     }
-    if let Some(post) = post {
+    if let Some((post, _)) = post {
         post(&path)?;
     }
     crate::run::STOP.store(false, std::sync::atomic::Ordering::Relaxed);
@@ -242,6 +310,14 @@ pub struct AttachArgs {
     /// The firmware ELF: locates the RTT block (`_TICKSPAN_RTT`) and names callsites.
     #[arg(long, value_name = "FILE")]
     pub elf: Option<PathBuf>,
+    /// When the capture ends, how it polls, whether defmt's channel is read.
+    #[command(flatten)]
+    pub polling: Polling,
+}
+
+/// When a capture of a running target ends and how it reads it (`attach`, `run`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Polling {
     /// End when the target reaches this function (a breakpoint at the ELF symbol).
     #[arg(long, value_name = "SYMBOL", requires = "elf")]
     pub until: Option<String>,
@@ -438,15 +514,37 @@ fn dictionary(elf: &Elf) -> Vec<u8> {
 }
 
 /// The target's RTT channel as a live source (defmt's channel is not read: see
-/// [`AttachArgs::no_defmt`]), for `relay` and `serve`.
+/// [`Polling::no_defmt`]), for `relay` and `serve`.
 pub fn attach_source(args: &AttachArgs) -> Result<Box<dyn Source>, Fail> {
-    let args = AttachArgs { no_defmt: true, ..args.clone() };
-    attach_with_defmt(&args).map(|(src, _)| src).map_err(fail)
+    let mut args = args.clone();
+    args.polling.no_defmt = true;
+    let (mem, name) = open_memory(&args).map_err(fail)?;
+    attach_with_defmt(&args, mem, name, false)
+        .map(|(src, _)| src)
+        .map_err(fail)
 }
 
-/// `tickspan attach`: the RTT channel as a live source, and defmt's channel captured beside it
-/// when the ELF has one (see [`AttachArgs::no_defmt`]).
-fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<DefmtCapture>)> {
+/// The target `--gdb` or `--chip` names, and how its stream is described.
+fn open_memory(args: &AttachArgs) -> Result<(Box<dyn Memory>, String)> {
+    match (&args.gdb, &args.chip) {
+        (Some(addr), _) => Ok((
+            Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?),
+            format!("RTT via GDB {addr}"),
+        )),
+        (None, Some(chip)) => open_probe(chip, args.probe.as_deref()),
+        (None, None) => bail!("give --gdb HOST:PORT or --chip CHIP"),
+    }
+}
+
+/// `tickspan attach`: the RTT channel of `mem` as a live source, and defmt's channel captured
+/// beside it when the ELF has one (see [`Polling::no_defmt`]), its lines also printed as
+/// they arrive with `live_defmt`.
+fn attach_with_defmt(
+    args: &AttachArgs,
+    mut mem: Box<dyn Memory>,
+    name: String,
+    live_defmt: bool,
+) -> Result<(Box<dyn Source>, Option<DefmtCapture>)> {
     let elf = args.elf.as_deref().map(open_elf).transpose()?;
     let symbol = |name: &str| -> Result<u64> {
         let elf = elf
@@ -455,14 +553,6 @@ fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<Defmt
         elf.symbol(name)
             .map(|s| s.0)
             .ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
-    };
-    let (mut mem, name): (Box<dyn Memory>, String) = match (&args.gdb, &args.chip) {
-        (Some(addr), _) => (
-            Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?),
-            format!("RTT via GDB {addr}"),
-        ),
-        (None, Some(chip)) => open_probe(chip, args.probe.as_deref())?,
-        (None, None) => bail!("give --gdb HOST:PORT or --chip CHIP"),
     };
     let cb = match elf.as_ref().and_then(|e| e.symbol(TICKSPAN_SYMBOL)) {
         Some((addr, _)) => addr,
@@ -476,14 +566,14 @@ fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<Defmt
             rtt::scan(mem.as_mut(), &ram, TICKSPAN_ID)?
         }
     };
-    if let Some(until) = &args.until {
+    if let Some(until) = &args.polling.until {
         // Thumb function symbols have bit 0 set; the instruction is at the even address.
         mem.set_breakpoint(symbol(until)? & !1)?;
     }
-    let poll = Duration::from_millis(args.poll_ms.max(1));
-    let duration = args.duration.map(Duration::from_secs_f64);
+    let poll = Duration::from_millis(args.polling.poll_ms.max(1));
+    let duration = args.polling.duration.map(Duration::from_secs_f64);
     let defmt_cb = match (&elf, &args.elf) {
-        (Some(e), Some(path)) if !args.no_defmt => e
+        (Some(e), Some(path)) if !args.polling.no_defmt => e
             .symbol(super::defmt_log::SEGGER_SYMBOL)
             .map(|s| s.0)
             .filter(|_| std::fs::read(path).is_ok_and(|b| super::defmt_log::has_table(&b))),
@@ -502,14 +592,27 @@ fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<Defmt
         let raw = std::env::temp_dir().join(format!("tickspan-defmt-{}.bin", std::process::id()));
         let file =
             std::fs::File::create(&raw).with_context(|| format!("creating {}", raw.display()))?;
+        let (pipe, live) = if live_defmt {
+            // Bounded: a decoder that falls behind slows the polls, it never grows memory.
+            let (tx, rx) = mpsc::sync_channel(64);
+            let elf = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let input = Chunks(rx, io::Cursor::new(Vec::new()));
+            (
+                Some(tx),
+                Some(std::thread::spawn(move || live_lines(&elf, input))),
+            )
+        } else {
+            (None, None)
+        };
         stream = stream.with_side_channel(super::attach::SideChannel::new(
             dcb,
             super::defmt_log::SEGGER_ID,
-            Box::new(file),
+            Box::new(Tee(file, pipe)),
         ));
         defmt = Some(DefmtCapture {
             elf: path.clone(),
             raw,
+            live,
         });
     }
     let dictionary = elf.as_ref().map(dictionary);
@@ -524,6 +627,19 @@ fn attach_with_defmt(args: &AttachArgs) -> Result<(Box<dyn Source>, Option<Defmt
         name,
     });
     Ok((src, defmt))
+}
+
+/// Prints defmt's lines to standard error as they come through `input` (until it closes), as
+/// `probe-rs run` does: `[<ticks>] <LEVEL> <message>`.
+fn live_lines(elf: &[u8], input: impl Read) {
+    let mut warn = |m: String| crate::warning!("live defmt lines: {m}");
+    let mut print = |raw: Option<u64>, text: String| match raw {
+        Some(t) => eprintln!("{t:>12} {text}"),
+        None => eprintln!("{text}"),
+    };
+    if let Err(e) = super::defmt_log::decode_with(elf, input, &mut warn, &mut print) {
+        crate::warning!("live defmt lines: {e:#}");
+    }
 }
 
 /// `tickspan postmortem`: the rings of a halted target or a RAM dump as a finished stream.

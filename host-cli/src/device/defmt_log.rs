@@ -55,16 +55,45 @@ pub fn has_table(elf: &[u8]) -> bool {
 
 /// Decodes the bytes of defmt's RTT channel (read in chunks) with the ELF's table. Frames without a plain
 /// integer timestamp, and malformed frames, are skipped and reported through `warn`.
-pub fn decode(elf: &[u8], mut input: impl Read, warn: &mut dyn FnMut(String)) -> Result<Vec<Line>> {
-    let table = defmt_decoder::Table::parse(elf)
-        .context("reading the defmt table of the ELF")?
-        .ok_or_else(|| anyhow::anyhow!("the ELF has no defmt table (.defmt section)"))?;
-    if !table.has_timestamp() {
+pub fn decode(elf: &[u8], input: impl Read, warn: &mut dyn FnMut(String)) -> Result<Vec<Line>> {
+    if !table(elf)?.has_timestamp() {
         bail!("the firmware gives defmt no timestamp: add `defmt::timestamp!(\"{{=u32}}\", tickspan::clock::now32())`");
     }
-    let mut dec = table.new_stream_decoder();
     let mut lines = Vec::new();
-    let (mut malformed, mut untimed, mut dropped) = (0u64, 0u64, 0u64);
+    let (mut untimed, mut dropped) = (0u64, 0u64);
+    decode_with(elf, input, warn, &mut |raw, text| match raw {
+        Some(raw) if lines.len() < MAX_LINES => lines.push(Line { raw, text }),
+        Some(_) => dropped += 1,
+        None => untimed += 1,
+    })?;
+    if untimed > 0 {
+        warn(format!(
+            "{untimed} defmt lines without a plain tick timestamp (`{{=u32}}`/`{{=u64}}`) left out of the tree"
+        ));
+    }
+    if dropped > 0 {
+        warn(format!("{dropped} defmt lines beyond {MAX_LINES} left out"));
+    }
+    Ok(lines)
+}
+
+fn table(elf: &[u8]) -> Result<defmt_decoder::Table> {
+    defmt_decoder::Table::parse(elf)
+        .context("reading the defmt table of the ELF")?
+        .ok_or_else(|| anyhow::anyhow!("the ELF has no defmt table (.defmt section)"))
+}
+
+/// Decodes defmt's bytes as [`decode`] does, each line handed to `line` as it is decoded with
+/// its plain tick timestamp, if it has one (`tickspan run` prints them live).
+pub fn decode_with(
+    elf: &[u8],
+    mut input: impl Read,
+    warn: &mut dyn FnMut(String),
+    line: &mut dyn FnMut(Option<u64>, String),
+) -> Result<()> {
+    let table = table(elf)?;
+    let mut dec = table.new_stream_decoder();
+    let mut malformed = 0u64;
     let mut chunk = vec![0u8; 64 * 1024];
     // defmt-decoder formats with `unwrap`s on what it has parsed: a frame it accepted but
     // cannot format must not take the CLI down. Silence the hook while decoding.
@@ -97,11 +126,7 @@ pub fn decode(elf: &[u8], mut input: impl Read, warn: &mut dyn FnMut(String)) ->
                 Err(e) => Err(e),
             }));
             match step {
-                Ok(Ok((ts, text))) => match ts.and_then(|t| t.trim().parse::<u64>().ok()) {
-                    Some(raw) if lines.len() < MAX_LINES => lines.push(Line { raw, text }),
-                    Some(_) => dropped += 1,
-                    None => untimed += 1,
-                },
+                Ok(Ok((ts, text))) => line(ts.and_then(|t| t.trim().parse::<u64>().ok()), text),
                 // The rest of the frame is in the next chunk.
                 Ok(Err(defmt_decoder::DecodeError::UnexpectedEof)) => break,
                 Ok(Err(defmt_decoder::DecodeError::Malformed)) => {
@@ -128,15 +153,7 @@ pub fn decode(elf: &[u8], mut input: impl Read, warn: &mut dyn FnMut(String)) ->
     if malformed > 0 {
         warn(format!("{malformed} malformed defmt frames skipped"));
     }
-    if untimed > 0 {
-        warn(format!(
-            "{untimed} defmt lines without a plain tick timestamp (`{{=u32}}`/`{{=u64}}`) left out of the tree"
-        ));
-    }
-    if dropped > 0 {
-        warn(format!("{dropped} defmt lines beyond {MAX_LINES} left out"));
-    }
-    Ok(lines)
+    Ok(())
 }
 
 /// A log line placed on the stream's timeline.
@@ -444,7 +461,8 @@ mod merge_tests {
                 clock_hz: 1_000_000,
                 clock_wrap: 1000,
                 node: 0,
-                target: "t", name: ""
+                target: "t",
+                name: "",
             })
         });
         for (id, name, kind) in [

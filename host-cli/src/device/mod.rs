@@ -17,6 +17,7 @@ pub(crate) mod postmortem;
 pub(crate) mod probe;
 pub(crate) mod rings;
 pub(crate) mod rtt;
+pub mod runner;
 
 use anyhow::{bail, Result};
 

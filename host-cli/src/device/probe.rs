@@ -108,6 +108,18 @@ impl Memory for ProbeMemory {
     }
 }
 
+/// Writes `elf` into the chip's flash (its loadable sections, as `probe-rs download` does;
+/// `flash` false skips that) and resets the core, which then runs it.
+pub fn flash_and_reset(mem: &mut ProbeMemory, elf: &std::path::Path, flash: bool) -> Result<()> {
+    if flash {
+        let loader = probe_rs::flashing::ElfLoader(probe_rs::flashing::ElfOptions::default());
+        probe_rs::flashing::download_file(&mut mem.session, elf, loader)
+            .with_context(|| format!("flashing {}", elf.display()))?;
+    }
+    mem.session.core(0)?.reset().context("resetting the core")?;
+    Ok(())
+}
+
 /// Halts the core for a post-mortem read (a crashed target may still be spinning in a
 /// fault handler, rewriting nothing, but a consistent snapshot needs it stopped).
 pub fn halt(mem: &mut ProbeMemory) -> Result<()> {
