@@ -225,6 +225,29 @@ mod tests {
         image[buf_at..buf_at + data.len()].copy_from_slice(data);
     }
 
+    /// `tickspan run --chip`'s first step through probe-rs (FakeProbe: no flash, memory
+    /// writes accepted and discarded): an ELF that loads into RAM goes through probe-rs's
+    /// loader and the core is reset; a file that is not an ELF is refused with the reason.
+    #[test]
+    fn flashes_an_elf_and_resets_and_refuses_what_is_not_one() {
+        let dir = std::env::temp_dir().join(format!("tickspan-fakeflash-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let elf = dir.join("fw.elf");
+        std::fs::write(&elf, ram_elf(&[0x5a; 64])).unwrap();
+        let probe = FakeProbe::with_mocked_core_and_binary(&elf).into_probe();
+        let mut mem = ProbeMemory::attach(probe, "nrf51822_xxAC").unwrap();
+        flash_and_reset(&mut mem, &elf, true).unwrap();
+        flash_and_reset(&mut mem, &elf, false).unwrap();
+        let text = dir.join("notes.txt");
+        std::fs::write(&text, b"not an ELF").unwrap();
+        let err = format!("{:#}", flash_and_reset(&mut mem, &text, true).unwrap_err());
+        assert!(
+            err.starts_with(&format!("flashing {}", text.display())),
+            "{err}"
+        );
+        assert!(err.contains("ELF"), "{err}");
+    }
+
     #[test]
     fn reads_tickspan_rtt_through_probe_rs_beside_a_segger_block() {
         // A real stream: the drain over a ring with a span and a value.
