@@ -147,26 +147,93 @@ mod imp {
     }
 }
 
-#[cfg(all(not(target_pointer_width = "32"), not(miri), any(target_os = "linux", target_os = "android")))]
+// 64-bit hosts: the callsites are one array in a link section of their own (ids are offsets
+// into it, which fit 32 bits), bounded by symbols the linker provides: `__start_`/`__stop_` on
+// ELF, `section$start$`/`section$end$` on Mach-O, and on PE/COFF markers in the grouped
+// sections `$a` and `$c` around the entries' `$b` (the linker sorts groups by suffix). The
+// macros name the section with the same three `cfg_attr`s as `SECTION_ANCHOR` below.
+#[cfg(all(not(target_pointer_width = "32"), not(miri)))]
 mod imp {
     use super::Callsite;
     use core::mem::size_of;
 
-    // The statics are only used for their addresses, never read through this declaration.
-    #[allow(improper_ctypes)]
-    extern "C" {
-        // Defined by the linker for every section whose name is a C identifier.
-        static __start_tickspan_cs: Callsite;
-        static __stop_tickspan_cs: Callsite;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    mod bounds {
+        use super::Callsite;
+
+        // The statics are only used for their addresses, never read through this declaration.
+        #[allow(improper_ctypes)]
+        extern "C" {
+            // Defined by the linker for every section whose name is a C identifier.
+            static __start_tickspan_cs: Callsite;
+            static __stop_tickspan_cs: Callsite;
+        }
+
+        pub(super) fn get() -> (usize, usize) {
+            // Only the addresses of the linker-defined symbols are taken; nothing is read.
+            (
+                core::ptr::addr_of!(__start_tickspan_cs) as usize,
+                core::ptr::addr_of!(__stop_tickspan_cs) as usize,
+            )
+        }
     }
 
-    /// Keeps the `tickspan_cs` section, and so the `__start_`/`__stop_` symbols above, in every
-    /// binary that links this crate: a program that calls [`resolve`] (every std drain does) but
-    /// declares no callsite of its own would otherwise fail to link. It is a `Callsite` like
-    /// every other entry, so the section stays an array of `Callsite`s and `resolve`'s stride
-    /// and bounds checks hold; its id resolves to itself, named as what it is.
+    #[cfg(target_vendor = "apple")]
+    mod bounds {
+        use super::Callsite;
+
+        #[allow(improper_ctypes)]
+        extern "C" {
+            // ld64 defines these for section `__DATA,__tickspan_cs` (the \x01 keeps the name
+            // unmangled: no leading underscore added).
+            #[link_name = "\x01section$start$__DATA$__tickspan_cs"]
+            static START: Callsite;
+            #[link_name = "\x01section$end$__DATA$__tickspan_cs"]
+            static STOP: Callsite;
+        }
+
+        pub(super) fn get() -> (usize, usize) {
+            // Only the addresses of the linker-defined symbols are taken; nothing is read.
+            (core::ptr::addr_of!(START) as usize, core::ptr::addr_of!(STOP) as usize)
+        }
+    }
+
+    #[cfg(windows)]
+    mod bounds {
+        use super::Callsite;
+
+        // Empty arrays aligned as the entries, so no padding separates them from the first.
+        #[used]
+        #[link_section = ".tkcs$a"]
+        static START: [Callsite; 0] = [];
+        #[used]
+        #[link_section = ".tkcs$c"]
+        static STOP: [Callsite; 0] = [];
+
+        pub(super) fn get() -> (usize, usize) {
+            (START.as_ptr() as usize, STOP.as_ptr() as usize)
+        }
+    }
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_vendor = "apple",
+        windows
+    )))]
+    compile_error!(
+        "tickspan on 64-bit hosts needs link sections: supported on Linux, Android, macOS/iOS and Windows"
+    );
+
+    /// Keeps the section, and so its bounds above, in every binary that links this crate: a
+    /// program that calls [`resolve`] (every std drain does) but declares no callsite of its own
+    /// would otherwise fail to link. It is a `Callsite` like every other entry, so the section
+    /// stays an array of `Callsite`s and `resolve`'s stride and bounds checks hold; its id
+    /// resolves to itself, named as what it is.
     #[used]
-    #[link_section = "tickspan_cs"]
+    #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
+    #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__tickspan_cs")]
+    #[cfg_attr(windows, link_section = ".tkcs$b")]
     pub(super) static SECTION_ANCHOR: Callsite = Callsite::new(
         "(tickspan section anchor)",
         file!(),
@@ -175,23 +242,15 @@ mod imp {
         super::CallsiteKind::Event,
     );
 
-    fn bounds() -> (usize, usize) {
-        // Only the addresses of the linker-defined symbols are taken; nothing is read.
-        (
-            core::ptr::addr_of!(__start_tickspan_cs) as usize,
-            core::ptr::addr_of!(__stop_tickspan_cs) as usize,
-        )
-    }
-
     #[inline(always)]
     pub(super) fn id(cs: &'static Callsite) -> u32 {
         // +16 keeps the first callsite's id non-zero.
-        let start = bounds().0;
+        let start = bounds::get().0;
         ((cs as *const Callsite as usize).wrapping_sub(start) as u32).wrapping_add(16)
     }
 
     pub(super) fn resolve(id: u32) -> Option<&'static Callsite> {
-        let (start, stop) = bounds();
+        let (start, stop) = bounds::get();
         let off = (id as usize).checked_sub(16)?;
         if off % size_of::<Callsite>() != 0 || off + size_of::<Callsite>() > stop - start {
             return None;
@@ -203,11 +262,6 @@ mod imp {
     }
 }
 
-#[cfg(all(not(target_pointer_width = "32"), not(miri), not(any(target_os = "linux", target_os = "android"))))]
-mod imp {
-    compile_error!("tickspan on 64-bit targets needs ELF link sections (Linux); other hosts are not supported yet");
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -215,9 +269,13 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore)] // resolving needs the section bounds
     fn ids_resolve_back_to_their_callsite() {
-        #[cfg_attr(target_os = "linux", link_section = "tickspan_cs")]
+        #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
+        #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__tickspan_cs")]
+        #[cfg_attr(windows, link_section = ".tkcs$b")]
         static A: Callsite = Callsite::new("a", file!(), line!(), Level::Info, CallsiteKind::Span);
-        #[cfg_attr(target_os = "linux", link_section = "tickspan_cs")]
+        #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
+        #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__tickspan_cs")]
+        #[cfg_attr(windows, link_section = ".tkcs$b")]
         static B: Callsite = Callsite::new("b", file!(), line!(), Level::Warn, CallsiteKind::Event);
         for cs in [&A, &B] {
             let id = cs.id();

@@ -72,7 +72,11 @@ pub use tickspan_macros::instrument;
 #[macro_export]
 macro_rules! __callsite {
     ($name:expr, $kind:ident, $level:ident) => {{
+        // The callsite section of 64-bit hosts (callsite.rs); bare-metal targets name callsites
+        // by address and get no attribute.
         #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
+        #[cfg_attr(target_vendor = "apple", link_section = "__DATA,__tickspan_cs")]
+        #[cfg_attr(windows, link_section = ".tkcs$b")]
         static CS: $crate::Callsite = $crate::Callsite::new(
             $name,
             ::core::file!(),

@@ -70,6 +70,9 @@ enum Cmd {
 }
 
 /// One command of the test run.
+/// std hosts besides Linux that `tickspan` and the std demo must build for.
+const OTHER_HOSTS: [&str; 3] = ["x86_64-apple-darwin", "aarch64-apple-darwin", "x86_64-pc-windows-gnu"];
+
 struct Step {
     name: String,
     cmd: Command,
@@ -162,6 +165,15 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
             s.missing = missing_target(&installed, target);
             steps.push(s);
         }
+    }
+
+    // Other std hosts: the callsite section per object format (Mach-O, PE/COFF) and the std
+    // paths compile there (tests/tests/windows_host.rs also runs the Windows build under Wine).
+    for target in OTHER_HOSTS {
+        let args = ["check", "-p", "tickspan", "-p", "tickspan-std-demo", "--target", target];
+        let mut s = step(format!("std host {target} (check)"), cargo(root, &args));
+        s.missing = missing_target(&installed, target);
+        steps.push(s);
     }
 
     steps.push(step("clippy (host, all targets)", cargo(root, &["clippy", "--all-targets", "--", "-D", "warnings"])));
