@@ -18,6 +18,9 @@ use std::sync::atomic::Ordering;
 pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
     match cmd {
         Cmd::Tree(a) if several_nodes(&a.input) => joined_tree(&a),
+        Cmd::Stats(a) if a.contexts && several_nodes(&a.input) => {
+            Err(Fail { code: exit::USAGE, msg: "--contexts shows one node: give one input".into() })
+        }
         Cmd::Stats(a) if several_nodes(&a.input) => joined_stats(&a),
         Cmd::Merge(a) => merge(&a),
         Cmd::Tree(a) => {
@@ -32,6 +35,20 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             let (tl, sum) = timeline(&a.input, &mut tree, |t, meta| t.flush_output(meta))?;
             let r = tree.finish(&tl.meta);
             output_result(r, "standard output")?;
+            Ok(report(&a.input, &tl, sum))
+        }
+        Cmd::Stats(a) if a.contexts => {
+            let mut util = view::util::Util::default();
+            let (tl, sum) = timeline(&a.input, &mut util, |_, _| false)?;
+            if let Some(path) = &a.svg {
+                let what = path.display().to_string();
+                let file = File::create(path).map_err(|e| Fail::io(format!("creating {what}"), e))?;
+                let mut w = BufWriter::new(file);
+                output_result(util.write_svg(&tl.meta, &mut w).and_then(|_| w.flush()), &what)?;
+            }
+            let mut out = stdout();
+            let r = if a.json { util.write_json(&tl.meta, &mut out) } else { util.write_table(&tl.meta, &mut out) };
+            output_result(r.and_then(|_| out.flush()), "standard output")?;
             Ok(report(&a.input, &tl, sum))
         }
         Cmd::Stats(a) => {

@@ -318,6 +318,14 @@ pub struct StatsArgs {
     /// One JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Utilization instead: each thread's, interrupt handler's and task's share of the time,
+    /// overall and per window, and what interrupts leave to the rest in the worst window of
+    /// each width.
+    #[arg(long)]
+    pub contexts: bool,
+    /// With --contexts, also plot each context's share per window to FILE (SVG).
+    #[arg(long, value_name = "FILE", requires = "contexts")]
+    pub svg: Option<PathBuf>,
 }
 
 /// `dump` options.

@@ -1,4 +1,5 @@
-//! Text views of a trace: call trees, statistics, raw records.
+//! Text views of a trace: call trees, statistics, utilization per context, raw records.
 pub mod dump;
 pub mod stats;
 pub mod tree;
+pub mod util;
