@@ -90,6 +90,8 @@ struct Row {
     kind: RowKind,
     /// Context id, or task id for a task.
     id: u32,
+    /// A task's name: its polls' span name.
+    name: Option<NameId>,
     busy: u64,
     series: Series,
 }
@@ -106,11 +108,11 @@ pub struct Util {
 }
 
 impl Util {
-    fn row(&mut self, kind: RowKind, id: u32, t0: u64) -> &mut Row {
-        let i = match self.rows.iter().position(|r| r.kind == kind && r.id == id) {
+    fn row(&mut self, kind: RowKind, id: u32, name: Option<NameId>, t0: u64) -> &mut Row {
+        let i = match self.rows.iter().position(|r| r.kind == kind && r.id == id && r.name == name) {
             Some(i) => i,
             None => {
-                self.rows.push(Row { kind, id, busy: 0, series: Series::new(t0, CTX_BINS) });
+                self.rows.push(Row { kind, id, name, busy: 0, series: Series::new(t0, CTX_BINS) });
                 self.rows.len() - 1
             }
         };
@@ -126,14 +128,14 @@ impl Visitor for Util {
         let t0 = *self.t0.get_or_insert(meta.start.unwrap_or(s.start).min(s.start));
         self.unfinished += u64::from(s.unfinished);
         let isr = s.kind == SpanKind::Isr;
-        let row = self.row(if isr { RowKind::Isr } else { RowKind::Thread }, s.ctx, t0);
+        let row = self.row(if isr { RowKind::Isr } else { RowKind::Thread }, s.ctx, None, t0);
         row.busy += s.self_ticks;
         row.series.add(s.start, s.end, s.self_ticks);
         if isr {
             self.load.get_or_insert_with(|| Series::new(t0, LOAD_BINS)).add(s.start, s.end, s.self_ticks);
         } else if s.id != 0 && s.kind == SpanKind::Scoped {
             // A poll of a task: its time is also the task's.
-            let row = self.row(RowKind::Task, s.id, t0);
+            let row = self.row(RowKind::Task, s.id, Some(s.name), t0);
             row.busy += s.self_ticks;
             row.series.add(s.start, s.end, s.self_ticks);
         }
@@ -200,7 +202,11 @@ impl Util {
                     windows[((mid / window) as usize).min(COLUMNS - 1)] += b;
                 }
                 let name = match r.kind {
-                    RowKind::Task => meta.task_name(r.id).map_or_else(|| format!("task {:#x}", r.id), str::to_string),
+                    RowKind::Task => match (meta.task_name(r.id), r.name) {
+                        (Some(pool), _) => pool.to_string(),
+                        (None, Some(n)) => format!("{} #{}", meta.names.name(n), r.id),
+                        (None, None) => format!("task {:#x}", r.id),
+                    },
                     _ => meta.ctx_name(r.id),
                 };
                 RowOut {
