@@ -41,6 +41,7 @@
 //! callsite definitions take out-of-line paths. About 85 instructions per record on a
 //! Cortex-M3 (`examples/firmware/icount.sh`).
 
+pub mod raw;
 mod time;
 
 use crate::clock::{Active, Clock};
@@ -49,6 +50,7 @@ use crate::record::Record;
 use crate::ring::{Peek, Ring};
 use crate::wire::encode::{Dating, FrameEncoder};
 use crate::wire::StreamHeader;
+pub use raw::RawDrain;
 use time::{Marks, Timebase};
 
 /// Batches taken from one ring before the drain moves on to the next (fairness).

@@ -306,6 +306,17 @@ pub(crate) struct Peek {
     lost: u32,
 }
 
+impl Peek {
+    /// Drop-newest: records refused so far (wrapping), as read before `end`; 0 in overwrite
+    /// mode. The raw drain sends it as is and the host takes differences.
+    // Drain only (not built under loom).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn refused(&self) -> u32 {
+        self.lost
+    }
+}
+
 /// Loads words `W / 4` and `W / 4 + 1` of slot `i` as two relaxed atomic word loads.
 #[cfg(not(tickspan_thumb2))]
 #[inline(always)]

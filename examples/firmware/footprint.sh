@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Flash and RAM of tickspan's part of a minimal firmware (default thumbv7m, opt-level "s", LTO).
-# Builds three firmwares that differ only in tickspan (src/bin/footprint*.rs) and diffs their
+# Builds four firmwares that differ only in tickspan (src/bin/footprint*.rs: none, recording,
+# recording + the encoding drain, recording + the raw drain) and diffs their
 # section sizes: flash = .vector_table + .text + .rodata + .data, RAM = .data + .bss + .uninit.
 # Usage: [FEATURES=small-drain] examples/firmware/footprint.sh [opt-level [target]]
 # (needs llvm-size; llvm-nm for the symbols)
@@ -8,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 opt="${1:-s}"
 target="${2:-thumbv7m-none-eabi}"
-bins=(footprint_base footprint_record footprint)
+bins=(footprint_base footprint_record footprint footprint_raw)
 CARGO_PROFILE_RELEASE_OPT_LEVEL="$opt" cargo build --quiet --release --target "$target" \
     --features "${FEATURES:-}" $(printf -- '--bin %s ' "${bins[@]}")
 out="${CARGO_TARGET_DIR:-target}/$target/release"
@@ -22,7 +23,7 @@ size() {
 read -r f0 r0 < <(size footprint_base)
 echo "$target, opt-level \"$opt\", features \"${FEATURES:-}\"; bytes   flash      RAM"
 printf '%-44s %7d  %7d\n' "footprint_base (no tickspan)" "$f0" "$r0"
-for b in footprint_record footprint; do
+for b in footprint_record footprint footprint_raw; do
     read -r f r < <(size "$b")
     printf '%-44s %7d  %7d   tickspan: +%d flash, +%d RAM\n' "$b" "$f" "$r" $((f - f0)) $((r - r0))
 done

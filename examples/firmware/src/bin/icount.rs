@@ -5,8 +5,8 @@
 //! same on every run. Each case runs `N` times in a loop; an empty loop of the same shape is
 //! subtracted. "inline" is the macro at the call site (timestamp read included); "out of line"
 //! calls an `#[inline(never)]` wrapper (call, return and frame included). Last, the drain's
-//! cost per record, encoding alone and with the bytes written to UART0. Between them, the
-//! trace context: a span linked to a remote or local parent, and the 25-byte binary form.
+//! cost per record, encoding alone and with the bytes written to UART0, then the raw drain's
+//! (`RawDrain`) the same two ways. Between them, the trace context: a span linked to a remote or local parent, and the 25-byte binary form.
 //!
 //! Run: `./icount.sh` (or `cargo run --release --bin icount`).
 #![no_std]
@@ -17,7 +17,7 @@ use core::sync::atomic::{compiler_fence, Ordering};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::hprintln;
 use tickspan::context::RINGS;
-use tickspan::drain::Drain;
+use tickspan::drain::{Drain, RawDrain};
 use tickspan::trace_context::{self as tc, TraceContext, TraceFlags};
 use tickspan::{Record, SpanGuard};
 use tickspan_firmware as board;
@@ -236,6 +236,17 @@ fn main() -> ! {
     let t0 = board::ticks();
     let _ = drain.write_to(&mut board::Uart0);
     let drain_uart = board::ticks().wrapping_sub(t0) & 0x00FF_FFFF;
+    // The raw drain (slots as they are, `RawDrain`), the same way.
+    let mut raw = RawDrain::global();
+    fill_for_drain();
+    let mut raw_sink = Discard(0);
+    let t0 = board::ticks();
+    let _ = raw.write_to(&mut raw_sink);
+    let raw_encode = board::ticks().wrapping_sub(t0) & 0x00FF_FFFF;
+    fill_for_drain();
+    let t0 = board::ticks();
+    let _ = raw.write_to(&mut board::Uart0);
+    let raw_uart = board::ticks().wrapping_sub(t0) & 0x00FF_FFFF;
 
     let d = |t| per_op_x100(t, empty, N);
     let dl = |t| per_op_x100(t, empty_linked, N_LINKED);
@@ -282,9 +293,14 @@ fn main() -> ! {
     show_drain("  encode (COBS, CRC-32C frames)", per_record(drain_encode));
     show_drain("  encode + write to UART0", per_record(drain_uart));
     show_drain("  bytes on the wire", sink.0 as u64 * 100 / DRAINED as u64);
+    hprintln!("raw drain, per record ({} records, the same mix)", DRAINED);
+    show_drain("  raw frames (Fletcher sum)", per_record(raw_encode));
+    show_drain("  raw frames + write to UART0", per_record(raw_uart));
+    show_drain("  bytes on the wire", raw_sink.0 as u64 * 100 / DRAINED as u64);
     hprintln!(
-        "Drain state (on the caller's stack): {} bytes",
-        core::mem::size_of::<Drain<'static>>()
+        "Drain state (on the caller's stack): {} bytes; RawDrain: {} bytes",
+        core::mem::size_of::<Drain<'static>>(),
+        core::mem::size_of::<RawDrain<'static>>()
     );
     board::exit(true)
 }
