@@ -265,7 +265,13 @@ fn output_result<T: Default>(r: io::Result<T>, what: &str) -> Result<T, Fail> {
     }
 }
 
+/// Opens the input; raw frames (`tickspan::drain::RawDrain`) are recognised and decoded into
+/// the wire format on the way ([`device::raw::Detect`]).
 pub(crate) fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
+    Ok(Box::new(device::raw::Detect::new(open_bytes(input)?)))
+}
+
+fn open_bytes(input: &Input) -> Result<Box<dyn Source>, Fail> {
     use source::{file::FileSource, serial::SerialSource, stdin::StdinSource, tcp::TcpSource};
     if let Some(port) = &input.serial {
         return Ok(Box::new(SerialSource::open(port, input.baud).map_err(|e| Fail::io(format!("opening {port}"), e))?));

@@ -101,6 +101,7 @@ pub(crate) fn decode<S: Sink>(
                 bytes += n as u64;
                 bar.inc(n as u64);
                 dec.feed_sink(&buf[..n], &mut sink).map_err(fatal)?;
+                skipped_by(src, &mut sink);
             }
             Err(e) if is_idle(&e) => idle(sink.out),
             Err(e) => {
@@ -109,6 +110,7 @@ pub(crate) fn decode<S: Sink>(
             }
         }
     }
+    skipped_by(src, &mut sink);
     let frames = dec.frames();
     // Stopped early (Ctrl-C, or the output went away as in `| head`): the frame being read
     // is unfinished because we stopped reading it, not damaged.
@@ -138,6 +140,13 @@ pub(crate) fn decode<S: Sink>(
         });
     }
     Ok(sum)
+}
+
+/// Passes the regions `src` skipped itself (raw frames) on as the decoder's own.
+fn skipped_by<S: Sink>(src: &mut dyn Source, sink: &mut Watch<'_, S>) {
+    for (offset, bytes) in src.take_skipped() {
+        sink.item(Item::Skipped { offset, bytes });
+    }
 }
 
 /// Counts and reports skipped regions on their way to the real sink.

@@ -15,6 +15,7 @@ pub(crate) mod gdb;
 pub(crate) mod postmortem;
 #[cfg(feature = "probe")]
 pub(crate) mod probe;
+pub mod raw;
 pub(crate) mod rings;
 pub(crate) mod rtt;
 pub mod runner;

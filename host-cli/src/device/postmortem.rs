@@ -180,7 +180,7 @@ pub(crate) fn level(l: u8) -> Level {
 }
 
 /// Appends framed output of the encoder's current frame.
-fn flush(enc: &mut FrameEncoder, out: &mut Vec<u8>) {
+pub(crate) fn flush(enc: &mut FrameEncoder, out: &mut Vec<u8>) {
     let mut buf = [0u8; ENCODED_CAPACITY];
     let n = enc.finish(&mut buf);
     out.extend_from_slice(&buf[..n]);

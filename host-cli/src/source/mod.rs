@@ -31,6 +31,12 @@ pub trait Source {
 
     /// What to call it in messages.
     fn describe(&self) -> String;
+
+    /// Damaged regions (offset, bytes) the source itself skipped since the last call: a
+    /// source that decodes its input (raw frames, `device::raw`) reports them here.
+    fn take_skipped(&mut self) -> Vec<(u64, u64)> {
+        Vec::new()
+    }
 }
 
 /// The idle "error" a live source returns when no data arrived within [`IDLE_POLL`].

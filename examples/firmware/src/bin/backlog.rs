@@ -12,7 +12,9 @@
 //! another ring's for long: their age when read no longer fits in one clock period.
 //! Each event's value is the firmware's time in ticks ([`now`]); events recorded where that
 //! time cannot be read exactly (the timer preempting SysTick's entry) carry none. Build with
-//! `TICKSPAN_CONTEXTS=4` (tests/tests/qemu_backlog.rs does).
+//! `TICKSPAN_CONTEXTS=4` (tests/tests/qemu_backlog.rs does); with feature `raw-drain` the raw
+//! drain sends the records instead, with smaller thread-mode bursts, each in a span
+//! (tests/tests/qemu_raw_drain.rs).
 #![no_std]
 #![no_main]
 
@@ -20,7 +22,10 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 use cortex_m::peripheral::{NVIC, SCB, SYST};
 use cortex_m_rt::{entry, exception};
 use cortex_m_semihosting::hprintln;
+#[cfg(not(feature = "raw-drain"))]
 use tickspan::drain::Drain;
+#[cfg(feature = "raw-drain")]
+use tickspan::drain::RawDrain as Drain;
 use tickspan_firmware::{self as board, timer0, Irq, Uart0};
 
 /// 500 µs at 200 MHz.
@@ -28,7 +33,10 @@ const RELOAD: u32 = 99_999;
 const PERIOD: u64 = RELOAD as u64 + 1;
 const TIMER_PERIOD: u32 = 7_919;
 const ITERATIONS: u32 = 200;
-const THREAD_BURST: u32 = 250;
+/// The raw drain sends 17 bytes a record through the UART's per-byte loop (about 180
+/// instructions a record): thread mode's bursts are smaller so that it still visits each ring
+/// within a clock period.
+const THREAD_BURST: u32 = if cfg!(feature = "raw-drain") { 100 } else { 250 };
 const SYSTICK_BURST: u32 = 40;
 const IRQ_BURST: u32 = 20;
 const GPIOA: Irq = Irq(0);
@@ -92,8 +100,13 @@ fn main() -> ! {
     let mut uart = Uart0;
     let mut drain = Drain::global();
     for _ in 0..ITERATIONS {
-        for _ in 0..THREAD_BURST {
-            record(0);
+        {
+            // The raw drain's test also checks the call tree: a span around each burst.
+            #[cfg(feature = "raw-drain")]
+            let _burst = tickspan::span!("burst");
+            for _ in 0..THREAD_BURST {
+                record(0);
+            }
         }
         let _ = drain.write_to(&mut uart);
     }
