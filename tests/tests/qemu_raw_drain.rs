@@ -90,7 +90,11 @@ fn raw_frames_decode_with_every_record_dated_and_counted() {
     }
     let out = run(&["stats", "--strict", uart.to_str().unwrap(), "--elf", elf.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("burst      200"), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("burst      200"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! The raw drain: ring slots sent as they are, for parts whose flash cannot hold the encoding
-//! [`Drain`](super::Drain) (about 0.5 KiB of code instead of 7.5 KiB; `docs/footprint.md`).
+//! [`Drain`](super::Drain) (0.6–0.7 KiB of code instead of about 7.8 KiB; `docs/footprint.md`).
 //!
 //! Each frame carries up to [`MAX_RECORDS`] consecutive records of one ring, the slot words
 //! unchanged, behind a header with what the host needs to date them and to count losses, and
 //! ends with a Fletcher-style sum of its words (no table). The host (`tickspan`, which
 //! autodetects the frames) turns the frames into an ordinary trace: names come from the ELF
 //! (`--elf`), times from the clock reading in each frame. Layout: `docs/wire-format.md`, "Raw
-//! frames". The price is the wire: 16.75 bytes per record instead of about 3.
+//! frames". The price is the wire: about 17 bytes per record instead of about 3.
 //!
 //! ```no_run
 //! # struct Uart;

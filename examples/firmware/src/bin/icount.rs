@@ -6,7 +6,8 @@
 //! subtracted. "inline" is the macro at the call site (timestamp read included); "out of line"
 //! calls an `#[inline(never)]` wrapper (call, return and frame included). Last, the drain's
 //! cost per record, encoding alone and with the bytes written to UART0, then the raw drain's
-//! (`RawDrain`) the same two ways. Between them, the trace context: a span linked to a remote or local parent, and the 25-byte binary form.
+//! (`RawDrain`) the same two ways. Between them, the trace context: a span linked to a remote
+//! or local parent, and the 25-byte binary form.
 //!
 //! Run: `./icount.sh` (or `cargo run --release --bin icount`).
 #![no_std]
