@@ -9,7 +9,7 @@
 
 mod gdb_support;
 
-use gdb_support::{build_firmware_with, dump, qemu_available, run_to_exit, summary};
+use gdb_support::{build_firmware_with, dump, qemu_available, run_to_exit, summary, time_offsets};
 use tickspan_tests::scratch;
 
 /// The firmware's clock period in ticks (SysTick reload + 1).
@@ -38,16 +38,8 @@ fn every_record_keeps_its_time_through_a_backlog() {
     // Decoded time − the firmware's time is one constant; a record's own deviation is only
     // how long an interrupt took between the firmware reading its time and the record's
     // timestamp (a SysTick burst at most), far below a period.
-    let diffs: Vec<(i64, &gdb_support::Rec)> = d
-        .records
-        .iter()
-        .filter(|r| r.name == "t")
-        .map(|r| (r.ts as i64 - r.value.expect("a timed event carries its time") as i64, r))
-        .collect();
+    let (offset, diffs) = time_offsets(&d);
     assert!(diffs.len() as u64 > fw["written"] * 9 / 10, "almost every event is timed");
-    let mut sorted: Vec<i64> = diffs.iter().map(|d| d.0).collect();
-    sorted.sort_unstable();
-    let offset = sorted[sorted.len() / 2];
     let misdated: Vec<_> = diffs.iter().filter(|(d, _)| (d - offset).abs() >= PERIOD / 10).collect();
     assert!(
         misdated.is_empty(),

@@ -9,7 +9,7 @@
 
 mod gdb_support;
 
-use gdb_support::{build_firmware_with, dump, qemu_available, run_to_exit, summary, Dumped};
+use gdb_support::{build_firmware_with, dump, qemu_available, run_to_exit, summary, time_offsets, Dumped};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use tickspan_tests::{run, scratch};
@@ -48,16 +48,8 @@ fn raw_frames_decode_with_every_record_dated_and_counted() {
     assert_eq!(d.ambiguous, 0, "each ring was visited within a clock period: every record dated exactly");
     assert_eq!(d.ctx(0).len(), fw["thread"] as usize + 2 * BURSTS, "thread mode: its events and spans");
 
-    let diffs: Vec<(i64, &gdb_support::Rec)> = d
-        .records
-        .iter()
-        .filter(|r| r.name == "t")
-        .map(|r| (r.ts as i64 - r.value.expect("a timed event carries its time") as i64, r))
-        .collect();
+    let (offset, diffs) = time_offsets(&d);
     assert!(diffs.len() as u64 > fw["written"] * 9 / 10, "almost every event is timed");
-    let mut sorted: Vec<i64> = diffs.iter().map(|d| d.0).collect();
-    sorted.sort_unstable();
-    let offset = sorted[sorted.len() / 2];
     let misdated: Vec<_> = diffs.iter().filter(|(d, _)| (d - offset).abs() >= PERIOD / 10).collect();
     assert!(misdated.is_empty(), "{} of {} events misdated: {:?}", misdated.len(), diffs.len(), misdated.first());
     assert!((1..4).all(|c| !d.ctx(c).is_empty()), "{:?}", d.contexts);

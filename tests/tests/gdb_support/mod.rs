@@ -226,6 +226,20 @@ pub fn dump(stream: &Path, elf: Option<&Path>) -> Dumped {
     Dumped::parse(&String::from_utf8_lossy(&out.stdout))
 }
 
+/// The timed events (`t`, whose value is the firmware's own time, `backlog`) with their decoded
+/// time minus that time, and the median of those differences: the clocks' constant offset.
+pub fn time_offsets(d: &Dumped) -> (i64, Vec<(i64, &Rec)>) {
+    let diffs: Vec<(i64, &Rec)> = d
+        .records
+        .iter()
+        .filter(|r| r.name == "t")
+        .map(|r| (r.ts as i64 - r.value.expect("a timed event carries its time") as i64, r))
+        .collect();
+    let mut sorted: Vec<i64> = diffs.iter().map(|d| d.0).collect();
+    sorted.sort_unstable();
+    (sorted.get(sorted.len() / 2).copied().unwrap_or(0), diffs)
+}
+
 /// A record line of `tickspan dump --json`.
 #[derive(Clone, Debug)]
 pub struct Rec {
