@@ -100,12 +100,16 @@ impl Span {
     /// Starts a span with no parent. Use [`span_start!`](crate::span_start).
     #[inline]
     pub fn start(cs: &'static Callsite, parent: Option<&Span>) -> Span {
-        let callsite = cs.id();
+        let mut callsite = 0;
         let mut id = 0;
         with_ring(|ring| {
             id = (crate::context::index_of(ring) as u32) << 24 | (ring.written() & 0xFF_FFFF);
+            callsite = cs.id();
         });
-        emit_ab(callsite | Kind::SpanStart as u32, id, parent.map_or(0, |p| p.id));
+        // Callsite 0: disarmed (or no ring), the start was not written, so neither is the end.
+        if callsite != 0 {
+            emit_ab(callsite | Kind::SpanStart as u32, id, parent.map_or(0, |p| p.id));
+        }
         Span { id, callsite }
     }
 
@@ -117,7 +121,9 @@ impl Span {
     /// Ends the span, from any context.
     #[inline]
     pub fn end(self) {
-        emit(self.callsite | Kind::SpanEnd as u32, self.id);
+        if self.callsite != 0 {
+            emit(self.callsite | Kind::SpanEnd as u32, self.id);
+        }
     }
 }
 

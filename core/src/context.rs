@@ -125,6 +125,10 @@ mod imp {
         // SAFETY: `i <= LAST < TABLE`.
         let p = unsafe { CACHE.get_unchecked(i) }.load(Relaxed);
         if p.is_null() {
+            // Disarmed, the cache is empty: the check costs the armed path nothing.
+            if !crate::arming::armed() {
+                return None;
+            }
             return resolve(ipsr);
         }
         // SAFETY: the cache holds only null or pointers to elements of `RINGS` (a `'static`).
@@ -144,8 +148,20 @@ mod imp {
         }?;
         if ipsr < LAST {
             CACHE[ipsr as usize].store(ring as *const GlobalRing as *mut GlobalRing, Relaxed);
+            // A disarm that preempted this after the armed check emptied the cache before
+            // the store above: empty the entry again.
+            if !crate::arming::armed() {
+                CACHE[ipsr as usize].store(null_mut(), Relaxed);
+            }
         }
         Some(ring)
+    }
+
+    /// Disarmed: empties the cache, so that every record takes the branch that checks.
+    pub(crate) fn disarmed() {
+        for c in &CACHE {
+            c.store(null_mut(), Relaxed);
+        }
     }
 
     /// Counts one lost record in a counter only this context writes.
@@ -223,11 +239,15 @@ mod imp {
         ring
     }
 
+    /// An enter without a ring: none for this context (the exit is counted lost too), or
+    /// disarmed (the exit is not written either, armed or not by now).
     #[inline(always)]
     pub(crate) fn with_held(held: &Held, f: impl FnOnce(&'static GlobalRing)) {
         match held {
             Some(r) => f(r),
-            None => with_ring(f),
+            None => {
+                let _ = current();
+            }
         }
     }
 }
@@ -237,7 +257,7 @@ mod imp {
     use super::{GlobalRing, RINGS};
 
     #[inline(always)]
-    pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+    pub(crate) fn with_any_ring(f: impl FnOnce(&'static GlobalRing)) {
         critical_section::with(|_| f(&RINGS[0]))
     }
 }
@@ -248,7 +268,7 @@ mod imp {
 
     /// Hosted without `std`: only for checking the crate builds; everything goes to ring 0.
     #[inline(always)]
-    pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+    pub(crate) fn with_any_ring(f: impl FnOnce(&'static GlobalRing)) {
         f(&RINGS[0])
     }
 }
@@ -313,27 +333,49 @@ pub mod threads;
 #[cfg(feature = "std")]
 use threads as imp;
 
-pub(crate) use imp::with_ring;
+#[cfg(tickspan_cortex_m)]
+pub(crate) use imp::{disarmed, with_ring};
+#[cfg(not(tickspan_cortex_m))]
+pub(crate) use held::with_ring;
 
-/// Elsewhere a guard keeps nothing and its exit looks the ring up again (a std thread's ring
-/// is found through a thread-local; bare-metal cores without per-context rings take a
-/// critical section per record).
+/// Disarmed: nothing to do where the record path reads the flag itself.
+#[cfg(not(tickspan_cortex_m))]
+pub(crate) fn disarmed() {}
+
+/// Elsewhere a trace point reads the armed flag first, and a guard keeps whether its enter was
+/// written; its exit looks the ring up again (a std thread's ring is found through a
+/// thread-local; bare-metal cores without per-context rings take a critical section per
+/// record).
 #[cfg(not(tickspan_cortex_m))]
 mod held {
-    use super::{with_ring, GlobalRing};
+    use super::imp::with_any_ring;
+    use super::GlobalRing;
+    use crate::arming::armed;
 
-    /// Nothing: the exit looks its ring up again.
-    pub(crate) struct Held;
+    #[inline(always)]
+    pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+        if armed() {
+            with_any_ring(f)
+        }
+    }
+
+    /// Whether the enter was written (armed): the exit is written if and only if it was.
+    pub(crate) struct Held(bool);
 
     #[inline(always)]
     pub(crate) fn with_ring_held(f: impl FnOnce(&'static GlobalRing)) -> Held {
-        with_ring(f);
-        Held
+        let on = armed();
+        if on {
+            with_any_ring(f);
+        }
+        Held(on)
     }
 
     #[inline(always)]
-    pub(crate) fn with_held(_: &Held, f: impl FnOnce(&'static GlobalRing)) {
-        with_ring(f)
+    pub(crate) fn with_held(held: &Held, f: impl FnOnce(&'static GlobalRing)) {
+        if held.0 {
+            with_any_ring(f)
+        }
     }
 }
 

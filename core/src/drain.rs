@@ -151,6 +151,8 @@ pub struct Drain<
     idle: usize,
     #[cfg(feature = "std")]
     host: host::State,
+    /// When a [`crate::trace_for_ticks`] interval ends, on this drain's time line.
+    deadline: crate::arming::Deadline,
     /// Draining [`crate::context::RINGS`]: also reports the records that found no ring.
     #[cfg(any(feature = "std", tickspan_cortex_m))]
     no_ring: Option<crate::context::no_ring::Report>,
@@ -188,6 +190,7 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
             ring: 0,
             turn: 0,
             idle: 0,
+            deadline: crate::arming::Deadline::new(),
             #[cfg(feature = "std")]
             host: host::State::new(rings.as_ptr() as *const u8),
             #[cfg(any(feature = "std", tickspan_cortex_m))]
@@ -351,6 +354,7 @@ impl<'r, const N: usize, const O: bool, const R: usize> Drain<'r, N, O, R> {
     fn tick(&mut self) {
         let written = self.rings.each_ref().map(|r| r.written());
         let (raw, t) = self.time.tick((self.info.now)());
+        self.deadline.poll(t);
         let merge_below = self.time.period() / 2;
         for (m, w) in self.marks.iter_mut().zip(written) {
             m.note(w, raw, t, merge_below);

@@ -34,6 +34,8 @@ pub mod config {
 
 #[cfg(not(loom))]
 mod api;
+#[cfg(not(loom))]
+pub mod arming;
 pub mod callsite;
 pub mod clock;
 #[cfg(not(loom))]
@@ -61,6 +63,10 @@ pub mod wire;
 
 #[cfg(not(loom))]
 pub use api::*;
+#[cfg(all(feature = "std", not(loom)))]
+pub use arming::trace_for;
+#[cfg(not(loom))]
+pub use arming::{arm, armed, disarm, freeze, trace_for_ticks};
 pub use callsite::{Callsite, CallsiteKind, Level};
 pub use record::{Kind, Record};
 pub use ring::{ReadOutcome, Ring};

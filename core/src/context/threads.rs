@@ -99,7 +99,7 @@ fn first_record() -> Option<&'static GlobalRing> {
 }
 
 #[inline(always)]
-pub(crate) fn with_ring(f: impl FnOnce(&'static GlobalRing)) {
+pub(crate) fn with_any_ring(f: impl FnOnce(&'static GlobalRing)) {
     if let Some(ring) = MY_RING.get().or_else(first_record) {
         f(ring)
     }
@@ -133,14 +133,14 @@ mod tests {
     fn a_thread_keeps_its_ring_and_retires_it_on_exit() {
         let i = std::thread::spawn(|| {
             let mut first = usize::MAX;
-            with_ring(|r| {
+            with_any_ring(|r| {
                 r.push(Record::new(Kind::Event, 0x10, 1, 2, 3));
                 first = index_of(r);
             });
             assert_eq!(STATE[first].load(Ordering::Acquire), OWNED);
             // Later records hit the cached ring, not a new claim.
             let mut again = usize::MAX;
-            with_ring(|r| again = index_of(r));
+            with_any_ring(|r| again = index_of(r));
             assert_eq!(again, first);
             first
         })
@@ -156,7 +156,7 @@ mod tests {
         impl Drop for Late {
             fn drop(&mut self) {
                 // Runs after `Claim`'s destructor (see below): the ring is retired by now.
-                with_ring(|r| r.push(Record::new(Kind::Event, 0x10, 9, 9, 9)));
+                with_any_ring(|r| r.push(Record::new(Kind::Event, 0x10, 9, 9, 9)));
             }
         }
         thread_local! { static LATE: Late = const { Late }; }
@@ -165,7 +165,7 @@ mod tests {
             // before the first record makes its destructor run after the claim's.
             LATE.with(|_| {});
             let mut i = usize::MAX;
-            with_ring(|r| {
+            with_any_ring(|r| {
                 r.push(Record::new(Kind::Event, 0x10, 1, 1, 1));
                 i = index_of(r);
             });

@@ -232,6 +232,20 @@ fn main() -> ! {
         t1.wrapping_sub(t0) & 0x00FF_FFFF
     };
 
+    // Disarmed (`tickspan::disarm`): the ring cache is empty, so each trace point takes the
+    // branch to its ring lookup, reads the flag there and writes nothing.
+    tickspan::disarm();
+    let written = RINGS[0].written();
+    let off_event = ticks_for!({ tickspan::event!("off_event") });
+    let off_value = ticks_for!(i => { tickspan::value!("off_value", i) });
+    let off_pair = ticks_for!({
+        let _g = tickspan::span!("off_pair");
+    });
+    let off_ool_ev = ticks_for!({ ool_event() });
+    let off_ool_pair = ticks_for!({ ool_exit(ool_enter()) });
+    assert_eq!(RINGS[0].written(), written, "disarmed trace points wrote records");
+    tickspan::arm();
+
     // The drain: header and clock anchor first (not counted), then `DRAINED` records of a
     // typical mix, encoded into a sink that discards them and then into UART0.
     let mut drain = Drain::global();
@@ -260,6 +274,9 @@ fn main() -> ! {
     show("value (u32)", Some(d(value)), Some(d(ool_val)));
     show("isr enter+exit", Some(d(isr_pair)), None);
     show("event, ring full (counted loss)", Some(d(full)), None);
+    show("disarmed: event", Some(d(off_event)), Some(d(off_ool_ev)));
+    show("disarmed: value (u32)", Some(d(off_value)), None);
+    show("disarmed: span enter+exit", Some(d(off_pair)), Some(d(off_ool_pair)));
     // Inline, the code around the call changes what the compiler makes of it (tens of
     // instructions from one build to the next); out of line, the call is a function's.
     // Both columns add the link to an inline span enter+exit, subtracted below.
