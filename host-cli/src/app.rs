@@ -448,6 +448,29 @@ fn clock_warnings(meta: &model::Meta, records: u64) {
     }
 }
 
+/// Says which intervals the target did not record (`tickspan::disarm`): gaps, not losses.
+fn recording_note(meta: &model::Meta) {
+    let r = &meta.recording;
+    let start = meta.start.unwrap_or(0);
+    let at = |t: u64| meta.clock.dur(t.saturating_sub(start));
+    let gaps: Vec<String> = r
+        .pauses
+        .iter()
+        .map(|&(stop, resume)| match resume {
+            Some(t) => format!("{} to {}", at(stop), at(t)),
+            None if r.frozen => format!("frozen at {}", at(stop)),
+            None => format!("from {} on", at(stop)),
+        })
+        .collect();
+    let more = r.stops.saturating_sub(gaps.len() as u64);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    crate::note!(
+        "the trace covers {}: the target did not record {}{more} (disarmed, not lost)",
+        count(r.intervals(), "recording interval"),
+        gaps.join(", ")
+    );
+}
+
 /// Prints what went wrong in the data (not fatal) and picks the exit code.
 fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
@@ -462,6 +485,9 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
                 ),
                 None => crate::warning!("the target lost {} (rings full); '⚠' marks show where", count(c.lost, "record")),
             }
+        }
+        if tl.meta.recording.stops > 0 {
+            recording_note(&tl.meta);
         }
         if sum.skipped_regions > 0 {
             let (regions, bytes) = (count(sum.skipped_regions, "damaged region"), count(sum.skipped_bytes, "byte"));

@@ -186,7 +186,57 @@ pub struct Meta {
     pub clock_warnings: Vec<ClockWarning>,
     /// Trace context of the open spans that are part of a distributed trace.
     pub links: Links,
+    /// Where the target stopped and restarted recording (`tickspan::disarm`/`arm`).
+    pub recording: Recording,
 }
+
+/// Intervals the target did not record (`tickspan.recording` markers): not losses, so not
+/// counted as such, but said.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recording {
+    /// Stops seen, each with the time recording resumed (`None`: it did not, in this trace).
+    /// The first [`MAX_PAUSES`] are kept, all are counted.
+    pub pauses: Vec<(u64, Option<u64>)>,
+    /// Stops in the trace.
+    pub stops: u64,
+    /// The last stop was `tickspan::freeze`.
+    pub frozen: bool,
+    paused: bool,
+}
+
+/// Pauses kept in [`Recording::pauses`].
+pub const MAX_PAUSES: usize = 64;
+
+impl Recording {
+    /// Intervals the trace covers: one, plus one per pause that ended.
+    pub fn intervals(&self) -> u64 {
+        1 + self.stops - u64::from(self.paused)
+    }
+
+    /// A marker of value `v` (`tickspan::arming`: 0 paused, 1 recording, 2 frozen) at `ts`.
+    fn marker(&mut self, ts: u64, v: u64) {
+        match (v, self.paused) {
+            (1, true) => {
+                self.paused = false;
+                if let Some(p) = self.pauses.last_mut().filter(|p| p.1.is_none()) {
+                    p.1 = Some(ts);
+                }
+            }
+            (0 | 2, false) => {
+                self.paused = true;
+                self.frozen = v == 2;
+                self.stops += 1;
+                if self.pauses.len() < MAX_PAUSES {
+                    self.pauses.push((ts, None));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The callsite of the target's arming markers (`tickspan::arming::MARKER`).
+pub const RECORDING_MARKER: &str = "tickspan.recording";
 
 /// Reports kept in [`Meta::clock_warnings`] (the rest are only counted).
 pub const MAX_CLOCK_WARNINGS: usize = 8;
@@ -885,7 +935,12 @@ impl State {
                 self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
             }
             Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
-            Kind::ValueU => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r)))),
+            Kind::ValueU => {
+                if meta.names.name(r.name) == RECORDING_MARKER {
+                    meta.recording.marker(r.ts, wide(r));
+                }
+                self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r))))
+            }
             Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
             Kind::ValueF => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::F(f64::from_bits(wide(r))))),
             Kind::TaskSwitch => {
