@@ -17,7 +17,7 @@ use core::sync::atomic::{AtomicBool, AtomicU32, Ordering::Relaxed};
 pub const MARKER: &str = "tickspan.recording";
 /// Marker value: recording (re)starts here.
 pub const RECORDING: u64 = 1;
-/// Marker value: recording stops here ([`disarm`], or a [`trace_for`] deadline).
+/// Marker value: recording stops here ([`disarm`], or a [`trace_for_ticks`] (std: `trace_for`) deadline).
 pub const PAUSED: u64 = 0;
 /// Marker value: recording stops here for good ([`freeze`]).
 pub const FROZEN: u64 = 2;
@@ -34,9 +34,9 @@ static ARMED: AtomicBool = AtomicBool::new(true);
 #[cfg_attr(not(loom), export_name = "_TICKSPAN_FROZEN")]
 static FROZEN_FLAG: AtomicBool = AtomicBool::new(false);
 
-/// Bumped by every [`arm`], [`disarm`] and [`trace_for`]: a drain's deadline belongs to one.
+/// Bumped by every [`arm`], [`disarm`] and [`trace_for_ticks`] (std: `trace_for`): a drain's deadline belongs to one.
 static REQUEST: AtomicU32 = AtomicU32::new(0);
-/// The recording length [`trace_for`] asked for, in clock ticks (0: no deadline).
+/// The recording length [`trace_for_ticks`] (std: `trace_for`) asked for, in clock ticks (0: no deadline).
 #[cfg(feature = "std")]
 static REQUEST_TICKS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 #[cfg(not(feature = "std"))]
@@ -53,7 +53,7 @@ pub fn frozen() -> bool {
     FROZEN_FLAG.load(Relaxed)
 }
 
-/// Starts recording (again) and cancels a [`trace_for`] deadline. Does nothing once frozen.
+/// Starts recording (again) and cancels a [`trace_for_ticks`] (std: `trace_for`) deadline. Does nothing once frozen.
 pub fn arm() {
     request(0);
     set(true, RECORDING);
@@ -145,7 +145,7 @@ fn transition(f: impl FnOnce()) {
     f()
 }
 
-/// A drain's view of [`trace_for`]: the deadline of the request it saw last.
+/// A drain's view of [`trace_for_ticks`] (std: `trace_for`): the deadline of the request it saw last.
 #[derive(Clone, Copy)]
 pub(crate) struct Deadline {
     seen: u32,
@@ -164,7 +164,9 @@ impl Deadline {
         let req = REQUEST.load(Relaxed);
         if req != self.seen {
             self.seen = req;
-            let ticks = REQUEST_TICKS.load(Relaxed) as u64;
+            // u32 without std (no 64-bit atomics on thumbv6m/v7m), u64 with it.
+            #[allow(clippy::useless_conversion)]
+            let ticks = u64::from(REQUEST_TICKS.load(Relaxed));
             self.at = (ticks != 0).then(|| now.wrapping_add(ticks));
         }
         if let Some(at) = self.at {
