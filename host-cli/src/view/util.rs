@@ -37,23 +37,27 @@ impl Series {
     /// Adds `amount` ticks spread evenly over `start..end`.
     fn add(&mut self, start: u64, end: u64, amount: u64) {
         let (start, end) = (start.max(self.t0), end.max(start.max(self.t0)));
-        while end - self.t0 > self.width * self.bins.len() as u64 {
+        let n = self.bins.len() as u64;
+        // Saturating: a damaged stream's far-off timestamps widen the bins to the whole u64
+        // range, never overflow or loop.
+        while end - self.t0 > self.width.saturating_mul(n) && self.width <= u64::MAX / n {
             self.double();
         }
         if amount == 0 {
             return;
         }
-        let amount = amount as f64;
+        let (t0, width, last) = (self.t0, self.width, self.bins.len() - 1);
+        let bin = |t: u64| (((t - t0) / width) as usize).min(last);
         if end == start {
-            let b = (((start - self.t0) / self.width) as usize).min(self.bins.len() - 1);
-            self.bins[b] += amount;
+            let b = bin(start);
+            self.bins[b] += amount as f64;
             return;
         }
-        let density = amount / (end - start) as f64;
+        let density = amount as f64 / (end - start) as f64;
         let mut t = start;
         while t < end {
-            let b = ((t - self.t0) / self.width) as usize;
-            let bin_end = self.t0 + (b as u64 + 1) * self.width;
+            let b = bin(t);
+            let bin_end = if b == last { end } else { t0.saturating_add((b as u64 + 1).saturating_mul(width)) };
             let upto = bin_end.min(end);
             self.bins[b] += density * (upto - t) as f64;
             t = upto;
@@ -198,7 +202,7 @@ impl Util {
                 let mut windows = [0.0; COLUMNS];
                 for (i, &b) in r.series.used(end).iter().enumerate() {
                     // A bin goes to the window its middle falls in.
-                    let mid = i as u64 * r.series.width + r.series.width / 2;
+                    let mid = (i as u64).saturating_mul(r.series.width).saturating_add(r.series.width / 2);
                     windows[((mid / window) as usize).min(COLUMNS - 1)] += b;
                 }
                 let name = match r.kind {
@@ -234,7 +238,7 @@ impl Util {
                     sum += bins[i] - bins[i - k];
                     max = max.max(sum);
                 }
-                let width = load.width * k as u64;
+                let width = load.width.saturating_mul(k as u64);
                 let share = (max / width as f64).clamp(0.0, 1.0);
                 isr_load.push(LoadOut {
                     window_ns: ns(width as f64) as u64,
@@ -411,5 +415,8 @@ mod tests {
         assert_eq!(s.width, 4, "doubled twice to cover 30 ticks in 8 bins");
         assert!((s.bins.iter().sum::<f64>() - 16.0).abs() < 1e-9);
         assert!((s.bins[0] - 4.0).abs() < 1e-9);
+        // A damaged stream's timestamp near u64::MAX: the bins widen, nothing overflows.
+        s.add(u64::MAX - 10, u64::MAX, 10);
+        assert!((s.bins.iter().sum::<f64>() - 26.0).abs() < 1e-6);
     }
 }
