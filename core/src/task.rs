@@ -143,6 +143,9 @@ macro_rules! traced {
     };
 }
 
+#[cfg(all(feature = "tokio", not(feature = "disabled"), not(loom)))]
+pub mod tokio;
+
 /// The hooks of `embassy-executor`'s `trace` feature, recording every task poll.
 ///
 /// Enable `embassy-executor`'s feature `trace` and tickspan's feature `embassy` (not together
@@ -157,9 +160,6 @@ macro_rules! traced {
 ///
 /// Task ids are embassy's: the low 32 bits of the task's address (in firmware, inside the
 /// task's static pool, so `--elf` symbols tell which task it is).
-#[cfg(all(feature = "tokio", not(feature = "disabled"), not(loom)))]
-pub mod tokio;
-
 #[cfg(all(feature = "embassy", not(feature = "disabled"), not(loom)))]
 pub mod embassy {
     use crate::callsite::Callsite;

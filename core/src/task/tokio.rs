@@ -1,7 +1,7 @@
 //! tokio's runtime events, in the spirit of Go's execution tracer (feature `tokio`): when each
 //! worker thread runs and when it parks, and when each task is spawned, polled and woken.
 //!
-//! - [`instrument`](crate::task::tokio::instrument) adds hooks to a runtime `Builder` (its stable `on_thread_*` callbacks): a
+//! - [`instrument`] adds hooks to a runtime `Builder` (its stable `on_thread_*` callbacks): a
 //!   worker's time from an unpark to the next park is a span `tokio worker` on that thread, so
 //!   `tree` shows the polls of each busy stretch and `stats --contexts` each worker's share.
 //! - [`spawn!`](crate::spawn) spawns a future as a traced task: a value `tokio task spawned`

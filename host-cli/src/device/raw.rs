@@ -290,7 +290,8 @@ fn parse(frame: &[u8]) -> Option<Frame<'_>> {
 const DETECT_LIMIT: usize = tickspan::wire::NOT_A_TRACE_LIMIT as usize + HEAD + 16 * MAX_RECORDS as usize + TAIL;
 
 /// A source that is passed through as it is, unless its first valid frame is a raw frame
-/// within [`DETECT_LIMIT`] bytes: then it is decoded ([`RawDecoder`]) into the wire stream.
+/// within the detection limit (the wire decoder's not-a-trace limit plus one frame): then it
+/// is decoded ([`RawDecoder`]) into the wire stream.
 pub struct Detect {
     inner: Box<dyn Source>,
     state: State,
