@@ -207,6 +207,28 @@ pub fn current_irq() -> u32 {
     0
 }
 
+/// The callsite name of [`irq_pended`]'s record.
+pub const PENDED: &str = "tickspan.irq.pended";
+
+/// Records that exception `exception` (the number its handler's [`isr!`](crate::isr) records:
+/// IRQ n is 16 + n on Cortex-M) was just made pending, so `tickspan stats --contexts` can show
+/// the time from here to the handler's entry: its latency, which masking, higher-priority
+/// handlers and the core's entry sequence make up. Only what is marked is measured: a hardware
+/// source that pends on its own has no such record. Later marks before the entry are merged,
+/// as the NVIC merges the pends.
+#[inline]
+pub fn irq_pended(exception: u32) {
+    crate::value(crate::__callsite!(PENDED, ValueU64, Info), exception);
+}
+
+/// Pends `irq` in the NVIC after recording [`irq_pended`] for it.
+#[cfg(tickspan_cortex_m)]
+#[inline]
+pub fn pend<I: cortex_m::interrupt::InterruptNumber>(irq: I) {
+    irq_pended(u32::from(irq.number()) + 16);
+    cortex_m::peripheral::NVIC::pend(irq);
+}
+
 /// Records that this context now runs task `task` (named by the callsite). For RTOS hooks.
 #[inline]
 pub fn task_switch(cs: &'static Callsite, task: u32) {

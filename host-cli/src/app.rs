@@ -40,6 +40,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
         Cmd::Stats(a) if a.contexts => {
             let mut util = view::util::Util::default();
             let (tl, sum) = timeline(&a.input, &mut util, |_, _| false)?;
+            util.damaged_regions(tl.counters().skipped_regions);
             if let Some(path) = &a.svg {
                 let what = path.display().to_string();
                 let file = File::create(path).map_err(|e| Fail::io(format!("creating {what}"), e))?;

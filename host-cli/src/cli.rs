@@ -319,8 +319,9 @@ pub struct StatsArgs {
     #[arg(long)]
     pub json: bool,
     /// Utilization instead: each thread's, interrupt handler's and task's share of the time,
-    /// overall and per window, and what interrupts leave to the rest in the worst window of
-    /// each width.
+    /// overall and per window, what interrupts leave to the rest in the worst window of each
+    /// width, and latency: handlers' run time, interval and wait from pend (`tickspan::pend`)
+    /// to entry, tasks' wait from wake-up to poll.
     #[arg(long)]
     pub contexts: bool,
     /// With --contexts, also plot each context's share per window to FILE (SVG).

@@ -1,7 +1,7 @@
 //! tokio's runtime events (`tickspan::task::tokio`) from `src/bin/tokio_tasks.rs`: each job is
 //! spawned once, polled inside a worker's busy stretch, and woken by the timer between its
 //! polls; the workers' stretches end at parks, so `stats --contexts` shows them busy part of
-//! the time only.
+//! the time only, and times each job's wait from wake-up to poll.
 
 use serde_json::Value;
 use std::process::Command;
@@ -54,4 +54,17 @@ fn spawns_polls_wakes_and_worker_stretches_are_recorded() {
     assert_eq!(tasks, ["job #1", "job #2", "job #3"], "{util}");
     // Mostly asleep: the jobs sleep 11 ms each and compute for microseconds.
     assert!(workers.iter().all(|w| w["share"].as_f64().unwrap() < 0.5), "{util}");
+    // Each wake-up by the timer is followed by a poll: waits far shorter than the 5 ms sleeps
+    // (a wake-up paired with the poll after the next sleep would wait at least that long).
+    let lat = &util["latency"];
+    let waits = lat["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["what"] == "wake_to_poll" && r["name"] == "job")
+        .unwrap_or_else(|| panic!("no wake → poll row for the jobs: {lat}"));
+    assert_eq!(waits["kind"], "task");
+    let n = waits["count"].as_u64().unwrap();
+    assert!(n >= 6 && n <= woken.len() as u64, "{n} waits of {} wake-ups: {lat}", woken.len());
+    assert!(waits["p50_ns"].as_u64().unwrap() < 2_000_000, "{waits}");
 }

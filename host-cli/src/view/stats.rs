@@ -54,7 +54,7 @@ const EXACT: u64 = 2 << SUB_BITS;
 /// bucket, so it is within half a bucket, 1/128 (0.8%), of the exact value. Recording is a
 /// shift and an increment (no per-span search); at most 3776 counters per name.
 #[derive(Default)]
-struct LogHist {
+pub(crate) struct LogHist {
     counts: Vec<u64>,
     total: u64,
 }
@@ -77,7 +77,7 @@ impl LogHist {
     }
 
     #[inline]
-    fn record(&mut self, v: u64) {
+    pub(crate) fn record(&mut self, v: u64) {
         let i = Self::index(v);
         match self.counts.get_mut(i) {
             Some(c) => *c += 1,
@@ -94,7 +94,7 @@ impl LogHist {
 
     /// The value at quantile `q` (0..=1): the middle of the bucket holding the
     /// `ceil(q * count)`-th smallest value.
-    fn quantile(&self, q: f64) -> u64 {
+    pub(crate) fn quantile(&self, q: f64) -> u64 {
         let rank = ((q * self.total as f64).ceil() as u64).max(1);
         let mut seen = 0;
         for (i, &c) in self.counts.iter().enumerate() {
@@ -105,6 +105,33 @@ impl LogHist {
             }
         }
         0
+    }
+}
+
+impl LogHist {
+    /// The values in log-scale bins ([`bin_of`]) in ns (in ticks without a clock rate), from
+    /// the first bin holding one to the last (empty bins between kept): at most 256 bins.
+    pub(crate) fn bins(&self, c: Clock) -> Vec<Bin> {
+        let mut bins: Vec<u64> = Vec::new();
+        for (i, &n) in self.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
+            let b = bin_of(LogHist::bucket(i).0);
+            if b >= bins.len() {
+                bins.resize(b + 1, 0);
+            }
+            bins[b] += n;
+        }
+        let first = bins.iter().position(|&n| n > 0).unwrap_or(bins.len());
+        (first..bins.len())
+            .map(|i| {
+                let (lo, width) = bin_bounds(i);
+                Bin { lo: c.to_ns(lo), hi: c.to_ns(lo.saturating_add(width)), count: bins[i] }
+            })
+            .collect()
+    }
+
+    /// Values recorded.
+    pub(crate) fn count(&self) -> u64 {
+        self.total
     }
 }
 
@@ -248,10 +275,7 @@ impl Stats {
     // Scalars, not `&Span`: a reference would make the caller build the span in memory.
     fn entry(&mut self, name: NameId, id: u32, kind: SpanKind) -> &mut Entry {
         let key = (name, id);
-        if kind == SpanKind::Scoped
-            && id != 0
-            && (self.tasks.len() < MAX_TASKS || self.tasks.contains_key(&key))
-        {
+        if kind == SpanKind::Scoped && id != 0 && (self.tasks.len() < MAX_TASKS || self.tasks.contains_key(&key)) {
             return self.tasks.entry(key).or_insert_with(|| Entry::new(kind));
         }
         let i = name as usize;
@@ -318,22 +342,7 @@ impl Stats {
     /// is kept per span and its size is bounded (at most 256 bins).
     pub(crate) fn histogram(&self, meta: &Meta, name: NameId) -> Vec<Bin> {
         let Some(Some(e)) = self.entries.get(name as usize) else { return Vec::new() };
-        let mut bins: Vec<u64> = Vec::new();
-        for (i, &n) in e.hist.counts.iter().enumerate().filter(|(_, &n)| n > 0) {
-            let b = bin_of(LogHist::bucket(i).0);
-            if b >= bins.len() {
-                bins.resize(b + 1, 0);
-            }
-            bins[b] += n;
-        }
-        let first = bins.iter().position(|&n| n > 0).unwrap_or(bins.len());
-        let c = meta.clock;
-        (first..bins.len())
-            .map(|i| {
-                let (lo, width) = bin_bounds(i);
-                Bin { lo: c.to_ns(lo), hi: c.to_ns(lo.saturating_add(width)), count: bins[i] }
-            })
-            .collect()
+        e.hist.bins(meta.clock)
     }
 
     /// Writes the report as a table.

@@ -10,7 +10,8 @@
 //! rest. Memory is fixed: each series has a fixed number of bins, whose width doubles (pairs
 //! merged) whenever the trace outgrows them.
 
-use crate::model::{Meta, NameId, Span, SpanKind, Visitor};
+use super::latency::{Latency, LatencyOut};
+use crate::model::{Mark, Meta, NameId, Span, SpanKind, Visitor};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -109,9 +110,18 @@ pub struct Util {
     t0: Option<u64>,
     /// Spans cut by lost records or the trace's end: counted up to where they were cut.
     unfinished: u64,
+    latency: Latency,
+    /// Damaged regions the decoder skipped (they may hide records without a count).
+    damaged: u64,
 }
 
 impl Util {
+    /// Tells the report how many damaged regions the decoder skipped: a wait across one may
+    /// pair a pend with a later entry than its own, so the latency table says so.
+    pub fn damaged_regions(&mut self, n: u64) {
+        self.damaged = n;
+    }
+
     fn row(&mut self, kind: RowKind, id: u32, name: Option<NameId>, t0: u64) -> &mut Row {
         let i = match self.rows.iter().position(|r| r.kind == kind && r.id == id && r.name == name) {
             Some(i) => i,
@@ -125,7 +135,16 @@ impl Util {
 }
 
 impl Visitor for Util {
+    fn open(&mut self, _meta: &Meta, s: &Span) {
+        self.latency.open(s);
+    }
+
+    fn mark(&mut self, meta: &Meta, m: &Mark) {
+        self.latency.mark(meta, m);
+    }
+
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
+        self.latency.close(s);
         if s.kind == SpanKind::Manual {
             return;
         }
@@ -184,6 +203,10 @@ struct Report {
     unfinished_spans: u64,
     /// How a row's time per window is estimated.
     note: &'static str,
+    /// Handlers' run times, intervals and waits from pend to entry; tasks' waits from wake-up to poll.
+    latency: LatencyOut,
+    /// Damaged regions skipped: a latency wait across one may be too long.
+    damaged_regions: u64,
 }
 
 const NOTE: &str = "a span's self time is spread evenly over its duration within a window";
@@ -255,6 +278,8 @@ impl Util {
             isr_load,
             unfinished_spans: self.unfinished,
             note: NOTE,
+            latency: self.latency.report(meta),
+            damaged_regions: self.damaged,
         }
     }
 
@@ -294,6 +319,12 @@ impl Util {
         if r.unfinished_spans > 0 {
             let n = crate::units::count(r.unfinished_spans, "span");
             writeln!(out, "note: {n} without a recorded end (lost records, the trace's end): counted up to where cut")?;
+        }
+        writeln!(out)?;
+        r.latency.write_table(out)?;
+        if r.damaged_regions > 0 {
+            let n = crate::units::count(r.damaged_regions, "damaged region");
+            writeln!(out, "note: {n} skipped: a wait across one may pair a pend with a later entry (too long)")?;
         }
         Ok(())
     }
