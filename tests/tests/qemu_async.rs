@@ -217,4 +217,17 @@ fn embassy_hooks_show_every_task_poll_with_its_task_id() {
     );
     let tree = cli_ok(&["tree", trace, "--elf", elf]);
     assert_eq!(tree.matches("poll blink (task 0x").count() as u64, blinks[0] + blinks[1], "{tree}");
+
+    // stats --contexts: every enqueue (the spawn's, then each wake-up by SysTick) ends at the
+    // task's next poll, so each pool's row counts its polls.
+    let util: Value =
+        serde_json::from_str(&cli_ok(&["stats", "--contexts", trace, "--json", "--elf", elf])).expect("JSON");
+    let waits = |pool: &str| -> u64 {
+        let rows = util["latency"]["rows"].as_array().unwrap();
+        let row = rows.iter().find(|r| r["what"] == "wake_to_poll" && r["name"] == pool);
+        row.unwrap_or_else(|| panic!("no wake → poll row for {pool}: {util}"))["count"].as_u64().unwrap()
+    };
+    assert_eq!(waits("blink"), blinks[0] + blinks[1], "{util}");
+    assert_eq!(waits("ticker"), fw["ticker"] + 1, "{util}");
+    assert_eq!(util["latency"]["dropped_at_gaps"], 0, "{util}");
 }

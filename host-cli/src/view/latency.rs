@@ -56,7 +56,7 @@ enum Class {
 
 struct Row {
     what: What,
-    /// Exception number of a handler, 0 for a task family.
+    /// Exception number of a handler; a task family's pool address (0: named by its polls).
     id: u32,
     name: NameId,
     hist: LogHist,
@@ -219,7 +219,7 @@ impl Latency {
     }
 
     /// A closed span: a handler's run, or a task's poll.
-    pub(crate) fn close(&mut self, s: &Span) {
+    pub(crate) fn close(&mut self, meta: &Meta, s: &Span) {
         if s.unfinished {
             return;
         }
@@ -236,7 +236,9 @@ impl Latency {
             }
             SpanKind::Scoped if s.id != 0 => {
                 if let Some(wait) = self.served(true, s) {
-                    self.sample(What::WakeToPoll, 0, s.name, wait);
+                    // Tasks of one pool (the firmware ELF's statics) share a row, else of one name.
+                    let pool = meta.task_names.iter().find(|t| (t.0..t.1).contains(&s.id)).map_or(0, |t| t.0);
+                    self.sample(What::WakeToPoll, pool, s.name, wait);
                 }
             }
             _ => {}
@@ -252,7 +254,10 @@ impl Latency {
             .map(|r| RowOut {
                 kind: if r.what == What::WakeToPoll { "task" } else { "isr" },
                 id: r.id,
-                name: meta.names.name(r.name).to_string(),
+                name: match meta.task_name(r.id) {
+                    Some(pool) if r.what == What::WakeToPoll => pool.to_string(),
+                    _ => meta.names.name(r.name).to_string(),
+                },
                 what: r.what,
                 count: r.hist.count(),
                 min_ns: ns(r.min),
@@ -278,9 +283,9 @@ impl Latency {
 pub(crate) struct RowOut {
     /// `isr` or `task`.
     kind: &'static str,
-    /// Exception number (0 for a task family).
+    /// Exception number, or a task family's pool address (0: named by its polls).
     id: u32,
-    /// Handler or task (poll span) name.
+    /// Handler, task pool or poll span name.
     name: String,
     what: What,
     count: u64,
@@ -375,8 +380,8 @@ mod tests {
             fn open(&mut self, _: &Meta, s: &Span) {
                 self.0.open(s)
             }
-            fn close(&mut self, _: &Meta, s: &Span, _: &[NameId]) {
-                self.0.close(s)
+            fn close(&mut self, meta: &Meta, s: &Span, _: &[NameId]) {
+                self.0.close(meta, s)
             }
             fn mark(&mut self, meta: &Meta, m: &Mark) {
                 self.0.mark(meta, m)

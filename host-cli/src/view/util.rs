@@ -144,7 +144,7 @@ impl Visitor for Util {
     }
 
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
-        self.latency.close(s);
+        self.latency.close(meta, s);
         if s.kind == SpanKind::Manual {
             return;
         }
