@@ -83,6 +83,11 @@ fn every_flipped_bit_is_reported_and_decoding_goes_on() {
         assert!(r.1.contains("skipped"), "bit {bit} went unnoticed: {}", r.1);
         let strict = run(&["stats", "--strict", p.to_str().unwrap()]);
         assert_eq!(strict.status.code(), Some(4), "bit {bit}");
+        // Utilization and latency take the same damaged timeline.
+        let util = run(&["stats", "--contexts", p.to_str().unwrap()]);
+        let util = (util.status.code(), String::from_utf8_lossy(&util.stderr).into_owned());
+        no_panic(&util);
+        assert_eq!(util.0, Some(0), "bit {bit}: {}", util.1);
     }
 }
 
