@@ -124,6 +124,16 @@ fn set_alone(on: bool, value: u64) {
     }
 }
 
+/// Writes a [`crate::control`] acknowledgement (callsite `tickspan.control`), armed or not:
+/// the host waits for it.
+#[inline(never)]
+pub(crate) fn acknowledge(value: u32) {
+    let cs = crate::__callsite!(crate::control::ACK_MARKER, ValueU64, Info);
+    crate::context::with_ring_always(|ring| {
+        ring.push_with(cs.id() | crate::Kind::ValueU as u32, value, 0, crate::clock::now32)
+    });
+}
+
 #[inline(never)]
 fn marker(value: u64) {
     crate::value(crate::__callsite!(MARKER, ValueU64, Info), value);

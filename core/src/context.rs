@@ -226,6 +226,18 @@ mod imp {
         }
     }
 
+    /// [`with_ring`] armed or not (acknowledgements of control messages).
+    pub(crate) fn with_ring_always(f: impl FnOnce(&'static GlobalRing)) {
+        let (ipsr, i) = ipsr_index();
+        // SAFETY: `i <= LAST < TABLE`.
+        let p = unsafe { CACHE.get_unchecked(i) }.load(Relaxed);
+        // SAFETY: the cache holds only null or pointers to elements of `RINGS` (a `'static`).
+        let ring = if p.is_null() { resolve(ipsr) } else { Some(unsafe { &*p }) };
+        if let Some(r) = ring {
+            f(r)
+        }
+    }
+
     /// A context's ring does not change while it runs, so a guard keeps it: its exit record
     /// skips the lookup. `None`: the context has no ring, and the exit is counted lost too.
     pub(crate) type Held = Option<&'static GlobalRing>;
@@ -334,9 +346,12 @@ pub mod threads;
 use threads as imp;
 
 #[cfg(tickspan_cortex_m)]
-pub(crate) use imp::{disarmed, with_ring};
+pub(crate) use imp::{disarmed, with_ring, with_ring_always};
 #[cfg(not(tickspan_cortex_m))]
 pub(crate) use held::with_ring;
+/// [`with_ring`] armed or not (acknowledgements of control messages).
+#[cfg(not(tickspan_cortex_m))]
+pub(crate) use imp::with_any_ring as with_ring_always;
 
 /// Disarmed: nothing to do where the record path reads the flag itself.
 #[cfg(not(tickspan_cortex_m))]

@@ -41,6 +41,8 @@ pub mod clock;
 #[cfg(not(loom))]
 pub mod context;
 #[cfg(not(loom))]
+pub mod control;
+#[cfg(not(loom))]
 pub mod drain;
 pub mod record;
 pub mod ring;

@@ -148,6 +148,11 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
             "core tests (flight-recorder)",
             cargo(root, &["test", "-p", "tickspan", "--features", "std,flight-recorder"]),
         ),
+        // The RTT transport on the host, down channel included: the test plays the debugger.
+        step(
+            "core tests (rtt-control)",
+            cargo(root, &["test", "-p", "tickspan", "--features", "std,decode,rtt-control", "--lib", "--test", "control_rtt"]),
+        ),
     ];
 
     let installed = installed_targets();
@@ -194,7 +199,7 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
     // Bare-metal docs: links to items that only std, x86_64 or an optional feature has break
     // here and nowhere else. The cross builds' feature sets, and the optional bare-metal ones.
     let doc_target = "thumbv7em-none-eabihf";
-    for features in NO_STD_FEATURES.into_iter().chain(["rtt,decode,defmt,embassy,multi-core", "clock-custom"]) {
+    for features in NO_STD_FEATURES.into_iter().chain(["rtt-control,decode,defmt,embassy,multi-core", "clock-custom"]) {
         let mut args = vec!["doc", "-p", "tickspan", "--no-deps", "--target", doc_target];
         if !features.is_empty() {
             args.extend(["--features", features]);

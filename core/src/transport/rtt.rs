@@ -69,57 +69,144 @@ pub const CHANNEL_NAME: &str = "tickspan";
 /// SEGGER's mode 1, "no block, trim": write what fits (the drain keeps the rest).
 const MODE_NO_BLOCK_TRIM: u32 = 1;
 
-/// An up-channel descriptor, SEGGER's `SEGGER_RTT_BUFFER_UP` on a 32-bit target.
+/// A channel descriptor, SEGGER's `SEGGER_RTT_BUFFER_UP`/`_DOWN` on a 32-bit target.
 #[repr(C)]
-struct Up {
+struct Channel {
     name: *const u8,
     buffer: *mut u8,
     size: u32,
-    /// Next byte the target writes. Only the target stores it.
+    /// Next byte the producer writes (up: the target, down: the host); only it stores it.
     write: AtomicU32,
-    /// Next byte the host reads. Only the host stores it.
+    /// Next byte the consumer reads (up: the host, down: the target); only it stores it.
     read: AtomicU32,
     flags: u32,
 }
 
-/// SEGGER's `SEGGER_RTT_CB` with one up channel and no down channel.
+/// SEGGER's `SEGGER_RTT_CB` with one up channel and, with feature `rtt-control`, one down
+/// channel (`"tickspan-control"`, [`crate::control`] messages).
 #[repr(C)]
 struct ControlBlock {
     id: [u8; 16],
     max_up: i32,
     max_down: i32,
-    up: Up,
+    up: Channel,
+    #[cfg(feature = "rtt-control")]
+    down: Channel,
 }
 
 // SAFETY: the raw pointers are fixed at build time and point at statics; the offsets are
 // atomics; the buffer bytes are only written by the single writer of `drain` in the region
-// the host does not read.
+// the host does not read (down: only by the host, in the region the target does not read).
 unsafe impl Sync for ControlBlock {}
 
 #[repr(C, align(4))]
-struct Buffer(UnsafeCell<[u8; BUFFER_SIZE]>);
+struct Buffer<const L: usize>(UnsafeCell<[u8; L]>);
 
 // SAFETY: see `drain`: one writer, and the host reads only what the writer has published.
-unsafe impl Sync for Buffer {}
+unsafe impl<const L: usize> Sync for Buffer<L> {}
 
-static BUFFER: Buffer = Buffer(UnsafeCell::new([0; BUFFER_SIZE]));
+static BUFFER: Buffer<BUFFER_SIZE> = Buffer(UnsafeCell::new([0; BUFFER_SIZE]));
 static NAME: [u8; 9] = *b"tickspan\0";
+
+/// The down channel's name.
+#[cfg(feature = "rtt-control")]
+pub const CONTROL_CHANNEL_NAME: &str = "tickspan-control";
+/// The down channel's buffer: two messages (one byte stays free).
+#[cfg(feature = "rtt-control")]
+const DOWN_SIZE: usize = 2 * crate::control::LEN + 4;
+#[cfg(feature = "rtt-control")]
+static DOWN: Buffer<DOWN_SIZE> = Buffer(UnsafeCell::new([0; DOWN_SIZE]));
+#[cfg(feature = "rtt-control")]
+static DOWN_NAME: [u8; 17] = *b"tickspan-control\0";
 
 /// The control block. Initialised data: valid from reset, nothing to call first.
 #[export_name = "_TICKSPAN_RTT"]
 static CONTROL_BLOCK: ControlBlock = ControlBlock {
     id: ID,
     max_up: 1,
-    max_down: 0,
-    up: Up {
+    max_down: cfg!(feature = "rtt-control") as i32,
+    up: Channel {
         name: NAME.as_ptr(),
-        buffer: &BUFFER as *const Buffer as *mut u8,
+        buffer: &BUFFER as *const Buffer<BUFFER_SIZE> as *mut u8,
         size: BUFFER_SIZE as u32,
         write: AtomicU32::new(0),
         read: AtomicU32::new(0),
         flags: MODE_NO_BLOCK_TRIM,
     },
+    #[cfg(feature = "rtt-control")]
+    down: Channel {
+        name: DOWN_NAME.as_ptr(),
+        buffer: &DOWN as *const Buffer<DOWN_SIZE> as *mut u8,
+        size: DOWN_SIZE as u32,
+        write: AtomicU32::new(0),
+        read: AtomicU32::new(0),
+        flags: MODE_NO_BLOCK_TRIM,
+    },
 };
+
+/// Carries out the control messages the host has put into the down channel (feature
+/// `rtt-control`), each acknowledged in the stream ([`crate::control::apply`]). [`drain`] calls
+/// it first; with nothing pending it is two loads and a branch. Call it from the context that
+/// drains.
+#[cfg(feature = "rtt-control")]
+#[inline(always)]
+pub fn poll_control() {
+    let down = &CONTROL_BLOCK.down;
+    let w = down.write.load(Ordering::Acquire);
+    if w != down.read.load(Ordering::Relaxed) {
+        control_pending(w);
+    }
+}
+
+#[cfg(feature = "rtt-control")]
+#[cold]
+#[inline(never)]
+fn control_pending(w: u32) {
+    use crate::control::{apply, Message, Status, LEN, MAGIC};
+    let down = &CONTROL_BLOCK.down;
+    let size = DOWN_SIZE as u32;
+    let byte = |i: u32| {
+        // SAFETY: `i < size` (callers reduce it modulo `size`); the host writes only the
+        // region from `write` on, and these bytes are below the `write` it published.
+        unsafe { (DOWN.0.get() as *const u8).add(i as usize).read_volatile() }
+    };
+    let damaged = || apply(Err((Status::Damaged, 0, 0)));
+    let mut r = down.read.load(Ordering::Relaxed);
+    if w >= size || r >= size {
+        // A confused host: drop what is there, say so.
+        publish(&down.read, if w < size { w } else { 0 });
+        damaged();
+        return;
+    }
+    let mut skipped = false;
+    loop {
+        let avail = (w + size - r) % size;
+        if avail == 0 || (byte(r) == MAGIC[0] && avail < LEN as u32) {
+            break;
+        }
+        let mut m = [0u8; LEN];
+        for (k, b) in m.iter_mut().enumerate() {
+            *b = byte((r + k as u32) % size);
+        }
+        let msg = if avail >= LEN as u32 { Message::parse(&m) } else { Err((Status::Damaged, 0, 0)) };
+        if let Err((Status::Damaged, ..)) = msg {
+            // Resynchronise on the next byte that can start a message.
+            r = (r + 1) % size;
+            skipped = true;
+            continue;
+        }
+        r = (r + LEN as u32) % size;
+        publish(&down.read, r);
+        if core::mem::take(&mut skipped) {
+            damaged();
+        }
+        apply(msg);
+    }
+    publish(&down.read, r);
+    if skipped {
+        damaged();
+    }
+}
 
 /// What one [`drain`] call did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,8 +219,11 @@ pub struct Drained {
 }
 
 /// Moves the drain's stream into the channel until the channel is full or every ring is
-/// empty. Never waits.
-pub fn drain<const N: usize, const O: bool>(drain: &mut Drain<'_, N, O>) -> Drained {
+/// empty. Never waits. With feature `rtt-control`, first carries out the host's control
+/// messages ([`poll_control`]).
+pub fn drain<const N: usize, const O: bool, const R: usize>(drain: &mut Drain<'_, N, O, R>) -> Drained {
+    #[cfg(feature = "rtt-control")]
+    poll_control();
     let up = &CONTROL_BLOCK.up;
     let size = BUFFER_SIZE as u32;
     let mut bytes = 0;
