@@ -5,6 +5,7 @@
 //! hand its space back, let the target run again. The stream ends when the target stops by
 //! itself (breakpoint, trapped fault, exit) and the channel is empty, or at the deadline.
 
+use super::control::DownChannel;
 use super::rtt::UpChannel;
 use super::Memory;
 use anyhow::{Context as _, Result};
@@ -26,6 +27,8 @@ pub struct RttStream {
     deadline: Option<Instant>,
     ended: bool,
     side: Option<SideChannel>,
+    /// The control channel and the message waiting to go into it at the next poll.
+    control: Option<(DownChannel, Option<[u8; tickspan::control::LEN]>)>,
 }
 
 /// A second control block read at the same stops (defmt-rtt's), its bytes copied to `out`.
@@ -97,6 +100,7 @@ impl RttStream {
             deadline: duration.map(|d| Instant::now() + d),
             ended: false,
             side: None,
+            control: None,
         };
         Ok(stream)
     }
@@ -105,6 +109,30 @@ impl RttStream {
     pub fn with_side_channel(mut self, side: SideChannel) -> RttStream {
         self.side = Some(side);
         self
+    }
+
+    /// Opens the control channel of the block at `cb` (`attach --trace-for`…): fails if the
+    /// firmware has none.
+    pub fn with_control(mut self, cb: u64) -> Result<RttStream> {
+        let paused = self.mem.halt()?;
+        let down = DownChannel::attach(self.mem.as_mut(), cb);
+        if paused {
+            self.mem.resume()?;
+        }
+        self.control = Some((down?, None));
+        Ok(self)
+    }
+
+    /// Sends `msg` into the control channel at the next poll.
+    pub fn queue_control(&mut self, msg: [u8; tickspan::control::LEN]) {
+        if let Some((_, outbox)) = self.control.as_mut() {
+            *outbox = Some(msg);
+        }
+    }
+
+    /// Ends the stream at the next poll (on a frame boundary), as a deadline does.
+    pub fn end_now(&mut self) {
+        self.deadline = Some(Instant::now());
     }
 
     /// One poll: reads the channel; sets `ended` once nothing more will come.
@@ -124,6 +152,11 @@ impl RttStream {
         }
         if let Some(side) = self.side.as_mut() {
             side.poll(self.mem.as_mut())?;
+        }
+        if let Some((down, outbox)) = self.control.as_mut() {
+            if let Some(msg) = outbox.take() {
+                down.send(self.mem.as_mut(), &msg)?;
+            }
         }
         if paused && !stopped {
             self.mem.resume()?;

@@ -2,6 +2,7 @@
 //! that the usual pipeline (decode → model → tree/stats/dump) reads like any other source.
 
 use super::attach::RttStream;
+use super::control::{Controller, Request};
 use super::dump::RamDump;
 use super::elf::Elf;
 use super::gdb::GdbClient;
@@ -327,11 +328,44 @@ pub struct Polling {
     /// How often to poll the channel, in milliseconds (a GDB stub stops the target briefly).
     #[arg(long, value_name = "MS", default_value_t = 10)]
     pub poll_ms: u64,
+    /// Control the recording from the host (firmware built with tickspan's `rtt-control`).
+    #[command(flatten)]
+    pub control: ControlArgs,
     /// Do not read defmt's RTT channel. By default, when the ELF has a defmt table and
     /// defmt-rtt's `_SEGGER_RTT`, its log lines (stamped with tickspan's clock) are merged into
     /// the stream: `tree` shows each inside the span open when it was logged (`▸ INFO …`).
     #[arg(long)]
     pub no_defmt: bool,
+}
+
+/// Host → target control messages (`tickspan::control`), sent through the RTT block's down
+/// channel once the stream header has told the target's clock rate; the target acknowledges
+/// each in the stream, and the host says when it did.
+#[derive(clap::Args, Debug, Clone, Default)]
+#[group(multiple = false)]
+pub struct ControlArgs {
+    /// Record for this long (`5s`, `200ms`, `400000ticks`), converted to ticks with the clock
+    /// rate the target reports, then stop; the capture ends with the interval unless
+    /// `--until`/`--duration` say otherwise.
+    #[arg(long, value_name = "DURATION", requires = "elf")]
+    pub trace_for: Option<crate::units::Duration>,
+    /// Start recording (`tickspan::arm`), and cancel a `trace for` deadline.
+    #[arg(long, requires = "elf")]
+    pub arm: bool,
+    /// Stop recording (`tickspan::disarm`).
+    #[arg(long, requires = "elf")]
+    pub disarm: bool,
+}
+
+impl ControlArgs {
+    fn request(&self) -> Option<Request> {
+        match (self.trace_for, self.arm, self.disarm) {
+            (Some(d), ..) => Some(Request::TraceFor(d)),
+            (None, true, _) => Some(Request::Arm),
+            (None, false, true) => Some(Request::Disarm),
+            _ => None,
+        }
+    }
 }
 
 /// Where `tickspan postmortem` reads the rings from.
@@ -419,10 +453,37 @@ pub struct RttSource {
     /// The wire format version the ELF's symbol names.
     elf_version: Option<u16>,
     name: String,
+    /// A control request being followed, and whether its interval's end ends the capture.
+    control: Option<(Controller, bool)>,
 }
 
 impl Source for RttSource {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let r = self.read_stream(buf);
+        let Some((c, end_with_it)) = self.control.as_mut() else { return r };
+        let n = match &r {
+            Ok(n) => *n,
+            Err(e) if crate::source::is_idle(e) => 0,
+            Err(_) => return r,
+        };
+        if let Some(msg) = c.feed(&buf[..n]).map_err(io::Error::other)? {
+            self.stream.queue_control(msg);
+        }
+        c.check(matches!(r, Ok(0))).map_err(io::Error::other)?;
+        if c.finished && *end_with_it {
+            *end_with_it = false;
+            self.stream.end_now();
+        }
+        r
+    }
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+}
+
+impl RttSource {
+    /// The stream from the target, the ELF's names put in after its first frame.
+    fn read_stream(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // After the first complete frame (the stream header, when the capture starts at the
         // beginning) come the dictionary frames: a frame boundary is the only safe place.
         if self.seen_frame {
@@ -454,12 +515,7 @@ impl Source for RttSource {
         }
         Ok(n)
     }
-    fn describe(&self) -> String {
-        self.name.clone()
-    }
-}
 
-impl RttSource {
     /// The stream header carries the version the firmware was built with: it must be the one
     /// the ELF's version symbol names, or the ELF is not this firmware's.
     fn check_header(&mut self) -> io::Result<()> {
@@ -615,9 +671,19 @@ fn attach_with_defmt(
             live,
         });
     }
+    let control = match args.polling.control.request() {
+        Some(req) => {
+            stream = stream.with_control(cb)?;
+            let until = args.polling.until.is_some() || args.polling.duration.is_some();
+            let ends = matches!(req, Request::TraceFor(_)) && !until;
+            Some((Controller::new(req, Controller::fresh_seq()), ends))
+        }
+        None => None,
+    };
     let dictionary = elf.as_ref().map(dictionary);
     let elf_version = elf.as_ref().and_then(|e| e.format_version().ok().flatten());
     let src = Box::new(RttSource {
+        control,
         stream,
         dictionary,
         seen_frame: false,
@@ -812,6 +878,7 @@ mod tests {
             first: Vec::new(),
             elf_version,
             name: "test".into(),
+            control: None,
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub(crate) mod attach;
 pub mod cmd;
+pub(crate) mod control;
 pub(crate) mod defmt_log;
 pub(crate) mod dump;
 pub(crate) mod elf;

@@ -177,7 +177,7 @@ impl UpChannel {
 }
 
 /// Reads a NUL-terminated name of at most 64 bytes.
-fn read_cstr(mem: &mut dyn Memory, addr: u64) -> Result<String> {
+pub(crate) fn read_cstr(mem: &mut dyn Memory, addr: u64) -> Result<String> {
     let mut buf = [0u8; 64];
     // The name may sit near the end of a region: read what fits, byte by byte as a fallback.
     if mem.read(addr, &mut buf).is_err() {
