@@ -79,7 +79,13 @@ pub fn run(a: &RelayArgs) -> Result<u8, Fail> {
             chip: a.chip.clone(),
             probe: a.probe.clone(),
             elf: a.input.elf.clone(),
-            polling: Polling { until: a.until.clone(), duration: a.duration, poll_ms: a.poll_ms, no_defmt: true, control: Default::default() },
+            polling: Polling {
+                until: a.until.clone(),
+                duration: a.duration,
+                poll_ms: a.poll_ms,
+                no_defmt: true,
+                control: Default::default(),
+            },
         };
         crate::device::cmd::attach_source(&target)?
     } else {

@@ -90,7 +90,13 @@ impl ServeArgs {
             chip: self.chip.clone(),
             probe: self.probe.clone(),
             elf: self.input.elf.clone(),
-            polling: Polling { until: self.until.clone(), duration: None, poll_ms: self.poll_ms, no_defmt: true, control: Default::default() },
+            polling: Polling {
+                until: self.until.clone(),
+                duration: None,
+                poll_ms: self.poll_ms,
+                no_defmt: true,
+                control: Default::default(),
+            },
         })
     }
 }

@@ -43,12 +43,7 @@ impl SideChannel {
     /// Up channel 0 of the control block at `cb` with `id`; attached at the first poll that
     /// finds it initialised.
     pub fn new(cb: u64, id: &'static [u8], out: Box<dyn std::io::Write>) -> SideChannel {
-        SideChannel {
-            cb,
-            id,
-            chan: None,
-            out,
-        }
+        SideChannel { cb, id, chan: None, out }
     }
 
     fn poll(&mut self, mem: &mut dyn Memory) -> Result<()> {
@@ -145,8 +140,7 @@ impl RttStream {
         let out_of_time = self.deadline.is_some_and(|d| Instant::now() >= d);
         if out_of_time {
             // The last read: end on a frame boundary, leave the rest for the next host.
-            self.chan
-                .read_whole_frames(self.mem.as_mut(), &mut self.buf)?;
+            self.chan.read_whole_frames(self.mem.as_mut(), &mut self.buf)?;
         } else {
             self.chan.read(self.mem.as_mut(), &mut self.buf)?;
         }
@@ -221,13 +215,9 @@ mod tests {
     #[test]
     fn streams_the_channel_and_ends_when_the_target_stops() {
         let base = 0x2000_0000;
-        let ram = Ram {
-            base,
-            bytes: image(base, 16, 5, 0, b"hello"),
-        };
+        let ram = Ram { base, bytes: image(base, 16, 5, 0, b"hello") };
         let mem = Box::new(Stopping(ram, 5));
-        let mut s = RttStream::attach(mem, base, TICKSPAN_ID, None, Duration::from_millis(1), None)
-            .unwrap();
+        let mut s = RttStream::attach(mem, base, TICKSPAN_ID, None, Duration::from_millis(1), None).unwrap();
         let mut all = Vec::new();
         let mut buf = [0u8; 3];
         loop {

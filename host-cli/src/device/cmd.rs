@@ -18,8 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Duration;
 use tickspan::wire::{
-    encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY, FORMAT_VERSION,
-    MAX_FRAME_LEN,
+    encode::FrameEncoder, CallsiteInfo, Decoder, Item, ENCODED_CAPACITY, FORMAT_VERSION, MAX_FRAME_LEN,
 };
 
 /// `tickspan attach`: arguments.
@@ -77,10 +76,7 @@ pub enum View {
 
 /// Runs `tickspan attach`; `show` runs a view subcommand on a saved stream (the CLI's own
 /// dispatch, so the views are exactly those of `tickspan tree FILE` etc.).
-pub fn run_attach(
-    cmd: &AttachCmd,
-    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
-) -> Result<u8, Fail> {
+pub fn run_attach(cmd: &AttachCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
     let (mem, name) = open_memory(&cmd.target).map_err(fail)?;
     capture_attached(&cmd.target, mem, name, false, &cmd.out, show)
 }
@@ -130,11 +126,7 @@ struct Tee(std::fs::File, Option<mpsc::SyncSender<Vec<u8>>>);
 impl io::Write for Tee {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.0.write_all(buf)?;
-        if self
-            .1
-            .as_ref()
-            .is_some_and(|p| p.send(buf.to_vec()).is_err())
-        {
+        if self.1.as_ref().is_some_and(|p| p.send(buf.to_vec()).is_err()) {
             self.1 = None;
         }
         Ok(buf.len())
@@ -195,19 +187,13 @@ impl DefmtCapture {
 }
 
 /// Runs `tickspan postmortem`, see [`run_attach`].
-pub fn run_postmortem(
-    cmd: &PostmortemCmd,
-    show: impl FnOnce(Vec<String>) -> Result<u8, Fail>,
-) -> Result<u8, Fail> {
+pub fn run_postmortem(cmd: &PostmortemCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
     let src = postmortem(&cmd.target).map_err(fail)?;
     capture(src, &cmd.out, None, show)
 }
 
 fn fail(e: anyhow::Error) -> Fail {
-    Fail {
-        code: crate::run::exit::IO,
-        msg: format!("{e:#}"),
-    }
+    Fail { code: crate::run::exit::IO, msg: format!("{e:#}") }
 }
 
 /// Rewrites a saved stream before it is shown (defmt lines merged in), after the second runs
@@ -226,40 +212,31 @@ fn capture(
     let to_stdout = out.output.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let (path, temp) = match &out.output {
         Some(p) if !to_stdout => (p.clone(), false),
-        _ => (
-            std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())),
-            true,
-        ),
+        _ => (std::env::temp_dir().join(format!("tickspan-capture-{}.tspn", std::process::id())), true),
     };
     let mut sink: Box<dyn io::Write> = if to_stdout {
         Box::new(io::stdout().lock())
     } else {
-        Box::new(io::BufWriter::new(std::fs::File::create(&path).map_err(
-            |e| Fail::io(format!("creating {}", path.display()), e),
-        )?))
+        Box::new(io::BufWriter::new(
+            std::fs::File::create(&path).map_err(|e| Fail::io(format!("creating {}", path.display()), e))?,
+        ))
     };
     let name = src.describe();
     let mut buf = vec![0u8; 64 * 1024];
     while !crate::run::STOP.load(std::sync::atomic::Ordering::Relaxed) {
         let written = match src.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => {
-                sink.write_all(&buf[..n])
-                    .and_then(|_| if to_stdout { sink.flush() } else { Ok(()) })
-            }
+            Ok(n) => sink.write_all(&buf[..n]).and_then(|_| if to_stdout { sink.flush() } else { Ok(()) }),
             Err(e) if crate::source::is_idle(&e) => Ok(()),
             Err(e) => return Err(Fail::io(format!("reading {name}"), e)),
         };
         match written {
             // `-o - | head`: the reader went away, which ends the capture (not a failure).
-            Err(e) if to_stdout && e.kind() == io::ErrorKind::BrokenPipe => {
-                return Ok(crate::run::exit::OK)
-            }
+            Err(e) if to_stdout && e.kind() == io::ErrorKind::BrokenPipe => return Ok(crate::run::exit::OK),
             r => r.map_err(|e| Fail::io("writing the stream", e))?,
         }
     }
-    sink.flush()
-        .map_err(|e| Fail::io("writing the stream", e))?;
+    sink.flush().map_err(|e| Fail::io("writing the stream", e))?;
     drop(sink);
     drop(src);
     if let Some((_, closed)) = post {
@@ -277,11 +254,7 @@ fn capture(
         View::Stats => "stats",
         View::Dump => "dump",
     };
-    let code = show(vec![
-        "tickspan".into(),
-        view.into(),
-        path.display().to_string(),
-    ]);
+    let code = show(vec!["tickspan".into(), view.into(), path.display().to_string()]);
     if temp {
         let _ = std::fs::remove_file(&path);
     }
@@ -575,18 +548,13 @@ pub fn attach_source(args: &AttachArgs) -> Result<Box<dyn Source>, Fail> {
     let mut args = args.clone();
     args.polling.no_defmt = true;
     let (mem, name) = open_memory(&args).map_err(fail)?;
-    attach_with_defmt(&args, mem, name, false)
-        .map(|(src, _)| src)
-        .map_err(fail)
+    attach_with_defmt(&args, mem, name, false).map(|(src, _)| src).map_err(fail)
 }
 
 /// The target `--gdb` or `--chip` names, and how its stream is described.
 fn open_memory(args: &AttachArgs) -> Result<(Box<dyn Memory>, String)> {
     match (&args.gdb, &args.chip) {
-        (Some(addr), _) => Ok((
-            Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?),
-            format!("RTT via GDB {addr}"),
-        )),
+        (Some(addr), _) => Ok((Box::new(GdbClient::connect(addr, GDB_TIMEOUT)?), format!("RTT via GDB {addr}"))),
         (None, Some(chip)) => open_probe(chip, args.probe.as_deref()),
         (None, None) => bail!("give --gdb HOST:PORT or --chip CHIP"),
     }
@@ -603,12 +571,8 @@ fn attach_with_defmt(
 ) -> Result<(Box<dyn Source>, Option<DefmtCapture>)> {
     let elf = args.elf.as_deref().map(open_elf).transpose()?;
     let symbol = |name: &str| -> Result<u64> {
-        let elf = elf
-            .as_ref()
-            .ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
-        elf.symbol(name)
-            .map(|s| s.0)
-            .ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
+        let elf = elf.as_ref().ok_or_else(|| anyhow!("--elf is needed to find `{name}`"))?;
+        elf.symbol(name).map(|s| s.0).ok_or_else(|| anyhow!("the ELF has no symbol `{name}`"))
     };
     let cb = match elf.as_ref().and_then(|e| e.symbol(TICKSPAN_SYMBOL)) {
         Some((addr, _)) => addr,
@@ -616,9 +580,7 @@ fn attach_with_defmt(
             bail!("the ELF has no `{TICKSPAN_SYMBOL}`: does the firmware drain with tickspan::transport::rtt?")
         }
         None => {
-            let ram = mem
-                .ram_ranges()
-                .ok_or_else(|| anyhow!("give --elf to find the RTT block"))?;
+            let ram = mem.ram_ranges().ok_or_else(|| anyhow!("give --elf to find the RTT block"))?;
             rtt::scan(mem.as_mut(), &ram, TICKSPAN_ID)?
         }
     };
@@ -635,28 +597,17 @@ fn attach_with_defmt(
             .filter(|_| std::fs::read(path).is_ok_and(|b| super::defmt_log::has_table(&b))),
         _ => None,
     };
-    let mut stream = RttStream::attach(
-        mem,
-        cb,
-        TICKSPAN_ID,
-        Some(rtt::CHANNEL_NAME),
-        poll,
-        duration,
-    )?;
+    let mut stream = RttStream::attach(mem, cb, TICKSPAN_ID, Some(rtt::CHANNEL_NAME), poll, duration)?;
     let mut defmt = None;
     if let (Some(dcb), Some(path)) = (defmt_cb, &args.elf) {
         let raw = std::env::temp_dir().join(format!("tickspan-defmt-{}.bin", std::process::id()));
-        let file =
-            std::fs::File::create(&raw).with_context(|| format!("creating {}", raw.display()))?;
+        let file = std::fs::File::create(&raw).with_context(|| format!("creating {}", raw.display()))?;
         let (pipe, live) = if live_defmt {
             // Bounded: a decoder that falls behind slows the polls, it never grows memory.
             let (tx, rx) = mpsc::sync_channel(64);
             let elf = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
             let input = Chunks(rx, io::Cursor::new(Vec::new()));
-            (
-                Some(tx),
-                Some(std::thread::spawn(move || live_lines(&elf, input))),
-            )
+            (Some(tx), Some(std::thread::spawn(move || live_lines(&elf, input))))
         } else {
             (None, None)
         };
@@ -665,11 +616,7 @@ fn attach_with_defmt(
             super::defmt_log::SEGGER_ID,
             Box::new(Tee(file, pipe)),
         ));
-        defmt = Some(DefmtCapture {
-            elf: path.clone(),
-            raw,
-            live,
-        });
+        defmt = Some(DefmtCapture { elf: path.clone(), raw, live });
     }
     let control = match args.polling.control.request() {
         Some(req) => {
@@ -712,27 +659,22 @@ fn live_lines(elf: &[u8], input: impl Read) {
 pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
     let elf = open_elf(&args.elf)?;
     let layout = RingsLayout::from_elf(&elf)?;
-    let (mut mem, live, name): (Box<dyn Memory>, bool, String) =
-        match (&args.gdb, &args.chip, &args.dump) {
-            (Some(addr), _, _) => {
-                let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
-                eprintln!("target halted ({:?})", gdb.interrupt()?);
-                (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
-            }
-            (None, Some(chip), _) => {
-                let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
-                (mem, true, name)
-            }
-            (None, None, Some(path)) => {
-                let dump = open_dump(path, args.base, &elf, &layout)?;
-                (
-                    Box::new(dump),
-                    false,
-                    format!("post-mortem of {}", path.display()),
-                )
-            }
-            _ => bail!("give --gdb, --chip or --dump"),
-        };
+    let (mut mem, live, name): (Box<dyn Memory>, bool, String) = match (&args.gdb, &args.chip, &args.dump) {
+        (Some(addr), _, _) => {
+            let mut gdb = GdbClient::connect(addr, GDB_TIMEOUT)?;
+            eprintln!("target halted ({:?})", gdb.interrupt()?);
+            (Box::new(gdb), true, format!("post-mortem via GDB {addr}"))
+        }
+        (None, Some(chip), _) => {
+            let (mem, name) = open_probe_halted(chip, args.probe.as_deref())?;
+            (mem, true, name)
+        }
+        (None, None, Some(path)) => {
+            let dump = open_dump(path, args.base, &elf, &layout)?;
+            (Box::new(dump), false, format!("post-mortem of {}", path.display()))
+        }
+        _ => bail!("give --gdb, --chip or --dump"),
+    };
     if let Some(path) = &args.save_dump {
         save_dump(mem.as_mut(), &elf, path)?;
     }
@@ -748,17 +690,10 @@ pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
             r.written
         );
     }
-    let target = format!(
-        "post-mortem {}",
-        args.elf
-            .file_name()
-            .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
-    );
+    let target =
+        format!("post-mortem {}", args.elf.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
     let data = encode(&rings, &layout, &tb, Some(&elf), &target);
-    Ok(Box::new(BytesSource {
-        data: io::Cursor::new(data),
-        name,
-    }))
+    Ok(Box::new(BytesSource { data: io::Cursor::new(data), name }))
 }
 
 /// Opens a dump at `base`, or at the first candidate base that puts the rings inside it.
@@ -768,28 +703,19 @@ fn open_dump(path: &Path, base: Option<u64>, elf: &Elf, layout: &RingsLayout) ->
         return Ok(dump);
     }
     let len = dump.len() as u64;
-    let candidates = [
-        elf.ram().map(|r| r.start),
-        elf.symbol("_stack_start")
-            .and_then(|(top, _)| top.checked_sub(len)),
-    ];
+    let candidates = [elf.ram().map(|r| r.start), elf.symbol("_stack_start").and_then(|(top, _)| top.checked_sub(len))];
     for c in candidates.into_iter().flatten() {
         dump.rebase(c);
         if dump.contains(layout.addr, layout.bytes()) {
             return Ok(dump);
         }
     }
-    bail!(
-        "cannot tell where {} starts in memory: give --base ADDR",
-        path.display()
-    )
+    bail!("cannot tell where {} starts in memory: give --base ADDR", path.display())
 }
 
 /// Writes the RAM the ELF's writable sections span (rings included) to `path`.
 fn save_dump(mem: &mut dyn Memory, elf: &Elf, path: &Path) -> Result<()> {
-    let ram = elf
-        .ram()
-        .ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
+    let ram = elf.ram().ok_or_else(|| anyhow!("the ELF has no RAM sections to save"))?;
     let len = ram.end - ram.start;
     if len > MAX_SAVE {
         bail!("the ELF's RAM sections span {len} bytes, more than --save-dump writes");
@@ -856,19 +782,9 @@ mod tests {
         let mut bytes = vec![0u8; 256];
         let n = drain.read(&mut bytes);
         let base = 0x2000_0000;
-        let mem = Box::new(Ram {
-            base,
-            bytes: image(base, 512, n as u32, 0, &bytes[..n]),
-        });
-        let stream = RttStream::attach(
-            mem,
-            base,
-            TICKSPAN_ID,
-            None,
-            Duration::from_millis(1),
-            Some(Duration::ZERO),
-        )
-        .unwrap();
+        let mem = Box::new(Ram { base, bytes: image(base, 512, n as u32, 0, &bytes[..n]) });
+        let stream =
+            RttStream::attach(mem, base, TICKSPAN_ID, None, Duration::from_millis(1), Some(Duration::ZERO)).unwrap();
         let elf = Elf::parse(synthetic_elf([2, 1, 0, 16, 1, 0, 0], 48)).unwrap();
         RttSource {
             stream,
@@ -899,23 +815,11 @@ mod tests {
     fn names_from_the_elf_follow_the_header_and_a_foreign_elf_is_refused() {
         let bytes = read_all(&mut source(Some(FORMAT_VERSION))).unwrap();
         let mut items = Vec::new();
-        Decoder::new()
-            .feed(&bytes, &mut |i| items.push(format!("{i:?}")))
-            .unwrap();
+        Decoder::new().feed(&bytes, &mut |i| items.push(format!("{i:?}"))).unwrap();
         assert!(items[0].starts_with("Header"), "{items:?}");
-        assert!(
-            items[1].starts_with("Callsite") && items[1].contains("\"parse\""),
-            "{items:?}"
-        );
-        assert_eq!(
-            items.iter().filter(|i| i.starts_with("Record")).count(),
-            2,
-            "{items:?}"
-        );
+        assert!(items[1].starts_with("Callsite") && items[1].contains("\"parse\""), "{items:?}");
+        assert_eq!(items.iter().filter(|i| i.starts_with("Record")).count(), 2, "{items:?}");
         let err = read_all(&mut source(Some(FORMAT_VERSION + 1))).unwrap_err();
-        assert!(
-            err.to_string().contains("is --elf this firmware's?"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("is --elf this firmware's?"), "{err}");
     }
 }

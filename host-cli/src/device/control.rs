@@ -63,7 +63,9 @@ impl DownChannel {
         }
         let free = (read + self.size - write - 1) % self.size;
         if (free as usize) < msg.len() {
-            bail!("the control channel is full: the target has not taken the previous messages (is its drain running?)");
+            bail!(
+                "the control channel is full: the target has not taken the previous messages (is its drain running?)"
+            );
         }
         let first = msg.len().min((self.size - write) as usize);
         mem.write(self.buffer + u64::from(write), &msg[..first])?;
@@ -331,10 +333,8 @@ mod tests {
         let err = ch.send(&mut ram, &msg).unwrap_err().to_string();
         assert!(err.contains("full"), "{err}");
         // A block without a down channel (firmware without `rtt-control`) says what to change.
-        let mut none = super::super::rtt::tests::Ram {
-            base,
-            bytes: super::super::rtt::tests::image(base, 16, 0, 0, &[]),
-        };
+        let mut none =
+            super::super::rtt::tests::Ram { base, bytes: super::super::rtt::tests::image(base, 16, 0, 0, &[]) };
         let err = DownChannel::attach(&mut none, base).unwrap_err().to_string();
         assert!(err.contains("rtt-control"), "{err}");
     }
@@ -391,8 +391,10 @@ mod tests {
     fn reports_the_acknowledgement_and_the_interval_and_fails_on_refusal() {
         let mut c = Controller::new(Request::TraceFor("2ms".parse().unwrap()), 77);
         let ok = Ack { seq: 77, op: Op::TraceFor as u8, status: Status::Applied }.value() as u64;
-        let (head, rest) =
-            stream(200_000_000, &[(0x80, 0, 100), (0x80, 1, 1000), (0x40, ok, 1010), (0xC0, 5, 2000), (0x80, 0, 401_000)]);
+        let (head, rest) = stream(
+            200_000_000,
+            &[(0x80, 0, 100), (0x80, 1, 1000), (0x40, ok, 1010), (0xC0, 5, 2000), (0x80, 0, 401_000)],
+        );
         let msg = c.feed(&head).unwrap().expect("the message, once the header said the clock");
         assert_eq!(Message::parse(&msg), Ok(Message { op: Op::TraceFor, seq: 77, arg: 400_000 }));
         assert!(!c.finished);
