@@ -12,15 +12,24 @@ use tickspan::drain::Drain;
 use tickspan::transport::rtt;
 use tickspan::wire::{Decoder, Item};
 
-/// SEGGER's channel descriptor on this (64-bit) host.
+/// SEGGER's channel descriptor on this host: name and buffer pointers, then size, write,
+/// read and flags words.
 #[repr(C)]
-struct Chan {
-    name: *const u8,
-    buffer: *mut u8,
-    size: u32,
-    write: AtomicU32,
-    read: AtomicU32,
-    flags: u32,
+struct Chan([*mut u8; 2], [AtomicU32; 4]);
+
+impl Chan {
+    fn buffer(&self) -> *mut u8 {
+        self.0[1]
+    }
+    fn size(&self) -> u32 {
+        self.1[0].load(Ordering::Relaxed)
+    }
+    fn write(&self) -> &AtomicU32 {
+        &self.1[1]
+    }
+    fn read(&self) -> &AtomicU32 {
+        &self.1[2]
+    }
 }
 
 #[repr(C)]
@@ -45,33 +54,33 @@ fn cb() -> &'static Cb {
 
 fn name(c: &Chan) -> String {
     // SAFETY: descriptor names point at NUL-terminated statics.
-    unsafe { std::ffi::CStr::from_ptr(c.name as *const std::ffi::c_char) }.to_string_lossy().into_owned()
+    unsafe { std::ffi::CStr::from_ptr(c.0[0] as *const std::ffi::c_char) }.to_string_lossy().into_owned()
 }
 
 /// Writes `bytes` into the down channel as a host does: the bytes, then the write offset.
 fn send(bytes: &[u8]) {
     let d = &cb().down;
-    let mut w = d.write.load(Ordering::Relaxed);
+    let mut w = d.write().load(Ordering::Relaxed);
     for &b in bytes {
         // SAFETY: `w < size`; the target reads only below the published write offset.
-        unsafe { d.buffer.add(w as usize).write_volatile(b) };
-        w = (w + 1) % d.size;
+        unsafe { d.buffer().add(w as usize).write_volatile(b) };
+        w = (w + 1) % d.size();
     }
-    d.write.store(w, Ordering::Release);
+    d.write().store(w, Ordering::Release);
 }
 
 /// Reads what the up channel holds, handing the space back.
 fn receive() -> Vec<u8> {
     let u = &cb().up;
-    let (w, r) = (u.write.load(Ordering::Acquire), u.read.load(Ordering::Relaxed));
+    let (w, r) = (u.write().load(Ordering::Acquire), u.read().load(Ordering::Relaxed));
     let mut out = Vec::new();
     let mut i = r;
     while i != w {
         // SAFETY: `[read, write)` is published by the target and `i < size`.
-        out.push(unsafe { u.buffer.add(i as usize).read_volatile() });
-        i = (i + 1) % u.size;
+        out.push(unsafe { u.buffer().add(i as usize).read_volatile() });
+        i = (i + 1) % u.size();
     }
-    u.read.store(w, Ordering::Release);
+    u.read().store(w, Ordering::Release);
     out
 }
 

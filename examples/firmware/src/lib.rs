@@ -160,6 +160,14 @@ impl embedded_io::ErrorType for Uart0 {
 }
 
 /// What `tickspan::drain::Drain::write_to` writes into.
+/// `writeln!(Uart0, …)` for the examples' text lines.
+impl core::fmt::Write for Uart0 {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.write_all(s.as_bytes());
+        Ok(())
+    }
+}
+
 impl embedded_io::Write for Uart0 {
     fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
         Uart0::write_all(self, buf);

@@ -45,14 +45,6 @@ fn SysTick() {
     tickspan::event!("tick");
 }
 
-struct Uart(board::Uart0);
-
-impl core::fmt::Write for Uart {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        self.0.write_all(s.as_bytes());
-        Ok(())
-    }
-}
 
 #[exception]
 unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
@@ -60,7 +52,7 @@ unsafe fn HardFault(_frame: &ExceptionFrame) -> ! {
     // SAFETY: SYST CSR is the architecturally defined SysTick control register.
     unsafe { (0xE000_E010 as *mut u32).write_volatile(0) };
     let _ = writeln!(
-        Uart(board::Uart0),
+        board::Uart0,
         "FAULT {} {}",
         RINGS[0].written(),
         RINGS[1].written()
