@@ -151,7 +151,10 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
         // The RTT transport on the host, down channel included: the test plays the debugger.
         step(
             "core tests (rtt-control)",
-            cargo(root, &["test", "-p", "tickspan", "--features", "std,decode,rtt-control", "--lib", "--test", "control_rtt"]),
+            cargo(
+                root,
+                &["test", "-p", "tickspan", "--features", "std,decode,rtt-control", "--lib", "--test", "control_rtt"],
+            ),
         ),
     ];
 
