@@ -459,7 +459,7 @@ fn recording_note(meta: &model::Meta) {
         .iter()
         .map(|&(stop, resume)| match resume {
             Some(t) => format!("{} to {}", at(stop), at(t)),
-            None if r.frozen => format!("frozen at {}", at(stop)),
+            None if r.frozen => format!("after it froze at {} (tickspan::freeze)", at(stop)),
             None => format!("from {} on", at(stop)),
         })
         .collect();

@@ -201,3 +201,66 @@ fn postmortem_refuses_bad_inputs_with_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("_TICKSPAN_RINGS"), "{err}");
 }
+
+/// The freeze trigger: the `freeze` firmware calls `tickspan::freeze()` when a reading is over
+/// its limit (round 70), then goes on running rounds with SysTick interrupting. The rings must
+/// end at the freeze: every record up to it (thread mode: readings 0..=69, then 900 and the
+/// marker inside `over_limit`), nothing after it in either context, however long after the
+/// freeze the debugger reads them, and `postmortem` must say that the target froze and when.
+#[test]
+fn freeze_keeps_the_records_that_led_to_it_and_nothing_after() {
+    let Some(fw) = boot("postmortem_qemu", "freeze", "flight-recorder", "freeze", false) else {
+        return;
+    };
+    let Booted { elf, dir, qemu } = fw;
+    let elf_s = elf.to_str().unwrap();
+    let line = qemu.wait_uart("FROZEN ");
+    let counts: Vec<u64> = line.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect();
+    let (written0, written1) = (counts[0], counts[1]);
+    // 71 rounds of (enter, reading, exit), then over_limit's enter, `freezing`, the marker and
+    // over_limit's exit (its enter was written, so its exit is too); nothing from rounds 71..99.
+    assert_eq!(written0, 71 * 3 + 4);
+    let postmortem = |name: &str| {
+        let stream = dir.join(name);
+        let (tree, summary) =
+            ok(&["postmortem", "--elf", elf_s, "--gdb", &qemu.gdb, "-o", stream.to_str().unwrap(), "--view", "tree"]);
+        (stream, tree, summary)
+    };
+    let (stream, tree, summary) = postmortem("frozen.tspn");
+    assert!(summary.contains("recording: frozen (tickspan::freeze was called)"), "{summary}");
+    assert!(summary.contains(&format!("ring 0: {written0} records recovered, 0 lost")), "{summary}");
+    assert!(summary.contains(&format!("ring 1: {written1} records recovered, 0 lost")), "{summary}");
+    // The view says when: the marker's time, as the tree's times count.
+    let d = dump(&stream, None);
+    let t = d.ctx(0);
+    let marker = t.iter().find(|r| r.name == "tickspan.recording").expect("the freeze marker");
+    assert_eq!(marker.value, Some(2));
+    let start = d.records.iter().filter_map(|r| r.ns).min().unwrap();
+    let at_us = (marker.ns.unwrap() - start) as f64 / 1000.0;
+    assert!(summary.contains(&format!("froze at {at_us:.3} µs (tickspan::freeze)")), "{at_us} in {summary}");
+    assert!(tree.contains("over_limit"), "{tree}");
+    let tail: Vec<(&str, &str, Option<u64>)> =
+        t[t.len() - 6..].iter().map(|r| (r.kind.as_str(), r.name.as_str(), r.value)).collect();
+    assert_eq!(
+        tail,
+        [
+            ("ValueU", "reading", Some(900)),
+            ("SpanEnter", "over_limit", None),
+            ("Event", "freezing", None),
+            ("ValueU", "tickspan.recording", Some(2)),
+            // Spans entered before the freeze close: their enters were written.
+            ("SpanExit", "over_limit", None),
+            ("SpanExit", "round", None),
+        ]
+    );
+    let readings: Vec<u64> = t.iter().filter(|r| r.name == "reading").filter_map(|r| r.value).collect();
+    assert_eq!(readings, (0..70).chain([900]).collect::<Vec<u64>>(), "every round up to the freeze, none after");
+    // SysTick records only before the freeze.
+    assert!(written1 > 0);
+    assert!(d.ctx(1).iter().all(|r| r.ts < marker.ts), "an interrupt recorded after the freeze");
+    // Later (SysTick has fired some 2000 more times): the rings are as the freeze left them.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let (again, _, summary) = postmortem("later.tspn");
+    assert!(summary.contains(&format!("ring 1: {written1} records recovered, 0 lost")), "{summary}");
+    assert_eq!(shape(&dump(&again, None), 0), shape(&d, 0));
+}

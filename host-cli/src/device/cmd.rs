@@ -679,6 +679,9 @@ pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
         save_dump(mem.as_mut(), &elf, path)?;
     }
     let rings = read_rings(mem.as_mut(), &layout)?;
+    if let Some(state) = recording_state(mem.as_mut(), &elf) {
+        eprintln!("{state}");
+    }
     let registers = live && elf.is_arm();
     let tb = Timebase::read(&layout, registers.then_some(mem.as_mut()), args.clock_wrap)?;
     for r in &rings {
@@ -694,6 +697,27 @@ pub fn postmortem(args: &PostmortemArgs) -> Result<Box<dyn Source>> {
         format!("post-mortem {}", args.elf.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()));
     let data = encode(&rings, &layout, &tb, Some(&elf), &target);
     Ok(Box::new(BytesSource { data: io::Cursor::new(data), name }))
+}
+
+/// What the target's arming flags (`_TICKSPAN_FROZEN`, `_TICKSPAN_ARMED`) say, for firmware
+/// that has them (and a dump that holds them): whether the rings were frozen for this
+/// post-mortem or still recording.
+fn recording_state(mem: &mut dyn Memory, elf: &Elf) -> Option<&'static str> {
+    let mut flag = |name: &str| {
+        let (addr, _) = elf.symbol(name)?;
+        let mut b = [0u8];
+        mem.read(addr, &mut b).ok()?;
+        Some(b[0] != 0)
+    };
+    match (flag("_TICKSPAN_FROZEN"), flag("_TICKSPAN_ARMED")) {
+        (Some(true), _) => Some(
+            "recording: frozen (tickspan::freeze was called): the rings end with the records that led to it, \
+             and the view says when",
+        ),
+        (_, Some(false)) => Some("recording: disarmed (tickspan::disarm) when read"),
+        (_, Some(true)) => Some("recording: armed when read"),
+        _ => None,
+    }
 }
 
 /// Opens a dump at `base`, or at the first candidate base that puts the rings inside it.
