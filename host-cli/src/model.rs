@@ -201,6 +201,8 @@ pub struct Recording {
     pub stops: u64,
     /// The last stop was `tickspan::freeze`.
     pub frozen: bool,
+    /// The first stop came with the trace's first record: no interval before it.
+    pub started_disarmed: bool,
     paused: bool,
 }
 
@@ -210,11 +212,15 @@ pub const MAX_PAUSES: usize = 64;
 impl Recording {
     /// Intervals the trace covers: one, plus one per pause that ended.
     pub fn intervals(&self) -> u64 {
-        1 + self.stops - u64::from(self.paused)
+        1 + self.stops - u64::from(self.paused) - u64::from(self.started_disarmed)
     }
 
-    /// A marker of value `v` (`tickspan::arming`: 0 paused, 1 recording, 2 frozen) at `ts`.
-    fn marker(&mut self, ts: u64, v: u64) {
+    /// A marker of value `v` (`tickspan::arming`: 0 paused, 1 recording, 2 frozen) at `ts`;
+    /// `first` if no record came before it.
+    fn marker(&mut self, ts: u64, v: u64, first: bool) {
+        if first && self.stops == 0 && v != 1 {
+            self.started_disarmed = true;
+        }
         match (v, self.paused) {
             (1, true) => {
                 self.paused = false;
@@ -937,7 +943,8 @@ impl State {
             Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
             Kind::ValueU => {
                 if meta.names.name(r.name) == RECORDING_MARKER {
-                    meta.recording.marker(r.ts, wide(r));
+                    let first = meta.start == Some(r.ts);
+                    meta.recording.marker(r.ts, wide(r), first);
                 }
                 self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r))))
             }

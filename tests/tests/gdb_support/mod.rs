@@ -65,10 +65,17 @@ pub fn build_firmware_with(bin: &str, features: &str, env: &[(&str, &str)]) -> P
 /// letting virtual time follow the host's clock, which on a loaded host lands interrupts
 /// late), UART0 into the file `uart`.
 fn qemu(elf: &Path, uart: &Path) -> Command {
+    qemu_timed(elf, uart, true)
+}
+
+/// [`qemu`], with virtual time following the host's clock instead when `icount` is false.
+fn qemu_timed(elf: &Path, uart: &Path, icount: bool) -> Command {
     let mut cmd = Command::new(QEMU);
-    cmd.args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"])
-        .args(["-icount", "shift=3,sleep=off"])
-        .arg("-serial")
+    cmd.args(["-cpu", "cortex-m3", "-machine", "lm3s6965evb", "-nographic", "-monitor", "none"]);
+    if icount {
+        cmd.args(["-icount", "shift=3,sleep=off"]);
+    }
+    cmd.arg("-serial")
         .arg(format!("file:{}", uart.display()))
         .arg("-kernel")
         .arg(elf);
@@ -129,13 +136,19 @@ pub struct Qemu {
 impl Qemu {
     /// Starts `elf`; `halted` holds the CPU at reset until a debugger continues it (`-S`).
     pub fn start(elf: &Path, dir: &Path, halted: bool) -> Qemu {
+        Qemu::start_timed(elf, dir, halted, true)
+    }
+
+    /// [`Qemu::start`]; without `icount`, virtual time follows the host's clock, also while
+    /// the debugger halts the CPU (with `-icount` it jumps to the next timer deadline then).
+    pub fn start_timed(elf: &Path, dir: &Path, halted: bool, icount: bool) -> Qemu {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
         let uart = dir.join(format!("uart-{port}.txt"));
-        let mut cmd = qemu(elf, &uart);
+        let mut cmd = qemu_timed(elf, &uart, icount);
         cmd.args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
