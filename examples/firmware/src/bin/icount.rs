@@ -246,6 +246,11 @@ fn main() -> ! {
     assert_eq!(RINGS[0].written(), written, "disarmed trace points wrote records");
     tickspan::arm();
 
+    // The RTT control poll (`FEATURES=control`): what every `rtt::drain` call adds while the
+    // host sends nothing (the down channel's two offsets compared).
+    #[cfg(feature = "control")]
+    let control_poll = ticks_for!({ tickspan::transport::rtt::poll_control() });
+
     // The drain: header and clock anchor first (not counted), then `DRAINED` records of a
     // typical mix, encoded into a sink that discards them and then into UART0.
     let mut drain = Drain::global();
@@ -293,6 +298,8 @@ fn main() -> ! {
         );
         hprintln!("  ({} link records and a span id)", records);
     }
+    #[cfg(feature = "control")]
+    show("rtt control poll, nothing sent", Some(d(control_poll)), None);
     show("context from_bytes (25 B)", Some(dl(from_bytes)), None);
     show("context to_bytes (25 B)", Some(dl(to_bytes)), None);
     hprintln!("empty loop: {} ticks for {} iterations", empty, N);
