@@ -16,20 +16,15 @@ const SLOTS: u64 = 256;
 
 fn ok(args: &[&str]) -> (String, String) {
     let out = run(args);
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let (stdout, stderr) =
+        (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
     assert_eq!(out.status.code(), Some(0), "tickspan {args:?}: {stderr}");
     (stdout, stderr)
 }
 
 /// Kinds and names (and values) of a context's records: what must not depend on timing.
 fn shape(d: &Dumped, ctx: u64) -> Vec<(String, String, Option<u64>)> {
-    d.ctx(ctx)
-        .into_iter()
-        .map(|r| (r.kind.clone(), r.name.clone(), r.value))
-        .collect()
+    d.ctx(ctx).into_iter().map(|r| (r.kind.clone(), r.name.clone(), r.value)).collect()
 }
 
 #[test]
@@ -42,21 +37,10 @@ fn postmortem_over_gdb_and_from_a_ram_dump_recovers_the_last_moments() {
     // "FAULT <ring 0 written> <ring 1 written>": printed by the HardFault handler, which then
     // spins without recording.
     let fault = qemu.wait_uart("FAULT ");
-    let counts: Vec<u64> = fault
-        .split_whitespace()
-        .skip(1)
-        .map(|n| n.parse().unwrap())
-        .collect();
+    let counts: Vec<u64> = fault.split_whitespace().skip(1).map(|n| n.parse().unwrap()).collect();
     let (written0, written1) = (counts[0], counts[1]);
-    assert_eq!(
-        written0,
-        100 * 6 + 2,
-        "100 rounds of 6 records, then `crash` and `about_to_fault`"
-    );
-    assert!(
-        written1 > 0 && written1 < SLOTS,
-        "SysTick preempted the rounds without filling its ring"
-    );
+    assert_eq!(written0, 100 * 6 + 2, "100 rounds of 6 records, then `crash` and `about_to_fault`");
+    assert!(written1 > 0 && written1 < SLOTS, "SysTick preempted the rounds without filling its ring");
 
     let stream = dir.join("pm.tspn");
     let ram = dir.join("ram.bin");
@@ -74,16 +58,10 @@ fn postmortem_over_gdb_and_from_a_ram_dump_recovers_the_last_moments() {
         "stats",
     ]);
     assert!(
-        summary.contains(&format!(
-            "ring 0: {SLOTS} records recovered, {} lost ({written0} written",
-            written0 - SLOTS
-        )),
+        summary.contains(&format!("ring 0: {SLOTS} records recovered, {} lost ({written0} written", written0 - SLOTS)),
         "{summary}"
     );
-    assert!(
-        summary.contains(&format!("ring 1: {written1} records recovered, 0 lost")),
-        "{summary}"
-    );
+    assert!(summary.contains(&format!("ring 1: {written1} records recovered, 0 lost")), "{summary}");
 
     let d = dump(&stream, None);
     assert_eq!(d.skipped, 0);
@@ -91,62 +69,27 @@ fn postmortem_over_gdb_and_from_a_ram_dump_recovers_the_last_moments() {
     assert_eq!(d.losses, [(0, written0 - SLOTS)]);
     let t = d.ctx(0);
     assert_eq!(t.len() as u64, SLOTS);
-    let last: Vec<(&str, &str)> = t[t.len() - 3..]
-        .iter()
-        .map(|r| (r.kind.as_str(), r.name.as_str()))
-        .collect();
-    assert_eq!(
-        last,
-        [
-            ("SpanExit", "round"),
-            ("SpanEnter", "crash"),
-            ("Event", "about_to_fault")
-        ]
-    );
+    let last: Vec<(&str, &str)> = t[t.len() - 3..].iter().map(|r| (r.kind.as_str(), r.name.as_str())).collect();
+    assert_eq!(last, [("SpanExit", "round"), ("SpanEnter", "crash"), ("Event", "about_to_fault")]);
     // The values are the last rounds' numbers, in order, ending with the last round (99).
-    let values: Vec<u64> = t
-        .iter()
-        .filter(|r| r.name == "round_no")
-        .map(|r| r.value.unwrap())
-        .collect();
+    let values: Vec<u64> = t.iter().filter(|r| r.name == "round_no").map(|r| r.value.unwrap()).collect();
     assert_eq!(values.last(), Some(&99));
     assert!(values.windows(2).all(|w| w[1] == w[0] + 1), "{values:?}");
     // Times only move forwards inside a context.
     assert!(t.windows(2).all(|w| w[0].ts <= w[1].ts));
     // SysTick: every record, in handler order, its ring named after the handler.
-    let isr: Vec<(&str, &str)> = d
-        .ctx(1)
-        .iter()
-        .map(|r| (r.kind.as_str(), r.name.as_str()))
-        .collect();
+    let isr: Vec<(&str, &str)> = d.ctx(1).iter().map(|r| (r.kind.as_str(), r.name.as_str())).collect();
     assert_eq!(isr.len() as u64, written1);
     for chunk in isr.chunks(3) {
-        assert_eq!(
-            chunk,
-            [
-                ("IsrEnter", "SysTick"),
-                ("Event", "tick"),
-                ("IsrExit", "SysTick")
-            ]
-        );
+        assert_eq!(chunk, [("IsrEnter", "SysTick"), ("Event", "tick"), ("IsrExit", "SysTick")]);
     }
-    assert!(
-        d.contexts.contains(&(0, "thread mode".into()))
-            && d.contexts.contains(&(1, "SysTick".into()))
-    );
+    assert!(d.contexts.contains(&(0, "thread mode".into())) && d.contexts.contains(&(1, "SysTick".into())));
 
     // The tree shows the crash site: the span that never ended, with its last event.
     let (tree, _) = ok(&["tree", stream.to_str().unwrap()]);
-    let crash = tree
-        .lines()
-        .position(|l| l.starts_with("crash"))
-        .unwrap_or_else(|| panic!("no crash span in:\n{tree}"));
-    assert!(
-        tree.lines()
-            .nth(crash + 1)
-            .is_some_and(|l| l.contains("about_to_fault")),
-        "{tree}"
-    );
+    let crash =
+        tree.lines().position(|l| l.starts_with("crash")).unwrap_or_else(|| panic!("no crash span in:\n{tree}"));
+    assert!(tree.lines().nth(crash + 1).is_some_and(|l| l.contains("about_to_fault")), "{tree}");
 
     // The same from the RAM image and the ELF, without the target: same records in the same
     // order (cross-context alignment may differ: a dump has no clock reading).
@@ -184,13 +127,7 @@ fn postmortem_refuses_bad_inputs_with_a_clear_error() {
     std::fs::write(&not_elf, b"\x7fELF but not really").unwrap();
     let dump = dir.join("ram.bin");
     std::fs::write(&dump, [0u8; 64]).unwrap();
-    let out = run(&[
-        "postmortem",
-        "--elf",
-        not_elf.to_str().unwrap(),
-        "--dump",
-        dump.to_str().unwrap(),
-    ]);
+    let out = run(&["postmortem", "--elf", not_elf.to_str().unwrap(), "--dump", dump.to_str().unwrap()]);
     assert_ne!(out.status.code(), Some(0));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not a usable ELF"), "{err}");

@@ -416,4 +416,44 @@ mod tests {
         assert!(c.check(false).is_ok(), "still within the timeout");
         assert!(c.check(true).unwrap_err().to_string().contains("not acknowledged"));
     }
+
+    /// Target memory shared with the test, to look at after the stream has written it.
+    struct Shared(std::rc::Rc<std::cell::RefCell<Ram>>);
+
+    impl Memory for Shared {
+        fn read(&mut self, addr: u64, buf: &mut [u8]) -> Result<()> {
+            self.0.borrow_mut().read(addr, buf)
+        }
+        fn write(&mut self, addr: u64, data: &[u8]) -> Result<()> {
+            self.0.borrow_mut().write(addr, data)
+        }
+    }
+
+    #[test]
+    fn the_capture_stream_sends_a_queued_message_at_its_next_poll() {
+        use super::super::attach::RttStream;
+        use super::super::rtt::{tests::image, TICKSPAN_ID};
+        use std::io::Read;
+        let base = 0x2000_0000;
+        // tickspan's block with its up channel (16 bytes holding "hi"), then the down channel.
+        let mut m = image(base, 16, 2, 0, b"hi");
+        m[20..24].copy_from_slice(&1u32.to_le_bytes());
+        m.resize(0x200, 0);
+        let down = [base as u32 + 0x90, base as u32 + 0x180, 28, 0, 0, 0];
+        for (i, w) in down.iter().enumerate() {
+            m[48 + 4 * i..52 + 4 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        m[0x90..0x90 + CHANNEL_NAME.len()].copy_from_slice(CHANNEL_NAME.as_bytes());
+        let ram = std::rc::Rc::new(std::cell::RefCell::new(Ram { base, bytes: m }));
+        let mem = Box::new(Shared(ram.clone()));
+        let poll = Duration::from_millis(1);
+        let mut s = RttStream::attach(mem, base, TICKSPAN_ID, None, poll, None).unwrap().with_control(base).unwrap();
+        let msg = Message { op: Op::Disarm, seq: 2, arg: 0 }.encode();
+        s.queue_control(msg);
+        let mut buf = [0u8; 8];
+        assert_eq!(s.read(&mut buf).unwrap(), 2, "the up channel's bytes");
+        let r = ram.borrow();
+        assert_eq!(&r.bytes[0x180..0x180 + LEN], &msg, "the message in the down buffer");
+        assert_eq!(r.bytes[60..64], (LEN as u32).to_le_bytes(), "its write offset");
+    }
 }

@@ -75,10 +75,7 @@ fn qemu_timed(elf: &Path, uart: &Path, icount: bool) -> Command {
     if icount {
         cmd.args(["-icount", "shift=3,sleep=off"]);
     }
-    cmd.arg("-serial")
-        .arg(format!("file:{}", uart.display()))
-        .arg("-kernel")
-        .arg(elf);
+    cmd.arg("-serial").arg(format!("file:{}", uart.display())).arg("-kernel").arg(elf);
     cmd
 }
 
@@ -104,20 +101,14 @@ pub fn run_to_exit(elf: &Path, uart: &Path) -> (Vec<u8>, String) {
     }
     let out = child.wait_with_output().expect("qemu output");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "firmware failed: {stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "firmware failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     (std::fs::read(uart).expect("read the UART capture"), stdout)
 }
 
 /// `key=value` numbers from the firmware's semihosting line starting with `prefix`.
 pub fn summary(stdout: &str, prefix: &str) -> HashMap<String, u64> {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with(prefix))
-        .unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"));
+    let line =
+        stdout.lines().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix:?} line in {stdout:?}"));
     line.split_whitespace()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_string(), v.parse().expect("number")))
@@ -142,11 +133,7 @@ impl Qemu {
     /// [`Qemu::start`]; without `icount`, virtual time follows the host's clock, also while
     /// the debugger halts the CPU (with `-icount` it jumps to the next timer deadline then).
     pub fn start_timed(elf: &Path, dir: &Path, halted: bool, icount: bool) -> Qemu {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let uart = dir.join(format!("uart-{port}.txt"));
         let mut cmd = qemu_timed(elf, &uart, icount);
         cmd.args(["-gdb", &format!("tcp:127.0.0.1:{port}")])
@@ -163,10 +150,7 @@ impl Qemu {
         // wait for that debugger, so only look at whether the port is taken.
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            assert!(
-                Instant::now() < deadline,
-                "QEMU's gdbstub did not start listening on {port}"
-            );
+            assert!(Instant::now() < deadline, "QEMU's gdbstub did not start listening on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
         q
@@ -180,10 +164,7 @@ impl Qemu {
             if let Some(line) = text.lines().find(|l| l.starts_with(prefix)) {
                 return line.to_string();
             }
-            assert!(
-                Instant::now() < deadline,
-                "no {prefix:?} on UART0 within 30 s (got {text:?})"
-            );
+            assert!(Instant::now() < deadline, "no {prefix:?} on UART0 within 30 s (got {text:?})");
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -289,9 +270,7 @@ impl Dumped {
             match v["type"].as_str() {
                 Some("header") => d.header = Some(v),
                 Some("loss") => d.losses.push((u(&v["ctx"]), u(&v["count"]))),
-                Some("context") => d
-                    .contexts
-                    .push((u(&v["ctx"]), v["name"].as_str().unwrap().to_string())),
+                Some("context") => d.contexts.push((u(&v["ctx"]), v["name"].as_str().unwrap().to_string())),
                 Some("skipped") => d.skipped += u(&v["bytes"]),
                 Some("ambiguous") => d.ambiguous += u(&v["records"]),
                 Some("record") => d.records.push(Rec {
