@@ -192,10 +192,11 @@ fn freeze_keeps_the_records_that_led_to_it_and_nothing_after() {
     );
     let readings: Vec<u64> = t.iter().filter(|r| r.name == "reading").filter_map(|r| r.value).collect();
     assert_eq!(readings, (0..70).chain([900]).collect::<Vec<u64>>(), "every round up to the freeze, none after");
-    // SysTick records only before the freeze.
+    // SysTick recorded before the freeze. (Its times are not compared with thread mode's: a
+    // post-mortem dates each ring from its own stamps, modulo the 100 µs SysTick period.)
     assert!(written1 > 0);
-    assert!(d.ctx(1).iter().all(|r| r.ts < marker.ts), "an interrupt recorded after the freeze");
-    // Later (SysTick has fired some 2000 more times): the rings are as the freeze left them.
+    // Later (SysTick has fired some 2000 more times, recording nothing): the rings are as the
+    // freeze left them.
     std::thread::sleep(std::time::Duration::from_millis(200));
     let (again, _, summary) = postmortem("later.tspn");
     assert!(summary.contains(&format!("ring 1: {written1} records recovered, 0 lost")), "{summary}");
