@@ -3,7 +3,7 @@
 use crate::callsite::Callsite;
 use crate::clock::{now32, Active, Clock};
 use crate::context::{with_held, with_ring, with_ring_held, GlobalRing, Held, CLOCK_FORMAT};
-use crate::record::{Kind, Record, CALLSITE_MASK};
+use crate::record::{FieldType, Kind, Record, CALLSITE_MASK};
 use core::marker::PhantomData;
 
 /// Writes one record stamped with the active clock; `b` is bits 32..64 of the clock.
@@ -165,6 +165,98 @@ value_impl!(ValueF: f32, f64);
 pub fn value<V: Value>(cs: &'static Callsite, v: V) {
     let bits = v.bits();
     emit_ab(cs.id() | V::KIND as u32, bits as u32, (bits >> 32) as u32);
+}
+
+/// A type a field can carry: the record kind that types it and its two payload words.
+///
+/// Integers and floats travel as value records (the wire compresses them by type); bools and
+/// interned strings as [`Kind::Field`] records with their type in `b`.
+pub trait FieldValue: Copy {
+    /// Record kind that tells the host how to read the words.
+    const KIND: Kind;
+    /// The `a` and `b` words.
+    fn words(self) -> (u32, u32);
+}
+
+impl<V: Value> FieldValue for V {
+    const KIND: Kind = V::KIND;
+    #[inline(always)]
+    fn words(self) -> (u32, u32) {
+        let bits = self.bits();
+        (bits as u32, (bits >> 32) as u32)
+    }
+}
+
+/// A string interned at compile time: a callsite whose name is the string, so only its id is
+/// recorded. Use [`intern!`](crate::intern).
+#[derive(Clone, Copy, Debug)]
+pub struct Interned(pub &'static Callsite);
+
+/// A bool as a field: `true`/`false` on the host rather than 1/0 (a bool given to
+/// [`value!`](crate::value) stays a number).
+#[derive(Clone, Copy, Debug)]
+pub struct FieldBool(pub bool);
+
+impl FieldValue for FieldBool {
+    const KIND: Kind = Kind::Field;
+    #[inline(always)]
+    fn words(self) -> (u32, u32) {
+        (self.0 as u32, FieldType::Bool as u32)
+    }
+}
+
+impl FieldValue for Interned {
+    const KIND: Kind = Kind::Field;
+    #[inline(always)]
+    fn words(self) -> (u32, u32) {
+        (self.0.id(), FieldType::Str as u32)
+    }
+}
+
+/// What a field macro argument becomes: bools turn into [`FieldBool`], everything else stays.
+/// Not public API.
+#[doc(hidden)]
+pub trait __IntoField {
+    /// The field type.
+    type F: FieldValue;
+    /// The conversion.
+    fn into_field(self) -> Self::F;
+}
+
+impl __IntoField for bool {
+    type F = FieldBool;
+    #[inline(always)]
+    fn into_field(self) -> FieldBool {
+        FieldBool(self)
+    }
+}
+
+macro_rules! into_field_same {
+    ($($t:ty),*) => {$(
+        impl __IntoField for $t {
+            type F = $t;
+            #[inline(always)]
+            fn into_field(self) -> $t {
+                self
+            }
+        }
+    )*};
+}
+into_field_same!(u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, Interned);
+
+/// Writes one field record (key callsite `cs`, kind `Field`) right after the record it
+/// annotates. Use the fields of [`span!`](crate::span) and [`event!`](macro@crate::event).
+#[inline(always)]
+pub fn field<V: FieldValue>(cs: &'static Callsite, v: V) {
+    let (a, b) = v.words();
+    emit_ab(cs.id() | V::KIND as u32, a, b);
+}
+
+/// Sets the status of the innermost open span of this context: error (`true`) or ok, with the
+/// callsite's name as the message. Use [`set_error!`](crate::set_error).
+#[inline(always)]
+pub fn status(cs: &'static Callsite, error: bool) {
+    emit_ab(cs.id() | Kind::ValueU as u32, error as u32, 0);
 }
 
 /// Marks an interrupt handler until dropped. Use [`isr!`](crate::isr).

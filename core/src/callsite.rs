@@ -43,6 +43,38 @@ pub enum CallsiteKind {
     Isr = 5,
     /// A task (task switches, executor polls).
     Task = 6,
+    /// A key/value field (the name is the key) of the event or span whose record it follows;
+    /// the record's kind gives the value's type (`ValueU`/`ValueI`/`ValueF`/`Field`).
+    Field = 7,
+    /// The status of the innermost open span of its context (the name is the message; a
+    /// `ValueU` record: 0 ok, 1 error).
+    Status = 8,
+    /// An interned static string (the name), named by `Field` records of type string.
+    Str = 9,
+}
+
+/// Lowest level compiled in (cargo features `max-level-*`): trace points below it compile to
+/// nothing, their arguments unevaluated. 5 with `max-level-off`.
+pub const STATIC_MIN_LEVEL: u8 = if cfg!(feature = "max-level-off") {
+    5
+} else if cfg!(feature = "max-level-error") {
+    Level::Error as u8
+} else if cfg!(feature = "max-level-warn") {
+    Level::Warn as u8
+} else if cfg!(feature = "max-level-info") {
+    Level::Info as u8
+} else if cfg!(feature = "max-level-debug") {
+    Level::Debug as u8
+} else {
+    Level::Trace as u8
+};
+
+impl Level {
+    /// Whether trace points of this level are compiled in ([`STATIC_MIN_LEVEL`]).
+    #[inline(always)]
+    pub const fn enabled(self) -> bool {
+        self as u8 >= STATIC_MIN_LEVEL
+    }
 }
 
 /// A trace point's static description. 16-byte aligned so ids leave four bits for the kind.

@@ -70,7 +70,7 @@ pub use arming::trace_for;
 #[cfg(not(loom))]
 pub use arming::{arm, armed, disarm, freeze, trace_for_ticks};
 pub use callsite::{Callsite, CallsiteKind, Level};
-pub use record::{Kind, Record};
+pub use record::{FieldType, Kind, Record};
 pub use ring::{ReadOutcome, Ring};
 #[cfg(feature = "macros")]
 pub use tickspan_macros::instrument;
@@ -99,24 +99,85 @@ macro_rules! __callsite {
 /// Enters a scoped span that ends when the returned guard drops.
 ///
 /// `let _g = tickspan::span!("parse");` — a level may be given first:
-/// `span!(Debug, "parse")`.
+/// `span!(Debug, "parse")`, and fields after the name: `span!("handle", id = req.id, ok = true)`
+/// (integers, floats, bools, [`intern!`]ed strings; each field one more record). A span below
+/// the compile-time maximum level ([`callsite::STATIC_MIN_LEVEL`]) compiles to nothing.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! span {
-    ($level:ident, $name:literal) => {{
+    ($level:ident, $name:literal $(, $key:ident = $val:expr)*) => {{
         // A guard type per call site: its drop is inlined (see `ScopedSpan`).
         #[must_use = "the span ends when this guard is dropped"]
-        struct SpanGuard($crate::ScopedSpan);
+        struct SpanGuard(::core::option::Option<$crate::ScopedSpan>);
         impl ::core::ops::Drop for SpanGuard {
             #[inline(always)]
             fn drop(&mut self) {
-                self.0.exit();
+                if let ::core::option::Option::Some(s) = &self.0 {
+                    s.exit();
+                }
             }
         }
-        SpanGuard($crate::ScopedSpan::enter($crate::__callsite!($name, Span, $level)))
+        const ON: bool = $crate::Level::$level.enabled();
+        SpanGuard(if ON {
+            let s = $crate::ScopedSpan::enter($crate::__callsite!($name, Span, $level));
+            $($crate::__field!($level, $key, $val);)*
+            ::core::option::Option::Some(s)
+        } else {
+            ::core::option::Option::None
+        })
     }};
-    ($name:literal) => {
-        $crate::span!(Info, $name)
+    ($name:literal $(, $key:ident = $val:expr)*) => {
+        $crate::span!(Info, $name $(, $key = $val)*)
+    };
+}
+
+/// Writes one field record. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __field {
+    ($level:ident, $key:ident, $val:expr) => {
+        $crate::field(
+            $crate::__callsite!(::core::stringify!($key), Field, $level),
+            $crate::__IntoField::into_field($val),
+        )
+    };
+}
+
+/// A string interned at compile time, as a field value: `event!("mode", m = intern!("fast"))`.
+/// Only the string's callsite id is recorded; the host reads the text from the stream's
+/// dictionary or the ELF.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! intern {
+    ($s:literal) => {
+        $crate::Interned($crate::__callsite!($s, Str, Info))
+    };
+}
+
+/// Marks the innermost open span of this context as failed (OTel status `ERROR`), with an
+/// optional static message: `set_error!("timeout")`. One record.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! set_error {
+    () => {
+        $crate::set_error!("")
+    };
+    ($msg:literal) => {
+        if $crate::Level::Error.enabled() {
+            $crate::status($crate::__callsite!($msg, Status, Error), true)
+        }
+    };
+}
+
+/// Marks the innermost open span of this context as succeeded (OTel status `OK`): it
+/// overrides an earlier [`set_error!`] of the span.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! set_ok {
+    () => {
+        if $crate::Level::Error.enabled() {
+            $crate::status($crate::__callsite!("", Status, Info), false)
+        }
     };
 }
 
@@ -139,15 +200,40 @@ macro_rules! span_start {
     };
 }
 
-/// Records an event: `event!("tick")`, or with a typed value `event!("rx_bytes", n)`.
+/// Records an event: `event!("tick")`, with a typed value `event!("rx_bytes", n)`, or with
+/// fields `event!("retry", attempt = n, fatal = false)`; a level may be given first:
+/// `event!(Warn, "retry", attempt = n)`. Below the compile-time maximum level it compiles to
+/// nothing, its arguments unevaluated.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! event {
+    ($level:ident, $name:literal $(, $key:ident = $val:expr)+) => {{
+        const ON: bool = $crate::Level::$level.enabled();
+        if ON {
+            $crate::event($crate::__callsite!($name, Event, $level));
+            $($crate::__field!($level, $key, $val);)+
+        }
+    }};
+    ($name:literal $(, $key:ident = $val:expr)+) => {
+        $crate::event!(Info, $name $(, $key = $val)+)
+    };
+    ($level:ident, $name:literal) => {{
+        const ON: bool = $crate::Level::$level.enabled();
+        if ON {
+            $crate::event($crate::__callsite!($name, Event, $level))
+        }
+    }};
+    ($level:ident, $name:literal, $value:expr) => {{
+        const ON: bool = $crate::Level::$level.enabled();
+        if ON {
+            $crate::value($crate::__callsite!($name, Event, $level), $value)
+        }
+    }};
     ($name:literal) => {
-        $crate::event($crate::__callsite!($name, Event, Info))
+        $crate::event!(Info, $name)
     };
     ($name:literal, $value:expr) => {
-        $crate::value($crate::__callsite!($name, Event, Info), $value)
+        $crate::event!(Info, $name, $value)
     };
 }
 
@@ -155,9 +241,12 @@ macro_rules! event {
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! value {
-    ($name:literal, $value:expr) => {
-        $crate::value($crate::__callsite!($name, ValueU64, Info), $value)
-    };
+    ($name:literal, $value:expr) => {{
+        const ON: bool = $crate::Level::Info.enabled();
+        if ON {
+            $crate::value($crate::__callsite!($name, ValueU64, Info), $value)
+        }
+    }};
 }
 
 /// Marks an interrupt handler's body: `let _isr = tickspan::isr!("SysTick");`.
@@ -196,13 +285,39 @@ macro_rules! span_start {
     };
 }
 
-/// Disabled: does nothing and does not evaluate its value.
+/// Disabled: does nothing and does not evaluate its value or fields.
 #[cfg(feature = "disabled")]
 #[macro_export]
 macro_rules! event {
-    ($name:literal $(, $value:expr)?) => {{
+    ($($level:ident,)? $name:literal $(, $value:expr)?) => {{
         $(if false { let _ = $value; })?
     }};
+    ($($level:ident,)? $name:literal $(, $key:ident = $val:expr)+) => {{
+        if false { $(let _ = $val;)+ }
+    }};
+}
+
+/// Disabled: a string is never recorded.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! intern {
+    ($s:literal) => {
+        ()
+    };
+}
+
+/// Disabled: does nothing.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! set_error {
+    ($($msg:literal)?) => {{}};
+}
+
+/// Disabled: does nothing.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! set_ok {
+    () => {{}};
 }
 
 /// Disabled: does nothing and does not evaluate its value.

@@ -42,10 +42,36 @@ pub enum Kind {
     ValueI = 12,
     /// A value, floating point: `f64::from_bits(a | b << 32)`.
     ValueF = 13,
+    /// A field of the event or span enter just before it in its context, for the value types
+    /// the value kinds do not cover: `b` says which (`FieldType`), `a` is the value (a bool,
+    /// or an interned string's callsite id). Its callsite (kind `Field`) names the key.
+    Field = 14,
     /// Trace context of the innermost open span: `a | b << 32` is the 64-bit field that tag
     /// bits 4..6 name (`trace_context::LinkField`), bits 6..8 the W3C trace flags. No callsite.
     /// 15, the batch opcode it travels as (14 is the wire's callsite definition).
     Link = 15,
+}
+
+/// What the `a` word of a [`Kind::Field`] record holds, from its `b` word.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    /// 0 or 1.
+    Bool = 0,
+    /// The callsite id of an interned string (callsite kind `Str`).
+    Str = 1,
+}
+
+impl FieldType {
+    /// The type a field record's `b` word names; `None` for values no writer produces.
+    #[inline]
+    pub const fn from_bits(b: u32) -> Option<FieldType> {
+        match b {
+            0 => Some(FieldType::Bool),
+            1 => Some(FieldType::Str),
+            _ => None,
+        }
+    }
 }
 
 impl Kind {
@@ -66,6 +92,7 @@ impl Kind {
             11 => Kind::SpanEnd,
             12 => Kind::ValueI,
             13 => Kind::ValueF,
+            14 => Kind::Field,
             15 => Kind::Link,
             _ => return None,
         })
@@ -114,6 +141,7 @@ impl Record {
             None => false,
             Some(Kind::Sync | Kind::Loss) => true,
             Some(Kind::Link) => self.tag & !0xFF == 0,
+            Some(Kind::Field) => self.callsite() != 0 && FieldType::from_bits(self.b).is_some(),
             Some(_) => self.callsite() != 0,
         }
     }
@@ -152,7 +180,7 @@ mod tests {
         for bits in 0..16u32 {
             match Kind::from_bits(bits) {
                 Some(k) => assert_eq!(k as u32, bits),
-                None => assert!(bits == 0 || bits == 14),
+                None => assert!(bits == 0),
             }
         }
         let r = Record::new(Kind::ValueU, 0x1230, 7, 0xdead_beef, 0x1);
@@ -165,5 +193,11 @@ mod tests {
         assert!(Record::new(Kind::Link, 0x30, 1, 2, 3).well_formed());
         assert!(!Record { tag: 0xFFFF_FFFF, ts: 0, a: 0, b: 0 }.well_formed());
         assert!(!Record::new(Kind::SpanEnter, 0, 1, 0, 0).well_formed());
+        // A field: key callsite, value in `a`, type in `b`.
+        let f = Record::new(Kind::Field, 0x40, 9, 1, FieldType::Bool as u32);
+        assert_eq!(f.to_words(), [0x4E, 9, 1, 0]);
+        assert!(f.well_formed());
+        assert!(!Record::new(Kind::Field, 0x40, 9, 1, 7).well_formed(), "unknown field type");
+        assert!(!Record::new(Kind::Field, 0, 9, 1, 0).well_formed(), "no key");
     }
 }

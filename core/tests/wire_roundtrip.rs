@@ -19,6 +19,10 @@ fn expected(ctx: u32, e: &Entry) -> String {
     let item = match *e {
         Entry::Loss(count) => Item::Loss { ctx, count },
         Entry::Rec { kind: Kind::Loss, a, .. } => Item::Loss { ctx, count: a },
+        // A field of a type no writer produces is a damaged record, counted lost.
+        Entry::Rec { kind: Kind::Field, b, .. } if tickspan::FieldType::from_bits(b).is_none() => {
+            Item::Loss { ctx, count: 1 }
+        }
         Entry::Rec { kind, callsite, ts, a, b } => {
             let (callsite, a, b) = match kind {
                 Kind::SpanEnter | Kind::SpanExit => (callsite, 0, 0),

@@ -156,6 +156,11 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
                 &["test", "-p", "tickspan", "--features", "std,decode,rtt-control", "--lib", "--test", "control_rtt"],
             ),
         ),
+        // Trace points below a compile-time maximum level compile out.
+        step(
+            "core tests (max-level-info)",
+            cargo(root, &["test", "-p", "tickspan", "--features", "std,decode,max-level-info", "--test", "fields"]),
+        ),
     ];
 
     let installed = installed_targets();

@@ -466,6 +466,14 @@ fn entries(c: &mut Cursor<'_>, out: &mut impl FnMut(Rec)) -> Result<(), Malforme
         }
         match code {
             op::REBASE if slot == 0 => cur = c.varint()?,
+            // A field: its type in the slot nibble (1 + `FieldType`), its key's slot next.
+            op::REBASE if slot <= 2 => {
+                let key = c.byte()? as usize;
+                let callsite = slots.get(key).copied().flatten().ok_or(Malformed)?;
+                cur = cur.wrapping_add(c.varint()?);
+                let a = c.varint32()?;
+                out(Rec { ts: cur, callsite, a, b: slot as u32 - 1, kind: Kind::Field });
+            }
             op::DEFINE => {
                 let id = c.varint32()?;
                 if id >= 1 << 28 {

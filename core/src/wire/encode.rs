@@ -18,7 +18,7 @@ use super::{
     body, frame_type, has_callsite, has_field, op, payload_of, CallsiteInfo, Payload, StreamHeader,
     ENCODED_CAPACITY, MAGIC,
 };
-use crate::record::{Kind, Record};
+use crate::record::{FieldType, Kind, Record};
 use crate::ring::Ring;
 use core::mem::MaybeUninit;
 use postcard::ser_flavors::Flavor;
@@ -688,6 +688,8 @@ const fn kind_info() -> [u8; 16] {
         if let Some(kind) = Kind::from_bits(i as u32) {
             t[i] = match payload_of(kind) {
                 _ if matches!(kind, Kind::Loss) => K_LOSS | K_COLD,
+                // Field records: their head is `op::FIELD`, written by `any_entry`.
+                _ if matches!(kind, Kind::Field) => P_A | K_CALLSITE | K_COLD,
                 Payload::None => P_NONE,
                 Payload::A => P_A,
                 Payload::AB => P_AB,
@@ -733,7 +735,9 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
 ) -> Result<Writer, Writer> {
     let info = TABLES.kinds[(r.tag & 0xF) as usize];
     let payload = info & 7;
-    let Some(kind) = r.kind().filter(|_| payload < K_LOSS) else {
+    // A field of a type no writer produces is a damaged record: lost.
+    let valid = payload < K_LOSS && (r.tag & 0xF != Kind::Field as u32 || FieldType::from_bits(r.b).is_some());
+    let Some(kind) = r.kind().filter(|_| valid) else {
         // SAFETY: 6 bytes (caller).
         return Ok(unsafe { loss_entry(w, if payload == K_LOSS { r.a } else { 1 }) });
     };
@@ -754,6 +758,14 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
                 }
             };
             head = kind as u8 | (slot as u8) << 4;
+            if kind == Kind::Field {
+                // An interned string's own callsite needs describing too (std drains).
+                if r.b == FieldType::Str as u32 && before_new_callsite(r.a & !0xF) {
+                    return Err(w);
+                }
+                w.nz(op::FIELD + ((r.b as u8) << 4));
+                head = slot as u8;
+            }
         }
         // Short clocks send only losses here: `time` is there for every record.
         let ts = time.map_or(*cur, |time| time(&r, kind));
@@ -762,7 +774,11 @@ unsafe fn any_entry<F: Fn(&Record, Kind) -> u64>(
             w.v64_cold(ts);
             *cur = ts;
         }
-        w.nz(head);
+        if head == 0 {
+            w.zero(); // a field's key in slot 0
+        } else {
+            w.nz(head);
+        }
         w.v64_cold(ts - *cur);
         *cur = ts;
         if payload != P_NONE {

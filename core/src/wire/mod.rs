@@ -46,10 +46,10 @@ pub use decode::{Decoder, Items, Rec, Sink};
 
 /// Version of the wire format this crate writes and reads (`docs/wire-format.md`, version table).
 ///
-/// Also in the binary as the symbol `_tickspan_version_ = 3` (see [`version_symbol`]).
+/// Also in the binary as the symbol `_tickspan_version_ = 4` (see [`version_symbol`]).
 /// Decoders read versions 1 and 2 too (version 3 without ambiguous-time frames and link
 /// entries, and version 2 without link entries).
-pub const FORMAT_VERSION: u16 = 3;
+pub const FORMAT_VERSION: u16 = 4;
 
 /// Every stream-header frame body starts with these bytes, then the format version (u16 LE).
 pub const MAGIC: [u8; 4] = *b"TSPN";
@@ -87,6 +87,9 @@ pub(crate) mod op {
     pub const REBASE: u8 = 0x0;
     /// Binds callsite slot `hi nibble` to the varint id (`id >> 4`) that follows.
     pub const DEFINE: u8 = 0xE;
+    /// A field record (version 4): `0x10 | type << 4`, then the key's slot byte, the delta and
+    /// `a`. Record kind 14 cannot use its own value: that is [`DEFINE`].
+    pub const FIELD: u8 = 0x10;
 }
 
 /// The format version as a linker symbol, as defmt does: a host can read it from an ELF and
@@ -95,7 +98,7 @@ pub(crate) mod op {
 /// It survives `--gc-sections` in every binary that drains, because [`version_symbol`] (which
 /// the drain's header uses) reads it.
 #[used]
-#[export_name = "_tickspan_version_ = 3"]
+#[export_name = "_tickspan_version_ = 4"]
 static VERSION_SYMBOL: u16 = FORMAT_VERSION;
 
 /// Reads the version symbol (what the drain writes into the stream header).
@@ -256,6 +259,9 @@ pub(crate) fn callsite_kind_from_u8(v: u8) -> Option<CallsiteKind> {
         4 => CallsiteKind::ValueF64,
         5 => CallsiteKind::Isr,
         6 => CallsiteKind::Task,
+        7 => CallsiteKind::Field,
+        8 => CallsiteKind::Status,
+        9 => CallsiteKind::Str,
         _ => return None,
     })
 }
@@ -295,6 +301,8 @@ pub(crate) const fn payload_of(kind: Kind) -> Payload {
     match kind {
         Kind::SpanEnter | Kind::SpanExit | Kind::Sync | Kind::Loss => Payload::None,
         Kind::Event | Kind::IsrEnter | Kind::IsrExit | Kind::TaskSwitch | Kind::SpanEnd => Payload::A,
+        // Its `b` (the field type) travels in the head byte (`op::FIELD`).
+        Kind::Field => Payload::A,
         Kind::SpanStart => Payload::AB,
         Kind::ValueU => Payload::U64,
         Kind::Link => Payload::Fixed64,
