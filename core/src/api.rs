@@ -193,7 +193,7 @@ impl<V: Value> FieldValue for V {
 pub struct Interned(pub &'static Callsite);
 
 /// A bool as a field: `true`/`false` on the host rather than 1/0 (a bool given to
-/// [`value!`](crate::value) stays a number).
+/// [`value!`](macro@crate::value) stays a number).
 #[derive(Clone, Copy, Debug)]
 pub struct FieldBool(pub bool);
 

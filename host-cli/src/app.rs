@@ -315,7 +315,7 @@ pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(
         ),
         _ => {}
     }
-    const KINDS: [item::CallsiteKind; 7] = [
+    const KINDS: [item::CallsiteKind; 10] = [
         item::CallsiteKind::Span,
         item::CallsiteKind::Event,
         item::CallsiteKind::ValueU64,
@@ -323,6 +323,9 @@ pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(
         item::CallsiteKind::ValueF64,
         item::CallsiteKind::Isr,
         item::CallsiteKind::Task,
+        item::CallsiteKind::Field,
+        item::CallsiteKind::Status,
+        item::CallsiteKind::Str,
     ];
     let pools = task_pools(&elf);
     names.set_resolver(Box::new(move |id| {
@@ -505,6 +508,16 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
                 "{} found no open span or repeated a field of its span: those spans' trace context is incomplete",
                 count(tl.meta.links.stray, "link record")
             );
+        }
+        let f = &tl.meta.fields;
+        if f.orphans > 0 {
+            crate::warning!(
+                "{} followed no record they could annotate (after lost or damaged data, or with no span open), or were unreadable: not shown",
+                count(f.orphans, "field or status record")
+            );
+        }
+        if f.dropped > 0 {
+            crate::warning!("{} beyond {} per span or event: not shown", count(f.dropped, "field"), model::fields::MAX_FIELDS);
         }
         if c.late > 0 {
             crate::note!(

@@ -17,7 +17,10 @@ use crate::units::Clock;
 use rustc_hash::FxHashMap;
 use tickspan::trace_context::LinkField;
 
+pub mod fields;
 mod links;
+pub(crate) use fields::{annotation, Annotation};
+pub use fields::{text as fields_text, Field, FieldValue, Fields, SpanFields, Status};
 pub use links::{Links, SpanLink};
 
 /// Index of an interned callsite name.
@@ -188,6 +191,8 @@ pub struct Meta {
     pub links: Links,
     /// Where the target stopped and restarted recording (`tickspan::disarm`/`arm`).
     pub recording: Recording,
+    /// Fields and status of the open spans, and of the event being visited.
+    pub fields: Fields,
 }
 
 /// Intervals the target did not record (`tickspan.recording` markers): not losses, so not
@@ -526,9 +531,49 @@ struct Ctx {
     last_in: u64,
     /// Time of the last record processed.
     now: u64,
+    /// What a field record here would annotate.
+    target: Target,
+    /// The last event, held back until the fields after it are read.
+    pending: Option<Mark>,
+    pending_fields: Vec<fields::Field>,
+}
+
+/// The record a field record would annotate: the one before it in its context.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+enum Target {
+    #[default]
+    None,
+    Span(u64),
+    /// [`Ctx::pending`].
+    Mark,
 }
 
 impl Ctx {
+    /// Hands the held-back event to the visitors, with its fields; nothing is annotated now.
+    #[inline(always)]
+    fn settle(&mut self, meta: &mut Meta, v: &mut impl Visitor) {
+        self.target = Target::None;
+        if let Some(m) = self.pending.take() {
+            self.deliver(meta, v, m);
+        }
+    }
+
+    #[cold]
+    fn deliver(&mut self, meta: &mut Meta, v: &mut impl Visitor, m: Mark) {
+        std::mem::swap(&mut meta.fields.mark, &mut self.pending_fields);
+        v.mark(meta, &m);
+        meta.fields.mark.clear();
+        std::mem::swap(&mut meta.fields.mark, &mut self.pending_fields);
+    }
+
+    /// An event, held back for its fields.
+    #[inline(always)]
+    fn hold(&mut self, ctx: u32, ts: u64, name: NameId, kind: MarkKind) {
+        let span = self.stack.last().map_or(0, |f| f.uid);
+        self.pending = Some(Mark { ctx, ts, name, kind, span });
+        self.target = Target::Mark;
+    }
+
     #[inline(always)]
     fn mark(&self, meta: &Meta, v: &mut impl Visitor, ctx: u32, ts: u64, name: NameId, kind: MarkKind) {
         let span = self.stack.last().map_or(0, |f| f.uid);
@@ -568,6 +613,7 @@ impl Ctx {
         if !meta.links.is_empty() && parent != 0 && kind != SpanKind::Isr {
             meta.links.inherit(uid, parent);
         }
+        self.target = Target::Span(uid);
         v.open(meta, &Span::opening(uid, parent, root, ctx, name, kind, ts, depth, id));
     }
 
@@ -609,6 +655,9 @@ impl Ctx {
         c.path.truncate(depth);
         if !meta.links.is_empty() {
             meta.links.close(f.uid);
+        }
+        if !meta.fields.is_empty() {
+            meta.fields.close(f.uid);
         }
     }
 }
@@ -729,6 +778,12 @@ impl Timeline {
                 }
             }
             Item::Skipped { bytes, .. } => {
+                // Whatever the damage held, a field after it annotates nothing: an empty loss
+                // in every context, in order with its records, says so.
+                for ctx in 0..self.st.ctxs.len() as u32 {
+                    let ts = self.st.ctxs[ctx as usize].last_in;
+                    self.st.enqueue(ctx, &[Rec { ts, callsite: 0, a: 0, b: 0, kind: Kind::Loss }]);
+                }
                 self.st.counters.skipped_regions += 1;
                 self.st.counters.skipped_bytes = self.st.counters.skipped_bytes.saturating_add(bytes);
             }
@@ -750,6 +805,9 @@ impl Timeline {
     /// Processes everything held back (e.g. when a live input goes idle).
     pub fn flush(&mut self, v: &mut impl Visitor) {
         self.st.release(&mut self.meta, v, true);
+        for c in &mut self.st.ctxs {
+            c.settle(&mut self.meta, v);
+        }
     }
 
     /// End of input: processes what is held back and closes spans still open, marked unfinished.
@@ -883,6 +941,10 @@ impl State {
         let i = ctx as usize;
         let mut c = std::mem::take(&mut self.ctxs[i]);
         for r in run {
+            // Only a field keeps the record before it annotatable (and an event held back).
+            if c.target != Target::None && !matches!(r.kind, Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::Field) {
+                c.settle(meta, v);
+            }
             if r.ts >= c.now {
                 if r.kind == Kind::SpanEnter {
                     c.now = r.ts;
@@ -904,7 +966,7 @@ impl State {
                 if r.kind == Kind::Event {
                     c.now = r.ts;
                     let name = meta.names.intern(r.callsite);
-                    c.mark(meta, v, ctx, r.ts, name, MarkKind::Event);
+                    c.hold(ctx, r.ts, name, MarkKind::Event);
                     continue;
                 }
             }
@@ -928,6 +990,9 @@ impl State {
             // Placed after the context's last record (the batch's time so far says no more).
             let now = c.now;
             self.counters.records -= 1;
+            if r.a == 0 {
+                return; // the marker of a damaged region (`Item::Skipped`)
+            }
             self.counters.lost += r.a as u64;
             return self.mark(meta, v, ctx, now, 0, MarkKind::Loss(r.a));
         }
@@ -940,16 +1005,8 @@ impl State {
             Kind::SpanExit => {
                 self.close(meta, v, ctx, r.ts, r.name, SpanKind::Scoped);
             }
-            Kind::Event => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Event),
-            Kind::ValueU => {
-                if meta.names.name(r.name) == RECORDING_MARKER {
-                    let first = meta.start == Some(r.ts);
-                    meta.recording.marker(r.ts, wide(r), first);
-                }
-                self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::U(wide(r))))
-            }
-            Kind::ValueI => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::I(wide(r) as i64))),
-            Kind::ValueF => self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(Value::F(f64::from_bits(wide(r))))),
+            Kind::Event => self.ctxs[ctx as usize].hold(ctx, r.ts, r.name, MarkKind::Event),
+            Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::Field => self.value(meta, v, ctx, r),
             Kind::TaskSwitch => {
                 // Inside a scoped span of the same callsite (`tickspan::traced!`, an executor's
                 // poll hook: right after its enter), it is the id of the task that span polls.
@@ -977,6 +1034,48 @@ impl State {
             // Clock extension is the decoder's business; losses were handled above.
             Kind::Sync | Kind::Loss => {}
         }
+    }
+
+    /// A value record: a field, a status, or an event or sampled value.
+    fn value(&mut self, meta: &mut Meta, v: &mut impl Visitor, ctx: u32, r: QRec) {
+        let c = &mut self.ctxs[ctx as usize];
+        let value = match fields::annotation(&mut meta.names, r.kind, r.name, r.a, r.b) {
+            fields::Annotation::Field(f) => {
+                let fs = &mut meta.fields;
+                match c.target {
+                    Target::Span(uid) => fs.add(uid, f),
+                    Target::Mark => fields::push_mark_field(&mut c.pending_fields, f, &mut fs.dropped),
+                    Target::None => fs.orphans += 1,
+                }
+                return;
+            }
+            fields::Annotation::Status(st) => {
+                c.settle(meta, v);
+                match c.stack.last() {
+                    Some(f) => meta.fields.set_status(f.uid, st),
+                    None => meta.fields.orphans += 1,
+                }
+                return;
+            }
+            fields::Annotation::Bad => {
+                c.settle(meta, v);
+                meta.fields.orphans += 1;
+                return;
+            }
+            fields::Annotation::None => match r.kind {
+                Kind::ValueI => Value::I(wide(r) as i64),
+                Kind::ValueF => Value::F(f64::from_bits(wide(r))),
+                _ => {
+                    if meta.names.name(r.name) == RECORDING_MARKER {
+                        let first = meta.start == Some(r.ts);
+                        meta.recording.marker(r.ts, wide(r), first);
+                    }
+                    Value::U(wide(r))
+                }
+            },
+        };
+        c.settle(meta, v);
+        self.mark(meta, v, ctx, r.ts, r.name, MarkKind::Value(value))
     }
 
     /// A context's time went backwards (a restarted target, a damaged time base): what was open
@@ -1092,6 +1191,7 @@ impl State {
             meta.links.inherit(uid, parent_uid);
         }
         v.open(meta, &Span::opening(uid, parent_uid, root, ctx, r.name, SpanKind::Manual, r.ts, depth, id));
+        self.ctxs[ctx as usize].target = Target::Span(uid);
     }
 
     fn manual_end(&mut self, meta: &mut Meta, v: &mut impl Visitor, ts: u64, id: u32, unfinished: bool) -> bool {
@@ -1134,6 +1234,7 @@ impl State {
         };
         v.close(meta, &span, &self.scratch);
         meta.links.close(m.uid);
+        meta.fields.close(m.uid);
         true
     }
 }

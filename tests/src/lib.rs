@@ -31,6 +31,22 @@ pub fn run(args: &[&str]) -> Output {
     Command::new(cli()).args(args).output().expect("run tickspan")
 }
 
+/// Runs the CLI with `args`, requires exit 0 and returns its standard output.
+pub fn run_ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(0), "tickspan {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Runs a recording program `exe` (one of this crate's binaries) with the trace path
+/// `scratch(dir)/file` as its argument and returns that path.
+pub fn record(exe: &str, dir: &str, file: &str) -> PathBuf {
+    let path = scratch(dir).join(file);
+    let status = Command::new(exe).arg(&path).status().expect("run the recording program");
+    assert!(status.success(), "{exe} failed");
+    path
+}
+
 /// A scratch directory for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("tickspan-tests-{}-{name}", std::process::id()));

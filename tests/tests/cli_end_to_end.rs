@@ -4,25 +4,13 @@
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
-use tickspan_tests::{run, scratch};
+use tickspan_tests::{record, run, run_ok as ok, scratch};
 
 /// The recorded trace (recorded once for all tests of this file).
 fn trace() -> &'static PathBuf {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
-    TRACE.get_or_init(|| {
-        let path = scratch("e2e").join("chain.tspn");
-        let status = Command::new(env!("CARGO_BIN_EXE_chain")).arg(&path).status().expect("run chain");
-        assert!(status.success());
-        path
-    })
-}
-
-fn ok(args: &[&str]) -> String {
-    let out = run(args);
-    assert_eq!(out.status.code(), Some(0), "tickspan {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("utf-8 output")
+    TRACE.get_or_init(|| record(env!("CARGO_BIN_EXE_chain"), "e2e", "chain.tspn"))
 }
 
 fn stats() -> HashMap<String, Value> {
@@ -119,7 +107,10 @@ fn tree_json_lines_agree_with_the_text_view() {
             assert!(u(&c["start"]) + u(&c["duration"]) <= u(&root["start"]) + u(&root["duration"]), "{c}");
         }
         let bytes = &spans[0]["children"][0];
-        assert_eq!((&bytes["type"], &bytes["name"], u(&bytes["value"])), (&Value::from("value"), &Value::from("bytes"), i as u64));
+        assert_eq!(
+            (&bytes["type"], &bytes["name"], u(&bytes["value"])),
+            (&Value::from("value"), &Value::from("bytes"), i as u64)
+        );
     }
     let merged = ok(&["tree", t, "--json", "--merge"]);
     let m: Value = serde_json::from_str(merged.lines().find(|l| l.contains("\"context\":\"main\"")).unwrap()).unwrap();

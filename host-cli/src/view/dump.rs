@@ -2,7 +2,7 @@
 //! reconstruction: what the decoder saw, with names and times resolved.
 
 use crate::item::{Item, Kind};
-use crate::model::Names;
+use crate::model::{Annotation, Field, FieldValue, Names, Value};
 use crate::units::{count, Clock};
 use serde_json::json;
 use std::io::{self, Write};
@@ -105,6 +105,12 @@ impl<W: Write> Dump<W> {
                     }
                     _ => {}
                 }
+                match annotation(&mut self.names, kind, callsite, a, b) {
+                    Some(Annotation::Field(v)) => write!(w, "{} (field)", text_value(&self.names, v))?,
+                    Some(Annotation::Status(st)) => write!(w, " (status {})", if st.error { "error" } else { "ok" })?,
+                    Some(Annotation::Bad) => write!(w, " (unreadable field)")?,
+                    _ => {}
+                }
                 writeln!(w)
             }
             Item::Loss { ctx, count: n } => writeln!(w, "ctx {ctx:<3} lost {}", count(n.into(), "record")),
@@ -153,6 +159,15 @@ impl<W: Write> Dump<W> {
                     }
                     _ => {}
                 }
+                match annotation(&mut self.names, kind, callsite, a, b) {
+                    Some(Annotation::Field(f)) => {
+                        v["field"] = json!(true);
+                        v["value"] = json_value(&self.names, f);
+                    }
+                    Some(Annotation::Status(st)) => v["status"] = json!(if st.error { "error" } else { "ok" }),
+                    Some(Annotation::Bad) => v["field"] = json!(null),
+                    _ => {}
+                }
                 v
             }
             Item::Loss { ctx, count } => json!({"type": "loss", "ctx": ctx, "count": count}),
@@ -165,6 +180,38 @@ impl<W: Write> Dump<W> {
         };
         serde_json::to_writer(&mut self.out, &v)?;
         writeln!(self.out)
+    }
+}
+
+/// What a record of a field or status callsite says (`None` for other records).
+fn annotation(names: &mut Names, kind: Kind, callsite: u32, a: u32, b: u32) -> Option<Annotation> {
+    if !matches!(kind, Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::Field) {
+        return None;
+    }
+    let id = names.intern(callsite);
+    match crate::model::annotation(names, kind, id, a, b) {
+        Annotation::Field(f) => Some(Annotation::Field(f)),
+        Annotation::None => None,
+        other => Some(other),
+    }
+}
+
+/// ` = value` of a field in text; numbers were printed with the record already.
+fn text_value(names: &Names, f: Field) -> String {
+    match f.value {
+        FieldValue::Num(_) => String::new(),
+        FieldValue::Bool(b) => format!(" = {b}"),
+        FieldValue::Str(s) => format!(" = {:?}", names.name(s)),
+    }
+}
+
+fn json_value(names: &Names, f: Field) -> serde_json::Value {
+    match f.value {
+        FieldValue::Num(Value::U(v)) => json!(v),
+        FieldValue::Num(Value::I(v)) => json!(v),
+        FieldValue::Num(Value::F(v)) => json!(v),
+        FieldValue::Bool(b) => json!(b),
+        FieldValue::Str(s) => json!(names.name(s)),
     }
 }
 

@@ -22,6 +22,7 @@ struct Entry {
     min: u64,
     max: u64,
     unfinished: u64,
+    errors: u64,
     kind: SpanKind,
     hist: LogHist,
     buckets: [u64; 6],
@@ -37,6 +38,7 @@ impl Entry {
             min: u64::MAX,
             max: 0,
             unfinished: 0,
+            errors: 0,
             kind,
             hist: LogHist::default(),
             buckets: [0; 6],
@@ -199,6 +201,8 @@ pub struct Row {
     pub count: u64,
     /// Spans cut short by the end of the trace or lost records.
     pub unfinished: u64,
+    /// Spans whose status was error (`set_error!`).
+    pub errors: u64,
     /// Sum of durations.
     pub total: u64,
     /// Sum of self times.
@@ -264,6 +268,9 @@ impl Visitor for Stats {
         e.min = e.min.min(d);
         e.max = e.max.max(d);
         e.unfinished += s.unfinished as u64;
+        if !meta.fields.is_empty() {
+            e.errors += meta.fields.get(s.uid).and_then(|f| f.status).is_some_and(|st| st.error) as u64;
+        }
         e.hist.record(d);
         e.buckets.iter_mut().take(reached).for_each(|b| *b += 1);
     }
@@ -304,6 +311,7 @@ impl Stats {
             },
             count: e.count,
             unfinished: e.unfinished,
+            errors: e.errors,
             total: c.to_ns(e.total),
             self_time: c.to_ns(e.self_total),
             isr: c.to_ns(e.isr_total),
@@ -354,8 +362,8 @@ impl Stats {
         let labels = if real { BUCKET_LABELS } else { BUCKET_LABELS_TICKS };
         write!(
             w,
-            "{:<width$} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
-            "name", "count", "total", "self", "min", "mean", "p50", "p90", "p99", "max"
+            "{:<width$} {:>8} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+            "name", "count", "errors", "total", "self", "min", "mean", "p50", "p90", "p99", "max"
         )?;
         for l in labels {
             write!(w, " {l:>7}")?;
@@ -365,9 +373,10 @@ impl Stats {
             let name: String = s.name.chars().take(40).collect();
             write!(
                 w,
-                "{:<width$} {:>8} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
+                "{:<width$} {:>8} {:>7} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12} {:>12}",
                 name,
                 s.count,
+                s.errors,
                 fmt(s.total),
                 fmt(s.self_time),
                 fmt(s.min),

@@ -6,7 +6,7 @@
 //! bounded by the number of distinct paths, and prints it at the end. `--json` writes the
 //! same trees as JSON lines ([`json`]).
 
-use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
+use crate::model::{self, Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
 use crate::units::{self, Clock, Duration};
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
@@ -77,12 +77,16 @@ struct Node {
     first: u32,
     last: u32,
     next: u32,
+    /// Index of its fields' text in [`Arena::notes`], or [`NONE`].
+    note: u32,
 }
 
 /// One tree being built: nodes in an arena, linked first-child/next-sibling.
 #[derive(Default)]
 struct Arena {
     nodes: Vec<Node>,
+    /// Fields and status of nodes, as printed.
+    notes: Vec<String>,
     elided: u64,
     ctx: u32,
 }
@@ -108,6 +112,18 @@ impl Arena {
             p.last = i;
         }
         i
+    }
+
+    /// Attaches annotation text to node `i` (not [`NONE`]).
+    fn annotate(&mut self, i: u32, text: String) {
+        if i != NONE && !text.is_empty() {
+            self.nodes[i as usize].note = self.notes.len() as u32;
+            self.notes.push(text);
+        }
+    }
+
+    fn note(&self, n: &Node) -> &str {
+        self.notes.get(n.note as usize).map_or("", |s| s)
     }
 
     fn children(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
@@ -514,7 +530,7 @@ impl<W: Write> Tree<W> {
         match n.what {
             What::Mark(k) => {
                 let at = c.dur(n.start.saturating_sub(last.map_or(n.start, |l| l.1)));
-                writeln!(self.out, "{prefix}{branch}{} (+{at})", mark_text(meta, n.name, k))
+                writeln!(self.out, "{prefix}{branch}{}{} (+{at})", mark_text(meta, n.name, k), arena.note(&n))
             }
             What::Span { kind, id, unfinished, open } => {
                 write!(self.out, "{prefix}{branch}")?;
@@ -530,6 +546,7 @@ impl<W: Write> Tree<W> {
                     }
                     SpanKind::Scoped => write!(self.out, "{}", meta.names.name(n.name))?,
                 }
+                write!(self.out, "{}", arena.note(&n))?;
                 if open {
                     write!(self.out, "  (no end before the tree was printed)")?;
                 } else {
@@ -653,6 +670,7 @@ impl<W: Write> Tree<W> {
             first: NONE,
             last: NONE,
             next: NONE,
+            note: NONE,
         };
         let cap = self.max_nodes;
         if s.kind == SpanKind::Manual {
@@ -674,6 +692,7 @@ impl<W: Write> Tree<W> {
         let t = self.ctx(s.ctx);
         if t.stack.is_empty() {
             t.arena.nodes.clear();
+            t.arena.notes.clear();
             t.arena.elided = 0;
             t.arena.ctx = s.ctx;
         }
@@ -710,6 +729,9 @@ impl<W: Write> Tree<W> {
             let Some(t) = self.manual.get_mut(&root) else { return };
             if i != NONE {
                 fill(&mut t.arena.nodes[i as usize]);
+                if let Some(f) = meta.fields.get(s.uid) {
+                    t.arena.annotate(i, model::fields_text(&meta.names, &f.fields, f.status));
+                }
             }
             t.open -= 1;
             if t.open == 0 {
@@ -721,10 +743,14 @@ impl<W: Write> Tree<W> {
             }
             return;
         }
+        let note = meta.fields.get(s.uid).map(|f| model::fields_text(&meta.names, &f.fields, f.status));
         let t = self.ctx(s.ctx);
         let Some(i) = t.stack.pop() else { return };
         if i != NONE {
             fill(&mut t.arena.nodes[i as usize]);
+            if let Some(note) = note {
+                t.arena.annotate(i, note);
+            }
         }
         if t.stack.is_empty() {
             let arena = std::mem::take(&mut t.arena);
@@ -733,6 +759,7 @@ impl<W: Write> Tree<W> {
             let t = self.ctx(s.ctx);
             t.arena = arena;
             t.arena.nodes.clear();
+            t.arena.notes.clear();
         }
     }
 
@@ -750,11 +777,15 @@ impl<W: Write> Tree<W> {
             first: NONE,
             last: NONE,
             next: NONE,
+            note: NONE,
         };
         match t.stack.last() {
             Some(&NONE) => t.arena.elided += 1,
             Some(&p) => {
-                t.arena.add(p, node, cap);
+                let i = t.arena.add(p, node, cap);
+                if !meta.fields.mark.is_empty() {
+                    t.arena.annotate(i, model::fields_text(&meta.names, &meta.fields.mark, None));
+                }
             }
             None => {
                 // Outside any span: printed on its own line, in time order with the trees.
@@ -766,15 +797,16 @@ impl<W: Write> Tree<W> {
                     return;
                 }
                 let value = match m.kind {
-                    MarkKind::Event => None,
+                    MarkKind::Event if meta.fields.mark.is_empty() => None,
                     MarkKind::Value(v) => Some(v),
-                    MarkKind::Loss(_) | MarkKind::Task(_) => {
+                    MarkKind::Event | MarkKind::Loss(_) | MarkKind::Task(_) => {
                         self.end_run(meta);
                         let r = if self.json {
                             self.json_mark(meta, m.ctx, m.ts, m.name, m.kind)
                         } else {
                             let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
-                            writeln!(self.out, "── {ctx} @ {at} ── {}", mark_text(meta, m.name, m.kind))
+                            let fields = model::fields_text(&meta.names, &meta.fields.mark, None);
+                            writeln!(self.out, "── {ctx} @ {at} ── {}{fields}", mark_text(meta, m.name, m.kind))
                         };
                         self.record(r);
                         return;
