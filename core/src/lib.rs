@@ -44,6 +44,8 @@ pub mod context;
 pub mod control;
 #[cfg(not(loom))]
 pub mod drain;
+#[cfg(all(feature = "std", not(loom)))]
+pub mod flight;
 pub mod record;
 pub mod ring;
 mod sync;
@@ -70,6 +72,8 @@ pub use arming::trace_for;
 #[cfg(not(loom))]
 pub use arming::{arm, armed, disarm, freeze, trace_for_ticks};
 pub use callsite::{Callsite, CallsiteKind, Level};
+#[cfg(all(feature = "std", not(loom)))]
+pub use flight::{FlightRecorder, FlightRecorderConfig};
 pub use record::{FieldType, Kind, Record};
 pub use ring::{ReadOutcome, Ring};
 #[cfg(feature = "macros")]

@@ -24,8 +24,8 @@ use crate::drain::Drain;
 use std::io::{self, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -43,11 +43,45 @@ static RUNNING: AtomicBool = AtomicBool::new(false);
 /// flushes the writer and stops the thread.
 #[must_use = "dropping the handle stops the drain thread at once"]
 pub struct DrainHandle {
-    stop: Arc<AtomicBool>,
+    shared: Arc<Shared>,
     thread: Option<JoinHandle<io::Result<u64>>>,
 }
 
+/// What the handle and the thread share.
+#[derive(Default)]
+struct Shared {
+    stop: AtomicBool,
+    /// Passes asked for by [`DrainHandle::flush`] (a ticket each).
+    asked: AtomicU64,
+    /// The last ticket a finished pass covered (`u64::MAX` once the thread has ended).
+    done: Mutex<u64>,
+    passed: Condvar,
+}
+
+impl Shared {
+    fn passed(&self, ticket: u64) {
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = ticket;
+        self.passed.notify_all();
+    }
+}
+
 impl DrainHandle {
+    /// Waits until the thread has drained, written and flushed every record written before
+    /// the call (by any thread that this one synchronised with): a pass of its loop that
+    /// starts after the call. Returns at once if the thread has ended (its error, if any,
+    /// comes from [`finish`](Self::finish)).
+    pub fn flush(&self) -> io::Result<()> {
+        let Some(thread) = &self.thread else { return Ok(()) };
+        // AcqRel: the records written before are visible to the pass that reads the ticket.
+        let ticket = self.shared.asked.fetch_add(1, Ordering::AcqRel) + 1;
+        thread.thread().unpark();
+        let mut done = self.shared.done.lock().unwrap_or_else(|e| e.into_inner());
+        while *done < ticket {
+            done = self.shared.passed.wait(done).unwrap_or_else(|e| e.into_inner());
+        }
+        Ok(())
+    }
+
     /// Drains every ring one last time, flushes, stops the thread and returns the bytes
     /// written, or the writer's first error. Spans still open at this point are not in the
     /// stream: call it after their guards have dropped.
@@ -57,7 +91,7 @@ impl DrainHandle {
 
     fn stop(&mut self) -> io::Result<u64> {
         let Some(thread) = self.thread.take() else { return Ok(0) };
-        self.stop.store(true, Ordering::Release);
+        self.shared.stop.store(true, Ordering::Release);
         thread.thread().unpark();
         let result =
             thread.join().unwrap_or_else(|_| Err(io::Error::other("tickspan drain thread panicked")));
@@ -84,16 +118,18 @@ pub fn spawn<W: Write + Send + 'static>(writer: W, period: Duration) -> io::Resu
             "a tickspan drain thread is already running",
         ));
     }
-    let stop = Arc::new(AtomicBool::new(false));
-    let stop2 = stop.clone();
+    let shared = Arc::new(Shared::default());
+    let shared2 = shared.clone();
     // Built here, not in the thread: the clock's frequency may take a calibration (20 ms for
     // the TSC), during which the thread would not drain while the caller records.
     let drain = Drain::global();
-    let spawned = std::thread::Builder::new()
-        .name("tickspan-drain".into())
-        .spawn(move || run(drain, writer, period, &stop2));
+    let spawned = std::thread::Builder::new().name("tickspan-drain".into()).spawn(move || {
+        let result = run(drain, writer, period, &shared2);
+        shared2.passed(u64::MAX);
+        result
+    });
     match spawned {
-        Ok(thread) => Ok(DrainHandle { stop, thread: Some(thread) }),
+        Ok(thread) => Ok(DrainHandle { shared, thread: Some(thread) }),
         Err(e) => {
             RUNNING.store(false, Ordering::Release);
             Err(e)
@@ -122,14 +158,16 @@ fn run<W: Write>(
     mut drain: Drain<'static>,
     mut writer: W,
     period: Duration,
-    stop: &AtomicBool,
+    shared: &Shared,
 ) -> io::Result<u64> {
     let mut buf = vec![0u8; BUF_LEN];
     let mut total = 0u64;
     let mut last_sync = Instant::now();
     loop {
-        // Read the flag first: records written before `finish` are then all in the rings.
-        let stopping = stop.load(Ordering::Acquire);
+        // Read the flags first: records written before `finish` or `flush` are then all in
+        // the rings.
+        let stopping = shared.stop.load(Ordering::Acquire);
+        let ticket = shared.asked.load(Ordering::Acquire);
         loop {
             let n = drain.read(&mut buf);
             if n == 0 {
@@ -139,6 +177,7 @@ fn run<W: Write>(
             total += n as u64;
         }
         writer.flush()?;
+        shared.passed(ticket);
         if stopping {
             return Ok(total);
         }
