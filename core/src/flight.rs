@@ -116,7 +116,8 @@ impl FlightRecorder {
     pub fn start(&self) -> io::Result<()> {
         let mut running = lock(&self.running);
         if running.is_some() {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "the flight recorder is already running"));
+            let msg = "the flight recorder is already running";
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, msg));
         }
         let window = Arc::new(Mutex::new(Window::new(self.config.min_age, self.config.max_bytes)));
         let drain = transport::spawn(Feed(window.clone()), transport::DEFAULT_PERIOD)?;
@@ -139,7 +140,8 @@ impl FlightRecorder {
         {
             let running = lock(&self.running);
             let Some(r) = running.as_ref() else {
-                return Err(io::Error::new(io::ErrorKind::NotConnected, "the flight recorder is not running"));
+                let msg = "the flight recorder is not running";
+                return Err(io::Error::new(io::ErrorKind::NotConnected, msg));
             };
             r.drain.flush()?;
             let mut window = lock(&r.window);

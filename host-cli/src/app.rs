@@ -475,6 +475,28 @@ fn recording_note(meta: &model::Meta) {
     );
 }
 
+/// Says that the trace is a flight recorder's window, where it begins, and what that hides.
+fn window_note(meta: &model::Meta, w: &model::Window, unmatched: u64) {
+    let start = meta.start.unwrap_or(0);
+    let at = |t: u64| meta.clock.dur(t.saturating_sub(start));
+    let begins = if w.first == w.last {
+        format!("at {}", at(w.first))
+    } else {
+        format!("between {} and {} (per context)", at(w.first), at(w.last))
+    };
+    let before = match w.evicted {
+        0 => "nothing before it had been dropped".to_string(),
+        n => format!("{} before it were dropped from the window (not lost)", count(n, "frame")),
+    };
+    crate::note!("this is a flight recorder snapshot: its window begins {begins}; {before}");
+    if unmatched > 0 {
+        crate::note!(
+            "{} without a matching start: spans begun before the window (or lost), not shown",
+            count(unmatched, "span end")
+        );
+    }
+}
+
 /// Prints what went wrong in the data (not fatal) and picks the exit code.
 fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
@@ -497,7 +519,9 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
             let (regions, bytes) = (count(sum.skipped_regions, "damaged region"), count(sum.skipped_bytes, "byte"));
             crate::warning!("skipped {regions} ({bytes})");
         }
-        if c.unmatched > 0 {
+        if let Some(w) = tl.meta.window {
+            window_note(&tl.meta, &w, c.unmatched);
+        } else if c.unmatched > 0 {
             crate::note!(
                 "{} without a matching start (lost, or begun before the trace)",
                 count(c.unmatched, "span end")

@@ -193,7 +193,36 @@ pub struct Meta {
     pub recording: Recording,
     /// Fields and status of the open spans, and of the event being visited.
     pub fields: Fields,
+    /// Set when the stream is a flight recorder's snapshot (`tickspan.window` markers).
+    pub window: Option<Window>,
 }
+
+/// A flight recorder's snapshot (`tickspan::FlightRecorder::write_to`): each context's records
+/// begin at its marker; what came before was dropped from the window, which is not a loss.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Window {
+    /// Contexts with a marker.
+    pub contexts: u32,
+    /// Batches dropped from the window before the markers, over all contexts.
+    pub evicted: u64,
+    /// Earliest and latest marker (the contexts' window starts).
+    pub first: u64,
+    /// See `first`.
+    pub last: u64,
+}
+
+impl Window {
+    fn marker(w: &mut Option<Window>, ts: u64, evicted: u64) {
+        let w = w.get_or_insert(Window { first: ts, last: ts, ..Window::default() });
+        w.contexts += 1;
+        w.evicted = w.evicted.saturating_add(evicted);
+        w.first = w.first.min(ts);
+        w.last = w.last.max(ts);
+    }
+}
+
+/// The callsite of a flight recorder snapshot's window markers (`tickspan::flight::WINDOW_MARKER`).
+pub const WINDOW_MARKER: &str = "tickspan.window";
 
 /// Intervals the target did not record (`tickspan.recording` markers): not losses, so not
 /// counted as such, but said.
@@ -1066,9 +1095,13 @@ impl State {
                 Kind::ValueI => Value::I(wide(r) as i64),
                 Kind::ValueF => Value::F(f64::from_bits(wide(r))),
                 _ => {
-                    if meta.names.name(r.name) == RECORDING_MARKER {
-                        let first = meta.start == Some(r.ts);
-                        meta.recording.marker(r.ts, wide(r), first);
+                    match meta.names.name(r.name) {
+                        RECORDING_MARKER => {
+                            let first = meta.start == Some(r.ts);
+                            meta.recording.marker(r.ts, wide(r), first);
+                        }
+                        WINDOW_MARKER => Window::marker(&mut meta.window, r.ts, wide(r)),
+                        _ => {}
                     }
                     Value::U(wide(r))
                 }

@@ -182,7 +182,8 @@ impl Window {
     pub(super) fn evict(&mut self, now: Instant) {
         while let Some(&first) = self.frames.front() {
             let over = self.aside + self.bytes.len() > self.max_bytes;
-            let old = self.frames.get(1).is_some_and(|next| now.duration_since(next.at) >= self.min_age);
+            let old =
+                self.frames.get(1).is_some_and(|next| now.duration_since(next.at) >= self.min_age);
             if !over && !old {
                 break;
             }
@@ -292,7 +293,8 @@ mod tests {
     fn preamble() -> Vec<u8> {
         let mut enc = FrameEncoder::new();
         let mut out = Vec::new();
-        let h = StreamHeader { version: 3, clock_hz: 1_000, clock_wrap: 0, node: 0, target: "t", name: "n" };
+        let h =
+            StreamHeader { version: 3, clock_hz: 1_000, clock_wrap: 0, node: 0, target: "t", name: "n" };
         enc.header(&h);
         out.extend_from_slice(enc.finish_frame());
         enc.sync(0, 5);
@@ -379,7 +381,8 @@ mod tests {
         w.snapshot(&mut out);
         let d = decode(&out);
         assert!(d.header && d.skipped == 0, "{d:?}");
-        assert!(d.names.iter().any(|n| n.1 == "round") && d.names.iter().any(|n| n.1 == WINDOW_MARKER));
+        assert!(d.names.iter().any(|n| n.1 == "round"));
+        assert!(d.names.iter().any(|n| n.1 == WINDOW_MARKER));
         assert_eq!(d.contexts, [(0, "main".to_string())], "the evicted context name is kept");
         let want: Vec<(u32, u64)> = (90..100).map(|i| (i as u32 % 2, 1_000 + 10 * i)).collect();
         assert_eq!(d.enters, want);
