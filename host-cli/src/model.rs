@@ -20,7 +20,7 @@ use tickspan::trace_context::LinkField;
 pub mod fields;
 mod links;
 pub(crate) use fields::{annotation, Annotation};
-pub use fields::{text as fields_text, Field, FieldValue, Fields, SpanFields, Status};
+pub use fields::{json as fields_json, text as fields_text, Field, FieldValue, Fields, SpanFields, Status};
 pub use links::{Links, SpanLink};
 
 /// Index of an interned callsite name.

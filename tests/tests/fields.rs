@@ -56,3 +56,57 @@ fn stats_count_errors_per_span_name() {
     let table = ok(&["stats", t]);
     assert!(table.lines().next().unwrap().contains("errors"), "{table}");
 }
+
+/// Every node of every tree line, depth first.
+fn nodes(v: &Value, out: &mut Vec<Value>) {
+    out.push(v.clone());
+    for c in v["children"].as_array().into_iter().flatten() {
+        nodes(c, out);
+    }
+}
+
+#[test]
+fn tree_json_has_typed_fields_and_status() {
+    let t = trace().to_str().unwrap();
+    let mut all = Vec::new();
+    for l in ok(&["tree", "--json", t]).lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        if v["type"] == "tree" {
+            nodes(&v["root"], &mut all);
+        }
+    }
+    let handles: Vec<&Value> = all.iter().filter(|n| n["name"] == "handle").collect();
+    assert_eq!(handles.len(), 3, "{all:?}");
+    let ids: Vec<&Value> = handles.iter().map(|h| &h["fields"]["id"]).collect();
+    assert_eq!(ids, [&Value::from(7), &Value::from(8), &Value::from(9)]);
+    assert_eq!(handles[0]["fields"]["ok"], true);
+    assert_eq!(handles[0]["fields"]["load"], 0.25);
+    assert!(handles[0].get("status").is_none(), "{:?}", handles[0]);
+    for h in &handles[1..] {
+        assert_eq!((&h["status"], &h["status_message"]), (&"error".into(), &"timeout".into()), "{h:?}");
+        assert_eq!(h["fields"]["ok"], false);
+    }
+    let retries: Vec<&Value> = all.iter().filter(|n| n["name"] == "retry").collect();
+    assert_eq!(retries.len(), 3);
+    assert!(retries.iter().all(|r| r["fields"]["attempt"] == -2 && r["fields"]["mode"] == "fast"), "{retries:?}");
+    assert!(all.iter().filter(|n| n["name"] == "query").all(|q| q.get("fields").is_none()));
+}
+
+#[test]
+fn chrome_args_carry_fields_and_status() {
+    let t = trace().to_str().unwrap();
+    let doc: Value = serde_json::from_str(&ok(&["export", t, "--format", "chrome"])).expect("chrome JSON");
+    let ev = doc["traceEvents"].as_array().unwrap();
+    let handles: Vec<&Value> = ev.iter().filter(|e| e["name"] == "handle" && e["ph"] == "X").collect();
+    assert_eq!(handles.len(), 3);
+    assert_eq!(handles[0]["args"]["id"], 7);
+    assert_eq!(handles[0]["args"]["ok"], true);
+    assert_eq!(handles[2]["args"]["status"], "error");
+    assert_eq!(handles[2]["args"]["status_message"], "timeout");
+    let retry = ev.iter().find(|e| e["name"] == "retry").unwrap();
+    assert_eq!(
+        (&retry["args"]["attempt"], &retry["args"]["mode"]),
+        (&Value::from(-2), &Value::from("fast")),
+        "{retry}"
+    );
+}

@@ -173,10 +173,12 @@ impl<W: Write> Visitor for Chrome<W> {
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
         self.ctxs.insert(s.ctx);
         let (pid, name, ts) = (self.pid(meta), js(meta.names.name(s.name)), self.ts(meta, s.start));
+        let fields = meta.fields.get(s.uid).map_or(String::new(), |f| args(meta, &f.fields, f.status));
         if s.kind == SpanKind::Manual {
             let end = self.ts(meta, s.end);
+            let fields = fields.strip_prefix(',').unwrap_or("");
             self.event(format_args!(
-                r#""name":{name},"cat":"manual","ph":"e","id":"0x{:x}","ts":{end},"pid":{pid},"tid":{}"#,
+                r#""name":{name},"cat":"manual","ph":"e","id":"0x{:x}","ts":{end},"pid":{pid},"tid":{},"args":{{{fields}}}"#,
                 s.uid,
                 tid(s.ctx)
             ));
@@ -188,7 +190,7 @@ impl<W: Write> Visitor for Chrome<W> {
         let extra = if s.kind == SpanKind::Isr { format!(",\"irq\":{}", s.id) } else { String::new() };
         let unfinished = if s.unfinished { ",\"unfinished\":true" } else { "" };
         self.event(format_args!(
-            r#""name":{name},"cat":"{cat}","ph":"X","ts":{ts},"dur":{dur},"pid":{pid},"tid":{},"args":{{"self_us":{self_us},"isr_us":{isr_us},"depth":{}{extra}{unfinished}}}"#,
+            r#""name":{name},"cat":"{cat}","ph":"X","ts":{ts},"dur":{dur},"pid":{pid},"tid":{},"args":{{"self_us":{self_us},"isr_us":{isr_us},"depth":{}{extra}{unfinished}{fields}}}"#,
             tid(s.ctx), s.depth
         ));
     }
@@ -216,10 +218,14 @@ impl<W: Write> Visitor for Chrome<W> {
                     tid(m.ctx)
                 ))
             }
-            MarkKind::Event => self.event(format_args!(
-                r#""name":{name},"cat":"event","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{}"#,
-                tid(m.ctx)
-            )),
+            MarkKind::Event => {
+                let fields = args(meta, &meta.fields.mark, None);
+                let fields = fields.strip_prefix(',').unwrap_or("");
+                self.event(format_args!(
+                    r#""name":{name},"cat":"event","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{{fields}}}"#,
+                    tid(m.ctx)
+                ))
+            }
             MarkKind::Task(t) => self.event(format_args!(
                 r#""name":{name},"cat":"task","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{"task":{t}}}"#,
                 tid(m.ctx)
@@ -231,6 +237,19 @@ impl<W: Write> Visitor for Chrome<W> {
             )),
         }
     }
+}
+
+/// `,"key":value…` of a span's or event's fields and status, for its `args` (empty if none).
+fn args(meta: &Meta, fields: &[crate::model::Field], status: Option<crate::model::Status>) -> String {
+    let m = crate::model::fields_json(&meta.names, fields, status);
+    let mut s = String::new();
+    for (k, v) in m {
+        s.push(',');
+        s.push_str(&serde_json::Value::from(k).to_string());
+        s.push(':');
+        s.push_str(&v.to_string());
+    }
+    s
 }
 
 #[cfg(test)]

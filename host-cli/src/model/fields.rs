@@ -169,6 +169,34 @@ pub fn text(names: &Names, fields: &[Field], status: Option<Status>) -> String {
     s
 }
 
+/// A field's value as JSON: numbers as numbers (NaN and infinities null), bools, strings.
+pub fn json_value(names: &Names, v: FieldValue) -> serde_json::Value {
+    match v {
+        FieldValue::Num(Value::U(v)) => v.into(),
+        FieldValue::Num(Value::I(v)) => v.into(),
+        FieldValue::Num(Value::F(v)) => v.into(),
+        FieldValue::Bool(b) => b.into(),
+        FieldValue::Str(s) => names.name(s).into(),
+    }
+}
+
+/// Fields as a JSON object (key → typed value; a repeated key keeps its last value), plus
+/// `"status": "error"|"ok"` and `"status_message"` for a span with a status: how the JSON
+/// views (`tree --json`) and Chrome's `args` carry annotations.
+pub fn json(names: &Names, fields: &[Field], status: Option<Status>) -> serde_json::Map<String, serde_json::Value> {
+    let mut m = serde_json::Map::new();
+    for f in fields {
+        m.insert(names.name(f.key).into(), json_value(names, f.value));
+    }
+    if let Some(st) = status {
+        m.insert("status".into(), if st.error { "error" } else { "ok" }.into());
+        if !names.name(st.message).is_empty() {
+            m.insert("status_message".into(), names.name(st.message).into());
+        }
+    }
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,7 @@
 //! reconstruction: what the decoder saw, with names and times resolved.
 
 use crate::item::{Item, Kind};
-use crate::model::{Annotation, Field, FieldValue, Names, Value};
+use crate::model::{Annotation, Field, FieldValue, Names};
 use crate::units::{count, Clock};
 use serde_json::json;
 use std::io::{self, Write};
@@ -162,7 +162,7 @@ impl<W: Write> Dump<W> {
                 match annotation(&mut self.names, kind, callsite, a, b) {
                     Some(Annotation::Field(f)) => {
                         v["field"] = json!(true);
-                        v["value"] = json_value(&self.names, f);
+                        v["value"] = crate::model::fields::json_value(&self.names, f.value);
                     }
                     Some(Annotation::Status(st)) => v["status"] = json!(if st.error { "error" } else { "ok" }),
                     Some(Annotation::Bad) => v["field"] = json!(null),
@@ -202,16 +202,6 @@ fn text_value(names: &Names, f: Field) -> String {
         FieldValue::Num(_) => String::new(),
         FieldValue::Bool(b) => format!(" = {b}"),
         FieldValue::Str(s) => format!(" = {:?}", names.name(s)),
-    }
-}
-
-fn json_value(names: &Names, f: Field) -> serde_json::Value {
-    match f.value {
-        FieldValue::Num(Value::U(v)) => json!(v),
-        FieldValue::Num(Value::I(v)) => json!(v),
-        FieldValue::Num(Value::F(v)) => json!(v),
-        FieldValue::Bool(b) => json!(b),
-        FieldValue::Str(s) => json!(names.name(s)),
     }
 }
 

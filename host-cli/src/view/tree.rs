@@ -6,7 +6,7 @@
 //! bounded by the number of distinct paths, and prints it at the end. `--json` writes the
 //! same trees as JSON lines ([`json`]).
 
-use crate::model::{self, Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
+use crate::model::{self, Field, Mark, MarkKind, Meta, NameId, Span, SpanFields, SpanKind, Status, Value, Visitor};
 use crate::units::{self, Clock, Duration};
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
@@ -77,7 +77,7 @@ struct Node {
     first: u32,
     last: u32,
     next: u32,
-    /// Index of its fields' text in [`Arena::notes`], or [`NONE`].
+    /// Index of its fields and status in [`Arena::notes`], or [`NONE`].
     note: u32,
 }
 
@@ -85,8 +85,8 @@ struct Node {
 #[derive(Default)]
 struct Arena {
     nodes: Vec<Node>,
-    /// Fields and status of nodes, as printed.
-    notes: Vec<String>,
+    /// Fields and status of nodes.
+    notes: Vec<SpanFields>,
     elided: u64,
     ctx: u32,
 }
@@ -114,16 +114,22 @@ impl Arena {
         i
     }
 
-    /// Attaches annotation text to node `i` (not [`NONE`]).
-    fn annotate(&mut self, i: u32, text: String) {
-        if i != NONE && !text.is_empty() {
+    /// Attaches fields and a status to node `i` (not [`NONE`]).
+    fn annotate(&mut self, i: u32, fields: &[Field], status: Option<Status>) {
+        if i != NONE && (!fields.is_empty() || status.is_some()) {
             self.nodes[i as usize].note = self.notes.len() as u32;
-            self.notes.push(text);
+            self.notes.push(SpanFields { fields: fields.to_vec(), status });
         }
     }
 
-    fn note(&self, n: &Node) -> &str {
-        self.notes.get(n.note as usize).map_or("", |s| s)
+    /// Fields and status of a node, if it has any.
+    fn fields(&self, n: &Node) -> Option<&SpanFields> {
+        self.notes.get(n.note as usize)
+    }
+
+    /// How the text view shows a node's fields and status (empty if none).
+    fn note(&self, meta: &Meta, n: &Node) -> String {
+        self.fields(n).map_or(String::new(), |f| model::fields_text(&meta.names, &f.fields, f.status))
     }
 
     fn children(&self, i: u32) -> impl Iterator<Item = u32> + '_ {
@@ -530,7 +536,7 @@ impl<W: Write> Tree<W> {
         match n.what {
             What::Mark(k) => {
                 let at = c.dur(n.start.saturating_sub(last.map_or(n.start, |l| l.1)));
-                writeln!(self.out, "{prefix}{branch}{}{} (+{at})", mark_text(meta, n.name, k), arena.note(&n))
+                writeln!(self.out, "{prefix}{branch}{}{} (+{at})", mark_text(meta, n.name, k), arena.note(meta, &n))
             }
             What::Span { kind, id, unfinished, open } => {
                 write!(self.out, "{prefix}{branch}")?;
@@ -546,7 +552,7 @@ impl<W: Write> Tree<W> {
                     }
                     SpanKind::Scoped => write!(self.out, "{}", meta.names.name(n.name))?,
                 }
-                write!(self.out, "{}", arena.note(&n))?;
+                write!(self.out, "{}", arena.note(meta, &n))?;
                 if open {
                     write!(self.out, "  (no end before the tree was printed)")?;
                 } else {
@@ -730,7 +736,7 @@ impl<W: Write> Tree<W> {
             if i != NONE {
                 fill(&mut t.arena.nodes[i as usize]);
                 if let Some(f) = meta.fields.get(s.uid) {
-                    t.arena.annotate(i, model::fields_text(&meta.names, &f.fields, f.status));
+                    t.arena.annotate(i, &f.fields, f.status);
                 }
             }
             t.open -= 1;
@@ -743,13 +749,12 @@ impl<W: Write> Tree<W> {
             }
             return;
         }
-        let note = meta.fields.get(s.uid).map(|f| model::fields_text(&meta.names, &f.fields, f.status));
         let t = self.ctx(s.ctx);
         let Some(i) = t.stack.pop() else { return };
         if i != NONE {
             fill(&mut t.arena.nodes[i as usize]);
-            if let Some(note) = note {
-                t.arena.annotate(i, note);
+            if let Some(f) = meta.fields.get(s.uid) {
+                t.arena.annotate(i, &f.fields, f.status);
             }
         }
         if t.stack.is_empty() {
@@ -784,7 +789,7 @@ impl<W: Write> Tree<W> {
             Some(&p) => {
                 let i = t.arena.add(p, node, cap);
                 if !meta.fields.mark.is_empty() {
-                    t.arena.annotate(i, model::fields_text(&meta.names, &meta.fields.mark, None));
+                    t.arena.annotate(i, &meta.fields.mark, None);
                 }
             }
             None => {

@@ -104,7 +104,11 @@ impl<W: Write> Tree<W> {
     pub(super) fn json_mark(&mut self, meta: &Meta, ctx: u32, ts: u64, name: NameId, kind: MarkKind) -> io::Result<()> {
         let mut f = Map::new();
         f.insert("at".into(), meta.clock.to_ns(meta.rel(ts)).into());
-        f.insert("mark".into(), J::Object(mark(meta, name, kind)));
+        let mut mk = mark(meta, name, kind);
+        if !meta.fields.mark.is_empty() {
+            mk.insert("fields".into(), J::Object(crate::model::fields_json(&meta.names, &meta.fields.mark, None)));
+        }
+        f.insert("mark".into(), J::Object(mk));
         self.line(meta, "mark", Some(ctx), f)
     }
 
@@ -165,6 +169,7 @@ fn node(meta: &Meta, arena: &Arena, i: u32, b: Bounds) -> J {
         What::Mark(k) => {
             let mut m = mark(meta, n.name, k);
             m.insert("at".into(), c.to_ns(meta.rel(n.start)).into());
+            annotate(meta, arena, &n, &mut m);
             return J::Object(m);
         }
         What::Span { kind, id, unfinished, open } => (kind, id, unfinished, open),
@@ -216,9 +221,19 @@ fn node(meta: &Meta, arena: &Arena, i: u32, b: Bounds) -> J {
         }
         k = ch.next;
     }
+    annotate(meta, arena, &n, &mut m);
     m.insert("children".into(), J::Array(children));
     if hidden != 0 {
         m.insert("hidden".into(), hidden.into());
     }
     J::Object(m)
+}
+
+/// `"fields": {key: value}` and the span's `status` (and `status_message`), when it has any.
+fn annotate(meta: &Meta, arena: &Arena, n: &super::Node, m: &mut Map<String, J>) {
+    let Some(f) = arena.fields(n) else { return };
+    if !f.fields.is_empty() {
+        m.insert("fields".into(), J::Object(crate::model::fields_json(&meta.names, &f.fields, None)));
+    }
+    m.extend(crate::model::fields_json(&meta.names, &[], f.status));
 }
