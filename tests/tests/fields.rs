@@ -110,3 +110,28 @@ fn chrome_args_carry_fields_and_status() {
         "{retry}"
     );
 }
+
+#[test]
+fn otlp_attributes_are_typed_and_failed_spans_have_error_status() {
+    let t = trace().to_str().unwrap();
+    let doc: Value = serde_json::from_str(&ok(&["export", t, "--format", "otlp"])).expect("OTLP JSON");
+    let spans = doc["resourceSpans"][0]["scopeSpans"][0]["spans"].as_array().unwrap();
+    let attr = |s: &Value, k: &str| -> Value {
+        s["attributes"].as_array().unwrap().iter().find(|a| a["key"] == k).map_or(Value::Null, |a| a["value"].clone())
+    };
+    let mut handles: Vec<&Value> = spans.iter().filter(|s| s["name"] == "handle").collect();
+    handles.sort_by_key(|s| s["startTimeUnixNano"].as_str().unwrap().parse::<u64>().unwrap());
+    assert_eq!(handles.len(), 3);
+    // OTLP/JSON: 64-bit ints as decimal strings, doubles as numbers, bools as bools.
+    assert_eq!(attr(handles[0], "id"), serde_json::json!({"intValue": "7"}));
+    assert_eq!(attr(handles[0], "ok"), serde_json::json!({"boolValue": true}));
+    assert_eq!(attr(handles[0], "load"), serde_json::json!({"doubleValue": 0.25}));
+    assert!(handles[0].get("status").map_or(true, |s| s["code"] != 2), "{}", handles[0]);
+    for h in &handles[1..] {
+        // STATUS_CODE_ERROR = 2.
+        assert_eq!(h["status"], serde_json::json!({"code": 2, "message": "timeout"}), "{h}");
+    }
+    let retry = handles[0]["events"].as_array().unwrap().iter().find(|e| e["name"] == "retry").expect("retry event");
+    assert_eq!(attr(retry, "attempt"), serde_json::json!({"intValue": "-2"}));
+    assert_eq!(attr(retry, "mode"), serde_json::json!({"stringValue": "fast"}));
+}

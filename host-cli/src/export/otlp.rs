@@ -19,7 +19,7 @@ use super::{js, Errors};
 use crate::model::{Mark, MarkKind, Meta, NameId, Span as TlSpan, SpanKind, Value, Visitor};
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 pub use opentelemetry_proto::tonic::resource::v1::Resource;
-use opentelemetry_proto::tonic::trace::v1::{span::Event, Span};
+use opentelemetry_proto::tonic::trace::v1::{span::Event, status::StatusCode, Span, Status};
 use rustc_hash::FxHashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -92,6 +92,14 @@ impl Builder {
         if s.unfinished {
             attributes.push(kv("tickspan.unfinished", any_value::Value::BoolValue(true)));
         }
+        let annotations = meta.fields.get(s.uid);
+        if let Some(f) = annotations {
+            attributes.extend(f.fields.iter().map(|f| kv_field(meta, f)));
+        }
+        let status = annotations.and_then(|f| f.status).map(|st| Status {
+            code: if st.error { StatusCode::Error } else { StatusCode::Ok } as i32,
+            message: if st.error { meta.names.name(st.message).to_string() } else { String::new() },
+        });
         let ids = ids(meta, s, seed);
         Span {
             trace_id: ids.trace.to_be_bytes().to_vec(),
@@ -105,6 +113,7 @@ impl Builder {
             attributes,
             events: events.into_iter().map(|(t, e)| Event { time_unix_nano: time(meta, t), ..e }).collect(),
             dropped_events_count: dropped_events,
+            status,
             ..Default::default()
         }
     }
@@ -120,7 +129,9 @@ impl Builder {
             return;
         }
         let (name, attributes) = match m.kind {
-            MarkKind::Event => (meta.names.name(m.name).to_string(), Vec::new()),
+            MarkKind::Event => {
+                (meta.names.name(m.name).to_string(), meta.fields.mark.iter().map(|f| kv_field(meta, f)).collect())
+            }
             MarkKind::Value(v) => (meta.names.name(m.name).to_string(), vec![kv_value("value", v)]),
             MarkKind::Task(t) => (meta.names.name(m.name).to_string(), vec![kv_int("task", t as u64)]),
             MarkKind::Loss(n) => ("records lost".to_string(), vec![kv_int("count", n as u64)]),
@@ -282,6 +293,17 @@ fn kv_value(k: &str, v: Value) -> KeyValue {
     )
 }
 
+/// A field as an attribute of its own type: int, double, bool or string.
+fn kv_field(meta: &Meta, f: &crate::model::Field) -> KeyValue {
+    use crate::model::FieldValue;
+    let key = meta.names.name(f.key);
+    match f.value {
+        FieldValue::Num(v) => kv_value(key, v),
+        FieldValue::Bool(b) => kv(key, any_value::Value::BoolValue(b)),
+        FieldValue::Str(id) => kv_str(key, meta.names.name(id)),
+    }
+}
+
 fn time(meta: &Meta, ts: u64) -> u64 {
     meta.unix_ns(ts).unwrap_or_else(|| meta.clock.to_ns(meta.rel(ts)))
 }
@@ -364,6 +386,13 @@ pub(crate) fn span_json(out: &mut String, s: &Span) {
     }
     if s.dropped_events_count > 0 {
         let _ = write!(out, r#","droppedEventsCount":{}"#, s.dropped_events_count);
+    }
+    if let Some(st) = s.status.as_ref() {
+        let _ = write!(out, r#","status":{{"code":{}"#, st.code);
+        if !st.message.is_empty() {
+            let _ = write!(out, r#","message":{}"#, js(&st.message));
+        }
+        out.push('}');
     }
     out.push('}');
 }
