@@ -38,15 +38,19 @@ fn otlp_python() -> Option<PathBuf> {
     python_with("google.protobuf.json_format, opentelemetry.proto.collector.trace.v1.trace_service_pb2")
 }
 
+/// The recording `exe` (a program of tests/src/bin) writes to `file` in this file's scratch
+/// directory.
+fn recorded(exe: &str, file: &str) -> PathBuf {
+    let path = scratch("export-tools").join(file);
+    let status = Command::new(exe).arg(&path).status().expect("run the recording program");
+    assert!(status.success(), "{exe}");
+    path
+}
+
 /// The chain recording (tests/src/bin/chain.rs), made once for this file.
 fn chain() -> &'static PathBuf {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
-    TRACE.get_or_init(|| {
-        let path = scratch("export-tools").join("chain.tspn");
-        let status = Command::new(env!("CARGO_BIN_EXE_chain")).arg(&path).status().expect("run chain");
-        assert!(status.success());
-        path
-    })
+    TRACE.get_or_init(|| recorded(env!("CARGO_BIN_EXE_chain"), "chain.tspn"))
 }
 
 /// The std demo's recording kept as a fuzz seed (examples/std-demo), copied once into this
@@ -98,12 +102,7 @@ fn otlp_export_parses_as_export_trace_service_request() {
 /// One span holding an event of each value type (tests/src/bin/values.rs).
 fn values() -> &'static PathBuf {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
-    TRACE.get_or_init(|| {
-        let path = scratch("export-tools").join("values.tspn");
-        let status = Command::new(env!("CARGO_BIN_EXE_values")).arg(&path).status().expect("run values");
-        assert!(status.success());
-        path
-    })
+    TRACE.get_or_init(|| recorded(env!("CARGO_BIN_EXE_values"), "values.tspn"))
 }
 
 #[test]
@@ -362,4 +361,22 @@ fn perfetto_and_chrome_exports_agree() {
             }
         }
     }
+}
+
+/// The fields recording (tests/src/bin/fields.rs): 3 × handle { • retry query }, two of them
+/// failed, made once for this file.
+fn fields() -> &'static PathBuf {
+    static TRACE: OnceLock<PathBuf> = OnceLock::new();
+    TRACE.get_or_init(|| recorded(env!("CARGO_BIN_EXE_fields"), "fields.tspn"))
+}
+
+/// Fields as typed attributes and the span status pass OpenTelemetry's schema (a status of the
+/// wrong shape or an attribute of the wrong type fails the parse or the round trip).
+#[test]
+fn otlp_fields_and_status_parse_with_the_schema() {
+    let Some(py) = otlp_python() else { return };
+    let doc = export(fields(), "otlp");
+    let o = check_otlp(&py, &doc, &["handle=3", "query=3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("OTLP ok: 6 spans in 3 traces, 3 events"), "{}", text(&o));
 }
