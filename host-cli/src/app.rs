@@ -457,10 +457,17 @@ fn recording_note(meta: &model::Meta) {
     let r = &meta.recording;
     let start = meta.start.unwrap_or(0);
     let at = |t: u64| meta.clock.dur(t.saturating_sub(start));
+    let unseen = if meta.window.is_some() {
+        "its stop was dropped from the flight recorder's window"
+    } else {
+        "its stop is not in the trace: before the capture began, or lost"
+    };
     let gaps: Vec<String> = r
         .pauses
         .iter()
-        .map(|&(stop, resume)| match resume {
+        .enumerate()
+        .map(|(i, &(stop, resume))| match resume {
+            Some(t) if i == 0 && r.stop_unseen => format!("before {} (since a time it cannot tell: {unseen})", at(t)),
             Some(t) => format!("{} to {}", at(stop), at(t)),
             None if r.frozen => format!("after it froze at {} (tickspan::freeze)", at(stop)),
             None => format!("from {} on", at(stop)),

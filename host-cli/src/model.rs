@@ -19,9 +19,11 @@ use tickspan::trace_context::LinkField;
 
 pub mod fields;
 mod links;
+mod recording;
 pub(crate) use fields::{annotation, Annotation};
 pub use fields::{json as fields_json, text as fields_text, Field, FieldValue, Fields, SpanFields, Status};
 pub use links::{Links, SpanLink};
+pub use recording::{Recording, Window, MAX_PAUSES, RECORDING_MARKER, WINDOW_MARKER};
 
 /// Index of an interned callsite name.
 pub type NameId = u32;
@@ -196,87 +198,6 @@ pub struct Meta {
     /// Set when the stream is a flight recorder's snapshot (`tickspan.window` markers).
     pub window: Option<Window>,
 }
-
-/// A flight recorder's snapshot (`tickspan::FlightRecorder::write_to`): each context's records
-/// begin at its marker; what came before was dropped from the window, which is not a loss.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Window {
-    /// Contexts with a marker.
-    pub contexts: u32,
-    /// Batches dropped from the window before the markers, over all contexts.
-    pub evicted: u64,
-    /// Earliest and latest marker (the contexts' window starts).
-    pub first: u64,
-    /// See `first`.
-    pub last: u64,
-}
-
-impl Window {
-    fn marker(w: &mut Option<Window>, ts: u64, evicted: u64) {
-        let w = w.get_or_insert(Window { first: ts, last: ts, ..Window::default() });
-        w.contexts += 1;
-        w.evicted = w.evicted.saturating_add(evicted);
-        w.first = w.first.min(ts);
-        w.last = w.last.max(ts);
-    }
-}
-
-/// The callsite of a flight recorder snapshot's window markers (`tickspan::flight::WINDOW_MARKER`).
-pub const WINDOW_MARKER: &str = "tickspan.window";
-
-/// Intervals the target did not record (`tickspan.recording` markers): not losses, so not
-/// counted as such, but said.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Recording {
-    /// Stops seen, each with the time recording resumed (`None`: it did not, in this trace).
-    /// The first [`MAX_PAUSES`] are kept, all are counted.
-    pub pauses: Vec<(u64, Option<u64>)>,
-    /// Stops in the trace.
-    pub stops: u64,
-    /// The last stop was `tickspan::freeze`.
-    pub frozen: bool,
-    /// The first stop came with the trace's first record: no interval before it.
-    pub started_disarmed: bool,
-    paused: bool,
-}
-
-/// Pauses kept in [`Recording::pauses`].
-pub const MAX_PAUSES: usize = 64;
-
-impl Recording {
-    /// Intervals the trace covers: one, plus one per pause that ended.
-    pub fn intervals(&self) -> u64 {
-        1 + self.stops - u64::from(self.paused) - u64::from(self.started_disarmed)
-    }
-
-    /// A marker of value `v` (`tickspan::arming`: 0 paused, 1 recording, 2 frozen) at `ts`;
-    /// `first` if no record came before it.
-    fn marker(&mut self, ts: u64, v: u64, first: bool) {
-        if first && self.stops == 0 && v != 1 {
-            self.started_disarmed = true;
-        }
-        match (v, self.paused) {
-            (1, true) => {
-                self.paused = false;
-                if let Some(p) = self.pauses.last_mut().filter(|p| p.1.is_none()) {
-                    p.1 = Some(ts);
-                }
-            }
-            (0 | 2, false) => {
-                self.paused = true;
-                self.frozen = v == 2;
-                self.stops += 1;
-                if self.pauses.len() < MAX_PAUSES {
-                    self.pauses.push((ts, None));
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The callsite of the target's arming markers (`tickspan::arming::MARKER`).
-pub const RECORDING_MARKER: &str = "tickspan.recording";
 
 /// Reports kept in [`Meta::clock_warnings`] (the rest are only counted).
 pub const MAX_CLOCK_WARNINGS: usize = 8;
@@ -1097,8 +1018,8 @@ impl State {
                 _ => {
                     match meta.names.name(r.name) {
                         RECORDING_MARKER => {
-                            let first = meta.start == Some(r.ts);
-                            meta.recording.marker(r.ts, wide(r), first);
+                            let start = meta.start.unwrap_or(r.ts);
+                            meta.recording.marker(r.ts, wide(r), start);
                         }
                         WINDOW_MARKER => Window::marker(&mut meta.window, r.ts, wide(r)),
                         _ => {}
