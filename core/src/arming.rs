@@ -86,6 +86,24 @@ pub fn trace_for_ticks(ticks: u32) {
     set(true, RECORDING);
 }
 
+/// Arms for `ms` milliseconds of the active clock (the control message `TraceForMs`); `false`
+/// (and nothing done) when the clock's rate is unknown or, without std, the length does not
+/// fit the 32-bit deadline.
+pub(crate) fn trace_for_ms(ms: u32) -> bool {
+    use crate::clock::{Active, Clock};
+    let ticks = u64::from(ms).checked_mul(<Active as Clock>::frequency_hz()).map(|t| t / 1000);
+    #[cfg(not(feature = "std"))]
+    let ticks = ticks.filter(|&t| t <= u64::from(u32::MAX));
+    match ticks {
+        Some(t) if t > 0 => {
+            request(t);
+            set(true, RECORDING);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Arms for `d`, after which the drain thread disarms (within its period, 10 ms by default).
 #[cfg(feature = "std")]
 pub fn trace_for(d: core::time::Duration) {

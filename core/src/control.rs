@@ -1,16 +1,22 @@
-//! Control messages from the host: arm, disarm, trace for N ticks, over the link the trace
-//! goes out on (the RTT down channel, feature `rtt-control`).
+//! Control messages from the host: arm, disarm, trace for N ticks or milliseconds, over the
+//! link the trace goes out on (the RTT down channel, feature `rtt-control`; std: the reverse
+//! direction of `transport::to_tcp`'s connection).
 //!
 //! A message is [`LEN`] bytes (`docs/wire-format.md`, "Control messages"): `"TC"`, the
-//! version ([`VERSION`]), the operation, a 16-bit sequence number, a 32-bit argument and a
-//! Fletcher-16 check. [`apply`] carries it out and writes an acknowledgement, a `ValueU` of the
-//! callsite `tickspan.control` ([`ACK_MARKER`], value [`Ack::value`]), written even while
-//! disarmed: the host learns that the message took effect, or why not, from the stream itself.
+//! version (the lowest that has its operation, [`MIN_VERSION`] to [`VERSION`]), the operation,
+//! a 16-bit sequence number, a 32-bit argument and a Fletcher-16 check. [`apply`] carries it
+//! out and writes an acknowledgement, a `ValueU` of the callsite `tickspan.control`
+//! ([`ACK_MARKER`], value [`Ack::value`]), written even while disarmed: the host learns that
+//! the message took effect, or why not, from the stream itself. [`receive`] finds messages in
+//! the bytes a link delivered.
 
 use crate::arming;
 
-/// Format version of control messages.
-pub const VERSION: u8 = 1;
+/// Newest format version of control messages this build reads (2 added [`Op::TraceForMs`]).
+pub const VERSION: u8 = 2;
+/// Oldest version it reads; messages of ops that version has are sent as it, so targets
+/// built before a version know them.
+pub const MIN_VERSION: u8 = 1;
 /// Bytes per message.
 pub const LEN: usize = 12;
 /// First two bytes of every message.
@@ -28,15 +34,29 @@ pub enum Op {
     Disarm = 2,
     /// [`arming::trace_for_ticks`] with the argument (ticks of the target's clock, at least 1).
     TraceFor = 3,
+    /// Trace for the argument in milliseconds (at least 1), converted with the target's clock
+    /// rate: for clocks whose 2^32 ticks are too short (a 2.3 GHz TSC: 1.9 s). Version 2.
+    TraceForMs = 4,
 }
 
 impl Op {
-    fn from_u8(v: u8) -> Option<Op> {
-        match v {
-            1 => Some(Op::Arm),
-            2 => Some(Op::Disarm),
-            3 => Some(Op::TraceFor),
-            _ => None,
+    /// The op `v` of a message of `version`.
+    fn from_u8(v: u8, version: u8) -> Option<Op> {
+        let op = match v {
+            1 => Op::Arm,
+            2 => Op::Disarm,
+            3 => Op::TraceFor,
+            4 => Op::TraceForMs,
+            _ => return None,
+        };
+        (op.version() <= version).then_some(op)
+    }
+
+    /// The first version that has it: the version its messages are sent as.
+    pub fn version(self) -> u8 {
+        match self {
+            Op::TraceForMs => 2,
+            _ => MIN_VERSION,
         }
     }
 }
@@ -100,7 +120,7 @@ impl Message {
     pub fn encode(&self) -> [u8; LEN] {
         let mut m = [0u8; LEN];
         m[..2].copy_from_slice(&MAGIC);
-        m[2] = VERSION;
+        m[2] = self.op.version();
         m[3] = self.op as u8;
         m[4..6].copy_from_slice(&self.seq.to_le_bytes());
         m[6..10].copy_from_slice(&self.arg.to_le_bytes());
@@ -116,10 +136,10 @@ impl Message {
             return Err((Status::Damaged, 0, 0));
         }
         let seq = u16::from_le_bytes([m[4], m[5]]);
-        if m[2] != VERSION {
+        if !(MIN_VERSION..=VERSION).contains(&m[2]) {
             return Err((Status::Unsupported, seq, m[3]));
         }
-        let op = Op::from_u8(m[3]).ok_or((Status::UnknownOp, seq, m[3]))?;
+        let op = Op::from_u8(m[3], m[2]).ok_or((Status::UnknownOp, seq, m[3]))?;
         Ok(Message { op, seq, arg: u32::from_le_bytes([m[6], m[7], m[8], m[9]]) })
     }
 }
@@ -175,11 +195,52 @@ pub fn apply(msg: Result<Message, (Status, u16, u8)>) -> Ack {
                 arming::trace_for_ticks(t);
                 ack(m.seq, m.op as u8, Status::Applied)
             }
+            (Op::TraceForMs, ms) if ms > 0 && arming::trace_for_ms(ms) => {
+                ack(m.seq, m.op as u8, Status::Applied)
+            }
             _ => ack(m.seq, m.op as u8, Status::BadArgument),
         },
     };
     arming::acknowledge(a.value());
     a
+}
+
+/// Carries out the messages at the front of the `avail` bytes a host has sent (`byte(k)`: the
+/// `k`-th), each [`apply`]ed and acknowledged, and returns how many bytes it consumed. Bytes
+/// that are not a message are skipped up to the next possible start, acknowledged once per
+/// damaged stretch as [`Status::Damaged`]; a possible start with fewer than [`LEN`] bytes
+/// behind it is left for the next call. `consumed(n)` runs before each message is applied
+/// (a reader hands the bytes back first).
+pub fn receive(avail: usize, byte: impl Fn(usize) -> u8, mut consumed: impl FnMut(usize)) -> usize {
+    let damaged = || apply(Err((Status::Damaged, 0, 0)));
+    let (mut r, mut skipped) = (0, false);
+    loop {
+        let left = avail - r;
+        if left == 0 || (byte(r) == MAGIC[0] && left < LEN) {
+            break;
+        }
+        let mut m = [0u8; LEN];
+        for (k, b) in m.iter_mut().enumerate() {
+            *b = if k < left { byte(r + k) } else { 0 };
+        }
+        let msg = if left >= LEN { Message::parse(&m) } else { Err((Status::Damaged, 0, 0)) };
+        if let Err((Status::Damaged, ..)) = msg {
+            // Resynchronise on the next byte that can start a message.
+            r += 1;
+            skipped = true;
+            continue;
+        }
+        r += LEN;
+        consumed(r);
+        if core::mem::take(&mut skipped) {
+            damaged();
+        }
+        apply(msg);
+    }
+    if skipped {
+        damaged();
+    }
+    r
 }
 
 #[cfg(test)]
@@ -197,11 +258,20 @@ mod tests {
             bad[i] ^= 0x10;
             assert_eq!(Message::parse(&bad).map_err(|e| e.0), Err(Status::Damaged), "byte {i}");
         }
-        let mut v2 = b;
-        v2[2] = 2;
-        let c = fletcher16(&v2[..10]).to_le_bytes();
-        v2[10..].copy_from_slice(&c);
-        assert_eq!(Message::parse(&v2), Err((Status::Unsupported, 0xBEEF, 3)));
+        let with = |version: u8, op: u8| {
+            let mut m = b;
+            (m[2], m[3]) = (version, op);
+            let c = fletcher16(&m[..10]).to_le_bytes();
+            m[10..].copy_from_slice(&c);
+            Message::parse(&m)
+        };
+        assert_eq!(with(3, 3), Err((Status::Unsupported, 0xBEEF, 3)));
+        // Ops of version 1 go as version 1 (older targets read them); version 2 reads both.
+        assert_eq!(with(2, 3), Ok(m));
+        let ms = Message { op: Op::TraceForMs, seq: 1, arg: 5000 };
+        assert_eq!(ms.encode()[2], 2);
+        assert_eq!(Message::parse(&ms.encode()), Ok(ms));
+        assert_eq!(with(1, 4), Err((Status::UnknownOp, 0xBEEF, 4)), "op 4 is not in version 1");
         let mut op = b;
         op[3] = 9;
         let c = fletcher16(&op[..10]).to_le_bytes();

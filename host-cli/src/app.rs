@@ -269,6 +269,9 @@ fn output_result<T: Default>(r: io::Result<T>, what: &str) -> Result<T, Fail> {
 /// Opens the input; raw frames (`tickspan::drain::RawDrain`) are recognised and decoded into
 /// the wire format on the way ([`device::raw::Detect`]).
 pub(crate) fn open(input: &Input) -> Result<Box<dyn Source>, Fail> {
+    if let Some(msg) = input.one_way() {
+        return Err(Fail { code: crate::run::exit::USAGE, msg });
+    }
     Ok(Box::new(device::raw::Detect::new(open_bytes(input)?)))
 }
 

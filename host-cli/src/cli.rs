@@ -90,14 +90,20 @@ Examples:
 
 const ATTACH_HELP: &str = "\
 Reads tickspan's RTT channel (`_TICKSPAN_RTT`) while the target runs, until it stops, --until,
---duration or Ctrl-C, then shows a view of what was read. --elf names the callsites.
+--duration or Ctrl-C, then shows a view of what was read. --elf names the callsites. With
+--listen (or --tcp), reads a std process's TCP drain (tickspan::transport::to_tcp) instead.
+--trace-for, --arm and --disarm go back to the target over the same link (RTT: firmware
+built with tickspan's `rtt-control`; TCP: to_tcp's connection). A file, standard input or a
+serial port has no way back: control needs one of these links.
 
 Examples:
   tickspan attach --chip STM32F411RETx --elf app             debug probe (probe-rs), until Ctrl-C
   tickspan attach --gdb 127.0.0.1:3333 --elf app --duration 10   OpenOCD or QEMU's gdbstub
   tickspan attach --gdb /dev/ttyACM0 --elf app --until done  Black Magic Probe, until fn `done`
   tickspan attach --chip nRF52840_xxAA --elf app -o run.tspn --view stats   keep the stream
-  tickspan attach --gdb 127.0.0.1:3333 --elf app -o - | tickspan tree -     watch it live";
+  tickspan attach --gdb 127.0.0.1:3333 --elf app -o - | tickspan tree -     watch it live
+  tickspan attach --gdb 127.0.0.1:3333 --elf app --trace-for 20ms   record 20 ms, then stop
+  tickspan attach --listen 127.0.0.1:7000 --trace-for 5s --view stats   a std app's to_tcp drain";
 
 const RUN_HELP: &str = "\
 A cargo runner, like `probe-rs run`: flashes the ELF and resets the chip (or boots it under
@@ -195,7 +201,7 @@ pub enum Cmd {
     /// Joins the traces of several nodes into one stream, their clocks aligned.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
-    /// Reads RTT from a running target through a GDB stub or a debug probe, then shows a view.
+    /// Reads RTT from a running target (GDB stub, debug probe) or a std app's TCP drain, then shows a view.
     #[command(after_help = ATTACH_HELP)]
     Attach(crate::device::cmd::AttachCmd),
     /// Flashes and runs firmware (debug probe or QEMU), streams its trace, shows the tree: a cargo runner.
@@ -275,6 +281,34 @@ pub struct Input {
     /// Records held back to merge contexts into time order (bounds memory).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_WINDOW, hide_short_help = true)]
     pub reorder_window: usize,
+    /// Taken only to say why not: a control message needs a link back to the target, which
+    /// these inputs lack (`tickspan attach` has one).
+    #[arg(long, hide = true, value_name = "DURATION")]
+    pub trace_for: Option<String>,
+    /// See `trace_for`.
+    #[arg(long, hide = true)]
+    pub arm: bool,
+    /// See `trace_for`.
+    #[arg(long, hide = true)]
+    pub disarm: bool,
+}
+
+impl Input {
+    /// The error for `--trace-for`, `--arm` or `--disarm` given to a command that only reads.
+    pub fn one_way(&self) -> Option<String> {
+        let flag = match (&self.trace_for, self.arm, self.disarm) {
+            (Some(_), ..) => "--trace-for",
+            (None, true, _) => "--arm",
+            (None, false, true) => "--disarm",
+            _ => return None,
+        };
+        Some(format!(
+            "{flag} sends a control message to the target, which needs a link back to it: a file, standard input \
+             (a pipe) or a serial port carries the trace one way only. Use `tickspan attach --listen ADDR {flag} …` \
+             for a std process that drains with tickspan::transport::to_tcp, or `tickspan attach --gdb …|--chip … \
+             --elf FW {flag} …` for firmware over RTT (docs/architecture.md, \"From the host\")"
+        ))
+    }
 }
 
 /// `tree` options.

@@ -75,6 +75,8 @@ pub fn run(a: &RelayArgs) -> Result<u8, Fail> {
     let cfg = PushConfig::resolve(&a.push, a.when_full)?;
     let src: Box<dyn Source> = if a.gdb.is_some() || a.chip.is_some() {
         let target = AttachArgs {
+            listen: None,
+            tcp: None,
             gdb: a.gdb.clone(),
             chip: a.chip.clone(),
             probe: a.probe.clone(),

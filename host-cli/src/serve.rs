@@ -86,6 +86,8 @@ impl ServeArgs {
     /// The RTT target of the first source, for --gdb or --chip.
     fn target(&self) -> Option<AttachArgs> {
         (self.gdb.is_some() || self.chip.is_some()).then(|| AttachArgs {
+            listen: None,
+            tcp: None,
             gdb: self.gdb.clone(),
             chip: self.chip.clone(),
             probe: self.probe.clone(),

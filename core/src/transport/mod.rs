@@ -1,5 +1,6 @@
 //! std transports: a background thread that drains every ring to a file, stdout or a TCP
-//! connection.
+//! connection. Over TCP the host can also control the recording (`tickspan attach --listen
+//! ADDR --trace-for 5s`): [`to_tcp`].
 //!
 //! ```no_run
 //! fn main() -> std::io::Result<()> {
@@ -19,6 +20,7 @@
 
 #[cfg(feature = "rtt")]
 pub mod rtt;
+mod tcp;
 
 use crate::drain::Drain;
 use std::io::{self, Write};
@@ -112,6 +114,14 @@ impl Drop for DrainHandle {
 /// Fails with [`io::ErrorKind::AlreadyExists`] while another transport thread runs: the rings
 /// have a single reader.
 pub fn spawn<W: Write + Send + 'static>(writer: W, period: Duration) -> io::Result<DrainHandle> {
+    spawn_with(writer, period, None)
+}
+
+fn spawn_with<W: Write + Send + 'static>(
+    writer: W,
+    period: Duration,
+    control: Option<tcp::Control>,
+) -> io::Result<DrainHandle> {
     if RUNNING.swap(true, Ordering::AcqRel) {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
@@ -124,7 +134,7 @@ pub fn spawn<W: Write + Send + 'static>(writer: W, period: Duration) -> io::Resu
     // the TSC), during which the thread would not drain while the caller records.
     let drain = Drain::global();
     let spawned = std::thread::Builder::new().name("tickspan-drain".into()).spawn(move || {
-        let result = run(drain, writer, period, &shared2);
+        let result = run(drain, writer, period, &shared2, control);
         shared2.passed(u64::MAX);
         result
     });
@@ -147,11 +157,20 @@ pub fn to_stdout() -> io::Result<DrainHandle> {
     spawn(io::stdout(), DEFAULT_PERIOD)
 }
 
-/// Connects to `addr` (e.g. `tickspan record --listen`, or `nc -l`) and drains to it.
+/// Connects to `addr` (e.g. `tickspan attach --listen ADDR`, `tickspan tree --listen ADDR`,
+/// or `nc -l`) and drains to it.
+///
+/// The host may send control messages back on the connection ([`crate::control`]: arm,
+/// disarm, trace for a while; `tickspan attach --listen ADDR --trace-for 5s`): the drain
+/// thread reads them at each pass and acknowledges each in the stream. To drain over TCP
+/// without taking any, pass the connection to [`spawn`] instead.
 pub fn to_tcp(addr: impl ToSocketAddrs) -> io::Result<DrainHandle> {
     let stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
-    spawn(stream, DEFAULT_PERIOD)
+    // Shared by both handles: the control poll must not wait (`tcp::Link` waits on writes).
+    stream.set_nonblocking(true)?;
+    let control = tcp::Control::new(stream.try_clone()?);
+    spawn_with(tcp::Link(stream), DEFAULT_PERIOD, Some(control))
 }
 
 fn run<W: Write>(
@@ -159,6 +178,7 @@ fn run<W: Write>(
     mut writer: W,
     period: Duration,
     shared: &Shared,
+    mut control: Option<tcp::Control>,
 ) -> io::Result<u64> {
     let mut buf = vec![0u8; BUF_LEN];
     let mut total = 0u64;
@@ -168,6 +188,10 @@ fn run<W: Write>(
         // the rings.
         let stopping = shared.stop.load(Ordering::Acquire);
         let ticket = shared.asked.load(Ordering::Acquire);
+        // First: the acknowledgements go out in this pass.
+        if let Some(c) = control.as_mut() {
+            c.poll();
+        }
         loop {
             let n = drain.read(&mut buf);
             if n == 0 {

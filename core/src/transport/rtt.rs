@@ -162,50 +162,25 @@ pub fn poll_control() {
 #[cold]
 #[inline(never)]
 fn control_pending(w: u32) {
-    use crate::control::{apply, Message, Status, LEN, MAGIC};
+    use crate::control::{apply, receive, Status};
     let down = &CONTROL_BLOCK.down;
     let size = DOWN_SIZE as u32;
-    let byte = |i: u32| {
-        // SAFETY: `i < size` (callers reduce it modulo `size`); the host writes only the
-        // region from `write` on, and these bytes are below the `write` it published.
-        unsafe { (DOWN.0.get() as *const u8).add(i as usize).read_volatile() }
-    };
-    let damaged = || apply(Err((Status::Damaged, 0, 0)));
-    let mut r = down.read.load(Ordering::Relaxed);
+    let r = down.read.load(Ordering::Relaxed);
     if w >= size || r >= size {
         // A confused host: drop what is there, say so.
         publish(&down.read, if w < size { w } else { 0 });
-        damaged();
+        apply(Err((Status::Damaged, 0, 0)));
         return;
     }
-    let mut skipped = false;
-    loop {
-        let avail = (w + size - r) % size;
-        if avail == 0 || (byte(r) == MAGIC[0] && avail < LEN as u32) {
-            break;
-        }
-        let mut m = [0u8; LEN];
-        for (k, b) in m.iter_mut().enumerate() {
-            *b = byte((r + k as u32) % size);
-        }
-        let msg = if avail >= LEN as u32 { Message::parse(&m) } else { Err((Status::Damaged, 0, 0)) };
-        if let Err((Status::Damaged, ..)) = msg {
-            // Resynchronise on the next byte that can start a message.
-            r = (r + 1) % size;
-            skipped = true;
-            continue;
-        }
-        r = (r + LEN as u32) % size;
-        publish(&down.read, r);
-        if core::mem::take(&mut skipped) {
-            damaged();
-        }
-        apply(msg);
-    }
-    publish(&down.read, r);
-    if skipped {
-        damaged();
-    }
+    let at = |k: usize| (r + k as u32) % size;
+    let byte = |k: usize| {
+        // SAFETY: `at` reduces the offset modulo `size`; the host writes only the region from
+        // `write` on, and these bytes (fewer than `(w - r) % size` from `r`) are below the
+        // `write` it published.
+        unsafe { (DOWN.0.get() as *const u8).add(at(k) as usize).read_volatile() }
+    };
+    let used = receive(((w + size - r) % size) as usize, byte, |n| publish(&down.read, at(n)));
+    publish(&down.read, at(used));
 }
 
 /// What one [`drain`] call did.

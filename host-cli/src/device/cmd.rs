@@ -77,6 +77,10 @@ pub enum View {
 /// Runs `tickspan attach`; `show` runs a view subcommand on a saved stream (the CLI's own
 /// dispatch, so the views are exactly those of `tickspan tree FILE` etc.).
 pub fn run_attach(cmd: &AttachCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> Result<u8, Fail> {
+    if cmd.target.listen.is_some() || cmd.target.tcp.is_some() {
+        let src = super::tcp::attach(&cmd.target).map_err(fail)?;
+        return capture(src, &cmd.out, None, show);
+    }
     let (mem, name) = open_memory(&cmd.target).map_err(fail)?;
     capture_attached(&cmd.target, mem, name, false, &cmd.out, show)
 }
@@ -192,7 +196,7 @@ pub fn run_postmortem(cmd: &PostmortemCmd, show: impl FnOnce(Vec<String>) -> Res
     capture(src, &cmd.out, None, show)
 }
 
-fn fail(e: anyhow::Error) -> Fail {
+pub(crate) fn fail(e: anyhow::Error) -> Fail {
     Fail { code: crate::run::exit::IO, msg: format!("{e:#}") }
 }
 
@@ -266,10 +270,10 @@ const GDB_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest RAM image `--save-dump` writes.
 const MAX_SAVE: u64 = 16 << 20;
 
-/// Where `tickspan attach` reads RTT from: `--gdb` or `--chip` (one is required, and the
-/// error for neither names both).
+/// Where `tickspan attach` reads from: RTT through `--gdb` or `--chip`, or a std process's TCP
+/// drain through `--listen` or `--tcp` (one is required, and the error for none names them).
 #[derive(clap::Args, Debug, Clone)]
-#[command(group(clap::ArgGroup::new("from").required(true).args(["gdb", "chip"])))]
+#[command(group(clap::ArgGroup::new("from").required(true).args(["gdb", "chip", "listen", "tcp"])))]
 pub struct AttachArgs {
     /// A GDB stub: HOST:PORT (QEMU `-gdb tcp::3333`, OpenOCD `localhost:3333`) or a serial
     /// device (a Black Magic Probe's GDB port, e.g. /dev/ttyACM0).
@@ -284,6 +288,14 @@ pub struct AttachArgs {
     /// The firmware ELF: locates the RTT block (`_TICKSPAN_RTT`) and names callsites.
     #[arg(long, value_name = "FILE")]
     pub elf: Option<PathBuf>,
+    /// Wait for a std process's drain to connect (`tickspan::transport::to_tcp`, e.g.
+    /// 127.0.0.1:7000); control messages go back on the connection.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["gdb", "chip", "elf", "tcp"])]
+    pub listen: Option<String>,
+    /// Connect to a TCP stream of a std process's drain (through a relay that passes both
+    /// directions); control messages go back on the connection.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["gdb", "chip", "elf"])]
+    pub tcp: Option<String>,
     /// When the capture ends, how it polls, whether defmt's channel is read.
     #[command(flatten)]
     pub polling: Polling,
@@ -296,7 +308,7 @@ pub struct Polling {
     #[arg(long, value_name = "SYMBOL", requires = "elf")]
     pub until: Option<String>,
     /// End after this many seconds.
-    #[arg(long, value_name = "SECONDS")]
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub duration: Option<f64>,
     /// How often to poll the channel, in milliseconds (a GDB stub stops the target briefly).
     #[arg(long, value_name = "MS", default_value_t = 10)]
@@ -311,27 +323,35 @@ pub struct Polling {
     pub no_defmt: bool,
 }
 
-/// Host → target control messages (`tickspan::control`), sent through the RTT block's down
-/// channel once the stream header has told the target's clock rate; the target acknowledges
-/// each in the stream, and the host says when it did.
+impl Polling {
+    /// `--duration` (clap refuses what is not a number; this, what no duration is).
+    pub(crate) fn duration(&self) -> Option<Duration> {
+        self.duration.and_then(|s| Duration::try_from_secs_f64(s).ok())
+    }
+}
+
+/// Host → target control messages (`tickspan::control`), sent once the stream header has told
+/// the target's clock rate, through the RTT block's down channel (firmware, with `--elf`) or
+/// back on a std drain's TCP connection; the target acknowledges each in the stream, and the
+/// host says when it did. A file, standard input or a serial port has no way back.
 #[derive(clap::Args, Debug, Clone, Default)]
 #[group(multiple = false)]
 pub struct ControlArgs {
     /// Record for this long (`5s`, `200ms`, `400000ticks`), converted to ticks with the clock
     /// rate the target reports, then stop; the capture ends with the interval unless
     /// `--until`/`--duration` say otherwise.
-    #[arg(long, value_name = "DURATION", requires = "elf")]
+    #[arg(long, value_name = "DURATION")]
     pub trace_for: Option<crate::units::Duration>,
     /// Start recording (`tickspan::arm`), and cancel a `trace for` deadline.
-    #[arg(long, requires = "elf")]
+    #[arg(long)]
     pub arm: bool,
     /// Stop recording (`tickspan::disarm`).
-    #[arg(long, requires = "elf")]
+    #[arg(long)]
     pub disarm: bool,
 }
 
 impl ControlArgs {
-    fn request(&self) -> Option<Request> {
+    pub(crate) fn request(&self) -> Option<Request> {
         match (self.trace_for, self.arm, self.disarm) {
             (Some(d), ..) => Some(Request::TraceFor(d)),
             (None, true, _) => Some(Request::Arm),
@@ -370,6 +390,13 @@ pub struct PostmortemArgs {
     /// Also save the RAM image read from the target (for a later `--dump`).
     #[arg(long, value_name = "FILE", conflicts_with = "dump")]
     pub save_dump: Option<PathBuf>,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if Duration::try_from_secs_f64(v).is_ok() => Ok(v),
+        _ => Err(format!("{s:?} is not a number of seconds (0 or more)")),
+    }
 }
 
 fn parse_u64(s: &str) -> Result<u64, String> {
@@ -434,16 +461,12 @@ impl Source for RttSource {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let r = self.read_stream(buf);
         let Some((c, end_with_it)) = self.control.as_mut() else { return r };
-        let n = match &r {
-            Ok(n) => *n,
-            Err(e) if crate::source::is_idle(e) => 0,
-            Err(_) => return r,
-        };
-        if let Some(msg) = c.feed(&buf[..n]).map_err(io::Error::other)? {
-            self.stream.queue_control(msg);
-        }
-        c.check(matches!(r, Ok(0))).map_err(io::Error::other)?;
-        if c.finished && *end_with_it {
+        let stream = &mut self.stream;
+        let done = c.follow(&r, buf, |msg| {
+            stream.queue_control(msg);
+            Ok(())
+        })?;
+        if done && *end_with_it {
             *end_with_it = false;
             self.stream.end_now();
         }
@@ -589,7 +612,7 @@ fn attach_with_defmt(
         mem.set_breakpoint(symbol(until)? & !1)?;
     }
     let poll = Duration::from_millis(args.polling.poll_ms.max(1));
-    let duration = args.polling.duration.map(Duration::from_secs_f64);
+    let duration = args.polling.duration();
     let defmt_cb = match (&elf, &args.elf) {
         (Some(e), Some(path)) if !args.polling.no_defmt => e
             .symbol(super::defmt_log::SEGGER_SYMBOL)
@@ -619,6 +642,10 @@ fn attach_with_defmt(
         defmt = Some(DefmtCapture { elf: path.clone(), raw, live });
     }
     let control = match args.polling.control.request() {
+        Some(_) if elf.is_none() => bail!(
+            "--trace-for, --arm and --disarm over RTT need --elf: the acknowledgement is found by the name \
+             the firmware's ELF gives its callsite"
+        ),
         Some(req) => {
             stream = stream.with_control(cb)?;
             let until = args.polling.until.is_some() || args.polling.duration.is_some();

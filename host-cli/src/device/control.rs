@@ -1,12 +1,15 @@
 //! Host side of control messages (`tickspan::control`): `attach`/`run` `--trace-for`, `--arm`,
-//! `--disarm`. The message goes into the down channel `"tickspan-control"` of the target's
-//! RTT block (firmware built with tickspan's feature `rtt-control`) through the same
-//! [`Memory`] the capture reads with (probe or GDB stub); the target's acknowledgement and the
-//! recording markers come back in the stream, where [`Controller`] watches for them.
+//! `--disarm`. For firmware the message goes into the down channel `"tickspan-control"` of the
+//! target's RTT block (tickspan's feature `rtt-control`) through the same [`Memory`] the
+//! capture reads with (probe or GDB stub); for a std process it goes back on the TCP
+//! connection its drain opened (`tickspan::transport::to_tcp`, [`super::tcp`]). The target's
+//! acknowledgement and the recording markers come back in the stream, where [`Controller`]
+//! watches for them.
 
 use super::{read_words, Memory};
 use crate::units::{self, Clock};
 use anyhow::{bail, Result};
+use std::io;
 use std::time::{Duration, Instant};
 use tickspan::control::{Ack, Message, Op, Status, ACK_MARKER, LEN};
 use tickspan::wire::{Decoder, Item};
@@ -15,6 +18,36 @@ use tickspan::wire::{Decoder, Item};
 pub const CHANNEL_NAME: &str = "tickspan-control";
 /// How long the target may take to acknowledge (it does so at its next drain call).
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(10);
+/// The same over TCP: a std drain thread passes every 10 ms.
+pub const TCP_ACK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The link a message goes over: where to wait how long, and what to suggest when no answer comes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The RTT down channel of firmware.
+    Rtt,
+    /// The TCP connection of a std process's drain.
+    Tcp,
+}
+
+impl Link {
+    fn timeout(self) -> Duration {
+        match self {
+            Link::Rtt => ACK_TIMEOUT,
+            Link::Tcp => TCP_ACK_TIMEOUT,
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            Link::Rtt => "Does the firmware drain with tickspan::transport::rtt::drain (or call rtt::poll_control)?",
+            Link::Tcp => {
+                "Does the app drain with tickspan::transport::to_tcp? A drain to stdout or a file relayed over the \
+                 network (e.g. `app - | nc HOST PORT`), or transport::spawn on a TcpStream, reads no control messages"
+            }
+        }
+    }
+}
 
 /// The down channel of a control block, written by the host.
 #[derive(Debug)]
@@ -89,20 +122,22 @@ pub enum Request {
 }
 
 impl Request {
-    fn describe(self, clock: Clock, ticks: u32) -> String {
+    fn describe(self, clock: Clock, ticks: u64) -> String {
         match self {
             Request::Arm => "arm".into(),
             Request::Disarm => "disarm".into(),
             Request::TraceFor(_) if clock.is_real() => {
-                format!("trace for {} ({ticks} ticks at {} Hz)", clock.dur(ticks.into()), clock.hz)
+                format!("trace for {} ({ticks} ticks at {} Hz)", clock.dur(ticks), clock.hz)
             }
             Request::TraceFor(_) => format!("trace for {ticks} ticks"),
         }
     }
 }
 
-/// The message for `req` on a clock of `hz` ticks per second (from the stream header).
-pub fn message(req: Request, seq: u16, hz: u64) -> Result<(Message, u32)> {
+/// The message for `req` on a clock of `hz` ticks per second (from the stream header), and the
+/// ticks it asks to record for. A duration of more ticks than 32 bits hold goes in milliseconds
+/// (`Op::TraceForMs`, control version 2).
+pub fn message(req: Request, seq: u16, hz: u64) -> Result<(Message, u64)> {
     let (op, arg) = match req {
         Request::Arm => (Op::Arm, 0),
         Request::Disarm => (Op::Disarm, 0),
@@ -114,16 +149,23 @@ pub fn message(req: Request, seq: u16, hz: u64) -> Result<(Message, u32)> {
                 );
             }
             let ticks = d.ticks(Clock { hz }).max(1);
-            let Ok(t) = u32::try_from(ticks) else {
+            if let Ok(t) = u32::try_from(ticks) {
+                return Ok((Message { op: Op::TraceFor, seq, arg: t }, ticks));
+            }
+            let ms = match d {
+                units::Duration::Ns(ns) => u32::try_from(ns.div_ceil(1_000_000)).ok(),
+                units::Duration::Ticks(_) => None,
+            };
+            let Some(ms) = ms else {
                 bail!(
-                    "--trace-for is {ticks} ticks, more than the target takes (2^32 − 1 ticks, {} at {hz} Hz)",
-                    Clock { hz }.dur(u32::MAX.into())
+                    "--trace-for is {ticks} ticks, more than the target takes (2^32 − 1 ticks, or 2^32 − 1 ms \
+                     given in seconds)"
                 );
             };
-            (Op::TraceFor, t)
+            return Ok((Message { op: Op::TraceForMs, seq, arg: ms }, u64::from(ms) * hz / 1000));
         }
     };
-    Ok((Message { op, seq, arg }, arg))
+    Ok((Message { op, seq, arg }, arg.into()))
 }
 
 /// Where a request is.
@@ -148,8 +190,9 @@ pub struct Controller {
     ack_id: Option<u32>,
     marker_id: Option<u32>,
     clock: Clock,
-    ticks: u32,
+    ticks: u64,
     state: State,
+    link: Link,
     /// First record time, the origin of the times printed (as the views count).
     origin: Option<u64>,
     /// The latest `recording` marker (context, time), if it is the last record of its context.
@@ -171,11 +214,18 @@ impl Controller {
             clock: Clock::default(),
             ticks: 0,
             state: State::Header,
+            link: Link::Rtt,
             origin: None,
             armed_at: None,
             start: None,
             finished: false,
         }
+    }
+
+    /// The same, sent over `link` (default: RTT).
+    pub fn over(mut self, link: Link) -> Controller {
+        self.link = link;
+        self
     }
 
     /// A sequence number unlikely to repeat between hosts (never 0, which damage acks use).
@@ -216,21 +266,43 @@ impl Controller {
         }
     }
 
-    /// Fails once the target has had [`ACK_TIMEOUT`] to acknowledge, or when the capture
-    /// ended (`ended`) before it did.
+    /// Follows the capture's read `r` into `buf`: once the stream header has said the clock
+    /// rate, hands the message to `send`; fails when the target refuses it or does not answer
+    /// in time. Returns whether the request is done with (its interval ended). A read error
+    /// other than idleness is the caller's to return.
+    pub fn follow(
+        &mut self,
+        r: &io::Result<usize>,
+        buf: &[u8],
+        send: impl FnOnce([u8; LEN]) -> io::Result<()>,
+    ) -> io::Result<bool> {
+        let n = match r {
+            Ok(n) => *n,
+            Err(e) if crate::source::is_idle(e) => 0,
+            Err(_) => return Ok(false),
+        };
+        if let Some(msg) = self.feed(&buf[..n]).map_err(io::Error::other)? {
+            send(msg)?;
+        }
+        self.check(matches!(r, Ok(0))).map_err(io::Error::other)?;
+        Ok(self.finished)
+    }
+
+    /// Fails once the target has had [`ACK_TIMEOUT`] ([`TCP_ACK_TIMEOUT`]) to acknowledge, or
+    /// when the capture ended (`ended`) before it did.
     pub fn check(&self, ended: bool) -> Result<()> {
         let why = match self.state {
             State::Header if ended => "the capture ended before the stream header (the target's clock rate)",
             State::Sent(_) if ended => "the capture ended first",
-            State::Sent(at) if at.elapsed() > ACK_TIMEOUT => "no answer within the time allowed",
+            State::Sent(at) if at.elapsed() > self.link.timeout() => "no answer within the time allowed",
             _ => return Ok(()),
         };
         bail!(
-            "control message `{}` (seq {}) not acknowledged: {why} ({} s). Does the firmware drain with \
-             tickspan::transport::rtt::drain (or call rtt::poll_control)?",
+            "control message `{}` (seq {}) not acknowledged: {why} ({} s). {}",
             self.req.describe(self.clock, self.ticks),
             self.seq,
-            ACK_TIMEOUT.as_secs()
+            self.link.timeout().as_secs(),
+            self.link.hint()
         )
     }
 
@@ -263,7 +335,7 @@ impl Controller {
                         self.at(start),
                         self.at(ts),
                         self.clock.dur(ts - start),
-                        self.clock.dur(self.ticks.into())
+                        self.clock.dur(self.ticks)
                     );
                     self.state = State::Done;
                     self.finished = true;
@@ -282,6 +354,12 @@ impl Controller {
             Status::Frozen => {
                 bail!("the target ignored `{what}`: it is frozen (tickspan::freeze) and records nothing until reset")
             }
+            Status::UnknownOp if matches!(self.req, Request::TraceFor(_)) && self.ticks > u32::MAX.into() => bail!(
+                "the target refused `{what}`: it does not take a duration in milliseconds (its tickspan is older \
+                 than control version 2); give at most {} ({} ticks)",
+                self.clock.dur(u32::MAX.into()),
+                u32::MAX
+            ),
             s => bail!("the target refused `{what}` (seq {}): {s:?}", self.seq),
         }
         self.state = State::Acked;
@@ -346,7 +424,11 @@ mod tests {
         assert_eq!(message(d("2ms"), 1, 200_000_000).unwrap().1, 400_000);
         assert_eq!(message(d("7ticks"), 1, 0).unwrap().1, 7);
         assert!(message(d("5s"), 1, 0).unwrap_err().to_string().contains("clock rate"));
-        assert!(message(d("30s"), 1, 200_000_000).unwrap_err().to_string().contains("2^32"));
+        // More ticks than 32 bits hold: in milliseconds (control version 2), rounded up.
+        let (m, ticks) = message(d("30s"), 1, 200_000_000).unwrap();
+        assert_eq!((m.op, m.arg, ticks), (Op::TraceForMs, 30_000, 6_000_000_000));
+        assert_eq!(message(d("2.0000001s"), 1, 2_300_000_000).unwrap().0.arg, 2001);
+        assert!(message(d("5000000000ticks"), 1, 0).unwrap_err().to_string().contains("2^32"));
         assert_eq!(message(Request::Disarm, 3, 0).unwrap().0, Message { op: Op::Disarm, seq: 3, arg: 0 });
     }
 

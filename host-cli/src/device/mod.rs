@@ -3,6 +3,9 @@
 //! ring reader (`rings`) are written once on top of it; `elf` finds what they read by symbol
 //! and turns callsite ids back into names.
 //!
+//! `tcp` is the std counterpart of `attach`: a std process's TCP drain, with control messages
+//! sent back on its connection.
+//!
 //! Nothing read from the target or the ELF is trusted: every pointer, length and index is
 //! bounds-checked before use, so a corrupt target gives an error, never a panic or a huge read.
 
@@ -20,6 +23,7 @@ pub mod raw;
 pub(crate) mod rings;
 pub(crate) mod rtt;
 pub mod runner;
+pub(crate) mod tcp;
 
 use anyhow::{bail, Result};
 

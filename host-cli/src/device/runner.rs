@@ -58,6 +58,8 @@ pub fn run(cmd: &RunCmd, show: impl FnOnce(Vec<String>) -> Result<u8, Fail>) -> 
         msg: format!("{e:#}"),
     };
     let args = AttachArgs {
+        listen: None,
+        tcp: None,
         gdb: None,
         chip: cmd.chip.clone(),
         probe: cmd.probe.clone(),

@@ -2,7 +2,7 @@
 //! (`--listen addr`, matching `tickspan::transport::to_tcp`).
 
 use super::{idle, Source, IDLE_POLL};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 /// A TCP byte stream; with `follow`, a closed connection is replaced by the next one.
@@ -42,6 +42,15 @@ impl TcpSource {
             follow,
             name: format!("tcp listen {local}"),
         })
+    }
+
+    /// Sends `bytes` back to the peer of the current connection (control messages to a std
+    /// drain, `tickspan::transport::to_tcp`).
+    pub fn send(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match &mut self.stream {
+            Some(s) => s.write_all(bytes),
+            None => Err(io::Error::new(io::ErrorKind::NotConnected, "the TCP connection is closed")),
+        }
     }
 
     fn reopen(&mut self) -> io::Result<()> {
