@@ -207,9 +207,9 @@ pub fn apply(msg: Result<Message, (Status, u16, u8)>) -> Ack {
 
 /// Carries out the messages at the front of the `avail` bytes a host has sent (`byte(k)`: the
 /// `k`-th), each [`apply`]ed and acknowledged, and returns how many bytes it consumed. Bytes
-/// that are not a message are skipped up to the next possible start, acknowledged once per
-/// damaged stretch as [`Status::Damaged`]; a possible start with fewer than [`LEN`] bytes
-/// behind it is left for the next call. `consumed(n)` runs before each message is applied
+/// that are not a message are skipped up to the next possible start, acknowledged as
+/// [`Status::Damaged`] once per stretch within a call; a possible start with fewer than
+/// [`LEN`] bytes behind it is left for the next call. `consumed(n)` runs before each message is applied
 /// (a reader hands the bytes back first).
 pub fn receive(avail: usize, byte: impl Fn(usize) -> u8, mut consumed: impl FnMut(usize)) -> usize {
     let damaged = || apply(Err((Status::Damaged, 0, 0)));
