@@ -292,16 +292,17 @@ impl Controller {
     /// when the capture ended (`ended`) before it did.
     pub fn check(&self, ended: bool) -> Result<()> {
         let why = match self.state {
-            State::Header if ended => "the capture ended before the stream header (the target's clock rate)",
-            State::Sent(_) if ended => "the capture ended first",
-            State::Sent(at) if at.elapsed() > self.link.timeout() => "no answer within the time allowed",
+            State::Header if ended => "the capture ended before the stream header (the target's clock rate)".into(),
+            State::Sent(_) if ended => "the capture ended first (the target stopped or closed the link)".into(),
+            State::Sent(at) if at.elapsed() > self.link.timeout() => {
+                format!("no answer within {} s", self.link.timeout().as_secs())
+            }
             _ => return Ok(()),
         };
         bail!(
-            "control message `{}` (seq {}) not acknowledged: {why} ({} s). {}",
+            "control message `{}` (seq {}) not acknowledged: {why}. {}",
             self.req.describe(self.clock, self.ticks),
             self.seq,
-            self.link.timeout().as_secs(),
             self.link.hint()
         )
     }
