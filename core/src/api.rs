@@ -252,6 +252,61 @@ pub fn field<V: FieldValue>(cs: &'static Callsite, v: V) {
     emit_ab(cs.id() | V::KIND as u32, a, b);
 }
 
+/// What the one-argument form of [`event!`](macro@crate::event) takes: a value of a value event,
+/// or the argument of a one-placeholder format string. Not public API.
+#[doc(hidden)]
+pub trait __EventArg: Copy {
+    /// Whether a value event may carry it (an interned string may only be a field or argument).
+    const VALUE: bool;
+    /// Writes it as a value event of `cs`.
+    fn value(self, cs: &'static Callsite);
+    /// Writes it as an argument of `cs`.
+    fn arg(self, cs: &'static Callsite);
+}
+
+macro_rules! event_arg {
+    ($($t:ty),*) => {$(
+        impl __EventArg for $t {
+            const VALUE: bool = true;
+            #[inline(always)]
+            fn value(self, cs: &'static Callsite) {
+                value(cs, self)
+            }
+            #[inline(always)]
+            fn arg(self, cs: &'static Callsite) {
+                field(cs, __IntoField::into_field(self))
+            }
+        }
+    )*};
+}
+event_arg!(u8, u16, u32, u64, usize, bool, i8, i16, i32, i64, isize, f32, f64);
+
+impl __EventArg for Interned {
+    const VALUE: bool = false;
+    #[inline(always)]
+    fn value(self, cs: &'static Callsite) {
+        self.arg(cs)
+    }
+    #[inline(always)]
+    fn arg(self, cs: &'static Callsite) {
+        field(cs, self)
+    }
+}
+
+/// `event!(level, name, v)`: a value event, or (`FMT`) an event formatted with one argument.
+/// Not public API.
+#[doc(hidden)]
+#[inline(always)]
+pub fn __event1<const FMT: bool, T: __EventArg>(cs: &'static Callsite, v: T) {
+    const { assert!(FMT || T::VALUE, "tickspan: an interned string is a field or a format argument, not an event's value") };
+    if FMT {
+        event(cs);
+        v.arg(cs);
+    } else {
+        v.value(cs);
+    }
+}
+
 /// Sets the status of the innermost open span of this context: error (`true`) or ok, with the
 /// callsite's name as the message. Use [`set_error!`](crate::set_error).
 #[inline(always)]

@@ -51,6 +51,10 @@ pub enum CallsiteKind {
     Status = 8,
     /// An interned static string (the name), named by `Field` records of type string.
     Str = 9,
+    /// A formatted span or event (`event!("retry {} of {}", n, max)`; the name is the format
+    /// string, `crate::format`): its span or event record is followed by one record per
+    /// argument, of this same callsite, typed by the record's kind as fields are.
+    Format = 10,
 }
 
 /// Lowest level compiled in (cargo features `max-level-*`): trace points below it compile to

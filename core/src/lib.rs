@@ -46,6 +46,7 @@ pub mod control;
 pub mod drain;
 #[cfg(all(feature = "std", not(loom)))]
 pub mod flight;
+pub mod format;
 pub mod record;
 pub mod ring;
 mod sync;
@@ -83,7 +84,10 @@ pub use tickspan_macros::instrument;
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __callsite {
-    ($name:expr, $kind:ident, $level:ident) => {{
+    ($name:expr, $kind:ident, $level:ident) => {
+        $crate::__callsite!($name, kind = $crate::CallsiteKind::$kind, $level)
+    };
+    ($name:expr, kind = $kind:expr, $level:ident) => {{
         // The callsite section of 64-bit hosts (callsite.rs); bare-metal targets name callsites
         // by address and get no attribute.
         #[cfg_attr(any(target_os = "linux", target_os = "android"), link_section = "tickspan_cs")]
@@ -94,9 +98,35 @@ macro_rules! __callsite {
             ::core::file!(),
             ::core::line!(),
             $crate::Level::$level,
-            $crate::CallsiteKind::$kind,
+            $kind,
         );
         &CS
+    }};
+}
+
+/// Writes a formatted record (`$head`, an expression using `$cs`) and then its arguments as
+/// records of callsite `$cs`; the arguments are evaluated first, so one that records itself
+/// cannot come between them. Checks at compile time that `$fmt` has one placeholder per
+/// argument. Evaluates to `$head`'s value. Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __format {
+    ($cs:ident, $fmt:literal, $head:expr, $($arg:expr),+) => {{
+        const _: () = ::core::assert!(
+            $crate::format::__placeholders($fmt) == [$(::core::stringify!($arg)),+].len(),
+            "tickspan: the format string's placeholders and its arguments differ in number"
+        );
+        $crate::__format!(@eval $cs, $head, []; $($arg),+)
+    }};
+    // Each argument's value is bound to a `v` of its own expansion (hygiene keeps them apart).
+    (@eval $cs:ident, $head:expr, [$($v:ident)*]; $arg:expr $(, $rest:expr)*) => {{
+        let v = $crate::__IntoField::into_field($arg);
+        $crate::__format!(@eval $cs, $head, [$($v)* v]; $($rest),*)
+    }};
+    (@eval $cs:ident, $head:expr, [$($v:ident)*];) => {{
+        let head = $head;
+        $($crate::field($cs, $v);)*
+        head
     }};
 }
 
@@ -104,12 +134,28 @@ macro_rules! __callsite {
 ///
 /// `let _g = tickspan::span!("parse");` — a level may be given first:
 /// `span!(Debug, "parse")`, and fields after the name: `span!("handle", id = req.id, ok = true)`
-/// (integers, floats, bools, [`intern!`]ed strings; each field one more record). A span below
-/// the compile-time maximum level ([`callsite::STATIC_MIN_LEVEL`]) compiles to nothing.
+/// (integers, floats, bools, [`intern!`]ed strings; each field one more record), or
+/// arguments of a format string: `span!("handle {} of {:x}", n, addr)` ([`format`]: the string
+/// is a callsite name, never recorded; each argument one record). A span below the
+/// compile-time maximum level ([`callsite::STATIC_MIN_LEVEL`]) compiles to nothing.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! span {
-    ($level:ident, $name:literal $(, $key:ident = $val:expr)*) => {{
+    ($level:ident, $name:literal $(, $key:ident = $val:expr)*) => {
+        $crate::span!(@guard $level, {
+            $crate::__not_format!($name);
+            let s = $crate::ScopedSpan::enter($crate::__callsite!($name, Span, $level));
+            $($crate::__field!($level, $key, $val);)*
+            s
+        })
+    };
+    ($level:ident, $fmt:literal, $($arg:expr),+) => {
+        $crate::span!(@guard $level, {
+            let cs = $crate::__callsite!($fmt, Format, $level);
+            $crate::__format!(cs, $fmt, $crate::ScopedSpan::enter(cs), $($arg),+)
+        })
+    };
+    (@guard $level:ident, $enter:expr) => {{
         // A guard type per call site: its drop is inlined (see `ScopedSpan`).
         #[must_use = "the span ends when this guard is dropped"]
         struct SpanGuard(::core::option::Option<$crate::ScopedSpan>);
@@ -122,16 +168,23 @@ macro_rules! span {
             }
         }
         const ON: bool = $crate::Level::$level.enabled();
-        SpanGuard(if ON {
-            let s = $crate::ScopedSpan::enter($crate::__callsite!($name, Span, $level));
-            $($crate::__field!($level, $key, $val);)*
-            ::core::option::Option::Some(s)
-        } else {
-            ::core::option::Option::None
-        })
+        SpanGuard(if ON { ::core::option::Option::Some($enter) } else { ::core::option::Option::None })
     }};
-    ($name:literal $(, $key:ident = $val:expr)*) => {
-        $crate::span!(Info, $name $(, $key = $val)*)
+    ($name:literal $($rest:tt)*) => {
+        $crate::span!(Info, $name $($rest)*)
+    };
+}
+
+/// Fails the build when a span's or event's name given no arguments is a format string.
+/// Not public API.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __not_format {
+    ($name:literal) => {
+        const _: () = ::core::assert!(
+            !$crate::format::__is_format($name),
+            "tickspan: a name with placeholders needs its arguments (write {{ and }} as {{{{ and }}}})"
+        );
     };
 }
 
@@ -187,20 +240,36 @@ macro_rules! set_ok {
 
 /// Starts a manual span: `let s = span_start!("request"); … s.end();`, or a child with
 /// `span_start!("io", parent = &s)`; a level may be given first: `span_start!(Debug, "io")`.
+/// Fields and format arguments as with [`span!`]: `span_start!("req", parent = &s, id = 7)`,
+/// `span_start!("req {}", id)`.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! span_start {
-    ($name:literal) => {
-        $crate::span_start!(Info, $name)
-    };
-    ($level:ident, $name:literal) => {
-        $crate::Span::start($crate::__callsite!($name, Span, $level), ::core::option::Option::None)
-    };
-    ($name:literal, parent = $parent:expr) => {
-        $crate::Span::start(
-            $crate::__callsite!($name, Span, Info),
+    ($level:ident, $name:literal, parent = $parent:expr $(, $key:ident = $val:expr)*) => {{
+        $crate::__not_format!($name);
+        let s = $crate::Span::start(
+            $crate::__callsite!($name, Span, $level),
             ::core::option::Option::Some($parent),
-        )
+        );
+        $($crate::__field!($level, $key, $val);)*
+        s
+    }};
+    ($level:ident, $name:literal $(, $key:ident = $val:expr)*) => {{
+        $crate::__not_format!($name);
+        let s = $crate::Span::start($crate::__callsite!($name, Span, $level), ::core::option::Option::None);
+        $($crate::__field!($level, $key, $val);)*
+        s
+    }};
+    ($level:ident, $fmt:literal, parent = $parent:expr, $($arg:expr),+) => {{
+        let cs = $crate::__callsite!($fmt, Format, $level);
+        $crate::__format!(cs, $fmt, $crate::Span::start(cs, ::core::option::Option::Some($parent)), $($arg),+)
+    }};
+    ($level:ident, $fmt:literal, $($arg:expr),+) => {{
+        let cs = $crate::__callsite!($fmt, Format, $level);
+        $crate::__format!(cs, $fmt, $crate::Span::start(cs, ::core::option::Option::None), $($arg),+)
+    }};
+    ($name:literal $($rest:tt)*) => {
+        $crate::span_start!(Info, $name $($rest)*)
     };
 }
 
@@ -208,10 +277,18 @@ macro_rules! span_start {
 /// fields `event!("retry", attempt = n, fatal = false)`; a level may be given first:
 /// `event!(Warn, "retry", attempt = n)`. Below the compile-time maximum level it compiles to
 /// nothing, its arguments unevaluated.
+///
+/// A name with placeholders is a format string ([`format`]), as in `defmt`: `event!(Info,
+/// "retry {} of {}", attempt, max)`, `event!(Warn, "slow {}ms on {}", ms, intern!("disk"))`.
+/// The string is the callsite's name, never recorded; each argument is one record after the
+/// event's, typed as fields are; the host renders the message. Placeholders and arguments
+/// must agree in number, or the build fails. With one argument, a name without placeholders
+/// is a value event (`event!("rx_bytes", n)`), one with a placeholder a message.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! event {
     ($level:ident, $name:literal $(, $key:ident = $val:expr)+) => {{
+        $crate::__not_format!($name);
         const ON: bool = $crate::Level::$level.enabled();
         if ON {
             $crate::event($crate::__callsite!($name, Event, $level));
@@ -222,6 +299,7 @@ macro_rules! event {
         $crate::event!(Info, $name $(, $key = $val)+)
     };
     ($level:ident, $name:literal) => {{
+        $crate::__not_format!($name);
         const ON: bool = $crate::Level::$level.enabled();
         if ON {
             $crate::event($crate::__callsite!($name, Event, $level))
@@ -230,14 +308,29 @@ macro_rules! event {
     ($level:ident, $name:literal, $value:expr) => {{
         const ON: bool = $crate::Level::$level.enabled();
         if ON {
-            $crate::value($crate::__callsite!($name, Event, $level), $value)
+            // A format string with one placeholder, or a value event's name.
+            const FMT: bool = $crate::format::__is_format($name);
+            const _: () = ::core::assert!(
+                !FMT || $crate::format::__placeholders($name) == 1,
+                "tickspan: the format string's placeholders and its arguments differ in number"
+            );
+            let cs = $crate::__callsite!(
+                $name,
+                kind = if FMT { $crate::CallsiteKind::Format } else { $crate::CallsiteKind::Event },
+                $level
+            );
+            $crate::__event1::<FMT, _>(cs, $value)
         }
     }};
-    ($name:literal) => {
-        $crate::event!(Info, $name)
-    };
-    ($name:literal, $value:expr) => {
-        $crate::event!(Info, $name, $value)
+    ($level:ident, $fmt:literal, $first:expr, $($arg:expr),+) => {{
+        const ON: bool = $crate::Level::$level.enabled();
+        if ON {
+            let cs = $crate::__callsite!($fmt, Format, $level);
+            $crate::__format!(cs, $fmt, $crate::event(cs), $first, $($arg),+)
+        }
+    }};
+    ($name:literal $($rest:tt)*) => {
+        $crate::event!(Info, $name $($rest)*)
     };
 }
 
@@ -289,15 +382,15 @@ macro_rules! span_start {
     };
 }
 
-/// Disabled: does nothing and does not evaluate its value or fields.
+/// Disabled: does nothing and does not evaluate its value, fields or arguments.
 #[cfg(feature = "disabled")]
 #[macro_export]
 macro_rules! event {
-    ($($level:ident,)? $name:literal $(, $value:expr)?) => {{
-        $(if false { let _ = $value; })?
-    }};
     ($($level:ident,)? $name:literal $(, $key:ident = $val:expr)+) => {{
         if false { $(let _ = $val;)+ }
+    }};
+    ($($level:ident,)? $name:literal $(, $arg:expr)*) => {{
+        if false { $(let _ = $arg;)* }
     }};
 }
 

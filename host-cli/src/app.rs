@@ -318,7 +318,7 @@ pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(
         ),
         _ => {}
     }
-    const KINDS: [item::CallsiteKind; 10] = [
+    const KINDS: [item::CallsiteKind; 11] = [
         item::CallsiteKind::Span,
         item::CallsiteKind::Event,
         item::CallsiteKind::ValueU64,
@@ -329,6 +329,7 @@ pub(crate) fn elf_names(input: &Input, names: &mut model::Names) -> Result<Vec<(
         item::CallsiteKind::Field,
         item::CallsiteKind::Status,
         item::CallsiteKind::Str,
+        item::CallsiteKind::Format,
     ];
     let pools = task_pools(&elf);
     names.set_resolver(Box::new(move |id| {
@@ -548,6 +549,13 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
             crate::warning!(
                 "{} followed no record they could annotate (after lost or damaged data, or with no span open), or were unreadable: not shown",
                 count(f.orphans, "field or status record")
+            );
+        }
+        if f.bad_args > 0 {
+            crate::warning!(
+                "{} lacked arguments (lost or damaged: shown as {}) or had too many",
+                count(f.bad_args, "formatted span or event"),
+                model::format::MISSING
             );
         }
         if f.dropped > 0 {

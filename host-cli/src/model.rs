@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use tickspan::trace_context::LinkField;
 
 pub mod fields;
+pub mod format;
 mod links;
 mod recording;
 pub(crate) use fields::{annotation, Annotation};
@@ -493,7 +494,8 @@ struct Ctx {
 enum Target {
     #[default]
     None,
-    Span(u64),
+    /// The open span's uid and name (a format's arguments are records of its name).
+    Span(u64, NameId),
     /// [`Ctx::pending`].
     Mark,
 }
@@ -502,7 +504,11 @@ impl Ctx {
     /// Hands the held-back event to the visitors, with its fields; nothing is annotated now.
     #[inline(always)]
     fn settle(&mut self, meta: &mut Meta, v: &mut impl Visitor) {
-        self.target = Target::None;
+        if let Target::Span(uid, name) = std::mem::take(&mut self.target) {
+            if format::is_format(&meta.names, name) {
+                meta.fields.check_args(&meta.names, uid, name);
+            }
+        }
         if let Some(m) = self.pending.take() {
             self.deliver(meta, v, m);
         }
@@ -510,6 +516,9 @@ impl Ctx {
 
     #[cold]
     fn deliver(&mut self, meta: &mut Meta, v: &mut impl Visitor, m: Mark) {
+        if format::is_format(&meta.names, m.name) {
+            meta.fields.bad_args += !format::complete(&meta.names, m.name, &self.pending_fields) as u64;
+        }
         std::mem::swap(&mut meta.fields.mark, &mut self.pending_fields);
         v.mark(meta, &m);
         meta.fields.mark.clear();
@@ -563,7 +572,7 @@ impl Ctx {
         if !meta.links.is_empty() && parent != 0 && kind != SpanKind::Isr {
             meta.links.inherit(uid, parent);
         }
-        self.target = Target::Span(uid);
+        self.target = Target::Span(uid, name);
         v.open(meta, &Span::opening(uid, parent, root, ctx, name, kind, ts, depth, id));
     }
 
@@ -992,10 +1001,14 @@ impl State {
         let value = match fields::annotation(&mut meta.names, r.kind, r.name, r.a, r.b) {
             fields::Annotation::Field(f) => {
                 let fs = &mut meta.fields;
+                // A format's arguments are records of the formatted record's own callsite.
+                let of = |name| !format::is_format(&meta.names, f.key) || f.key == name;
                 match c.target {
-                    Target::Span(uid) => fs.add(uid, f),
-                    Target::Mark => fields::push_mark_field(&mut c.pending_fields, f, &mut fs.dropped),
-                    Target::None => fs.orphans += 1,
+                    Target::Span(uid, name) if of(name) => fs.add(uid, f),
+                    Target::Mark if c.pending.is_some_and(|m| of(m.name)) => {
+                        fields::push_mark_field(&mut c.pending_fields, f, &mut fs.dropped)
+                    }
+                    _ => fs.orphans += 1,
                 }
                 return;
             }
@@ -1145,7 +1158,7 @@ impl State {
             meta.links.inherit(uid, parent_uid);
         }
         v.open(meta, &Span::opening(uid, parent_uid, root, ctx, r.name, SpanKind::Manual, r.ts, depth, id));
-        self.ctxs[ctx as usize].target = Target::Span(uid);
+        self.ctxs[ctx as usize].target = Target::Span(uid, r.name);
     }
 
     fn manual_end(&mut self, meta: &mut Meta, v: &mut impl Visitor, ts: u64, id: u32, unfinished: bool) -> bool {

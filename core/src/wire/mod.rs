@@ -46,10 +46,10 @@ pub use decode::{Decoder, Items, Rec, Sink};
 
 /// Version of the wire format this crate writes and reads (`docs/wire-format.md`, version table).
 ///
-/// Also in the binary as the symbol `_tickspan_version_ = 4` (see [`version_symbol`]).
-/// Decoders read versions 1 and 2 too (version 3 without ambiguous-time frames and link
-/// entries, and version 2 without link entries).
-pub const FORMAT_VERSION: u16 = 4;
+/// Also in the binary as the symbol `_tickspan_version_ = 5` (see [`version_symbol`]).
+/// Decoders read versions 1 to 4 too: each is a subset of the next (the version table says
+/// what each added).
+pub const FORMAT_VERSION: u16 = 5;
 
 /// Every stream-header frame body starts with these bytes, then the format version (u16 LE).
 pub const MAGIC: [u8; 4] = *b"TSPN";
@@ -98,7 +98,7 @@ pub(crate) mod op {
 /// It survives `--gc-sections` in every binary that drains, because [`version_symbol`] (which
 /// the drain's header uses) reads it.
 #[used]
-#[export_name = "_tickspan_version_ = 4"]
+#[export_name = "_tickspan_version_ = 5"]
 static VERSION_SYMBOL: u16 = FORMAT_VERSION;
 
 /// Reads the version symbol (what the drain writes into the stream header).
@@ -262,6 +262,7 @@ pub(crate) fn callsite_kind_from_u8(v: u8) -> Option<CallsiteKind> {
         7 => CallsiteKind::Field,
         8 => CallsiteKind::Status,
         9 => CallsiteKind::Str,
+        10 => CallsiteKind::Format,
         _ => return None,
     })
 }

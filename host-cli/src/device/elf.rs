@@ -260,7 +260,7 @@ impl Elf {
             .read_static(at + 20, 2)
             .ok_or_else(|| anyhow!("callsite at {id:#x} is truncated"))?;
         let (level, kind) = (tail[0], tail[1]);
-        if level > 4 || kind > 9 {
+        if level > 4 || kind > 10 {
             bail!("data at {id:#x} is not a callsite (level {level}, kind {kind})");
         }
         Ok(ElfCallsite {

@@ -68,7 +68,8 @@ pub(crate) enum Annotation {
 pub(crate) fn annotation(names: &mut Names, kind: Kind, name: NameId, a: u32, b: u32) -> Annotation {
     let wide = a as u64 | (b as u64) << 32;
     match names.info(name).kind {
-        Some(CallsiteKind::Field) => {
+        // A format's argument is a field keyed by the format (`model::format`).
+        Some(CallsiteKind::Field | CallsiteKind::Format) => {
             let value = match kind {
                 Kind::ValueU => FieldValue::Num(Value::U(wide)),
                 Kind::ValueI => FieldValue::Num(Value::I(wide as i64)),
@@ -103,6 +104,9 @@ pub struct Fields {
     pub orphans: u64,
     /// Fields beyond [`MAX_FIELDS`] of one span or event.
     pub dropped: u64,
+    /// Formatted spans and events whose arguments did not match their placeholders (some lost,
+    /// damaged or cut off: shown as [`format::MISSING`](super::format::MISSING)).
+    pub bad_args: u64,
 }
 
 impl Fields {
@@ -130,6 +134,13 @@ impl Fields {
         self.by_uid.entry(uid).or_default().status = Some(st);
     }
 
+    /// Counts span `uid` (of format `name`) in [`bad_args`](Self::bad_args) if its arguments
+    /// are incomplete; called once its arguments can no longer follow.
+    pub(crate) fn check_args(&mut self, names: &Names, uid: u64, name: NameId) {
+        let fields = self.by_uid.get(&uid).map_or(&[][..], |f| &f.fields[..]);
+        self.bad_args += !super::format::complete(names, name, fields) as u64;
+    }
+
     /// Span `uid` closed and its visitors ran.
     pub(crate) fn close(&mut self, uid: u64) {
         self.by_uid.remove(&uid);
@@ -150,7 +161,8 @@ pub(crate) fn push_mark_field(list: &mut Vec<Field>, f: Field, dropped: &mut u64
 pub fn text(names: &Names, fields: &[Field], status: Option<Status>) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    for f in fields {
+    // A format's arguments are shown in its message.
+    for f in fields.iter().filter(|f| !super::format::is_format(names, f.key)) {
         let _ = write!(s, " {}=", names.name(f.key));
         let _ = match f.value {
             FieldValue::Num(v) => write!(s, "{v}"),
