@@ -135,7 +135,7 @@ macro_rules! __format {
 /// `let _g = tickspan::span!("parse");` — a level may be given first:
 /// `span!(Debug, "parse")`, and fields after the name: `span!("handle", id = req.id, ok = true)`
 /// (integers, floats, bools, [`intern!`]ed strings; each field one more record), or
-/// arguments of a format string: `span!("handle {} of {:x}", n, addr)` ([`format`]: the string
+/// arguments of a format string: `span!("handle {} of {:x}", n, addr)` ([`format`](mod@format): the string
 /// is a callsite name, never recorded; each argument one record). A span below the
 /// compile-time maximum level ([`callsite::STATIC_MIN_LEVEL`]) compiles to nothing.
 #[cfg(not(feature = "disabled"))]
@@ -278,7 +278,7 @@ macro_rules! span_start {
 /// `event!(Warn, "retry", attempt = n)`. Below the compile-time maximum level it compiles to
 /// nothing, its arguments unevaluated.
 ///
-/// A name with placeholders is a format string ([`format`]), as in `defmt`: `event!(Info,
+/// A name with placeholders is a format string ([`format`](mod@format)), as in `defmt`: `event!(Info,
 /// "retry {} of {}", attempt, max)`, `event!(Warn, "slow {}ms on {}", ms, intern!("disk"))`.
 /// The string is the callsite's name, never recorded; each argument is one record after the
 /// event's, typed as fields are; the host renders the message. Placeholders and arguments

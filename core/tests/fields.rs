@@ -3,6 +3,8 @@
 //! and status messages are callsites the drain describes; a damaged field entry ends its batch.
 #![cfg(all(feature = "std", feature = "decode"))]
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 use tickspan::wire::encode::FrameEncoder;
@@ -23,19 +25,8 @@ enum Seen {
 
 /// Per context, the records of interest in order.
 fn decode(bytes: &[u8]) -> HashMap<u32, Vec<Seen>> {
-    let mut names = HashMap::new();
+    let (names, records) = support::decode_all(bytes);
     let mut seen: HashMap<u32, Vec<Seen>> = HashMap::new();
-    let mut records = Vec::new();
-    Decoder::new()
-        .feed(bytes, &mut |item| match item {
-            Item::Callsite(c) => {
-                names.insert(c.id, (c.name.to_owned(), c.kind));
-            }
-            Item::Record { ctx, kind, callsite, a, b, .. } => records.push((ctx, kind, callsite, a, b)),
-            Item::Loss { .. } | Item::Skipped { .. } => panic!("nothing is lost: {item:?}"),
-            _ => {}
-        })
-        .unwrap();
     // Callsite frames precede the first batch using them, the string's included: resolve now.
     for (ctx, kind, callsite, a, b) in records {
         let (name, cs_kind) = names[&callsite].clone();

@@ -4,10 +4,11 @@
 //! take fields and format arguments too.
 #![cfg(all(feature = "std", feature = "decode"))]
 
+mod support;
+
 use std::collections::HashMap;
 use std::time::Duration;
 use tickspan::format::{count, pieces, Piece, Ty};
-use tickspan::wire::{Decoder, Item};
 use tickspan::{CallsiteKind, FieldType, Kind};
 
 /// Per context: (record kind, callsite name, callsite kind, a, b) in order.
@@ -23,18 +24,7 @@ fn record(f: impl FnOnce()) -> (Recs, HashMap<u32, String>) {
     drain.finish().unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
-    let mut names = HashMap::new();
-    let mut raw = Vec::new();
-    Decoder::new()
-        .feed(&bytes, &mut |item| match item {
-            Item::Callsite(c) => {
-                names.insert(c.id, (c.name.to_owned(), c.kind));
-            }
-            Item::Record { ctx, kind, callsite, a, b, .. } => raw.push((ctx, kind, callsite, a, b)),
-            Item::Loss { .. } | Item::Skipped { .. } => panic!("nothing is lost: {item:?}"),
-            _ => {}
-        })
-        .unwrap();
+    let (names, raw) = support::decode_all(&bytes);
     let mut recs: Recs = HashMap::new();
     for (ctx, kind, cs, a, b) in raw {
         let (name, ck) = names.get(&cs).cloned().unwrap_or((String::new(), CallsiteKind::Event));

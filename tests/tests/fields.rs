@@ -32,7 +32,7 @@ fn dump_json_has_typed_fields_and_status() {
     assert_eq!(status.len(), 2);
     assert!(status.iter().all(|s| s["status"] == "error" && s["name"] == "timeout"), "{status:?}");
     let header = lines.iter().find(|l| l["type"] == "header").unwrap();
-    assert_eq!(header["version"], 4);
+    assert_eq!(header["version"], tickspan::wire::FORMAT_VERSION);
 }
 
 #[test]

@@ -159,7 +159,20 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
         // Trace points below a compile-time maximum level compile out.
         step(
             "core tests (max-level-info)",
-            cargo(root, &["test", "-p", "tickspan", "--features", "std,decode,max-level-info", "--test", "fields", "--test", "format"]),
+            cargo(
+                root,
+                &[
+                    "test",
+                    "-p",
+                    "tickspan",
+                    "--features",
+                    "std,decode,max-level-info",
+                    "--test",
+                    "fields",
+                    "--test",
+                    "format",
+                ],
+            ),
         ),
     ];
 

@@ -173,7 +173,8 @@ impl<W: Write> Visitor for Chrome<W> {
     fn close(&mut self, meta: &Meta, s: &Span, _path: &[NameId]) {
         self.ctxs.insert(s.ctx);
         let (pid, name, ts) = (self.pid(meta), js(meta.names.name(s.name)), self.ts(meta, s.start));
-        let fields = meta.fields.get(s.uid).map_or(String::new(), |f| args(meta, &f.fields, f.status));
+        let f = meta.fields.get(s.uid);
+        let fields = args(meta, s.name, f.map_or(&[], |f| &f.fields), f.and_then(|f| f.status));
         if s.kind == SpanKind::Manual {
             let end = self.ts(meta, s.end);
             let fields = fields.strip_prefix(',').unwrap_or("");
@@ -219,7 +220,7 @@ impl<W: Write> Visitor for Chrome<W> {
                 ))
             }
             MarkKind::Event => {
-                let fields = args(meta, &meta.fields.mark, None);
+                let fields = args(meta, m.name, &meta.fields.mark, None);
                 let fields = fields.strip_prefix(',').unwrap_or("");
                 self.event(format_args!(
                     r#""name":{name},"cat":"event","ph":"i","s":"t","ts":{ts},"pid":{pid},"tid":{},"args":{{{fields}}}"#,
@@ -240,8 +241,13 @@ impl<W: Write> Visitor for Chrome<W> {
 }
 
 /// `,"key":value…` of a span's or event's fields and status, for its `args` (empty if none).
-fn args(meta: &Meta, fields: &[crate::model::Field], status: Option<crate::model::Status>) -> String {
-    let m = crate::model::fields_json(&meta.names, fields, status);
+/// A formatted record's rendered `message` comes first (its name stays the format string).
+fn args(meta: &Meta, name: NameId, fields: &[crate::model::Field], status: Option<crate::model::Status>) -> String {
+    let mut m = serde_json::Map::new();
+    if let Some(msg) = crate::model::format::message(&meta.names, name, fields) {
+        m.insert("message".into(), msg.text.into());
+    }
+    m.extend(crate::model::fields_json(&meta.names, fields, status));
     let mut s = String::new();
     for (k, v) in m {
         s.push(',');

@@ -93,9 +93,7 @@ impl Builder {
             attributes.push(kv("tickspan.unfinished", any_value::Value::BoolValue(true)));
         }
         let annotations = meta.fields.get(s.uid);
-        if let Some(f) = annotations {
-            attributes.extend(f.fields.iter().map(|f| kv_field(meta, f)));
-        }
+        attributes.extend(kv_fields(meta, s.name, annotations.map_or(&[], |f| &f.fields)));
         let status = annotations.and_then(|f| f.status).map(|st| Status {
             code: if st.error { StatusCode::Error } else { StatusCode::Ok } as i32,
             message: if st.error { meta.names.name(st.message).to_string() } else { String::new() },
@@ -129,9 +127,7 @@ impl Builder {
             return;
         }
         let (name, attributes) = match m.kind {
-            MarkKind::Event => {
-                (meta.names.name(m.name).to_string(), meta.fields.mark.iter().map(|f| kv_field(meta, f)).collect())
-            }
+            MarkKind::Event => (meta.names.name(m.name).to_string(), kv_fields(meta, m.name, &meta.fields.mark)),
             MarkKind::Value(v) => (meta.names.name(m.name).to_string(), vec![kv_value("value", v)]),
             MarkKind::Task(t) => (meta.names.name(m.name).to_string(), vec![kv_int("task", t as u64)]),
             MarkKind::Loss(n) => ("records lost".to_string(), vec![kv_int("count", n as u64)]),
@@ -291,6 +287,14 @@ fn kv_value(k: &str, v: Value) -> KeyValue {
             Value::F(f) => any_value::Value::DoubleValue(f),
         },
     )
+}
+
+/// A record's fields as attributes, and for a formatted record its rendered `message` (the
+/// span or event name stays the format string: names should not vary with the arguments).
+fn kv_fields(meta: &Meta, name: NameId, fields: &[crate::model::Field]) -> Vec<KeyValue> {
+    let m = crate::model::format::message(&meta.names, name, fields).map(|m| kv_str("message", &m.text));
+    let own = fields.iter().filter(|f| !crate::model::format::is_format(&meta.names, f.key));
+    m.into_iter().chain(own.map(|f| kv_field(meta, f))).collect()
 }
 
 /// A field as an attribute of its own type: int, double, bool or string.

@@ -197,7 +197,8 @@ pub fn json_value(names: &Names, v: FieldValue) -> serde_json::Value {
 /// views (`tree --json`) and Chrome's `args` carry annotations.
 pub fn json(names: &Names, fields: &[Field], status: Option<Status>) -> serde_json::Map<String, serde_json::Value> {
     let mut m = serde_json::Map::new();
-    for f in fields {
+    // A format's arguments are in its message (`format::json`).
+    for f in fields.iter().filter(|f| !super::format::is_format(names, f.key)) {
         m.insert(names.name(f.key).into(), json_value(names, f.value));
     }
     if let Some(st) = status {

@@ -50,6 +50,22 @@ pub fn message(names: &Names, name: NameId, fields: &[Field]) -> Option<Message>
     is_format(names, name).then(|| render(names, names.name(name), args(name, fields)))
 }
 
+/// How views name record `name`: its message if it is a format, else its name.
+pub fn label<'a>(names: &'a Names, name: NameId, fields: &[Field]) -> std::borrow::Cow<'a, str> {
+    match message(names, name, fields) {
+        Some(m) => m.text.into(),
+        None => names.name(name).into(),
+    }
+}
+
+/// `"format"` and `"message"` of a formatted record, for the JSON views and exports' args.
+pub fn json(names: &Names, name: NameId, fields: &[Field], into: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(m) = message(names, name, fields) {
+        into.insert("format".into(), names.name(name).into());
+        into.insert("message".into(), m.text.into());
+    }
+}
+
 /// Substitutes `args` into `fmt`.
 pub fn render(names: &Names, fmt: &str, args: impl IntoIterator<Item = FieldValue>) -> Message {
     let mut args = args.into_iter();
@@ -193,10 +209,26 @@ mod tests {
         let cases: Vec<(&str, Vec<FieldValue>, String)> = vec![
             ("retry {} of {}", vec![u(3), u(5)], "retry 3 of 5".into()),
             ("slow {}ms on {}", vec![i(-12), FieldValue::Str(disk)], "slow -12ms on disk".into()),
-            ("{{{:?}}} {:>6} {:<4}|", vec![FieldValue::Str(disk), FieldValue::Bool(true), u(1)], "{\"disk\"}   true 1   |".into()),
-            ("{:x} {:#X} {:#010b} {:o} {:08x}", vec![u(255), u(255), u(5), u(8), i(-1)], format!("ff 0xFF 0b00000101 10 {:08x}", -1i64)),
-            ("{:+} {:05} {:^7} {:*>4}", vec![u(3), i(-42), u(9), u(7)], format!("{:+} {:05} {:^7} {:*>4}", 3, -42, 9, 7)),
-            ("{} {:?} {:.2} {:e} {:8.3}|", vec![f(3.0), f(3.0), f(2.3456), f(1500.0), f(-1.5)], format!("{} {:?} {:.2} {:e} {:8.3}|", 3.0, 3.0, 2.3456, 1500.0, -1.5)),
+            (
+                "{{{:?}}} {:>6} {:<4}|",
+                vec![FieldValue::Str(disk), FieldValue::Bool(true), u(1)],
+                "{\"disk\"}   true 1   |".into(),
+            ),
+            (
+                "{:x} {:#X} {:#010b} {:o} {:08x}",
+                vec![u(255), u(255), u(5), u(8), i(-1)],
+                format!("ff 0xFF 0b00000101 10 {:08x}", -1i64),
+            ),
+            (
+                "{:+} {:05} {:^7} {:*>4}",
+                vec![u(3), i(-42), u(9), u(7)],
+                format!("{:+} {:05} {:^7} {:*>4}", 3, -42, 9, 7),
+            ),
+            (
+                "{} {:?} {:.2} {:e} {:8.3}|",
+                vec![f(3.0), f(3.0), f(2.3456), f(1500.0), f(-1.5)],
+                format!("{} {:?} {:.2} {:e} {:8.3}|", 3.0, 3.0, 2.3456, 1500.0, -1.5),
+            ),
             ("{:.2} {:x}", vec![FieldValue::Str(disk), f(1.5)], "di 1.5".into()),
         ];
         for (fmt, args, want) in cases {
@@ -216,5 +248,94 @@ mod tests {
         // Not a string tickspan's macros accept (from a foreign dictionary): marked, counted.
         let m = r("a {} {0} z", &[FieldValue::Bool(true)]);
         assert_eq!((m.text.as_str(), m.missing), ("a true {?}", 1));
+    }
+
+    /// What visitors saw (spans on close, events), labelled as the views label them, and the
+    /// timeline's counts of incomplete messages and orphans.
+    fn timeline(recs: &[crate::item::Item<'static>]) -> (Vec<String>, u64, u64) {
+        use crate::model::tests::{def, header};
+        use crate::model::{Mark, Meta, Span, Timeline, Visitor};
+        struct Seen(Vec<String>);
+        impl Visitor for Seen {
+            fn close(&mut self, meta: &Meta, s: &Span, _: &[NameId]) {
+                let f = meta.fields.get(s.uid).map_or(&[][..], |f| &f.fields[..]);
+                let text = super::super::fields::text(&meta.names, f, None);
+                self.0.push(format!("{}{text}", label(&meta.names, s.name, f)));
+            }
+            fn mark(&mut self, meta: &Meta, m: &Mark) {
+                if matches!(m.kind, crate::model::MarkKind::Loss(_)) {
+                    return;
+                }
+                let text = super::super::fields::text(&meta.names, &meta.fields.mark, None);
+                self.0.push(format!("•{}{text}", label(&meta.names, m.name, &meta.fields.mark)));
+            }
+        }
+        let mut t = Timeline::new(4);
+        let mut v = Seen(Vec::new());
+        let defs = [
+            header(1_000_000),
+            def(0x10, "handle {:#x}", CallsiteKind::Format),
+            def(0x20, "retry {} of {}", CallsiteKind::Format),
+            def(0x30, "mode {}", CallsiteKind::Format),
+            def(0x40, "disk", CallsiteKind::Str),
+            def(0x50, "id", CallsiteKind::Field),
+            def(0x60, "plain", CallsiteKind::Span),
+        ];
+        for &i in defs.iter().chain(recs) {
+            t.push(i, &mut v);
+        }
+        t.finish(&mut v);
+        (v.0, t.meta.fields.bad_args, t.meta.fields.orphans)
+    }
+
+    #[test]
+    fn the_timeline_renders_arguments_of_their_own_record_only() {
+        use crate::item::{Item, Kind::*};
+        use crate::model::tests::rec;
+        let (seen, bad, orphans) = timeline(&[
+            rec(0, 100, SpanEnter, 0x10, 0, 0),
+            rec(0, 100, ValueU, 0x10, 255, 0),
+            rec(0, 101, ValueU, 0x50, 7, 0), // a named field of the same span
+            rec(0, 110, Event, 0x20, 0, 0),
+            rec(0, 110, ValueU, 0x20, 3, 0),
+            rec(0, 111, ValueI, 0x20, -5i32 as u32, u32::MAX),
+            rec(0, 112, Event, 0x30, 0, 0),
+            rec(0, 112, Field, 0x30, 0x40, 1),
+            rec(0, 130, SpanExit, 0x10, 0, 0),
+        ]);
+        assert!(seen.contains(&"•retry 3 of -5".to_string()), "{seen:?}");
+        assert!(seen.contains(&"•mode disk".to_string()), "{seen:?}");
+        assert!(seen.contains(&"handle 0xff id=7".to_string()), "{seen:?}");
+        assert_eq!((bad, orphans), (0, 0));
+
+        let (seen, bad, orphans) = timeline(&[
+            // Cut short by another record: the second argument is missing.
+            rec(0, 110, Event, 0x20, 0, 0),
+            rec(0, 110, ValueU, 0x20, 3, 0),
+            rec(0, 111, Event, 0x30, 0, 0),
+            // A loss between an event and its argument: the argument may be another's.
+            Item::Loss { ctx: 0, count: 1 },
+            rec(0, 112, Field, 0x30, 0x40, 1),
+            // Damage, then arguments of a record that is gone.
+            rec(0, 120, Event, 0x20, 0, 0),
+            Item::Skipped { offset: 10, bytes: 20 },
+            rec(0, 121, ValueU, 0x20, 1, 0),
+            // Another format's argument after a span: not this span's.
+            rec(0, 130, SpanEnter, 0x60, 0, 0),
+            rec(0, 130, ValueU, 0x20, 9, 0),
+            rec(0, 140, SpanExit, 0x60, 0, 0),
+            // A formatted span whose argument never came, and an unreadable argument.
+            rec(0, 150, SpanEnter, 0x10, 0, 0),
+            rec(0, 160, SpanExit, 0x10, 0, 0),
+            rec(0, 170, Event, 0x30, 0, 0),
+            rec(0, 171, Field, 0x30, 0x40, 7),
+        ]);
+        assert_eq!(
+            seen,
+            ["•retry 3 of {?}", "•mode {?}", "•retry {?} of {?}", "plain", "handle {?}", "•mode {?}"],
+            "visible markers, never another record's value"
+        );
+        assert_eq!(bad, 5, "each incomplete message counted");
+        assert_eq!(orphans, 4, "the loose arguments and the unreadable one are counted");
     }
 }

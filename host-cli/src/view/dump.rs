@@ -2,8 +2,9 @@
 //! reconstruction: what the decoder saw, with names and times resolved.
 
 use crate::item::{Item, Kind};
-use crate::model::{Annotation, Field, FieldValue, Names};
+use crate::model::{format, Annotation, Field, FieldValue, NameId, Names};
 use crate::units::{count, Clock};
+use rustc_hash::FxHashMap;
 use serde_json::json;
 use std::io::{self, Write};
 
@@ -15,12 +16,33 @@ pub struct Dump<W: Write> {
     clock: Clock,
     start: Option<u64>,
     error: Option<io::Error>,
+    /// Per context, the formatted record whose arguments are being read.
+    pending: FxHashMap<u32, Pending>,
+    /// The record being printed is argument this of its context's pending message.
+    arg: Option<usize>,
+}
+
+/// A formatted span or event, its arguments so far and how many its format wants.
+struct Pending {
+    ts: u64,
+    name: NameId,
+    args: Vec<FieldValue>,
+    want: usize,
 }
 
 impl<W: Write> Dump<W> {
     /// A dump to `out`, as JSON lines when `json`.
     pub fn new(out: W, json: bool) -> Self {
-        Dump { out, json, names: Names::default(), clock: Clock::default(), start: None, error: None }
+        Dump {
+            out,
+            json,
+            names: Names::default(),
+            clock: Clock::default(),
+            start: None,
+            error: None,
+            pending: FxHashMap::default(),
+            arg: None,
+        }
     }
 
     /// The callsite names (to give them a resolver such as `--elf`).
@@ -33,10 +55,88 @@ impl<W: Write> Dump<W> {
         if self.error.is_some() {
             return;
         }
-        let r = if self.json { self.json_line(item) } else { self.text_line(item) };
+        let r = self.item_lines(item);
         if let Err(e) = r {
             self.error = Some(e);
         }
+    }
+
+    /// The item's line, and the message lines of formatted records it completes or cuts off:
+    /// a message is printed after its last argument, or before the record, loss or damage
+    /// that ends its arguments early (its missing ones shown as `{?}`).
+    fn item_lines(&mut self, item: Item<'_>) -> io::Result<()> {
+        self.note(&item);
+        self.arg = None;
+        match item {
+            Item::Record { ctx, kind, callsite, .. } => {
+                let arg_kind = matches!(kind, Kind::ValueU | Kind::ValueI | Kind::ValueF | Kind::Field);
+                match self.pending.get(&ctx) {
+                    Some(p) if arg_kind && self.names.intern(callsite) == p.name && p.args.len() < p.want => {
+                        self.arg = Some(p.args.len())
+                    }
+                    Some(_) => self.message(ctx)?,
+                    None => {}
+                }
+            }
+            Item::Loss { ctx, .. } => self.message(ctx)?,
+            Item::Skipped { .. } | Item::Header(_) => self.messages()?,
+            _ => {}
+        }
+        if self.json {
+            self.json_line(item)?
+        } else {
+            self.text_line(item)?
+        }
+        let Item::Record { ctx, ts, kind, callsite, a, b } = item else { return Ok(()) };
+        let name = self.names.intern(callsite);
+        if self.arg.is_some() {
+            match crate::model::annotation(&mut self.names, kind, name, a, b) {
+                Annotation::Field(f) => {
+                    if let Some(p) = self.pending.get_mut(&ctx) {
+                        p.args.push(f.value)
+                    }
+                }
+                _ => return self.message(ctx), // unreadable: the message ends here
+            }
+        } else if matches!(kind, Kind::Event | Kind::SpanEnter | Kind::SpanStart)
+            && format::is_format(&self.names, name)
+        {
+            let want = tickspan::format::count(self.names.name(name)).unwrap_or(0);
+            self.pending.insert(ctx, Pending { ts, name, args: Vec::new(), want });
+        }
+        match self.pending.get(&ctx) {
+            Some(p) if p.args.len() >= p.want => self.message(ctx),
+            _ => Ok(()),
+        }
+    }
+
+    /// Prints context `ctx`'s pending message, if any.
+    fn message(&mut self, ctx: u32) -> io::Result<()> {
+        let Some(p) = self.pending.remove(&ctx) else { return Ok(()) };
+        let fmt = self.names.name(p.name);
+        let m = format::render(&self.names, fmt, p.args);
+        if self.json {
+            let mut v = json!({"type": "message", "ctx": ctx, "ts": p.ts, "format": fmt, "message": m.text});
+            if m.missing > 0 {
+                v["missing"] = json!(m.missing);
+            }
+            serde_json::to_writer(&mut self.out, &v)?;
+            writeln!(self.out)
+        } else {
+            let rel = self.clock.dur(p.ts - self.start.unwrap_or(p.ts).min(p.ts));
+            write!(self.out, "ctx {ctx:<3} {:>14} {rel:>14}  {:<10} {:?}", p.ts, "message", m.text)?;
+            if m.missing > 0 {
+                write!(self.out, " ({} missing: lost or damaged)", count(m.missing as u64, "argument"))?;
+            }
+            writeln!(self.out)
+        }
+    }
+
+    /// Prints every pending message (damage or a new stream: no argument can follow).
+    fn messages(&mut self) -> io::Result<()> {
+        let mut ctxs: Vec<u32> = self.pending.keys().copied().collect();
+        ctxs.sort_unstable();
+        ctxs.into_iter().try_for_each(|c| self.message(c))
     }
 
     /// Whether output failed (e.g. a closed pipe).
@@ -54,6 +154,9 @@ impl<W: Write> Dump<W> {
 
     /// Flushes; returns the first write error.
     pub fn finish(mut self) -> io::Result<()> {
+        if self.error.is_none() {
+            self.error = self.messages().err();
+        }
         if let Some(e) = self.error.take() {
             return Err(e);
         }
@@ -70,7 +173,6 @@ impl<W: Write> Dump<W> {
     }
 
     fn text_line(&mut self, item: Item<'_>) -> io::Result<()> {
-        self.note(&item);
         let w = &mut self.out;
         match item {
             Item::Header(h) => writeln!(
@@ -106,6 +208,10 @@ impl<W: Write> Dump<W> {
                     _ => {}
                 }
                 match annotation(&mut self.names, kind, callsite, a, b) {
+                    Some(Annotation::Field(v)) if format::is_format(&self.names, v.key) => match self.arg {
+                        Some(i) => write!(w, "{} (argument {i})", text_value(&self.names, v))?,
+                        None => write!(w, "{} (argument without its record)", text_value(&self.names, v))?,
+                    },
                     Some(Annotation::Field(v)) => write!(w, "{} (field)", text_value(&self.names, v))?,
                     Some(Annotation::Status(st)) => write!(w, " (status {})", if st.error { "error" } else { "ok" })?,
                     Some(Annotation::Bad) => write!(w, " (unreadable field)")?,
@@ -124,7 +230,6 @@ impl<W: Write> Dump<W> {
     }
 
     fn json_line(&mut self, item: Item<'_>) -> io::Result<()> {
-        self.note(&item);
         let v = match item {
             Item::Header(h) => {
                 json!({"type": "header", "version": h.version, "clock_hz": h.clock_hz,
@@ -160,6 +265,10 @@ impl<W: Write> Dump<W> {
                     _ => {}
                 }
                 match annotation(&mut self.names, kind, callsite, a, b) {
+                    Some(Annotation::Field(f)) if format::is_format(&self.names, f.key) => {
+                        v["arg"] = json!(self.arg);
+                        v["value"] = crate::model::fields::json_value(&self.names, f.value);
+                    }
                     Some(Annotation::Field(f)) => {
                         v["field"] = json!(true);
                         v["value"] = crate::model::fields::json_value(&self.names, f.value);
@@ -250,5 +359,41 @@ mod tests {
         assert_eq!(lines[3]["value"], -5);
         assert_eq!(lines[3]["ns"], 50_000);
         assert_eq!(lines[5]["type"], "skipped");
+    }
+
+    #[test]
+    fn messages_follow_their_last_argument_or_show_what_is_missing() {
+        let items = [
+            header(1_000_000),
+            def(0x10, "retry {} of {}", CallsiteKind::Format),
+            rec(0, 100, Kind::Event, 0x10, 0, 0),
+            rec(0, 101, Kind::ValueU, 0x10, 3, 0),
+            rec(0, 102, Kind::ValueU, 0x10, 5, 0),
+            rec(0, 110, Kind::Event, 0x10, 0, 0),
+            rec(0, 111, Kind::ValueU, 0x10, 4, 0),
+            // A loss: the second argument may have been lost with other records.
+            Item::Loss { ctx: 0, count: 1 },
+            rec(0, 120, Kind::ValueU, 0x10, 6, 0),
+            // Cut off by the end of input.
+            rec(0, 130, Kind::Event, 0x10, 0, 0),
+        ];
+        let mut out = Vec::new();
+        let mut d = Dump::new(&mut out, true);
+        items.iter().for_each(|&i| d.item(i));
+        d.finish().unwrap();
+        let lines: Vec<serde_json::Value> =
+            String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let msgs: Vec<(&serde_json::Value, &serde_json::Value, usize)> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| l["type"] == "message")
+            .map(|(i, l)| (&l["message"], &l["missing"], i))
+            .collect();
+        assert_eq!(msgs.len(), 3, "{lines:?}");
+        assert_eq!((msgs[0].0, msgs[0].2), (&"retry 3 of 5".into(), 5), "right after its last argument");
+        assert_eq!((msgs[1].0, msgs[1].1), (&"retry 4 of {?}".into(), &1.into()));
+        assert_eq!(lines[msgs[1].2 + 1]["type"], "loss", "before the loss that cut it");
+        assert_eq!(lines[msgs[1].2 + 2]["arg"], serde_json::Value::Null, "an argument with no record");
+        assert_eq!((msgs[2].0, msgs[2].1), (&"retry {?} of {?}".into(), &2.into()));
     }
 }

@@ -433,8 +433,8 @@ impl<W: Write> Tree<W> {
         }
         let (ctx, at) = (meta.ctx_name(r.ctx), meta.clock.dur(meta.rel(r.first)));
         let text = match (r.count, r.values) {
-            (1, Some((v, _))) => mark_text(meta, r.name, MarkKind::Value(v)),
-            (1, None) => mark_text(meta, r.name, MarkKind::Event),
+            (1, Some((v, _))) => mark_text(meta, r.name, MarkKind::Value(v), &[]),
+            (1, None) => mark_text(meta, r.name, MarkKind::Event, &[]),
             (n, values) => {
                 let over = meta.clock.dur(r.last.saturating_sub(r.first));
                 let values = values.map_or(String::new(), |(a, b)| format!(" (values {a} … {b})"));
@@ -472,7 +472,12 @@ impl<W: Write> Tree<W> {
             }
         }
         if arena.elided != 0 && !self.json {
-            writeln!(self.out, "   … {} not kept (--max-nodes {})", units::count(arena.elided, "more node"), self.max_nodes)?;
+            writeln!(
+                self.out,
+                "   … {} not kept (--max-nodes {})",
+                units::count(arena.elided, "more node"),
+                self.max_nodes
+            )?;
         }
         Ok(())
     }
@@ -536,13 +541,19 @@ impl<W: Write> Tree<W> {
         match n.what {
             What::Mark(k) => {
                 let at = c.dur(n.start.saturating_sub(last.map_or(n.start, |l| l.1)));
-                writeln!(self.out, "{prefix}{branch}{}{} (+{at})", mark_text(meta, n.name, k), arena.note(meta, &n))
+                writeln!(
+                    self.out,
+                    "{prefix}{branch}{}{} (+{at})",
+                    mark_text(meta, n.name, k, arena.fields(&n).map_or(&[], |f| &f.fields)),
+                    arena.note(meta, &n)
+                )
             }
             What::Span { kind, id, unfinished, open } => {
                 write!(self.out, "{prefix}{branch}")?;
+                let label = model::format::label(&meta.names, n.name, arena.fields(&n).map_or(&[], |f| &f.fields));
                 match kind {
-                    SpanKind::Isr => write!(self.out, "ISR {} (irq {id})", meta.names.name(n.name))?,
-                    SpanKind::Manual => write!(self.out, "{} #{id:x}", meta.names.name(n.name))?,
+                    SpanKind::Isr => write!(self.out, "ISR {label} (irq {id})")?,
+                    SpanKind::Manual => write!(self.out, "{label} #{id:x}")?,
                     SpanKind::Scoped if id != 0 => {
                         let name = meta.task_name(id).unwrap_or(meta.names.name(n.name));
                         write!(self.out, "poll {name} (task {})", super::stats::task_id(id))?
@@ -550,7 +561,7 @@ impl<W: Write> Tree<W> {
                     SpanKind::Scoped if meta.names.is_task(n.name) => {
                         write!(self.out, "poll {}", meta.names.name(n.name))?
                     }
-                    SpanKind::Scoped => write!(self.out, "{}", meta.names.name(n.name))?,
+                    SpanKind::Scoped => write!(self.out, "{label}")?,
                 }
                 write!(self.out, "{}", arena.note(meta, &n))?;
                 if open {
@@ -593,8 +604,9 @@ impl<W: Write> Tree<W> {
 }
 
 /// `• name = value`, `⚠ 3 records lost here`, `↔ name task 5`, `▸ INFO log line` (defmt).
-fn mark_text(meta: &Meta, name: NameId, kind: MarkKind) -> String {
-    let n = meta.names.name(name);
+/// A mark's line; a formatted event shows its message, rendered from `fields`.
+fn mark_text(meta: &Meta, name: NameId, kind: MarkKind, fields: &[model::Field]) -> String {
+    let n = model::format::label(&meta.names, name, fields);
     match kind {
         MarkKind::Loss(n) => format!("⚠ {} lost here", units::count(u64::from(n), "record")),
         MarkKind::Event if &*meta.names.info(name).file == crate::device::defmt_log::LOG_FILE => format!("▸ {n}"),
@@ -811,7 +823,11 @@ impl<W: Write> Tree<W> {
                         } else {
                             let (ctx, at) = (meta.ctx_name(m.ctx), meta.clock.dur(meta.rel(m.ts)));
                             let fields = model::fields_text(&meta.names, &meta.fields.mark, None);
-                            writeln!(self.out, "── {ctx} @ {at} ── {}{fields}", mark_text(meta, m.name, m.kind))
+                            writeln!(
+                                self.out,
+                                "── {ctx} @ {at} ── {}{fields}",
+                                mark_text(meta, m.name, m.kind, &meta.fields.mark)
+                            )
                         };
                         self.record(r);
                         return;

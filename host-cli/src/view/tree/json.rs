@@ -105,9 +105,7 @@ impl<W: Write> Tree<W> {
         let mut f = Map::new();
         f.insert("at".into(), meta.clock.to_ns(meta.rel(ts)).into());
         let mut mk = mark(meta, name, kind);
-        if !meta.fields.mark.is_empty() {
-            mk.insert("fields".into(), J::Object(crate::model::fields_json(&meta.names, &meta.fields.mark, None)));
-        }
+        fields(meta, name, &meta.fields.mark, &mut mk);
         f.insert("mark".into(), J::Object(mk));
         self.line(meta, "mark", Some(ctx), f)
     }
@@ -229,11 +227,21 @@ fn node(meta: &Meta, arena: &Arena, i: u32, b: Bounds) -> J {
     J::Object(m)
 }
 
-/// `"fields": {key: value}` and the span's `status` (and `status_message`), when it has any.
+/// `"fields": {key: value}` and the span's `status` (and `status_message`), when it has any;
+/// `format` and `message` for a formatted span or event.
 fn annotate(meta: &Meta, arena: &Arena, n: &super::Node, m: &mut Map<String, J>) {
-    let Some(f) = arena.fields(n) else { return };
-    if !f.fields.is_empty() {
-        m.insert("fields".into(), J::Object(crate::model::fields_json(&meta.names, &f.fields, None)));
+    let f = arena.fields(n);
+    fields(meta, n.name, f.map_or(&[], |f| &f.fields), m);
+    if let Some(f) = f {
+        m.extend(crate::model::fields_json(&meta.names, &[], f.status));
     }
-    m.extend(crate::model::fields_json(&meta.names, &[], f.status));
+}
+
+/// `"fields"` (when any) and a format's `format` and `message`.
+fn fields(meta: &Meta, name: NameId, fields: &[crate::model::Field], m: &mut Map<String, J>) {
+    crate::model::format::json(&meta.names, name, fields, m);
+    let obj = crate::model::fields_json(&meta.names, fields, None);
+    if !obj.is_empty() {
+        m.insert("fields".into(), J::Object(obj));
+    }
 }
