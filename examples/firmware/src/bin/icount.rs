@@ -131,6 +131,11 @@ fn ool_value(v: u32) {
 }
 
 #[inline(never)]
+fn ool_format(i: u32) {
+    tickspan::event!(Info, "retry {} of {}", i, black_box(5u32))
+}
+
+#[inline(never)]
 fn ool_link_remote(parent: &TraceContext) -> TraceContext {
     tc::link_remote(parent)
 }
@@ -213,6 +218,11 @@ fn main() -> ! {
     let to_bytes = ticks_for!(n = N_LINKED; {
         black_box(black_box(&parent).to_bytes());
     });
+    // A formatted event with two arguments (3 records), as `defmt` would log it.
+    let fmt2 = ticks_for!(n = N_LINKED; i => {
+        tickspan::event!(Info, "retry {} of {}", i, black_box(5u32))
+    });
+    let ool_fmt2 = ticks_for!(n = N_LINKED; i => { ool_format(i) });
 
     // Drop-newest with a full ring: the record is refused and counted.
     let full = {
@@ -263,6 +273,15 @@ fn main() -> ! {
     let mut raw_sink = Discard(0);
     let raw_encode = drain_ticks(|| raw.write_to(&mut raw_sink).is_ok());
     let raw_uart = drain_ticks(|| raw.write_to(&mut board::Uart0).is_ok());
+    // Bytes on the wire per formatted event: `N_LINKED` of them in one drain call.
+    empty_rings();
+    let mut fmt_sink = Discard(0);
+    let _ = drain.write_to(&mut fmt_sink);
+    fmt_sink.0 = 0;
+    for i in 0..N_LINKED {
+        tickspan::event!(Info, "retry {} of {}", i, 5u32);
+    }
+    let _ = drain.write_to(&mut fmt_sink);
 
     let d = |t| per_op_x100(t, empty, N);
     let dl = |t| per_op_x100(t, empty_linked, N_LINKED);
@@ -300,6 +319,7 @@ fn main() -> ! {
     }
     #[cfg(feature = "control")]
     show("rtt control poll, nothing sent", Some(d(control_poll)), None);
+    show("event \"retry {} of {}\", 2 u32 args", Some(dl(fmt2)), Some(dl(ool_fmt2)));
     show("context from_bytes (25 B)", Some(dl(from_bytes)), None);
     show("context to_bytes (25 B)", Some(dl(to_bytes)), None);
     hprintln!("empty loop: {} ticks for {} iterations", empty, N);
@@ -314,6 +334,10 @@ fn main() -> ! {
     show_drain("  encode (COBS, CRC-32C frames)", per_record(drain_encode));
     show_drain("  encode + write to UART0", per_record(drain_uart));
     show_drain("  bytes on the wire", sink.0 as u64 * 100 / DRAINED as u64);
+    show_drain(
+        "  formatted event, 2 args: bytes",
+        fmt_sink.0 as u64 * 100 / N_LINKED as u64,
+    );
     hprintln!("raw drain, per record ({} records, the same mix)", DRAINED);
     show_drain("  raw frames (Fletcher sum)", per_record(raw_encode));
     show_drain("  raw frames + write to UART0", per_record(raw_uart));
