@@ -14,6 +14,18 @@
 //! parse(b"hello");
 //! ```
 //!
+//! Fields and formatted messages annotate spans and events; keys and format strings are
+//! callsite names too, so only the values are recorded ([`format`](mod@format) for the syntax):
+//!
+//! ```
+//! let (id, attempt, max) = (7u32, 2u8, 5u8);
+//! let _g = tickspan::span!("handle", id = id, fast = true);     // a field per record
+//! tickspan::event!(Info, "retry {} of {}", attempt, max);       // rendered on the host
+//! tickspan::event!(Warn, "slow {}ms on {}", 120u32, tickspan::intern!("disk"));
+//! let s = tickspan::span_start!("request {:#x}", id);           // manual spans too
+//! s.end();
+//! ```
+//!
 //! * The record path never allocates, locks (where the target has atomics), or panics.
 //! * Capacity is compile-time: `TICKSPAN_RING_SLOTS` (records per ring, power of two) and
 //!   `TICKSPAN_CONTEXTS` (rings) at build time; feature `flight-recorder` overwrites the oldest
