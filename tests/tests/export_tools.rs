@@ -380,3 +380,33 @@ fn otlp_fields_and_status_parse_with_the_schema() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("OTLP ok: 6 spans in 3 traces, 3 events"), "{}", text(&o));
 }
+
+/// Fields and the span status become typed arguments of the slices and instants in Perfetto's
+/// trace processor: a span's on its slice (written on its end), an event's on its instant.
+#[test]
+fn perfetto_slices_carry_fields_and_status_as_args() {
+    let Some(tp) = perfetto() else { return };
+    let doc = export(fields(), "perfetto");
+    let out = doc.with_extension("args.json");
+    let o = check_perfetto(&tp, &doc, &["--args", out.to_str().unwrap(), "handle=3", "retry=3", "query=3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let slices: Vec<Value> = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let args =
+        |name: &str| -> Vec<&Value> { slices.iter().filter(|s| s["name"] == name).map(|s| &s["args"]).collect() };
+    let handles = args("handle");
+    assert_eq!(handles.len(), 3, "{slices:?}");
+    for (h, id) in handles.iter().zip([7, 8, 9]) {
+        assert_eq!((&h["debug.id"], &h["debug.load"]), (&Value::from(id), &Value::from(0.25)), "{h}");
+        assert!(h["debug.self_ns"].is_number(), "the span's own args stay: {h}");
+    }
+    assert_eq!(handles[0]["debug.ok"], true);
+    assert!(handles[0].get("debug.status").is_none(), "{}", handles[0]);
+    for h in &handles[1..] {
+        assert_eq!(h["debug.ok"], false);
+        assert_eq!((&h["debug.status"], &h["debug.status_message"]), (&"error".into(), &"timeout".into()), "{h}");
+    }
+    for r in args("retry") {
+        assert_eq!((&r["debug.attempt"], &r["debug.mode"]), (&Value::from(-2), &Value::from("fast")), "{r}");
+    }
+    assert!(args("query").iter().all(|q| q.get("debug.id").is_none()), "fields stay with their span");
+}

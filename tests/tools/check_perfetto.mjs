@@ -1,7 +1,7 @@
 // Loads a `tickspan export -f perfetto` trace into Perfetto's trace processor and checks what
 // Perfetto's own protobuf importer made of it.
 //
-// Usage: node check_perfetto.mjs TRACE_PROCESSOR_DIR TRACE.pftrace [--dump OUT.json] [NAME=COUNT ...]
+// Usage: node check_perfetto.mjs TRACE_PROCESSOR_DIR TRACE.pftrace [--dump OUT.json] [--args OUT.json] [NAME=COUNT ...]
 //
 // TRACE_PROCESSOR_DIR holds Perfetto's trace processor built to WebAssembly (tp_engine.mjs).
 //
@@ -15,12 +15,17 @@
 // With --dump, also writes what the trace became, for comparison with another export of the
 // same recording (check_chrome.mjs --dump): {slices: [{name, category, ts, dur, depth, thread}],
 // counters: [{ts, value}]}, slices off thread tracks with depth and thread null.
+//
+// With --args, also writes the arguments Perfetto gave each slice and instant, in time order:
+// [{name, ts, args: {key: value}}], keys as Perfetto names them ("debug.id"), values typed
+// by Perfetto's value_type (int and uint as numbers, bool as a bool, real, string).
 
 import { readFileSync, writeFileSync } from "node:fs";
 import { allSlices, countProblems, dumpTrace, takeOption, importerProblems, load, rows, sliceProblems, startEngine } from "./tp_engine.mjs";
 
 async function main(argv) {
   const dumpTo = takeOption(argv, "--dump");
+  const argsTo = takeOption(argv, "--args");
   if (argv.length < 2) {
     console.error("usage: node check_perfetto.mjs TRACE_PROCESSOR_DIR TRACE.pftrace [--dump OUT.json] [NAME=COUNT ...]");
     return 2;
@@ -59,6 +64,7 @@ async function main(argv) {
       return 1;
     }
     if (dumpTo) writeFileSync(dumpTo, JSON.stringify(await dumpTrace(engine, slices)));
+    if (argsTo) writeFileSync(argsTo, JSON.stringify(await sliceArgs(engine)));
     const threads = new Set(slices.filter((s) => s.tid !== null).map((s) => s.tid)).size;
     const manual = slices.filter((s) => s.tid === null).length;
     const maxDepth = Math.max(0, ...slices.filter((s) => s.tid !== null).map((s) => s.depth));
@@ -73,6 +79,32 @@ async function main(argv) {
     engine.close();
     if (problems.length && engine.stderr.length) console.error(engine.stderr.slice(-20).join("\n"));
   }
+}
+
+// Each slice's arguments as Perfetto typed them.
+async function sliceArgs(engine) {
+  const all = await rows(
+    engine,
+    `select s.id, s.name, s.ts, a.key, a.value_type, a.int_value, a.real_value, a.string_value
+     from slice s left join args a using(arg_set_id) order by s.ts, s.id, a.id`,
+  );
+  const out = [];
+  const byId = new Map();
+  for (const r of all) {
+    let s = byId.get(r.id);
+    if (!s) {
+      s = { name: r.name, ts: r.ts, args: {} };
+      byId.set(r.id, s);
+      out.push(s);
+    }
+    if (r.key === null) continue;
+    s.args[r.key] =
+      r.value_type === "bool" ? r.int_value !== 0
+      : r.value_type === "real" ? r.real_value
+      : r.value_type === "string" ? r.string_value
+      : r.int_value;
+  }
+  return out;
 }
 
 process.exitCode = await main(process.argv.slice(2));

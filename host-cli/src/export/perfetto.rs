@@ -6,10 +6,12 @@
 //! construction), events and losses `TYPE_INSTANT`s; one counter track per value callsite
 //! (`TYPE_COUNTER`); manual spans, which may outlive what opened them and end in another
 //! context, on process-scoped "manual spans" lanes (a lane holds one open span at a time,
-//! reused when it ends). Flows draw what nesting cannot: from a manual span to each child (the
-//! child's begin starts a flow that its parent's end terminates: the parent's end lists its
-//! children's flows, at most [`MAX_PENDING_FLOWS`] at once, the rest counted), and through the
-//! polls and switches of each task in time order.
+//! reused when it ends). Fields and a span's status are typed debug annotations: an event's on
+//! its instant, a span's on its end (the status comes last), which Perfetto adds to the slice.
+//! Flows draw what nesting cannot: from a manual span to each child (the child's begin starts a
+//! flow that its parent's end terminates: the parent's end lists its children's flows, at most
+//! [`MAX_PENDING_FLOWS`] at once, the rest counted), and through the polls and switches of each
+//! task in time order.
 //!
 //! A join of several nodes ([`Perfetto::node`]) appends each node's packets to one trace: a
 //! packet sequence, tracks and a process of its own per node, its times on the join's time
@@ -30,7 +32,7 @@
 use super::chrome::NodePlace;
 use super::Errors;
 use crate::item::CallsiteKind;
-use crate::model::{Mark, MarkKind, Meta, NameId, Span, SpanKind, Value, Visitor};
+use crate::model::{Field, FieldValue, Mark, MarkKind, Meta, NameId, Span, SpanKind, Status, Value, Visitor};
 use prost::Message;
 use rustc_hash::FxHashMap;
 use std::io::{self, Write};
@@ -244,8 +246,21 @@ const CAT_EVENT: u64 = 4;
 const CAT_TASK: u64 = 5;
 const CAT_LOSS: u64 = 6;
 
-/// Argument names, interned in the first packet as `iid = index + 1`.
-const ARGS: [&str; 9] = ["self_ns", "isr_ns", "irq", "unfinished", "value", "task", "lost", "span_id", "task_name"];
+/// Argument names, interned in the first packet as `iid = index + 1`; a field's key is
+/// interned on first use after them ([`Perfetto::key`]).
+const ARGS: [&str; 11] = [
+    "self_ns",
+    "isr_ns",
+    "irq",
+    "unfinished",
+    "value",
+    "task",
+    "lost",
+    "span_id",
+    "task_name",
+    "status",
+    "status_message",
+];
 const ARG_SELF: u64 = 1;
 const ARG_ISR: u64 = 2;
 const ARG_IRQ: u64 = 3;
@@ -255,6 +270,8 @@ const ARG_TASK: u64 = 6;
 const ARG_LOST: u64 = 7;
 const ARG_SPAN_ID: u64 = 8;
 const ARG_TASK_NAME: u64 = 9;
+const ARG_STATUS: u64 = 10;
+const ARG_STATUS_MESSAGE: u64 = 11;
 
 // Track uuids: small, so that the one on every event is a short varint. Contexts are below
 // 4096 and name ids below 65536 (model.rs), lanes below 65536 (open manual spans).
@@ -310,6 +327,9 @@ fn ann(iid: u64) -> DebugAnnotation {
 fn ann_u(iid: u64, v: u64) -> DebugAnnotation {
     DebugAnnotation { uint_value: Some(v), ..ann(iid) }
 }
+fn ann_s(iid: u64, v: &str) -> DebugAnnotation {
+    DebugAnnotation { string_value: Some(v.to_string()), ..ann(iid) }
+}
 
 /// Streams a Perfetto protobuf trace to `out`.
 pub struct Perfetto<W: Write> {
@@ -323,6 +343,8 @@ pub struct Perfetto<W: Write> {
     threads: Vec<Option<String>>,
     /// Per name id: whether its name was interned.
     named: Vec<bool>,
+    /// Per name id: whether it was interned as an argument name (a field's key).
+    keys: Vec<bool>,
     /// Per name id: whether its counter track was described.
     counters: Vec<bool>,
     /// Manual-span lanes: whether each holds an open span.
@@ -369,6 +391,7 @@ impl<W: Write> Perfetto<W> {
             started: false,
             threads: Vec::new(),
             named: Vec::new(),
+            keys: Vec::new(),
             counters: Vec::new(),
             lanes: Vec::new(),
             lane_of: FxHashMap::default(),
@@ -537,6 +560,44 @@ impl<W: Write> Perfetto<W> {
         iid
     }
 
+    /// The argument-name iid of a field's key, interned in the packet being built on first use.
+    fn key(&mut self, meta: &Meta, key: NameId) -> u64 {
+        let i = key as usize;
+        if self.keys.len() <= i {
+            self.keys.resize(i + 1, false);
+        }
+        let iid = ARGS.len() as u64 + 1 + u64::from(key);
+        if !std::mem::replace(&mut self.keys[i], true) {
+            let name = Some(meta.names.name(key).to_string());
+            self.interned().debug_annotation_names.push(Interned { iid: Some(iid), name });
+        }
+        iid
+    }
+
+    /// Adds fields and a status to the track event being built, as typed arguments (`status`
+    /// "error" or "ok", `status_message`): Perfetto shows them in the slice's or instant's args.
+    fn annotate(&mut self, meta: &Meta, fields: &[Field], status: Option<Status>) {
+        for f in fields {
+            let a = ann(self.key(meta, f.key));
+            let a = match f.value {
+                FieldValue::Num(Value::U(u)) => DebugAnnotation { uint_value: Some(u), ..a },
+                FieldValue::Num(Value::I(i)) => DebugAnnotation { int_value: Some(i), ..a },
+                FieldValue::Num(Value::F(x)) => DebugAnnotation { double_value: Some(x), ..a },
+                FieldValue::Bool(b) => DebugAnnotation { bool_value: Some(b), ..a },
+                FieldValue::Str(id) => DebugAnnotation { string_value: Some(meta.names.name(id).to_string()), ..a },
+            };
+            self.ev().debug_annotations.push(a);
+        }
+        if let Some(st) = status {
+            let e = self.ev();
+            e.debug_annotations.push(ann_s(ARG_STATUS, if st.error { "error" } else { "ok" }));
+            let message = meta.names.name(st.message);
+            if !message.is_empty() {
+                e.debug_annotations.push(ann_s(ARG_STATUS_MESSAGE, message));
+            }
+        }
+    }
+
     /// The track event of the packet being built.
     fn ev(&mut self) -> &mut TrackEvent {
         self.pkt.track_event.get_or_insert_with(Default::default)
@@ -630,7 +691,7 @@ impl<W: Write> Visitor for Perfetto<W> {
         self.pending_len -= children.len();
         // A poll of a task (a scoped span with its id) continues the task's flow.
         let task = (s.kind == SpanKind::Scoped && s.id != 0).then_some(s.id);
-        let task_name = task.and_then(|t| meta.task_name(t)).map(str::to_string);
+        let task_name = task.and_then(|t| meta.task_name(t));
         let e = self.event(meta, proto::TYPE_SLICE_END, track, None, None);
         e.debug_annotations.push(ann_u(ARG_SELF, meta.clock.to_ns(s.self_ticks)));
         if s.isr_ticks != 0 {
@@ -644,9 +705,14 @@ impl<W: Write> Visitor for Perfetto<W> {
             e.flow_ids.push(flow_id(FLOW_TASK, meta.node, t.into()));
         }
         if let Some(n) = task_name {
-            e.debug_annotations.push(DebugAnnotation { string_value: Some(n), ..ann(ARG_TASK_NAME) });
+            e.debug_annotations.push(ann_s(ARG_TASK_NAME, n));
         }
         e.terminating_flow_ids = children;
+        // Fields follow the span's begin and its status comes last: both go on its end, whose
+        // arguments Perfetto adds to the slice.
+        if let Some(f) = meta.fields.get(s.uid) {
+            self.annotate(meta, &f.fields, f.status);
+        }
         self.emit(meta, s.end);
     }
 
@@ -695,13 +761,13 @@ impl<W: Write> Visitor for Perfetto<W> {
             }
             MarkKind::Event => {
                 self.event(meta, proto::TYPE_INSTANT, track, Some(CAT_EVENT), Some(m.name));
+                self.annotate(meta, &meta.fields.mark, None);
             }
             MarkKind::Task(t) => {
-                let name = meta.task_name(t).map(str::to_string);
+                let name = meta.task_name(t);
                 let e = self.event(meta, proto::TYPE_INSTANT, track, Some(CAT_TASK), Some(m.name));
                 e.debug_annotations.push(ann_u(ARG_TASK, t.into()));
-                e.debug_annotations
-                    .extend(name.map(|n| DebugAnnotation { string_value: Some(n), ..ann(ARG_TASK_NAME) }));
+                e.debug_annotations.extend(name.map(|n| ann_s(ARG_TASK_NAME, n)));
                 e.flow_ids.push(flow_id(FLOW_TASK, meta.node, t.into()));
             }
             MarkKind::Loss(n) => {
