@@ -65,6 +65,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             run::install_ctrlc();
             let mut dump = view::dump::Dump::new(stdout(), a.json);
             elf_names(&a.input, dump.names())?;
+            let mut level = model::level::RecordFilter::new(a.input.level.map(Into::into));
             // Shared by the sink and the idle hook, which flushes for a live input.
             let dump = std::cell::RefCell::new(dump);
             let stop_if_failed = |d: &view::dump::Dump<_>| {
@@ -74,6 +75,12 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
             };
             let mut each = tickspan::wire::Items(|i: item::Item<'_>| {
                 let mut d = dump.borrow_mut();
+                if let item::Item::Callsite(c) = i {
+                    d.names().define(&c); // before the filter reads its level
+                }
+                if level.hides(d.names(), &i) {
+                    return;
+                }
                 d.item(i);
                 stop_if_failed(&d);
             });
@@ -83,6 +90,7 @@ pub fn dispatch(cmd: Cmd) -> Result<u8, Fail> {
                 stop_if_failed(&d);
             })?;
             output_result(dump.into_inner().finish(), "standard output")?;
+            level_note(&a.input, level.hidden);
             let damaged = sum.skipped_regions > 0;
             Ok(if a.input.strict && damaged { exit::DAMAGED } else { exit::OK })
         }
@@ -417,7 +425,11 @@ fn timeline_of<V: Visitor>(
 ) -> Result<(Timeline, Summary), Fail> {
     run::install_ctrlc();
     tl.meta.task_names = elf_names(input, &mut tl.meta.names)?;
-    decode_into(src.as_mut(), input.quiet, v, idle, tl)
+    let mut f = model::level::LevelFilter::new(v, input.level.map(Into::into));
+    let mut idle = idle;
+    let (mut tl, sum) = decode_into(src.as_mut(), input.quiet, &mut f, |f, meta| idle(f.v, meta), tl)?;
+    tl.meta.level_hidden = f.hidden;
+    Ok((tl, sum))
 }
 
 /// Decodes `src` through `tl` into `v`.
@@ -508,9 +520,19 @@ fn window_note(meta: &model::Meta, w: &model::Window, unmatched: u64) {
     }
 }
 
+/// Says how many events and values `--level` hid (even with `--quiet`: what the filter took
+/// away is never silent).
+fn level_note(input: &Input, hidden: u64) {
+    if let Some(l) = input.level {
+        let l = format!("{l:?}").to_lowercase();
+        crate::note!("--level {l} hid {} below {l} (with their fields)", count(hidden, "event or value record"));
+    }
+}
+
 /// Prints what went wrong in the data (not fatal) and picks the exit code.
 fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
     let c: Counters = tl.counters();
+    level_note(input, tl.meta.level_hidden);
     if !input.quiet {
         if c.lost > 0 {
             // The target names the pseudo context of records that found no ring "(no … ring …)".
@@ -559,7 +581,11 @@ fn report(input: &Input, tl: &Timeline, sum: Summary) -> u8 {
             );
         }
         if f.dropped > 0 {
-            crate::warning!("{} beyond {} per span or event: not shown", count(f.dropped, "field"), model::fields::MAX_FIELDS);
+            crate::warning!(
+                "{} beyond {} per span or event: not shown",
+                count(f.dropped, "field"),
+                model::fields::MAX_FIELDS
+            );
         }
         if c.late > 0 {
             crate::note!(
@@ -644,6 +670,10 @@ fn merge(a: &cli::MergeArgs) -> Result<u8, Fail> {
 /// header, else by its file's stem (see [`collect_nodes`]); here the names `--node` gives or
 /// the stems.
 fn node_inputs(input: &Input) -> Result<Vec<(String, Input)>, Fail> {
+    if input.level.is_some() {
+        let msg = "--level filters one node's trace: give one input (joins and merges are not filtered)".into();
+        return Err(Fail { code: exit::USAGE, msg });
+    }
     // Files, and the nodes of merged files.
     let mut files = Vec::new();
     for f in input.file.iter().chain(&input.more) {

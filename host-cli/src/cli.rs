@@ -278,6 +278,10 @@ pub struct Input {
     /// No warnings on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Hide events and values below this level (with their fields; spans stay): the CLI
+    /// says how many it hid.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub level: Option<LevelArg>,
     /// Records held back to merge contexts into time order (bounds memory).
     #[arg(long, value_name = "N", default_value_t = DEFAULT_WINDOW, hide_short_help = true)]
     pub reorder_window: usize,
@@ -372,6 +376,33 @@ pub struct DumpArgs {
     /// JSON lines instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--level`: callsite levels, lowest first.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LevelArg {
+    /// Everything.
+    Trace,
+    /// Debug and above.
+    Debug,
+    /// Info and above.
+    Info,
+    /// Warn and above.
+    Warn,
+    /// Errors only.
+    Error,
+}
+
+impl From<LevelArg> for tickspan::Level {
+    fn from(l: LevelArg) -> Self {
+        match l {
+            LevelArg::Trace => tickspan::Level::Trace,
+            LevelArg::Debug => tickspan::Level::Debug,
+            LevelArg::Info => tickspan::Level::Info,
+            LevelArg::Warn => tickspan::Level::Warn,
+            LevelArg::Error => tickspan::Level::Error,
+        }
+    }
 }
 
 /// Export formats.

@@ -19,6 +19,7 @@ use tickspan::trace_context::LinkField;
 
 pub mod fields;
 pub mod format;
+pub mod level;
 mod links;
 mod recording;
 pub(crate) use fields::{annotation, Annotation};
@@ -198,6 +199,8 @@ pub struct Meta {
     pub fields: Fields,
     /// Set when the stream is a flight recorder's snapshot (`tickspan.window` markers).
     pub window: Option<Window>,
+    /// Events and values `--level` hid ([`level::LevelFilter`]).
+    pub level_hidden: u64,
 }
 
 /// Reports kept in [`Meta::clock_warnings`] (the rest are only counted).

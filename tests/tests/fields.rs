@@ -4,7 +4,7 @@
 use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::OnceLock;
-use tickspan_tests::{record, run_ok as ok};
+use tickspan_tests::{record, run, run_ok as ok};
 
 fn trace() -> &'static PathBuf {
     static TRACE: OnceLock<PathBuf> = OnceLock::new();
@@ -134,4 +134,50 @@ fn otlp_attributes_are_typed_and_failed_spans_have_error_status() {
     let retry = handles[0]["events"].as_array().unwrap().iter().find(|e| e["name"] == "retry").expect("retry event");
     assert_eq!(attr(retry, "attempt"), serde_json::json!({"intValue": "-2"}));
     assert_eq!(attr(retry, "mode"), serde_json::json!({"stringValue": "fast"}));
+}
+
+/// `tickspan ARGS` (exit 0): its standard output and error.
+fn both(args: &[&str]) -> (String, String) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{args:?}: {err}");
+    (String::from_utf8(o.stdout).unwrap(), err)
+}
+
+/// `--level`: the warn-level retry events (and their fields) are hidden below error, shown at
+/// warn, and every view says how many it hid; spans, their fields and status stay.
+#[test]
+fn level_hides_events_below_it_and_says_how_many() {
+    let t = trace().to_str().unwrap();
+    let hid = |n: u32, l: &str| format!("--level {l} hid {n} event or value record");
+    let (out, err) = both(&["tree", t, "--level", "error"]);
+    assert!(!out.contains("retry"), "{out}");
+    assert!(out.contains("handle id=8 ok=false load=0.25 ✗ error: timeout  "), "{out}");
+    assert!(err.contains(&hid(3, "error")), "{err}");
+    let (out, err) = both(&["tree", t, "--level", "warn"]);
+    assert_eq!(out.matches("• retry attempt=-2").count(), 3, "{out}");
+    assert!(err.contains(&hid(0, "warn")), "{err}");
+
+    let (out, err) = both(&["dump", "--json", t, "--level", "error"]);
+    let lines: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let named = |n: &str| lines.iter().filter(|l| l["name"] == n && l["type"] != "callsite").count();
+    assert_eq!((named("retry"), named("attempt"), named("mode")), (0, 0, 0), "{out}");
+    assert_eq!((named("id"), named("timeout")), (3, 2), "span fields and status stay: {out}");
+    assert!(err.contains(&hid(3, "error")), "{err}");
+
+    let (_, err) = both(&["stats", t, "--level", "error"]);
+    assert!(err.contains(&hid(3, "error")), "{err}");
+    let (out, err) = both(&["export", t, "-f", "chrome", "--level", "error"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let ev = doc["traceEvents"].as_array().unwrap();
+    assert!(!ev.iter().any(|e| e["name"] == "retry"), "{out}");
+    assert_eq!(ev.iter().filter(|e| e["name"] == "handle" && e["ph"] == "X").count(), 3);
+    assert!(err.contains(&hid(3, "error")), "{err}");
+
+    // Not taken where it would be ignored, nor misspelt.
+    let o = run(&["tree", t, t, "--level", "error"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--level filters one node's trace"));
+    let o = run(&["tree", t, "--level", "loud"]);
+    assert_ne!(o.status.code(), Some(0));
 }
