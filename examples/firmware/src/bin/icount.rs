@@ -136,6 +136,16 @@ fn ool_format(i: u32) {
 }
 
 #[inline(never)]
+fn ool_event_f1(i: u32) {
+    tickspan::event!("ool_f1", id = i)
+}
+
+#[inline(never)]
+fn ool_event_f3(i: u32) {
+    tickspan::event!("ool_f3", id = i, ok = i & 1 == 0, mode = tickspan::intern!("fast"))
+}
+
+#[inline(never)]
 fn ool_link_remote(parent: &TraceContext) -> TraceContext {
     tc::link_remote(parent)
 }
@@ -223,6 +233,21 @@ fn main() -> ! {
         tickspan::event!(Info, "retry {} of {}", i, black_box(5u32))
     });
     let ool_fmt2 = ticks_for!(n = N_LINKED; i => { ool_format(i) });
+    // Fields (one record each after the event's or the span enter's): a u32; a u32, a bool and
+    // an interned string. The event without fields is measured the same way, as the base.
+    let ev_f0 = ticks_for!(n = N_LINKED; { tickspan::event!("f0") });
+    let ev_f1 = ticks_for!(n = N_LINKED; i => { tickspan::event!("f1", id = i) });
+    let ev_f3 = ticks_for!(n = N_LINKED; i => {
+        tickspan::event!("f3", id = i, ok = i & 1 == 0, mode = tickspan::intern!("fast"))
+    });
+    let ool_ev_f1 = ticks_for!(n = N_LINKED; i => { ool_event_f1(i) });
+    let ool_ev_f3 = ticks_for!(n = N_LINKED; i => { ool_event_f3(i) });
+    let span_f0 = ticks_for!(n = N_LINKED; {
+        let _g = tickspan::span!("s0");
+    });
+    let span_f3 = ticks_for!(n = N_LINKED; i => {
+        let _g = tickspan::span!("s3", id = i, ok = i & 1 == 0, mode = tickspan::intern!("fast"));
+    });
 
     // Drop-newest with a full ring: the record is refused and counted.
     let full = {
@@ -282,6 +307,15 @@ fn main() -> ! {
         tickspan::event!(Info, "retry {} of {}", i, 5u32);
     }
     let _ = drain.write_to(&mut fmt_sink);
+    // Bytes on the wire per event with three fields, the same way.
+    empty_rings();
+    let mut f3_sink = Discard(0);
+    let _ = drain.write_to(&mut f3_sink);
+    f3_sink.0 = 0;
+    for i in 0..N_LINKED {
+        tickspan::event!("f3", id = i, ok = i & 1 == 0, mode = tickspan::intern!("fast"));
+    }
+    let _ = drain.write_to(&mut f3_sink);
 
     let d = |t| per_op_x100(t, empty, N);
     let dl = |t| per_op_x100(t, empty_linked, N_LINKED);
@@ -320,6 +354,13 @@ fn main() -> ! {
     #[cfg(feature = "control")]
     show("rtt control poll, nothing sent", Some(d(control_poll)), None);
     show("event \"retry {} of {}\", 2 u32 args", Some(dl(fmt2)), Some(dl(ool_fmt2)));
+    show("event, no field (same loop)", Some(dl(ev_f0)), None);
+    show("event + 1 field (u32)", Some(dl(ev_f1)), Some(dl(ool_ev_f1)));
+    show("event + 3 fields (u32, bool, str)", Some(dl(ev_f3)), Some(dl(ool_ev_f3)));
+    show("  per field (3 fields - none) / 3", Some((dl(ev_f3) - dl(ev_f0)) / 3), None);
+    show("span enter+exit, no field", Some(dl(span_f0)), None);
+    show("span enter+exit + 3 fields", Some(dl(span_f3)), None);
+    show("  per field (3 fields - none) / 3", Some((dl(span_f3) - dl(span_f0)) / 3), None);
     show("context from_bytes (25 B)", Some(dl(from_bytes)), None);
     show("context to_bytes (25 B)", Some(dl(to_bytes)), None);
     hprintln!("empty loop: {} ticks for {} iterations", empty, N);
@@ -338,6 +379,7 @@ fn main() -> ! {
         "  formatted event, 2 args: bytes",
         fmt_sink.0 as u64 * 100 / N_LINKED as u64,
     );
+    show_drain("  event + 3 fields: bytes", f3_sink.0 as u64 * 100 / N_LINKED as u64);
     hprintln!("raw drain, per record ({} records, the same mix)", DRAINED);
     show_drain("  raw frames (Fletcher sum)", per_record(raw_encode));
     show_drain("  raw frames + write to UART0", per_record(raw_uart));
