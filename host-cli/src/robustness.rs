@@ -54,10 +54,16 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
                     CallsiteKind::ValueF64,
                     CallsiteKind::Isr,
                     CallsiteKind::Task,
-                ][r.below(5) as usize],
+                    CallsiteKind::Field,
+                    CallsiteKind::Status,
+                    CallsiteKind::Str,
+                    CallsiteKind::Format,
+                ][r.below(9) as usize],
                 level: Level::Info,
                 line: r.next() as u32,
-                name: ["span", "", "x;y", "ünï\u{0}"][r.below(4) as usize],
+                // Format strings too: well-formed, malformed, with more placeholders than any
+                // record brings.
+                name: ["span", "", "x;y", "ünï\u{0}", "{} of {:#x}", "a {", "{:>65535}", "é{:?}{0}"][r.below(8) as usize],
                 file: "f.rs",
             }),
             _ => Item::Record {

@@ -187,7 +187,7 @@ struct EventView {
     /// Time from the start of the trace.
     at: u64,
     ctx: u32,
-    /// Its payload as text, if it has one.
+    /// Its payload as text, if it has one (a formatted event's message).
     value: Option<String>,
 }
 
@@ -356,7 +356,8 @@ impl Visitor for Board {
                 return;
             }
             MarkKind::Task(_) => return,
-            MarkKind::Event => None,
+            // A formatted event shows its message (the family is its format string).
+            MarkKind::Event => crate::model::format::message(&meta.names, m.name, &meta.fields.mark).map(|m| m.text),
             MarkKind::Value(v) => Some(v.to_string()),
         };
         let c = meta.clock;
@@ -1289,6 +1290,26 @@ mod tests {
         let latest: Vec<_> = rx["recent"].as_array().unwrap().iter().map(|e| e["at"].as_u64().unwrap()).collect();
         assert_eq!(latest, [90_000_000_000, 120_000_000_000]);
         assert_eq!(v["health"]["records"], 6);
+    }
+
+    #[test]
+    fn formatted_events_show_their_message_in_the_family_of_their_format() {
+        let mut t = Timeline::new(8);
+        let mut b = Board::new(vec![Duration::Ns(0)], 4);
+        t.push(header(1_000_000_000), &mut b);
+        t.push(def(0x10, "retry {} of {}", CallsiteKind::Format), &mut b);
+        for i in 1..=2u32 {
+            t.push(rec(0, u64::from(i) * 100, Event, 0x10, 0, 0), &mut b);
+            t.push(rec(0, u64::from(i) * 100 + 1, ValueU, 0x10, i, 0), &mut b);
+            t.push(rec(0, u64::from(i) * 100 + 2, ValueU, 0x10, 2, 0), &mut b);
+        }
+        t.finish(&mut b);
+        let v: serde_json::Value =
+            serde_json::from_str(&b.render(&t.meta, t.counters(), &[], "t", true).events).unwrap();
+        let e = &v["events"][0];
+        assert_eq!((&e["name"], &e["all"]), (&"retry {} of {}".into(), &2.into()));
+        let msgs: Vec<_> = e["recent"].as_array().unwrap().iter().map(|e| e["value"].clone()).collect();
+        assert_eq!(msgs, ["retry 1 of 2", "retry 2 of 2"]);
     }
 
     #[test]

@@ -10,6 +10,10 @@ use tickspan::format::{pieces, Align, Piece, Spec, Ty};
 /// What a placeholder without its argument renders as.
 pub const MISSING: &str = "{?}";
 
+/// Widest width and precision rendered: format strings come from the stream's dictionary,
+/// and `{:>65535}` ten times over must not make one line megabytes long.
+pub const MAX_WIDTH: u16 = 1024;
+
 /// Whether `name` is a formatted span or event (its arguments are fields keyed by it).
 #[inline]
 pub fn is_format(names: &Names, name: NameId) -> bool {
@@ -94,7 +98,9 @@ pub fn render(names: &Names, fmt: &str, args: impl IntoIterator<Item = FieldValu
 
 /// One argument, as `core::fmt` would show it under `spec`. Integer specs (`x`, `b`, `o`) on a
 /// float, bool or string fall back to Display: the type is not checked at compile time.
-fn value(out: &mut String, names: &Names, spec: Spec, v: FieldValue) {
+fn value(out: &mut String, names: &Names, mut spec: Spec, v: FieldValue) {
+    spec.width = spec.width.map(|w| w.min(MAX_WIDTH));
+    spec.precision = spec.precision.map(|p| p.min(MAX_WIDTH));
     let (sign, prefix, body, numeric) = match v {
         FieldValue::Num(Value::U(n)) => int(spec, n, false),
         FieldValue::Num(Value::I(n)) => int(spec, n as u64, n < 0),
@@ -248,6 +254,9 @@ mod tests {
         // Not a string tickspan's macros accept (from a foreign dictionary): marked, counted.
         let m = r("a {} {0} z", &[FieldValue::Bool(true)]);
         assert_eq!((m.text.as_str(), m.missing), ("a true {?}", 1));
+        // Widths from a damaged dictionary are bounded.
+        let m = r("{:>65535}|{:.65535}", &[FieldValue::Bool(true), FieldValue::Num(Value::F(0.5))]);
+        assert_eq!(m.text.len(), MAX_WIDTH as usize + 1 + 2 + MAX_WIDTH as usize);
     }
 
     /// What visitors saw (spans on close, events), labelled as the views label them, and the
