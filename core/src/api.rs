@@ -87,7 +87,7 @@ impl Drop for SpanGuard {
 
 /// A span started by hand, to be ended later, possibly from another function, task or context.
 ///
-/// Its id is the starting context's ring index (high 8 bits) and that ring's write position
+/// Its id is the starting context's ring index + 1 (high 8 bits) and that ring's write position
 /// (low 24 bits): unique among open spans without a shared counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a manual span must be ended with `end()`"]
@@ -103,7 +103,8 @@ impl Span {
         let mut callsite = 0;
         let mut id = 0;
         with_ring(|ring| {
-            id = (crate::context::index_of(ring) as u32) << 24 | (ring.written() & 0xFF_FFFF);
+            // Ring index + 1 (at most 255 rings): never 0, which names no parent.
+            id = (crate::context::index_of(ring) as u32 + 1) << 24 | (ring.written() & 0xFF_FFFF);
             callsite = cs.id();
         });
         // Callsite 0: disarmed (or no ring), the start was not written, so neither is the end.

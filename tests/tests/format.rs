@@ -33,7 +33,12 @@ fn tree_shows_rendered_messages() {
     {
         assert!(out.contains(m), "{m:?} in {out}");
     }
-    assert!(out.contains("request 8 #") && out.contains("io #") && out.contains("bytes=4096"), "{out}");
+    // Each request's `io` is its child: the first manual span of the first ring has an id too.
+    for id in [7, 8] {
+        let at = out.find(&format!("request {id} #")).unwrap_or_else(|| panic!("request {id} in {out}"));
+        let next = out[at..].lines().nth(1).unwrap_or("");
+        assert!(next.starts_with("└─ io #") && next.contains("bytes=4096"), "{next:?} in {out}");
+    }
     assert!(!out.contains('{'), "no format string left unrendered: {out}");
 }
 
