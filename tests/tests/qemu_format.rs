@@ -34,6 +34,10 @@ fn firmware_messages_render_from_the_elf() {
         }
     }
     assert!(!tree.contains('{'), "every format rendered: {tree}");
+    for id in 1..=3 {
+        let at = tree.find(&format!("request {id} #")).unwrap();
+        assert!(tree[at..].lines().nth(1).is_some_and(|l| l.starts_with("└─ io #")), "io under request {id}: {tree}");
+    }
 
     let lines: Vec<serde_json::Value> =
         ok(&["dump", "--json", uart, "--elf", elf]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
