@@ -30,7 +30,8 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
         clock_hz: [0, 1, 1_000_000, 3_000_000_007][r.below(4) as usize],
         clock_wrap: 0,
         node: r.next(),
-        target: "fuzz", name: ""
+        target: "fuzz",
+        name: "",
     })];
     for _ in 0..n {
         // Mostly forward in time, sometimes backwards (a restarted target, a rebase) or anywhere.
@@ -63,7 +64,8 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
                 line: r.next() as u32,
                 // Format strings too: well-formed, malformed, with more placeholders than any
                 // record brings.
-                name: ["span", "", "x;y", "ünï\u{0}", "{} of {:#x}", "a {", "{:>65535}", "é{:?}{0}"][r.below(8) as usize],
+                name: ["span", "", "x;y", "ünï\u{0}", "{} of {:#x}", "a {", "{:>65535}", "é{:?}{0}"]
+                    [r.below(8) as usize],
                 file: "f.rs",
             }),
             _ => Item::Record {

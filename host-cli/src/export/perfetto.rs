@@ -248,7 +248,7 @@ const CAT_LOSS: u64 = 6;
 
 /// Argument names, interned in the first packet as `iid = index + 1`; a field's key is
 /// interned on first use after them ([`Perfetto::key`]).
-const ARGS: [&str; 11] = [
+const ARGS: [&str; 12] = [
     "self_ns",
     "isr_ns",
     "irq",
@@ -260,6 +260,7 @@ const ARGS: [&str; 11] = [
     "task_name",
     "status",
     "status_message",
+    "message",
 ];
 const ARG_SELF: u64 = 1;
 const ARG_ISR: u64 = 2;
@@ -272,6 +273,7 @@ const ARG_SPAN_ID: u64 = 8;
 const ARG_TASK_NAME: u64 = 9;
 const ARG_STATUS: u64 = 10;
 const ARG_STATUS_MESSAGE: u64 = 11;
+const ARG_MESSAGE: u64 = 12;
 
 // Track uuids: small, so that the one on every event is a short varint. Contexts are below
 // 4096 and name ids below 65536 (model.rs), lanes below 65536 (open manual spans).
@@ -576,8 +578,12 @@ impl<W: Write> Perfetto<W> {
 
     /// Adds fields and a status to the track event being built, as typed arguments (`status`
     /// "error" or "ok", `status_message`): Perfetto shows them in the slice's or instant's args.
-    fn annotate(&mut self, meta: &Meta, fields: &[Field], status: Option<Status>) {
-        for f in fields {
+    /// A formatted span or event (`name`) gets its rendered `message`; its arguments are in it.
+    fn annotate(&mut self, meta: &Meta, name: NameId, fields: &[Field], status: Option<Status>) {
+        if let Some(m) = crate::model::format::message(&meta.names, name, fields) {
+            self.ev().debug_annotations.push(ann_s(ARG_MESSAGE, &m.text));
+        }
+        for f in fields.iter().filter(|f| !crate::model::format::is_format(&meta.names, f.key)) {
             let a = ann(self.key(meta, f.key));
             let a = match f.value {
                 FieldValue::Num(Value::U(u)) => DebugAnnotation { uint_value: Some(u), ..a },
@@ -710,9 +716,8 @@ impl<W: Write> Visitor for Perfetto<W> {
         e.terminating_flow_ids = children;
         // Fields follow the span's begin and its status comes last: both go on its end, whose
         // arguments Perfetto adds to the slice.
-        if let Some(f) = meta.fields.get(s.uid) {
-            self.annotate(meta, &f.fields, f.status);
-        }
+        let f = meta.fields.get(s.uid);
+        self.annotate(meta, s.name, f.map_or(&[], |f| &f.fields), f.and_then(|f| f.status));
         self.emit(meta, s.end);
     }
 
@@ -761,7 +766,7 @@ impl<W: Write> Visitor for Perfetto<W> {
             }
             MarkKind::Event => {
                 self.event(meta, proto::TYPE_INSTANT, track, Some(CAT_EVENT), Some(m.name));
-                self.annotate(meta, &meta.fields.mark, None);
+                self.annotate(meta, m.name, &meta.fields.mark, None);
             }
             MarkKind::Task(t) => {
                 let name = meta.task_name(t);
@@ -860,6 +865,29 @@ mod tests {
         assert_eq!(polls[0].1.flow_ids, polls[1].1.flow_ids);
         assert_ne!(polls[0].1.track_uuid, polls[1].1.track_uuid);
         assert_eq!(polls[0].1.debug_annotations[1], ann_u(ARG_TASK, 9));
+    }
+
+    #[test]
+    fn formatted_records_carry_their_message_and_not_their_arguments() {
+        use crate::item::CallsiteKind;
+        use crate::model::tests::{def, header};
+        let trace = export(&[
+            header(1_000_000),
+            def(0x10, "handle {:#x}", CallsiteKind::Format),
+            def(0x20, "retry {} of {}", CallsiteKind::Format),
+            rec(0, 100, SpanEnter, 0x10, 0, 0),
+            rec(0, 100, ValueU, 0x10, 255, 0),
+            rec(0, 110, Event, 0x20, 0, 0),
+            rec(0, 110, ValueU, 0x20, 3, 0),
+            rec(0, 111, ValueU, 0x20, 5, 0),
+            rec(0, 130, SpanExit, 0x10, 0, 0),
+        ]);
+        let ev = events(&trace);
+        let retry = ev.iter().find(|(_, e, n)| e.r#type == Some(TYPE_INSTANT) && n == "retry {} of {}").unwrap();
+        assert_eq!(retry.1.debug_annotations, [ann_s(ARG_MESSAGE, "retry 3 of 5")]);
+        let end = ev.iter().find(|(_, e, _)| e.r#type == Some(TYPE_SLICE_END)).unwrap();
+        assert!(end.1.debug_annotations.contains(&ann_s(ARG_MESSAGE, "handle 0xff")), "{:?}", end.1);
+        assert_eq!(end.1.debug_annotations.iter().filter(|a| a.name_iid > Some(ARGS.len() as u64)).count(), 0);
     }
 
     #[test]

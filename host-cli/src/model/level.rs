@@ -83,7 +83,9 @@ impl RecordFilter {
                     }
                     self.hiding.remove(&ctx);
                 }
-                let annotation = matches!(names.info(name).kind, Some(CallsiteKind::Field | CallsiteKind::Status));
+                // A format's argument goes with its record (a span's are shown with it).
+                let annotation = matches!(names.info(name).kind, Some(CallsiteKind::Field | CallsiteKind::Status))
+                    || value && names.info(name).kind == Some(CallsiteKind::Format);
                 if (kind == Kind::Event || value) && !annotation && below(names, name, min) {
                     self.hiding.insert(ctx, name);
                     self.hidden += 1;
@@ -101,5 +103,34 @@ impl RecordFilter {
             }
             _ => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::CallsiteInfo;
+    use crate::model::tests::rec;
+
+    #[test]
+    fn a_formatted_event_hides_with_its_arguments_and_a_span_keeps_them() {
+        let mut names = Names::default();
+        for (id, name, level) in [(0x10, "retry {} of {}", Level::Debug), (0x20, "handle {}", Level::Debug)] {
+            names.define(&CallsiteInfo { id, kind: CallsiteKind::Format, level, line: 1, name, file: "" });
+        }
+        let mut f = RecordFilter::new(Some(Level::Info));
+        let shown: Vec<bool> = [
+            rec(0, 1, Kind::Event, 0x10, 0, 0),
+            rec(0, 2, Kind::ValueU, 0x10, 3, 0),
+            rec(0, 3, Kind::ValueU, 0x10, 5, 0),
+            rec(0, 4, Kind::SpanEnter, 0x20, 0, 0),
+            rec(0, 5, Kind::ValueU, 0x20, 7, 0),
+            rec(0, 6, Kind::SpanExit, 0x20, 0, 0),
+        ]
+        .iter()
+        .map(|i| !f.hides(&mut names, i))
+        .collect();
+        assert_eq!(shown, [false, false, false, true, true, true]);
+        assert_eq!(f.hidden, 1);
     }
 }
