@@ -44,7 +44,8 @@ pub enum Kind {
     ValueF = 13,
     /// A field of the event or span enter just before it in its context, for the value types
     /// the value kinds do not cover: `b` says which (`FieldType`), `a` is the value (a bool,
-    /// or an interned string's callsite id). Its callsite (kind `Field`) names the key.
+    /// or an interned string's callsite id). Its callsite (kind `Field`) names the key, or
+    /// (kind `Format`) the formatted record whose argument it is.
     Field = 14,
     /// Trace context of the innermost open span: `a | b << 32` is the 64-bit field that tag
     /// bits 4..6 name (`trace_context::LinkField`), bits 6..8 the W3C trace flags. No callsite.
