@@ -483,6 +483,8 @@ struct Ctx {
     path: Vec<NameId>,
     isr_level: u32,
     last_in: u64,
+    /// The [`State::damage`] count this context's queue has been marked up to.
+    damage_seen: u64,
     /// Time of the last record processed.
     now: u64,
     /// What a field record here would annotate.
@@ -648,6 +650,10 @@ struct State {
     active: Vec<u32>,
     queued: usize,
     window: usize,
+    /// Damaged regions skipped so far; each context gets an empty loss, in order with its
+    /// records, before its first records after one (marked lazily: a stream may have
+    /// thousands of contexts and many damaged regions).
+    damage: u64,
     isr_stack: Vec<IsrFrame>,
     acc: Vec<u64>,
     manual: FxHashMap<u32, Manual>,
@@ -679,6 +685,7 @@ impl Timeline {
                 active: Vec::new(),
                 queued: 0,
                 window: window.max(1),
+                damage: 0,
                 isr_stack: Vec::new(),
                 acc: vec![0],
                 manual: FxHashMap::default(),
@@ -740,12 +747,9 @@ impl Timeline {
                 }
             }
             Item::Skipped { bytes, .. } => {
-                // Whatever the damage held, a field after it annotates nothing: an empty loss
-                // in every context, in order with its records, says so.
-                for ctx in 0..self.st.ctxs.len() as u32 {
-                    let ts = self.st.ctxs[ctx as usize].last_in;
-                    self.st.enqueue(ctx, &[Rec { ts, callsite: 0, a: 0, b: 0, kind: Kind::Loss }]);
-                }
+                // Whatever the damage held, a field after it annotates nothing: each context's
+                // next records come after an empty loss (see `enqueue`).
+                self.st.damage += 1;
                 self.st.counters.skipped_regions += 1;
                 self.st.counters.skipped_bytes = self.st.counters.skipped_bytes.saturating_add(bytes);
             }
@@ -820,7 +824,14 @@ impl State {
         }
         let i = ctx as usize;
         if i >= self.ctxs.len() {
-            self.ctxs.resize_with(i + 1, Ctx::default);
+            // A context new since the damage had nothing before it to cut off.
+            let damage_seen = self.damage;
+            self.ctxs.resize_with(i + 1, || Ctx { damage_seen, ..Ctx::default() });
+        }
+        if self.ctxs[i].damage_seen != self.damage && !recs.is_empty() {
+            self.ctxs[i].damage_seen = self.damage;
+            let ts = self.ctxs[i].last_in;
+            self.enqueue(ctx, &[Rec { ts, callsite: 0, a: 0, b: 0, kind: Kind::Loss }]);
         }
         let c = &mut self.ctxs[i];
         if c.head == c.queue.len() {
@@ -1259,6 +1270,24 @@ pub(crate) mod tests {
         }
         t.finish(&mut c);
         (t, c)
+    }
+
+    #[test]
+    fn a_damaged_region_costs_only_the_contexts_that_record_after_it() {
+        use Kind::*;
+        // 4 000 contexts, then 1 000 damaged regions: marking every context at each would
+        // process 4 million records (and merge them through every view); one marker per
+        // context that records again is enough to cut its fields off.
+        let mut items = vec![header(1_000_000), def(0x10, "s", CallsiteKind::Span)];
+        items.extend((0..4000).map(|ctx| rec(ctx, 10, SpanEnter, 0x10, 0, 0)));
+        items.extend((0..1000).map(|i| Item::Skipped { offset: i, bytes: 1 }));
+        items.extend((0..3).map(|ctx| rec(ctx, 20, SpanExit, 0x10, 0, 0)));
+        let (mut t, mut c) = (Timeline::new(usize::MAX), Collect::default());
+        items.iter().for_each(|&i| t.push(i, &mut c));
+        assert_eq!(t.st.queued, 4000 + 3 + 3, "one empty loss in each of the 3 contexts");
+        t.finish(&mut c);
+        assert_eq!(t.counters().skipped_regions, 1000);
+        assert_eq!(c.closed.iter().filter(|(s, _)| !s.unfinished).count(), 3);
     }
 
     fn by_name<'a>(t: &Timeline, c: &'a Collect, name: &str) -> &'a Span {
