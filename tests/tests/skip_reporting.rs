@@ -23,17 +23,21 @@ fn export_tools_without_tools(ci: Option<&str>, log: &std::path::Path) -> Output
     c.output().expect("run cargo test")
 }
 
-const TESTS: [&str; 9] = [
-    "otlp_export_parses_as_export_trace_service_request",
-    "otlp_event_values_keep_their_type",
-    "otlp_checker_rejects_broken_documents",
-    "chrome_export_imports_into_perfetto",
-    "chrome_checker_rejects_broken_documents",
-    "perfetto_export_imports_into_perfetto",
-    "perfetto_and_chrome_exports_agree",
-    "joined_chrome_export_imports_into_perfetto_with_its_flow",
-    "joined_perfetto_export_has_a_process_per_node_and_the_flow",
-];
+/// Every test of `export_tools.rs`: each needs a checker tool (read from its source, so a new
+/// one cannot be left out of this check).
+fn tests() -> Vec<String> {
+    let src = include_str!("export_tools.rs");
+    let mut names = Vec::new();
+    let mut lines = src.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[test]" {
+            let f = lines.next().and_then(|l| l.trim().strip_prefix("fn ")).and_then(|l| l.split('(').next());
+            names.push(f.expect("#[test] followed by a fn").to_string());
+        }
+    }
+    assert!(names.len() >= 11, "{names:?}");
+    names
+}
 
 #[test]
 fn skips_are_reported_outside_ci_and_fail_under_ci() {
@@ -45,8 +49,8 @@ fn skips_are_reported_outside_ci_and_fail_under_ci() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "CI={ci:?}: a skip outside CI passes: {stderr}");
         let logged = std::fs::read_to_string(&log).expect("the skip log was written");
-        assert_eq!(logged.lines().count(), TESTS.len(), "{logged}");
-        for test in TESTS {
+        assert_eq!(logged.lines().count(), tests().len(), "{logged}");
+        for test in tests() {
             let line = format!("{SKIP_MARKER} export_tools::{test}: ");
             assert!(logged.lines().any(|l| l.starts_with(&line)), "{test} not in the log: {logged}");
             assert!(stderr.contains(&line), "{test} not on stderr: {stderr}");
@@ -59,7 +63,7 @@ fn skips_are_reported_outside_ci_and_fail_under_ci() {
     let out = export_tools_without_tools(Some("true"), &log);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "under CI a skip must fail: {stdout}");
-    for test in TESTS {
+    for test in tests() {
         assert!(stdout.contains(&format!("export_tools::{test} cannot run under CI")), "{test}: {stdout}");
     }
     assert!(!log.exists(), "under CI nothing is skipped, so nothing is logged");
