@@ -3,7 +3,7 @@
 use crate::callsite::Callsite;
 use crate::clock::{now32, Active, Clock};
 use crate::context::{with_held, with_ring, with_ring_held, GlobalRing, Held, CLOCK_FORMAT};
-use crate::record::{FieldType, Kind, Record, CALLSITE_MASK};
+use crate::record::{status, FieldType, Kind, Record, CALLSITE_MASK};
 use core::marker::PhantomData;
 
 /// Writes one record stamped with the active clock; `b` is bits 32..64 of the clock.
@@ -114,6 +114,13 @@ impl Span {
         Span { id, callsite }
     }
 
+    /// Whether its start was written (not when recording is disarmed or the context has no
+    /// ring): only then are its end, status and later fields.
+    #[inline]
+    pub fn recorded(&self) -> bool {
+        self.callsite != 0
+    }
+
     /// The span's id as the host sees it.
     pub fn id(&self) -> u32 {
         self.id
@@ -125,6 +132,26 @@ impl Span {
         if self.callsite != 0 {
             emit(self.callsite | Kind::SpanEnd as u32, self.id);
         }
+    }
+
+    /// Sets the span's status, from any context: error (`true`) or ok, with the callsite's name
+    /// as the message. Use [`set_error!(span = &s, …)`](crate::set_error).
+    #[inline]
+    pub fn status(&self, cs: &'static Callsite, error: bool) {
+        if self.callsite != 0 {
+            emit_ab(cs.id() | Kind::ValueU as u32, status::SPAN | error as u32, self.id);
+        }
+    }
+
+    /// Writes the record that makes the field records after it (in this context) fields of
+    /// this span. Whether the span was written at all: a disarmed start writes no fields
+    /// either. Use [`annotate!`](crate::annotate).
+    #[inline]
+    pub fn target(&self, cs: &'static Callsite) -> bool {
+        if self.callsite != 0 {
+            emit_ab(cs.id() | Kind::ValueU as u32, status::SPAN | status::TARGET, self.id);
+        }
+        self.recorded()
     }
 }
 

@@ -224,7 +224,8 @@ macro_rules! intern {
 }
 
 /// Marks the innermost open span of this context as failed (OTel status `ERROR`), with an
-/// optional static message: `set_error!("timeout")`. One record.
+/// optional static message: `set_error!("timeout")`; or a manual span, from any context:
+/// `set_error!(span = &s, "refused")`. One record.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! set_error {
@@ -236,10 +237,18 @@ macro_rules! set_error {
             $crate::status($crate::__callsite!($msg, Status, Error), true)
         }
     };
+    (span = $span:expr) => {
+        $crate::set_error!(span = $span, "")
+    };
+    (span = $span:expr, $msg:literal) => {
+        if $crate::Level::Error.enabled() {
+            $crate::Span::status($span, $crate::__callsite!($msg, Status, Error), true)
+        }
+    };
 }
 
-/// Marks the innermost open span of this context as succeeded (OTel status `OK`): it
-/// overrides an earlier [`set_error!`] of the span.
+/// Marks the innermost open span of this context (or a manual span: `set_ok!(span = &s)`) as
+/// succeeded (OTel status `OK`): it overrides an earlier [`set_error!`] of the span.
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! set_ok {
@@ -248,12 +257,31 @@ macro_rules! set_ok {
             $crate::status($crate::__callsite!("", Status, Info), false)
         }
     };
+    (span = $span:expr) => {
+        if $crate::Level::Error.enabled() {
+            $crate::Span::status($span, $crate::__callsite!("", Status, Info), false)
+        }
+    };
+}
+
+/// Adds fields to a manual span after its start, from any context:
+/// `annotate!(&s, status = 200, bytes = n)`. One record more than the fields (it names the
+/// span); nothing when the span was not recorded.
+#[cfg(not(feature = "disabled"))]
+#[macro_export]
+macro_rules! annotate {
+    ($span:expr $(, $key:ident = $val:expr)+) => {{
+        const ON: bool = $crate::Level::Info.enabled();
+        if ON && $crate::Span::target($span, $crate::__callsite!("", Status, Info)) {
+            $($crate::__field!(Info, $key, $val);)+
+        }
+    }};
 }
 
 /// Starts a manual span: `let s = span_start!("request"); … s.end();`, or a child with
 /// `span_start!("io", parent = &s)`; a level may be given first: `span_start!(Debug, "io")`.
 /// Fields and format arguments as with [`span!`]: `span_start!("req", parent = &s, id = 7)`,
-/// `span_start!("req {}", id)`.
+/// `span_start!("req {}", id)`; more fields later with [`annotate!`].
 #[cfg(not(feature = "disabled"))]
 #[macro_export]
 macro_rules! span_start {
@@ -420,13 +448,28 @@ macro_rules! intern {
 #[macro_export]
 macro_rules! set_error {
     ($($msg:literal)?) => {{}};
+    (span = $span:expr $(, $msg:literal)?) => {{
+        let _ = $span;
+    }};
 }
 
 /// Disabled: does nothing.
 #[cfg(feature = "disabled")]
 #[macro_export]
 macro_rules! set_ok {
-    () => {{}};
+    ($(span = $span:expr)?) => {{
+        $(let _ = $span;)?
+    }};
+}
+
+/// Disabled: does nothing and does not evaluate its fields.
+#[cfg(feature = "disabled")]
+#[macro_export]
+macro_rules! annotate {
+    ($span:expr $(, $key:ident = $val:expr)+) => {{
+        let _ = $span;
+        if false { $(let _ = $val;)+ }
+    }};
 }
 
 /// Disabled: does nothing and does not evaluate its value.

@@ -75,6 +75,20 @@ impl FieldType {
     }
 }
 
+/// Bits of the `a` word of a status record (a `ValueU` record of a `Status` callsite).
+///
+/// Without [`status::SPAN`] a status names the innermost scoped span open in its context;
+/// with it, the manual span whose id is `b`, which may have been started in another context.
+pub mod status {
+    /// The span failed (else it succeeded).
+    pub const ERROR: u32 = 1;
+    /// `b` is the id of the manual span the record is about.
+    pub const SPAN: u32 = 2;
+    /// With [`SPAN`]: no status, the field records right after this one are fields of span `b`
+    /// (a manual span's fields after its start, as [`annotate!`](crate::annotate) writes them).
+    pub const TARGET: u32 = 4;
+}
+
 impl Kind {
     /// Decodes the low four bits of a tag; `None` for 0 (empty) and unassigned values.
     #[inline]

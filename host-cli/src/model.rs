@@ -1034,6 +1034,22 @@ impl State {
                 }
                 return;
             }
+            fields::Annotation::SpanStatus(id, st) => {
+                c.settle(meta, v);
+                match self.manual.get(&id) {
+                    Some(m) => meta.fields.set_status(m.uid, st),
+                    None => meta.fields.orphans += 1,
+                }
+                return;
+            }
+            fields::Annotation::Target(id) => {
+                c.settle(meta, v);
+                match self.manual.get(&id) {
+                    Some(m) => c.target = Target::Span(m.uid),
+                    None => meta.fields.orphans += 1,
+                }
+                return;
+            }
             fields::Annotation::Bad => {
                 c.settle(meta, v);
                 meta.fields.orphans += 1;

@@ -2,13 +2,16 @@
 //!
 //! A field record (callsite kind `Field`) follows the record it annotates in the same context:
 //! a span's enter or start, an event, or another field of the same. A status record (callsite
-//! kind `Status`) names the innermost scoped span open in its context. Anything else before a
+//! kind `Status`) names the innermost scoped span open in its context, or a manual span by id;
+//! a status record of a manual span may instead make the fields after it that span's (fields
+//! added after the span's start, from any context). Anything else before a
 //! field — another record, a loss, a damaged frame — makes it an orphan: counted, never
 //! attached to a record it may not belong to.
 
 use super::{NameId, Names, Value};
 use crate::item::{CallsiteKind, Kind};
 use rustc_hash::FxHashMap;
+use tickspan::record::status;
 use tickspan::FieldType;
 
 /// Most fields kept per span or event (later ones are counted in [`Fields::dropped`]).
@@ -56,8 +59,12 @@ pub struct SpanFields {
 pub(crate) enum Annotation {
     /// A field of the record before it.
     Field(Field),
-    /// A status of the innermost open span.
+    /// A status of the innermost open scoped span.
     Status(Status),
+    /// A status of the manual span with this id.
+    SpanStatus(u32, Status),
+    /// The field records after it are fields of the manual span with this id.
+    Target(u32),
     /// Not an annotation (a value or event record).
     None,
     /// A field record that cannot be read (unknown type).
@@ -85,6 +92,15 @@ pub(crate) fn annotation(names: &mut Names, kind: Kind, name: NameId, a: u32, b:
         }
         Some(CallsiteKind::Status) if kind == Kind::ValueU && wide <= 1 => {
             Annotation::Status(Status { error: wide == 1, message: name })
+        }
+        Some(CallsiteKind::Status) if kind == Kind::ValueU && a & !7 == 0 && a & status::SPAN != 0 => {
+            if a & status::TARGET == 0 {
+                Annotation::SpanStatus(b, Status { error: a & status::ERROR != 0, message: name })
+            } else if a & status::ERROR == 0 {
+                Annotation::Target(b)
+            } else {
+                Annotation::Bad
+            }
         }
         Some(CallsiteKind::Status) => Annotation::Bad,
         // A bool or string record of a callsite that is no field key (or not described).
@@ -300,5 +316,35 @@ mod tests {
         assert_eq!(seen.iter().filter(|s| s.contains('=') || s.contains('✗')).count(), 0, "{seen:?}");
         assert_eq!(orphans, 5);
         assert!(seen.contains(&"handle".to_string()) && seen.iter().filter(|s| *s == "•retry").count() == 2);
+    }
+
+    #[test]
+    fn manual_spans_take_fields_and_status_later_from_any_context() {
+        let (span, target, error) = (status::SPAN, status::SPAN | status::TARGET, status::SPAN | status::ERROR);
+        let mut items = defs();
+        items.extend([
+            rec(0, 100, SpanStart, 0x10, 5, 0),
+            rec(0, 100, ValueU, 0x30, 7, 0),
+            rec(1, 101, SpanStart, 0x10, 6, 5),
+            // Span 5's fields from context 1, after another record there.
+            rec(1, 110, ValueU, 0x50, target, 5),
+            rec(1, 110, Field, 0x40, 1, 0),
+            // Span 6 fails (from context 0); span 5's error is overridden by an ok.
+            rec(0, 120, ValueU, 0x50, error, 6),
+            rec(0, 121, ValueU, 0x50, error, 5),
+            rec(1, 122, ValueU, 0x50, span, 5),
+            rec(1, 130, SpanEnd, 0x10, 6, 0),
+            // A field after a span's end is no field of it; a span that is not open takes none.
+            rec(1, 131, Field, 0x40, 0, 0),
+            rec(0, 132, ValueU, 0x50, target, 9),
+            rec(0, 133, Field, 0x40, 0, 0),
+            // Error and target together mean nothing.
+            rec(0, 134, ValueU, 0x50, target | status::ERROR, 5),
+            rec(0, 140, SpanEnd, 0x10, 5, 0),
+        ]);
+        let (seen, orphans) = run(&items);
+        assert!(seen.contains(&"handle ✗ error: timeout".to_string()), "{seen:?}");
+        assert!(seen.contains(&"handle id=7 ok=true ✓ ok".to_string()), "{seen:?}");
+        assert_eq!(orphans, 4, "{seen:?}");
     }
 }

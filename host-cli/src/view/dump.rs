@@ -214,6 +214,10 @@ impl<W: Write> Dump<W> {
                     },
                     Some(Annotation::Field(v)) => write!(w, "{} (field)", text_value(&self.names, v))?,
                     Some(Annotation::Status(st)) => write!(w, " (status {})", if st.error { "error" } else { "ok" })?,
+                    Some(Annotation::SpanStatus(id, st)) => {
+                        write!(w, " (status {} of span {id:#x})", if st.error { "error" } else { "ok" })?
+                    }
+                    Some(Annotation::Target(id)) => write!(w, " (fields of span {id:#x} follow)")?,
                     Some(Annotation::Bad) => write!(w, " (unreadable field)")?,
                     _ => {}
                 }
@@ -274,6 +278,11 @@ impl<W: Write> Dump<W> {
                         v["value"] = crate::model::fields::json_value(&self.names, f.value);
                     }
                     Some(Annotation::Status(st)) => v["status"] = json!(if st.error { "error" } else { "ok" }),
+                    Some(Annotation::SpanStatus(id, st)) => {
+                        v["status"] = json!(if st.error { "error" } else { "ok" });
+                        v["span"] = json!(id);
+                    }
+                    Some(Annotation::Target(id)) => v["fields_of"] = json!(id),
                     Some(Annotation::Bad) => v["field"] = json!(null),
                     _ => {}
                 }
