@@ -62,6 +62,11 @@ fn fields_follow_their_record_and_status_follows_the_span() {
         let _g = tickspan::span!(Debug, "plain");
         tickspan::set_ok!();
     }
+    // A manual span: fields at its start, more later (a target record first), a status by id.
+    let job = tickspan::span_start!("job", n = 3u8);
+    tickspan::annotate!(&job, done = true);
+    tickspan::set_error!(span = &job, "lost");
+    job.end();
     drain.finish().unwrap();
     let bytes = std::fs::read(&path).unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -85,6 +90,13 @@ fn fields_follow_their_record_and_status_follows_the_span() {
     } else {
         expected.push(Seen::Status("".into(), 0));
     }
+    use tickspan::record::status::{ERROR, SPAN, TARGET};
+    expected.extend([
+        f("n", Kind::ValueU, 3, 0),
+        Seen::Status("".into(), SPAN | TARGET),
+        f("done", Kind::Field, 1, FieldType::Bool as u32),
+        Seen::Status("lost".into(), SPAN | ERROR),
+    ]);
     assert!(seen.values().any(|v| *v == expected), "{seen:#?}");
 }
 

@@ -10,6 +10,7 @@
 //! | `GotConn` (`Reused`) | field `reused` of `request` | [`capture_connection`](hyper_util::client::legacy::connect::capture_connection) and the connection's `Connected::extra` |
 //! | `WroteHeaders` … `WroteRequest` | span `write request`: first write to the flush that sends it | [`io::TracedIo`], around the connection's stream |
 //! | `GotFirstResponseByte` | the end of span `wait response`, from that flush to the first byte read | the same |
+//! | (the body read) | span `read response`, from the first byte to the end of the body | the same, and the client |
 //!
 //! All of them are children of one manual span `request` (fields `method`, `port`, `status`,
 //! `bytes`, `reused`), so `tickspan tree` prints one tree per request; a request on a

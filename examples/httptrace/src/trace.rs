@@ -23,6 +23,7 @@ struct Open {
     tls: Option<Span>,
     write: Option<Span>,
     wait: Option<Span>,
+    read: Option<Span>,
     /// The first response byte was read: later reads are the rest of the response.
     got_first_byte: bool,
 }
@@ -62,6 +63,11 @@ impl RequestTrace {
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Span `connect`, from one callsite wherever it starts (stats count per callsite).
+    fn connect_span(&self) -> Span {
+        tickspan::span_start!("connect", parent = &self.request)
+    }
+
     /// The resolver starts: span `dns`.
     pub(crate) fn dns_start(&self) {
         let mut o = self.open();
@@ -81,7 +87,7 @@ impl RequestTrace {
             s.end();
         }
         if addrs.is_some() && o.connect.is_none() {
-            o.connect = Some(tickspan::span_start!("connect", parent = &self.request));
+            o.connect = Some(self.connect_span());
         }
     }
 
@@ -89,7 +95,7 @@ impl RequestTrace {
     pub(crate) fn connect_start(&self, resolves: bool) {
         let mut o = self.open();
         if !resolves && o.connect.is_none() {
-            o.connect = Some(tickspan::span_start!("connect", parent = &self.request));
+            o.connect = Some(self.connect_span());
         }
     }
 
@@ -144,37 +150,41 @@ impl RequestTrace {
     }
 
     /// The connection's stream read response bytes: the first ends `wait response` (Go's
-    /// `GotFirstResponseByte`).
+    /// `GotFirstResponseByte`) and starts `read response`, which ends with the body.
     pub(crate) fn read(&self) {
         let mut o = self.open();
         if !o.got_first_byte {
             o.got_first_byte = true;
             end(&mut o.wait);
+            o.read = Some(tickspan::span_start!("read response", parent = &self.request));
         }
     }
 
-    /// Ends the request: with its status and body size, or failed. Phases still open (a
-    /// request given up midway) end here, marked unfinished.
+    /// Ends the request (and `read response`): with its status and body size, or failed.
+    /// Phases still open (a request given up midway) end here, marked unfinished.
     pub fn finish(&self, reused: Option<bool>, result: Result<(u16, usize), ()>) {
         let mut o = self.open();
-        let Open { dns, connect, tls, write, wait, .. } = &mut *o;
-        for s in [dns, connect, tls, write, wait] {
+        if result.is_ok() {
+            end(&mut o.read);
+        }
+        let Open { dns, connect, tls, write, wait, read, .. } = &mut *o;
+        for s in [dns, connect, tls, write, wait, read] {
             if let Some(s) = s.take() {
                 tickspan::set_error!(span = &s, "unfinished");
                 s.end();
             }
         }
-        if let Some(r) = reused {
-            tickspan::annotate!(&self.request, reused = r);
+        let req = &self.request;
+        match (result, reused) {
+            (Ok((status, bytes)), Some(r)) => tickspan::annotate!(req, reused = r, status = status, bytes = bytes),
+            (Ok((status, bytes)), None) => tickspan::annotate!(req, status = status, bytes = bytes),
+            (Err(()), Some(r)) => tickspan::annotate!(req, reused = r),
+            (Err(()), None) => {}
         }
         match result {
-            Ok((status, bytes)) => {
-                tickspan::annotate!(&self.request, status = status, bytes = bytes);
-                if status >= 500 {
-                    tickspan::set_error!(span = &self.request, "server error");
-                }
-            }
-            Err(()) => tickspan::set_error!(span = &self.request, "failed"),
+            Ok((status, _)) if status >= 500 => tickspan::set_error!(span = req, "server error"),
+            Ok(_) => {}
+            Err(()) => tickspan::set_error!(span = req, "failed"),
         }
         self.request.end();
     }
