@@ -1045,7 +1045,8 @@ impl State {
             fields::Annotation::Target(id) => {
                 c.settle(meta, v);
                 match self.manual.get(&id) {
-                    Some(m) => c.target = Target::Span(m.uid),
+                    // Named by the target record (no format): fields, never format arguments.
+                    Some(m) => c.target = Target::Span(m.uid, r.name),
                     None => meta.fields.orphans += 1,
                 }
                 return;

@@ -108,10 +108,10 @@ fn one_tree_per_request_with_its_phases_in_order() {
     }
     let lines = request_lines();
     let p = recorded().port;
-    assert!(lines[0].starts_with(&format!("request #800000 method=\"GET\" port={p} reused=false status=200 bytes=5  ")));
+    assert!(lines[0].contains(&format!(" method=\"GET\" port={p} reused=false status=200 bytes=5  ")), "{lines:?}");
     assert!(lines[2].contains("reused=false status=200 bytes=5  "), "{lines:?}");
     let tree = run_ok(&["tree", path()]);
-    assert!(tree.contains("├─ dns #3 addrs="), "localhost went through the resolver: {tree}");
+    assert!(tree.lines().any(|l| l.starts_with("├─ dns #") && l.contains(" addrs=")), "localhost's lookup: {tree}");
 }
 
 #[test]
