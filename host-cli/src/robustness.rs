@@ -1,8 +1,11 @@
 //! Random item sequences (CRC-valid garbage: any kind, context, callsite, time, payload)
-//! through the timeline and every view and export: no panic, bounded state, valid JSON.
+//! through the timeline and every view and export: no panic, bounded state, valid JSON. The
+//! callsites include fields, statuses, interned strings and formats of every level, so field
+//! and argument records land after anything, and the `--level` filters run over them too.
 
 use crate::export::{chrome::Chrome, folded::Folded, otlp::Otlp, perfetto::Perfetto};
 use crate::item::{CallsiteInfo, CallsiteKind, Item, Kind, Level, StreamHeader};
+use crate::model::level::{LevelFilter, RecordFilter};
 use crate::model::{Timeline, Visitor};
 use crate::view::{dump::Dump, stats::Stats, tree::Filter, tree::Tree};
 
@@ -60,7 +63,7 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
                     CallsiteKind::Str,
                     CallsiteKind::Format,
                 ][r.below(9) as usize],
-                level: Level::Info,
+                level: [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error][r.below(5) as usize],
                 line: r.next() as u32,
                 // Format strings too: well-formed, malformed, with more placeholders than any
                 // record brings.
@@ -73,8 +76,10 @@ fn random_items(seed: u64, n: usize) -> Vec<Item<'static>> {
                 ts,
                 kind: kinds[r.below(kinds.len() as u64) as usize],
                 callsite: cs,
-                a: r.below(8) as u32,
-                b: r.next() as u32,
+                // Small values, or a callsite (an interned string's), or anything.
+                a: [r.below(8) as u32, (r.below(12) as u32 + 1) << 4, r.next() as u32][r.below(3) as usize],
+                // Often a field type word (bool, str, or none), else anything.
+                b: if r.below(2) == 0 { r.below(4) as u32 } else { r.next() as u32 },
             },
         });
     }
@@ -111,6 +116,17 @@ fn random_streams_never_break_a_view() {
         let mut tree = Tree::new(Vec::new(), filtered, false, 1000);
         let t = feed(&items, window, &mut tree);
         tree.finish(&t.meta).unwrap();
+
+        // JSON trees (fields, statuses, messages) behind the level filter.
+        let mut out = Vec::new();
+        let mut tree = Tree::new(&mut out, Filter::default(), false, 1000).json(true);
+        let level = [Level::Trace, Level::Debug, Level::Info, Level::Warn, Level::Error][seed as usize % 5];
+        let mut filter = LevelFilter::new(&mut tree, Some(level));
+        let t = feed(&items, window, &mut filter);
+        tree.finish(&t.meta).unwrap();
+        for line in String::from_utf8(out).unwrap().lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("seed {seed}: tree JSON: {e}"));
+        }
 
         let mut stats = Stats::default();
         let t = feed(&items, window, &mut stats);
@@ -151,5 +167,22 @@ fn random_streams_never_break_a_view() {
         let mut dump = Dump::new(Vec::new(), seed % 2 == 0);
         items.iter().for_each(|&i| dump.item(i));
         dump.finish().unwrap();
+
+        // dump --level: as app.rs runs it (callsites defined before the filter reads them).
+        let mut out = Vec::new();
+        let mut dump = Dump::new(&mut out, true);
+        let mut filter = RecordFilter::new(Some(level));
+        for &i in &items {
+            if let Item::Callsite(c) = i {
+                dump.names().define(&c);
+            }
+            if !filter.hides(dump.names(), &i) {
+                dump.item(i);
+            }
+        }
+        dump.finish().unwrap();
+        for line in String::from_utf8(out).unwrap().lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap_or_else(|e| panic!("seed {seed}: dump JSON: {e}"));
+        }
     }
 }
