@@ -139,7 +139,8 @@ fn test_steps(root: &Path, fuzz_secs: u32) -> Vec<Step> {
     let target_dir = target_dir(root);
     let mut steps = vec![
         // Default members: core, CLI, demo, end-to-end tests (QEMU firmware, CLI), xtask.
-        step("host tests", cargo(root, &["test"])),
+        // Every test binary runs even after one failed, so the summary names all failures.
+        step("host tests", cargo(root, &["test", "--no-fail-fast"])),
         // What a user types: the core crate alone, no features (the workspace build above
         // unifies `std` into it).
         step("core tests", cargo(root, &["test", "-p", "tickspan"])),
@@ -326,6 +327,8 @@ struct Ran {
     name: String,
     outcome: Outcome,
     skipped_tests: Vec<String>,
+    /// What the step's output said failed (`FailureLines`); empty unless it failed.
+    failures: Vec<String>,
     elapsed: Duration,
 }
 
@@ -334,12 +337,16 @@ struct Ran {
 fn run_step(mut s: Step, log: &Path, ci: bool) -> Ran {
     let start = Instant::now();
     let _ = std::fs::remove_file(log);
+    let mut failures = Vec::new();
     let mut outcome = match s.missing.take() {
         Some(why) if ci => Outcome::Failed(why),
         Some(why) => Outcome::Skipped(why),
-        None => match s.cmd.env("TICKSPAN_SKIP_LOG", log).status() {
-            Ok(st) if st.success() => Outcome::Passed,
-            Ok(st) => Outcome::Failed(st.to_string()),
+        None => match run_echoed(s.cmd.env("TICKSPAN_SKIP_LOG", log)) {
+            Ok((st, _)) if st.success() => Outcome::Passed,
+            Ok((st, lines)) => {
+                failures = lines;
+                Outcome::Failed(st.to_string())
+            }
             Err(e) => Outcome::Failed(format!("could not start: {e}")),
         },
     };
@@ -347,7 +354,74 @@ fn run_step(mut s: Step, log: &Path, ci: bool) -> Ran {
     if ci && !skipped_tests.is_empty() && matches!(outcome, Outcome::Passed) {
         outcome = Outcome::Failed(format!("{} skipped under CI", count(skipped_tests.len(), "test")));
     }
-    Ran { name: s.name, outcome, skipped_tests, elapsed: start.elapsed() }
+    Ran { name: s.name, outcome, skipped_tests, failures, elapsed: start.elapsed() }
+}
+
+/// Most lines of failure a step gives the summary: enough for the first few failed tests.
+const MAX_FAILURE_LINES: usize = 40;
+
+/// Runs `c`, passing its output through line by line, and keeps the lines that say what failed
+/// (`FailureLines`), so that the summary, the end of a long CI log, names them.
+fn run_echoed(c: &mut Command) -> std::io::Result<(std::process::ExitStatus, Vec<String>)> {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::process::Stdio;
+    fn pump<R: Read>(from: R, to_stderr: bool, keep: &std::sync::Mutex<FailureLines>) {
+        let mut from = BufReader::new(from);
+        let mut line = Vec::new();
+        while from.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+            let _ = if to_stderr { std::io::stderr().write_all(&line) } else { std::io::stdout().write_all(&line) };
+            keep.lock().unwrap_or_else(|e| e.into_inner()).feed(String::from_utf8_lossy(&line).trim_end());
+            line.clear();
+        }
+    }
+    let mut child = c.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let keep = std::sync::Mutex::new(FailureLines::default());
+    std::thread::scope(|s| {
+        if let Some(err) = err {
+            s.spawn(|| pump(err, true, &keep));
+        }
+        if let Some(out) = out {
+            pump(out, false, &keep);
+        }
+    });
+    let status = child.wait()?;
+    Ok((status, keep.into_inner().unwrap_or_else(|e| e.into_inner()).lines))
+}
+
+/// The lines of cargo's and libtest's output that name a failure: each failed test's header
+/// with the two lines after it (where it panicked, and the message), and cargo's `error` lines
+/// (a compile error, `test failed, to rerun pass ...`).
+#[derive(Default)]
+struct FailureLines {
+    lines: Vec<String>,
+    /// Lines still to keep after a failed test's header.
+    after_header: usize,
+}
+
+impl FailureLines {
+    fn feed(&mut self, line: &str) {
+        if self.lines.len() >= MAX_FAILURE_LINES {
+            return;
+        }
+        if let Some(test) = line.strip_prefix("---- ").and_then(|l| l.strip_suffix(" stdout ----")) {
+            self.lines.push(format!("failed test: {test}"));
+            self.after_header = 2;
+        } else if self.after_header > 0 && !line.trim().is_empty() && !line.starts_with("note: ") {
+            self.lines.push(format!("    {}", truncate(line.trim(), 300)));
+            self.after_header -= 1;
+        } else if line.starts_with("error") {
+            self.after_header = 0;
+            self.lines.push(truncate(line, 300).to_owned());
+        }
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }
 
 /// The `<test>: <reason>` of each marker line in `log` (none if there is no log).
@@ -403,6 +477,12 @@ fn summary(results: &[Ran]) -> (String, i32) {
             n => format!("  ({} skipped)", count(n, "test")),
         };
         let _ = writeln!(out, "{tag}  {:<50} {:>7}{why}{tests}", r.name, secs(r.elapsed));
+    }
+    for r in results.iter().filter(|r| !r.failures.is_empty()) {
+        let _ = writeln!(out, "\n{} failed:", r.name);
+        for l in &r.failures {
+            let _ = writeln!(out, "  {l}");
+        }
     }
     let skipped_tests: Vec<(&str, &str)> =
         results.iter().flat_map(|r| r.skipped_tests.iter().map(|t| (r.name.as_str(), t.as_str()))).collect();
@@ -496,6 +576,36 @@ mod tests {
         let ran = run_step(sh("host tests", "true"), &path, true);
         assert!(matches!(ran.outcome, Outcome::Passed));
         assert!(ran.skipped_tests.is_empty());
+    }
+
+    #[test]
+    fn the_summary_names_the_failed_tests_and_why() {
+        let cargo_like = r#"echo "running 2 tests"
+            echo "---- fields::level_hides stdout ----"
+            echo ""
+            echo "thread 'fields::level_hides' panicked at tests/tests/fields.rs:10:5:"
+            echo "hidden count missing"
+            echo "note: run with RUST_BACKTRACE=1"
+            echo "error: test failed, to rerun pass \`-p tickspan-tests --test fields\`" >&2
+            exit 101"#;
+        let ran = vec![run_step(sh("host tests", cargo_like), &log("e.log"), true)];
+        let (text, code) = summary(&ran);
+        assert_eq!(code, 1, "{text}");
+        let failed = text.split_once("host tests failed:").expect("a failures section").1;
+        let want = [
+            "failed test: fields::level_hides",
+            "thread 'fields::level_hides' panicked at tests/tests/fields.rs:10:5:",
+            "hidden count missing",
+            "error: test failed, to rerun pass `-p tickspan-tests --test fields`",
+        ];
+        // stdout and stderr are read apart: only each stream's own order is kept.
+        let got: Vec<&str> = failed.lines().map(str::trim).collect();
+        for w in want {
+            assert!(got.contains(&w), "{w:?} missing in {text}");
+        }
+        let at = |l: &str| got.iter().position(|g| *g == l);
+        assert!(at(want[0]) < at(want[1]) && at(want[1]) < at(want[2]), "{text}");
+        assert!(!text.contains("RUST_BACKTRACE"), "{text}");
     }
 
     #[test]
