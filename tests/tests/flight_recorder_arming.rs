@@ -33,35 +33,51 @@ fn recording_markers(snapshot: &[u8]) -> Vec<u64> {
     markers
 }
 
-#[test]
-fn a_window_that_begins_disarmed_is_not_shown_as_recorded() {
-    let path = scratch("flight-recorder-arming").join("window.tspn");
-    // Only the size bound evicts: each snapshot (which drains first) closes one batch, so
-    // batches leave the window one by one, oldest first.
+/// Records into a new flight recorder until a snapshot holds the resume marker but not the
+/// stop marker before it; returns that snapshot, or `None` if none did.
+///
+/// Only the size bound evicts: each snapshot (which drains first) closes one batch, so batches
+/// leave the window oldest first, and an eviction stops as soon as the window fits again. The
+/// batch that ends with the stop is made larger than what one later round adds (a batch and
+/// maybe a clock anchor), so that evicting it always makes room and the resume's batch after it
+/// stays. That fails only if the drain thread's own pass splits that batch just before the stop;
+/// the caller then tries again.
+fn snapshot_beginning_disarmed(i: &mut u64) -> Option<Vec<u8>> {
     let fr = FlightRecorder::new(FlightRecorderConfig { min_age: Duration::from_secs(3600), max_bytes: 6 << 10 });
     fr.start().expect("start");
-    let mut i = 0;
     for _ in 0..50 {
-        round(i);
-        i += 1;
+        round(*i);
+        *i += 1;
         fr.write_to(&mut std::io::sink()).unwrap();
+    }
+    for _ in 0..30 {
+        round(*i);
+        *i += 1;
     }
     tickspan::disarm();
     fr.write_to(&mut std::io::sink()).unwrap();
     round(u64::MAX); // not recorded
     tickspan::arm();
-    // Armed again: one batch per round, until the stop's batch has left the window while the
-    // resume's is still in it.
     let mut snapshot = Vec::new();
     let found = (0..10_000).any(|_| {
-        round(i);
-        i += 1;
+        round(*i);
+        *i += 1;
         snapshot.clear();
         fr.write_to(&mut snapshot).unwrap();
-        recording_markers(&snapshot) == [tickspan::arming::RECORDING]
+        let markers = recording_markers(&snapshot);
+        // Past it: both markers have left the window.
+        markers.is_empty() || markers == [tickspan::arming::RECORDING]
     });
     fr.stop().unwrap();
-    assert!(found, "no snapshot held the resume without the stop");
+    (found && recording_markers(&snapshot) == [tickspan::arming::RECORDING]).then_some(snapshot)
+}
+
+#[test]
+fn a_window_that_begins_disarmed_is_not_shown_as_recorded() {
+    let path = scratch("flight-recorder-arming").join("window.tspn");
+    let mut i = 0;
+    let snapshot = (0..5).find_map(|_| snapshot_beginning_disarmed(&mut i));
+    let snapshot = snapshot.expect("no snapshot held the resume without the stop (5 tries)");
     std::fs::write(&path, &snapshot).unwrap();
 
     let out = run(&["tree", path.to_str().unwrap()]);
