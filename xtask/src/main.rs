@@ -363,14 +363,20 @@ const MAX_FAILURE_LINES: usize = 40;
 /// Runs `c`, passing its output through line by line, and keeps the lines that say what failed
 /// (`FailureLines`), so that the summary, the end of a long CI log, names them.
 fn run_echoed(c: &mut Command) -> std::io::Result<(std::process::ExitStatus, Vec<String>)> {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufRead, BufReader, Read};
     use std::process::Stdio;
     fn pump<R: Read>(from: R, to_stderr: bool, keep: &std::sync::Mutex<FailureLines>) {
         let mut from = BufReader::new(from);
         let mut line = Vec::new();
         while from.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
-            let _ = if to_stderr { std::io::stderr().write_all(&line) } else { std::io::stdout().write_all(&line) };
-            keep.lock().unwrap_or_else(|e| e.into_inner()).feed(String::from_utf8_lossy(&line).trim_end());
+            let text = String::from_utf8_lossy(&line);
+            // The macros, not the handles: xtask's own tests capture what they print.
+            if to_stderr {
+                eprint!("{text}");
+            } else {
+                print!("{text}");
+            }
+            keep.lock().unwrap_or_else(|e| e.into_inner()).feed(text.trim_end());
             line.clear();
         }
     }
@@ -391,7 +397,7 @@ fn run_echoed(c: &mut Command) -> std::io::Result<(std::process::ExitStatus, Vec
 
 /// The lines of cargo's and libtest's output that name a failure: each failed test's header
 /// with the two lines after it (where it panicked, and the message), and cargo's `error` lines
-/// (a compile error, `test failed, to rerun pass ...`).
+/// (a compile error, `test failed, to rerun pass ...`, `N targets failed:` and the list after).
 #[derive(Default)]
 struct FailureLines {
     lines: Vec<String>,
@@ -410,7 +416,7 @@ impl FailureLines {
         } else if self.after_header > 0 && !line.trim().is_empty() && !line.starts_with("note: ") {
             self.lines.push(format!("    {}", truncate(line.trim(), 300)));
             self.after_header -= 1;
-        } else if line.starts_with("error") {
+        } else if line.starts_with("error") || line.starts_with("    `-p ") {
             self.after_header = 0;
             self.lines.push(truncate(line, 300).to_owned());
         }
@@ -587,6 +593,8 @@ mod tests {
             echo "hidden count missing"
             echo "note: run with RUST_BACKTRACE=1"
             echo "error: test failed, to rerun pass \`-p tickspan-tests --test fields\`" >&2
+            echo "error: 1 target failed:" >&2
+            echo "    \`-p tickspan-tests --test fields\`" >&2
             exit 101"#;
         let ran = vec![run_step(sh("host tests", cargo_like), &log("e.log"), true)];
         let (text, code) = summary(&ran);
@@ -597,6 +605,7 @@ mod tests {
             "thread 'fields::level_hides' panicked at tests/tests/fields.rs:10:5:",
             "hidden count missing",
             "error: test failed, to rerun pass `-p tickspan-tests --test fields`",
+            "`-p tickspan-tests --test fields`",
         ];
         // stdout and stderr are read apart: only each stream's own order is kept.
         let got: Vec<&str> = failed.lines().map(str::trim).collect();
