@@ -47,11 +47,38 @@ pub fn record(exe: &str, dir: &str, file: &str) -> PathBuf {
     path
 }
 
-/// A scratch directory for one test.
+/// The start of every scratch directory's name; the process id follows.
+const SCRATCH_PREFIX: &str = "tickspan-tests-";
+
+/// A scratch directory for one test. Tests keep what they record in statics that are never
+/// dropped, so instead of removing its own, each test process first removes those that earlier
+/// test processes, no longer running, left behind.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tickspan-tests-{}-{name}", std::process::id()));
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    SWEEP.call_once(remove_stale_scratch);
+    let dir = std::env::temp_dir().join(format!("{SCRATCH_PREFIX}{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
+}
+
+/// Removes the scratch directories of test processes that have ended (Linux: no `/proc/<pid>`;
+/// elsewhere nothing is removed, as liveness is unknown).
+fn remove_stale_scratch() {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else { return };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) =
+            name.to_str().and_then(|n| n.strip_prefix(SCRATCH_PREFIX)?.split('-').next()?.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// The start of the line a skipped test writes to stderr: `TICKSPAN-SKIP: <test>: <reason>`.
