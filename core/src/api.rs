@@ -129,7 +129,7 @@ impl Span {
     /// Ends the span, from any context.
     #[inline]
     pub fn end(self) {
-        if self.callsite != 0 {
+        if self.recorded() {
             emit(self.callsite | Kind::SpanEnd as u32, self.id);
         }
     }
@@ -138,7 +138,7 @@ impl Span {
     /// as the message. Use [`set_error!(span = &s, …)`](crate::set_error).
     #[inline]
     pub fn status(&self, cs: &'static Callsite, error: bool) {
-        if self.callsite != 0 {
+        if self.recorded() {
             emit_ab(cs.id() | Kind::ValueU as u32, status::SPAN | error as u32, self.id);
         }
     }
@@ -148,7 +148,7 @@ impl Span {
     /// either. Use [`annotate!`](crate::annotate).
     #[inline]
     pub fn target(&self, cs: &'static Callsite) -> bool {
-        if self.callsite != 0 {
+        if self.recorded() {
             emit_ab(cs.id() | Kind::ValueU as u32, status::SPAN | status::TARGET, self.id);
         }
         self.recorded()
