@@ -132,6 +132,14 @@ fn a_closed_port_is_a_failed_connect() {
     assert!(lines[3].contains(&format!("port={closed} ✗ error: failed  ")), "{lines:?}");
     let tree = run_ok(&["tree", path()]);
     assert!(tree.contains("└─ connect #") && tree.contains(" ✗ error: connection refused  "), "{tree}");
+    // The same in `tree --json`: fields and status of the manual spans, set after their start.
+    assert_eq!((t[3]["fields"]["port"].clone(), t[3]["status"].clone()), (closed.into(), "error".into()), "{}", t[3]);
+    let connect = &t[3]["children"][0];
+    assert_eq!(
+        (connect["status"].clone(), connect["status_message"].clone()),
+        ("error".into(), "connection refused".into())
+    );
+    assert_eq!((t[0]["fields"]["status"].clone(), t[0]["status"].clone()), (200.into(), Value::Null), "{}", t[0]);
     // The status record names the connect span by id, written after its start.
     let dump: Vec<Value> =
         run_ok(&["dump", "--json", path()]).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
