@@ -156,13 +156,14 @@ impl Qemu {
         q
     }
 
-    /// Waits until UART0 has printed a line starting with `prefix`; returns it.
+    /// Waits until UART0 has printed a whole line (its `\n` too) starting with `prefix`;
+    /// returns it. The file is read while QEMU writes it: a line without its end may still grow.
     pub fn wait_uart(&self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = std::fs::read_to_string(&self.uart).unwrap_or_default();
-            if let Some(line) = text.lines().find(|l| l.starts_with(prefix)) {
-                return line.to_string();
+            if let Some(line) = text.split_inclusive('\n').find(|l| l.starts_with(prefix) && l.ends_with('\n')) {
+                return line.trim_end().to_string();
             }
             assert!(Instant::now() < deadline, "no {prefix:?} on UART0 within 30 s (got {text:?})");
             std::thread::sleep(Duration::from_millis(20));
